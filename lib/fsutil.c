@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* fsutil.c - confined file access (tier 2); see fsutil.h. */
+#define _GNU_SOURCE
+#include "fsutil.h"
+
+#include "util.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+bool ckpt_path_is_clean(const char *path, size_t n)
+{
+	size_t i = 0;
+
+	if (n == 0 || path[0] == '/' || memchr(path, 0, n))
+		return false;
+	while (i < n) {
+		size_t j = i;
+
+		while (j < n && path[j] != '/')
+			j++;
+		if (j == i || (j - i == 1 && path[i] == '.') ||
+		    (j - i == 2 && path[i] == '.' && path[i + 1] == '.'))
+			return false;
+		i = j + 1;
+		if (j + 1 == n) /* trailing slash */
+			return false;
+	}
+	return true;
+}
+
+static int have_openat2 = 1;
+
+/* Fallback: walk the components with O_NOFOLLOW, refusing symlinks. */
+static int open_walk(int dirfd, const char *path, int flags, mode_t mode)
+{
+	char *copy = strdup(path), *save = NULL, *comp, *next;
+	int fd = dirfd, rc;
+
+	if (!copy)
+		return -ENOMEM;
+	comp = strtok_r(copy, "/", &save);
+	while (comp) {
+		int nfd;
+
+		next = strtok_r(NULL, "/", &save);
+		if (next)
+			nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		else
+			nfd = openat(fd, comp, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+		rc = nfd < 0 ? -errno : 0;
+		if (fd != dirfd)
+			close(fd);
+		if (rc < 0) {
+			free(copy);
+			return rc == -ELOOP ? -EXDEV : rc;
+		}
+		fd = nfd;
+		comp = next;
+	}
+	free(copy);
+	return fd;
+}
+
+int ckpt_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
+{
+	struct open_how how;
+	long fd;
+
+	if (!ckpt_path_is_clean(path, strlen(path)))
+		return -EXDEV;
+	if (__atomic_load_n(&have_openat2, __ATOMIC_RELAXED)) {
+		memset(&how, 0, sizeof(how));
+		how.flags = (uint64_t)(flags | O_CLOEXEC);
+		how.mode = (flags & O_CREAT) ? mode : 0;
+		how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+		do {
+			fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+		} while (fd < 0 && errno == EAGAIN);
+		if (fd >= 0)
+			return (int)fd;
+		if (errno != ENOSYS && errno != EPERM)
+			return -errno;
+		__atomic_store_n(&have_openat2, 0, __ATOMIC_RELAXED);
+	}
+	return open_walk(dirfd, path, flags, mode);
+}
+
+int ckpt_read_file(int dirfd, const char *path, size_t max, uint8_t **out, size_t *out_n,
+		   struct ckpt_err *err)
+{
+	struct stat st;
+	uint8_t *buf = NULL;
+	size_t len = 0, cap;
+	int fd, rc = 0;
+
+	*out = NULL;
+	*out_n = 0;
+	fd = ckpt_open_beneath(dirfd, path, O_RDONLY, 0);
+	if (fd < 0)
+		return ckpt_err_set(err, fd, "cannot open '%s': %s", path, ckpt_strerror(fd));
+	if (fstat(fd, &st) < 0) {
+		rc = ckpt_err_set(err, -errno, "cannot stat '%s': %s", path, ckpt_strerror(-errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = ckpt_err_set(err, -EISDIR, "'%s' is not a regular file", path);
+		goto out;
+	}
+	if ((uint64_t)st.st_size > max) {
+		rc = ckpt_err_set(err, -EFBIG, "'%s' is %lld bytes, more than the limit %zu", path,
+				  (long long)st.st_size, max);
+		goto out;
+	}
+	cap = (size_t)st.st_size + 1;
+	buf = malloc(cap);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		ssize_t r = read(fd, buf + len, cap - len);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = ckpt_err_set(err, -errno, "cannot read '%s': %s", path,
+					  ckpt_strerror(-errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+		if (len == cap) {
+			/* the file grew: read on, within the limit */
+			uint8_t *nb;
+
+			if (cap > max) {
+				rc = ckpt_err_set(err, -EFBIG, "'%s' is larger than the limit %zu",
+						  path, max);
+				goto out;
+			}
+			nb = realloc(buf, cap * 2);
+			if (!nb) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	buf[len] = 0;
+	*out = buf;
+	*out_n = len;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+int ckpt_pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+	size_t done = 0;
+
+	if (off > INT64_MAX)
+		return -EINVAL;
+	while (done < n) {
+		ssize_t r = pread(fd, (uint8_t *)buf + done, n - done, (off_t)(off + done));
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return CKPT_ECORRUPT; /* file shorter than the reference */
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+int ckpt_write_full(int fd, const void *buf, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t r = write(fd, (const uint8_t *)buf + done, n - done);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+bool ckpt_exists(int dirfd, const char *path)
+{
+	struct stat st;
+
+	return fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+bool ckpt_is_dir(int dirfd, const char *path)
+{
+	struct stat st;
+
+	return fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+DIR *ckpt_opendir_fd(int fd)
+{
+	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+
+	if (dfd < 0)
+		return NULL;
+	d = fdopendir(dfd);
+	if (!d)
+		close(dfd);
+	return d;
+}

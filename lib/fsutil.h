@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fsutil.h - file access confined beneath a directory (tier 2).
+ *
+ * Every path taken from checkpoint metadata (data file names, parameter
+ * names, item names) is opened with these helpers relative to a directory
+ * fd: absolute paths, ".." components and symlinks leading out of that
+ * directory are refused (openat2 RESOLVE_BENEATH; a component walk with
+ * O_NOFOLLOW where openat2 is unavailable).
+ */
+#ifndef CKPT_FSUTIL_H
+#define CKPT_FSUTIL_H
+
+#include "err.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* true when path is relative, non-empty, without "..", "." or empty components */
+bool ckpt_path_is_clean(const char *path, size_t n);
+
+/* openat confined beneath dirfd.  Returns an fd or a negative errno. */
+int ckpt_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
+
+/*
+ * Reads a whole file (at most max bytes) beneath dirfd into *out (new, NUL
+ * terminated, caller frees).  @return 0, -ENOENT, -EFBIG, -errno
+ */
+int ckpt_read_file(int dirfd, const char *path, size_t max, uint8_t **out, size_t *out_n,
+		   struct ckpt_err *err);
+
+/* pread of exactly n bytes; CKPT_ECORRUPT when the file is shorter */
+int ckpt_pread_full(int fd, void *buf, size_t n, uint64_t off);
+
+/* write of exactly n bytes */
+int ckpt_write_full(int fd, const void *buf, size_t n);
+
+/* A directory stream of its own (fresh file offset) for the directory fd. */
+#include <dirent.h>
+DIR *ckpt_opendir_fd(int fd);
+
+/* true when name exists beneath dirfd (any type) */
+bool ckpt_exists(int dirfd, const char *path);
+bool ckpt_is_dir(int dirfd, const char *path);
+
+#endif

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ckpt.h - the public API of libckpt: Orbax / TensorStore checkpoints as a
+ * tree of steps, items, pytree nodes and leaves.  This is the only header
+ * fs/ includes.
+ *
+ * Objects and lifetimes:
+ *   ckpt_src   an opened SOURCE: a CheckpointManager root, or one checkpoint
+ *   ckpt_step  one committed step directory (owns nothing of the src)
+ *   ckpt_item  one item of a step: a pytree, a JSON file, or raw files
+ *   ckpt_node  a pytree node; borrowed, lives as long as its item
+ *   ckpt_leaf  the readable bytes of a leaf node; borrowed from its item
+ * Steps and items are immutable after open and safe to share between
+ * threads; ckpt_leaf_read() may be called from many threads at once.
+ *
+ * Errors: negative errno (see err.h), with the message in struct ckpt_err.
+ */
+#ifndef CKPT_H
+#define CKPT_H
+
+#include "../ckpt_limits.h"
+#include "../err.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ckpt_opts {
+	struct ckpt_limits lim;
+	size_t cache_bytes;        /* decoded-chunk cache budget */
+	uint64_t stream_threshold; /* chunks larger than this decode as streams */
+	size_t piece_bytes;        /* piece size of streamed chunks */
+	bool strict_commit;        /* steps need commit_success.txt */
+};
+
+void ckpt_opts_default(struct ckpt_opts *o);
+
+/* ---------------------------------------------------------------- sources */
+
+enum ckpt_src_kind {
+	CKPT_SRC_ROOT,   /* a CheckpointManager directory: one sub-directory per step */
+	CKPT_SRC_SINGLE, /* one checkpoint (composite or direct) */
+};
+
+struct ckpt_src;
+
+/*
+ * Opens SOURCE and detects its kind.
+ * @return 0, -ENOENT, -ENOTDIR, -EINVAL (not a checkpoint: message says why)
+ */
+int ckpt_src_open(struct ckpt_src **out, const char *path, const struct ckpt_opts *o,
+		  struct ckpt_err *err);
+void ckpt_src_close(struct ckpt_src *s);
+enum ckpt_src_kind ckpt_src_kind(const struct ckpt_src *s);
+const char *ckpt_src_path(const struct ckpt_src *s);
+int ckpt_src_fd(const struct ckpt_src *s);
+
+struct ckpt_step_ent {
+	char *name;
+	bool has_number;
+	uint64_t number;
+};
+
+/* Lists the committed steps now on disk, ascending by step number. */
+int ckpt_src_scan(struct ckpt_src *s, struct ckpt_step_ent **out, size_t *n, struct ckpt_err *err);
+void ckpt_step_ents_free(struct ckpt_step_ent *e, size_t n);
+/* index of the latest step in a scan result, or -1 */
+long ckpt_step_ents_latest(const struct ckpt_step_ent *e, size_t n);
+
+/* The root metadata (metadata/_ROOT_METADATA or metadata/metadata). -ENOENT if none. */
+int ckpt_src_root_metadata(struct ckpt_src *s, char **json, size_t *n, struct ckpt_err *err);
+
+/* ---------------------------------------------------------------- steps */
+
+enum ckpt_item_kind {
+	CKPT_ITEM_PYTREE,
+	CKPT_ITEM_JSON, /* one JSON file: shown as <name>.json */
+	CKPT_ITEM_RAW,  /* not understood: its files are shown as they are */
+};
+
+struct ckpt_item_info {
+	char *name;
+	enum ckpt_item_kind kind;
+};
+
+struct ckpt_step;
+
+/* @return 0, -ENOENT (no such committed step), -errno */
+int ckpt_step_open(struct ckpt_step **out, struct ckpt_src *s, const char *name,
+		   struct ckpt_err *err);
+void ckpt_step_close(struct ckpt_step *st);
+const char *ckpt_step_name(const struct ckpt_step *st);
+/* true when the step directory is itself one pytree item (a direct checkpoint) */
+bool ckpt_step_is_direct(const struct ckpt_step *st);
+size_t ckpt_step_n_items(const struct ckpt_step *st);
+const struct ckpt_item_info *ckpt_step_item(const struct ckpt_step *st, size_t i);
+/* commit time in ns (from _CHECKPOINT_METADATA, else the directory mtime) */
+uint64_t ckpt_step_time_ns(const struct ckpt_step *st);
+/* A new JSON object describing the step (its _CHECKPOINT_METADATA and items). */
+json_t *ckpt_step_describe(const struct ckpt_step *st);
+
+/* ---------------------------------------------------------------- items and nodes */
+
+struct ckpt_item;
+struct ckpt_node;
+struct ckpt_leaf;
+
+enum ckpt_node_kind {
+	CKPT_NODE_DICT,   /* children by key */
+	CKPT_NODE_LIST,   /* children by index (a list or tuple) */
+	CKPT_NODE_EMPTY,  /* an empty dict, list or tuple: an empty directory */
+	CKPT_NODE_ARRAY,  /* a zarr array: jax.Array, np.ndarray, or scalar (0-d) */
+	CKPT_NODE_STRING, /* a string leaf (_strings.json) */
+	CKPT_NODE_NONE,   /* None or an empty named tuple: an empty file */
+	CKPT_NODE_FILE,   /* a raw file of a RAW item, or a JSON item's file */
+};
+
+/* Opens item i of the step (the whole step for a direct checkpoint, i = 0). */
+int ckpt_item_open(struct ckpt_item **out, struct ckpt_step *st, size_t i, struct ckpt_err *err);
+void ckpt_item_close(struct ckpt_item *it);
+enum ckpt_item_kind ckpt_item_kind(const struct ckpt_item *it);
+const struct ckpt_node *ckpt_item_root(const struct ckpt_item *it);
+/* A new JSON object describing the item: format, flags, and every leaf. */
+json_t *ckpt_item_describe(struct ckpt_item *it, struct ckpt_err *err);
+/* A JSON item's file content (borrowed).  @return 0 or -EINVAL */
+int ckpt_item_json_bytes(const struct ckpt_item *it, const uint8_t **p, size_t *n);
+/* Time to show for the item's files (ns). */
+uint64_t ckpt_item_time_ns(const struct ckpt_item *it);
+
+enum ckpt_node_kind ckpt_node_kind(const struct ckpt_node *n);
+bool ckpt_node_is_dir(const struct ckpt_node *n);
+const char *ckpt_node_key(const struct ckpt_node *n, size_t *len);
+size_t ckpt_node_n_children(const struct ckpt_node *n);
+const struct ckpt_node *ckpt_node_child(const struct ckpt_node *n, size_t i);
+/* the child with this exact key, or NULL */
+const struct ckpt_node *ckpt_node_find(const struct ckpt_node *n, const char *key, size_t len);
+/* a number unique within the item, < ckpt_item_n_nodes */
+uint64_t ckpt_node_id(const struct ckpt_node *n);
+uint64_t ckpt_item_n_nodes(const struct ckpt_item *it);
+
+/*
+ * The leaf of a leaf node (opened on first use, then kept by the item).
+ * @return 0, CKPT_ECORRUPT, -ENOTSUP, -ENOENT (array data missing), -EISDIR
+ */
+int ckpt_item_leaf(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_leaf **out,
+		   struct ckpt_err *err);
+uint64_t ckpt_leaf_size(const struct ckpt_leaf *l);
+/* @return bytes copied, 0 at the end, or a negative error */
+int64_t ckpt_leaf_read(struct ckpt_leaf *l, void *buf, uint64_t off, size_t n, struct ckpt_err *err);
+/* Decodes ahead the chunk after byte off (read-ahead); no-op where pointless. */
+void ckpt_leaf_prefetch(struct ckpt_leaf *l, uint64_t off);
+/* A new JSON object describing a leaf node. */
+json_t *ckpt_leaf_describe(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_err *err);
+
+/* ---------------------------------------------------------------- names */
+
+/*
+ * File names for keys.  A key becomes its bytes, except: '%' -> %25, '/' ->
+ * %2F, NUL -> %00; the empty key -> "%"; "." and ".." -> %2E and %2E%2E; a
+ * key ending in ".json" or ".npy" gets its last '.' as %2E (those suffixes
+ * are ckptfs's own names); the n-th repeat of an identical key gets "%~n";
+ * a name longer than 255 bytes is cut to 200 bytes plus "%~h" and 16 hex
+ * digits of a hash of the key.  ckpt_name_unescape reverses all but the cut.
+ */
+#define CKPT_NAME_MAX 255
+size_t ckpt_name_escape(const char *key, size_t len, unsigned dup, char out[CKPT_NAME_MAX + 1]);
+/*
+ * Parses a name: *key (new, caller frees) and *len, *dup; for cut names
+ * *hash is set and *key is NULL.  @return 0 or -ENOENT (not a valid name)
+ */
+int ckpt_name_unescape(const char *name, char **key, size_t *len, unsigned *dup, uint64_t *hash,
+		       bool *is_hash);
+uint64_t ckpt_name_hash(const char *key, size_t len);
+
+#endif

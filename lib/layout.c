@@ -1,0 +1,693 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * layout.c - what SOURCE is, which steps are committed, what items a step
+ * holds (tier 4).  Rules: shared/docs/FORMAT-orbax-layout.md sections 1.2,
+ * 1.3, 1.8; the choices where Orbax leaves room are in README.md.
+ */
+#define _GNU_SOURCE
+#include "model.h"
+
+#include "fsutil.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void ckpt_opts_default(struct ckpt_opts *o)
+{
+	struct ckpt_limits lim = CKPT_LIMITS_DEFAULT;
+
+	memset(o, 0, sizeof(*o));
+	o->lim = lim;
+	o->cache_bytes = (size_t)256 << 20;
+	o->stream_threshold = (uint64_t)64 << 20;
+	o->piece_bytes = (size_t)4 << 20;
+}
+
+/* ---------------------------------------------------------------- names of steps */
+
+static bool is_uncommitted_name(const char *name)
+{
+	return strstr(name, ".orbax-checkpoint-tmp") || strstr(name, ".partial_save") ||
+	       strstr(name, ".pending_");
+}
+
+static bool all_digits(const char *s, size_t n)
+{
+	if (n == 0 || n > 19)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* "N", zero-padded "000N", or "<prefix>_N" (Orbax step_from_checkpoint_name) */
+static bool parse_step(const char *name, uint64_t *num)
+{
+	size_t n = strlen(name);
+	const char *us;
+
+	if (all_digits(name, n)) {
+		*num = strtoull(name, NULL, 10);
+		return true;
+	}
+	if (!strncmp(name, "ocdbt.", 6))
+		return false; /* ocdbt.process_N: a per-process database, not a step */
+	us = strrchr(name, '_');
+	if (us && us != name && all_digits(us + 1, strlen(us + 1))) {
+		*num = strtoull(us + 1, NULL, 10);
+		return true;
+	}
+	return false;
+}
+
+static bool has_file(int dirfd, const char *name)
+{
+	return ckpt_exists(dirfd, name);
+}
+
+/* a directory holding zarr arrays as sub-directories (non-OCDBT, no _METADATA) */
+static bool holds_zarr_dirs(int fd)
+{
+	DIR *d = ckpt_opendir_fd(fd);
+	bool yes = false;
+
+	if (!d)
+		return false;
+	for (struct dirent *e; !yes && (e = readdir(d));) {
+		int sub;
+
+		if (e->d_name[0] == '.')
+			continue;
+		sub = openat(fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0)
+			continue;
+		yes = has_file(sub, ".zarray") || has_file(sub, "zarr.json");
+		close(sub);
+	}
+	closedir(d);
+	return yes;
+}
+
+/* a directory that holds a pytree item's own files */
+static bool looks_pytree(int fd)
+{
+	return has_file(fd, "_METADATA") || has_file(fd, "manifest.ocdbt") ||
+	       has_file(fd, "_sharding") || has_file(fd, "ocdbt.process_0") || holds_zarr_dirs(fd);
+}
+
+static bool looks_legacy_aggregate(int fd)
+{
+	struct stat st;
+
+	return fstatat(fd, "checkpoint", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+static int opendir_at(int fd, const char *name)
+{
+	return openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+/* does this directory hold a checkpoint (step level or a direct pytree)? */
+static bool looks_checkpoint(int fd)
+{
+	DIR *d;
+	bool yes = false;
+
+	if (has_file(fd, "_CHECKPOINT_METADATA") || has_file(fd, "orbax.checkpoint") ||
+	    looks_pytree(fd) || looks_legacy_aggregate(fd))
+		return true;
+	d = ckpt_opendir_fd(fd);
+	if (!d) {
+		return false;
+	}
+	for (struct dirent *e; !yes && (e = readdir(d));) {
+		int sub;
+
+		if (e->d_name[0] == '.' || is_uncommitted_name(e->d_name))
+			continue;
+		sub = opendir_at(fd, e->d_name);
+		if (sub < 0)
+			continue;
+		yes = looks_pytree(sub);
+		close(sub);
+	}
+	closedir(d);
+	return yes;
+}
+
+/* ---------------------------------------------------------------- sources */
+
+static const char *base_name(const char *path, char *buf, size_t cap)
+{
+	size_t n = strlen(path);
+	const char *s;
+
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	snprintf(buf, cap, "%.*s", (int)n, path);
+	s = strrchr(buf, '/');
+	return s && s[1] ? s + 1 : buf;
+}
+
+int ckpt_src_open(struct ckpt_src **out, const char *path, const struct ckpt_opts *o,
+		  struct ckpt_err *err)
+{
+	struct ckpt_src *s;
+	bool any_step = false, any_tmp = false, any_entry = false, meta_dir = false;
+	DIR *d;
+	int rc;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->o = *o;
+	s->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->fd < 0) {
+		rc = ckpt_err_set(err, -errno, "cannot open '%s': %s", path, ckpt_strerror(-errno));
+		free(s);
+		return rc;
+	}
+	s->path = strdup(path);
+	if (!s->path) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	d = ckpt_opendir_fd(s->fd);
+	if (!d) {
+		rc = ckpt_err_set(err, -errno, "cannot list '%s': %s", path, ckpt_strerror(-errno));
+		goto fail;
+	}
+	for (struct dirent *e; (e = readdir(d));) {
+		uint64_t num;
+		int sub;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		any_entry = true;
+		if (!strcmp(e->d_name, "metadata"))
+			meta_dir = true;
+		if (is_uncommitted_name(e->d_name)) {
+			any_tmp = true;
+			continue;
+		}
+		if (!parse_step(e->d_name, &num))
+			continue;
+		sub = opendir_at(s->fd, e->d_name);
+		if (sub < 0)
+			continue;
+		if (looks_checkpoint(sub))
+			any_step = true;
+		close(sub);
+	}
+	closedir(d);
+	if (has_file(s->fd, "_CHECKPOINT_METADATA") || has_file(s->fd, "orbax.checkpoint") ||
+	    looks_pytree(s->fd) || looks_legacy_aggregate(s->fd)) {
+		any_step = false; /* SOURCE itself is one checkpoint */
+	}
+	if (any_step) {
+		s->kind = CKPT_SRC_ROOT;
+	} else if (looks_checkpoint(s->fd)) {
+		char buf[4096];
+
+		s->kind = CKPT_SRC_SINGLE;
+		s->single_name = strdup(base_name(path, buf, sizeof(buf)));
+		if (!s->single_name || !strcmp(s->single_name, "/") || !s->single_name[0]) {
+			free(s->single_name);
+			s->single_name = strdup("checkpoint");
+		}
+		if (!s->single_name) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+	} else if (!any_entry || any_tmp || meta_dir) {
+		s->kind = CKPT_SRC_ROOT; /* a CheckpointManager directory without steps yet */
+	} else {
+		rc = ckpt_err_set(err, -EINVAL,
+				  "'%s' is not a checkpoint: no step directories and no "
+				  "_CHECKPOINT_METADATA, _METADATA or manifest.ocdbt",
+				  path);
+		goto fail;
+	}
+	rc = ckpt_cache_new(&s->cache, o->cache_bytes);
+	if (rc < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	ckpt_src_close(s);
+	return rc;
+}
+
+void ckpt_src_close(struct ckpt_src *s)
+{
+	if (!s)
+		return;
+	if (s->fd >= 0)
+		close(s->fd);
+	ckpt_cache_free(s->cache);
+	free(s->path);
+	free(s->single_name);
+	free(s);
+}
+
+enum ckpt_src_kind ckpt_src_kind(const struct ckpt_src *s)
+{
+	return s->kind;
+}
+
+const char *ckpt_src_path(const struct ckpt_src *s)
+{
+	return s->path;
+}
+
+int ckpt_src_fd(const struct ckpt_src *s)
+{
+	return s->fd;
+}
+
+/* _CHECKPOINT_METADATA: commit_timestamp_nsecs present and not null */
+static bool meta_says_committed(int fd)
+{
+	uint8_t *buf;
+	size_t n;
+	json_t *j;
+	bool yes = false;
+
+	if (ckpt_read_file(fd, "_CHECKPOINT_METADATA", 1 << 20, &buf, &n, NULL) < 0)
+		return false;
+	j = json_loadb((const char *)buf, n, 0, NULL);
+	if (j && json_is_integer(json_object_get(j, "commit_timestamp_nsecs")))
+		yes = true;
+	json_decref(j);
+	free(buf);
+	return yes;
+}
+
+static int ent_cmp(const void *a, const void *b)
+{
+	const struct ckpt_step_ent *x = a, *y = b;
+
+	if (x->has_number != y->has_number)
+		return x->has_number ? 1 : -1;
+	if (x->has_number && x->number != y->number)
+		return x->number < y->number ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+int ckpt_src_scan(struct ckpt_src *s, struct ckpt_step_ent **out, size_t *n, struct ckpt_err *err)
+{
+	struct ckpt_step_ent *e = NULL;
+	bool *marker = NULL;
+	size_t cnt = 0, cap = 0, mcap = 0;
+	bool any_marker = false;
+	DIR *d;
+	int rc = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (s->kind == CKPT_SRC_SINGLE) {
+		e = calloc(1, sizeof(*e));
+		if (!e || !(e->name = strdup(s->single_name))) {
+			free(e);
+			return -ENOMEM;
+		}
+		e->has_number = parse_step(e->name, &e->number);
+		*out = e;
+		*n = 1;
+		return 0;
+	}
+	d = ckpt_opendir_fd(s->fd);
+	if (!d)
+		return ckpt_err_set(err, -errno, "cannot list '%s': %s", s->path, ckpt_strerror(-errno));
+	for (struct dirent *de; (de = readdir(d));) {
+		uint64_t num;
+		int sub;
+
+		if (de->d_name[0] == '.' || is_uncommitted_name(de->d_name) ||
+		    !parse_step(de->d_name, &num))
+			continue;
+		sub = opendir_at(s->fd, de->d_name); /* O_NOFOLLOW: symlinked steps are not shown */
+		if (sub < 0)
+			continue;
+		if (ckpt_grow((void **)&e, &cap, cnt + 1, sizeof(*e)) < 0 ||
+		    ckpt_grow((void **)&marker, &mcap, cnt + 1, sizeof(*marker)) < 0 ||
+		    !(e[cnt].name = strdup(de->d_name))) {
+			close(sub);
+			rc = -ENOMEM;
+			break;
+		}
+		e[cnt].has_number = true;
+		e[cnt].number = num;
+		marker[cnt] = has_file(sub, "commit_success.txt");
+		any_marker |= marker[cnt];
+		close(sub);
+		cnt++;
+	}
+	closedir(d);
+	if (rc == 0) {
+		/* commit-file mode (some steps carry commit_success.txt): a step
+		 * without the marker whose metadata has no commit time is in
+		 * progress.  strict_commit: the marker is required. */
+		size_t k = 0;
+
+		for (size_t i = 0; i < cnt; i++) {
+			bool keep = true;
+
+			if (!marker[i] && (s->o.strict_commit || any_marker)) {
+				int sub = opendir_at(s->fd, e[i].name);
+
+				keep = !s->o.strict_commit && sub >= 0 && meta_says_committed(sub);
+				if (sub >= 0)
+					close(sub);
+			}
+			if (keep)
+				e[k++] = e[i];
+			else
+				free(e[i].name);
+		}
+		cnt = k;
+		qsort(e, cnt, sizeof(*e), ent_cmp);
+		*out = e;
+		*n = cnt;
+		e = NULL;
+	}
+	free(marker);
+	if (e) {
+		ckpt_step_ents_free(e, cnt);
+	}
+	return rc;
+}
+
+void ckpt_step_ents_free(struct ckpt_step_ent *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(e[i].name);
+	free(e);
+}
+
+long ckpt_step_ents_latest(const struct ckpt_step_ent *e, size_t n)
+{
+	(void)e; /* sorted ascending by step number: the last one */
+	return n ? (long)n - 1 : -1;
+}
+
+int ckpt_src_root_metadata(struct ckpt_src *s, char **json, size_t *n, struct ckpt_err *err)
+{
+	uint8_t *buf;
+	int rc;
+
+	*json = NULL;
+	*n = 0;
+	if (s->kind != CKPT_SRC_ROOT)
+		return -ENOENT;
+	rc = ckpt_read_file(s->fd, "metadata/_ROOT_METADATA", s->o.lim.max_json_bytes, &buf, n, NULL);
+	if (rc == -ENOENT)
+		rc = ckpt_read_file(s->fd, "metadata/metadata", s->o.lim.max_json_bytes, &buf, n, err);
+	if (rc < 0)
+		return rc;
+	*json = (char *)buf;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- steps */
+
+static char *path_join(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	char *p = malloc(la + lb + 2);
+
+	if (!p)
+		return NULL;
+	memcpy(p, a, la);
+	p[la] = '/';
+	memcpy(p + la + 1, b, lb + 1);
+	return p;
+}
+
+static const char *handler_of(const struct ckpt_step *st, const char *item)
+{
+	const json_t *h = st->meta ? json_object_get(st->meta, "item_handlers") : NULL;
+
+	return json_is_object(h) ? json_string_value(json_object_get(h, item)) : NULL;
+}
+
+/* a JSON item: exactly the one file named metadata, data.json or metrics, or the
+ * only regular file of a directory whose handler is a JSON handler */
+static bool json_item_file(int fd, bool handler_says_json, char *name_out, size_t cap)
+{
+	static const char *const known[] = { "data.json", "metadata", "metrics" };
+	char only[256] = "";
+	int files = 0, dirs = 0;
+	DIR *d;
+	d = ckpt_opendir_fd(fd);
+
+	if (!d) {
+		return false;
+	}
+	for (struct dirent *e; (e = readdir(d));) {
+		struct stat st;
+
+		if (e->d_name[0] == '.' || !strcmp(e->d_name, "commit_success.txt") ||
+		    strstr(e->d_name, ".__lock"))
+			continue;
+		if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			dirs++;
+		} else if (S_ISREG(st.st_mode)) {
+			files++;
+			snprintf(only, sizeof(only), "%s", e->d_name);
+		}
+	}
+	closedir(d);
+	if (files != 1 || dirs)
+		return false;
+	for (size_t i = 0; i < CKPT_ARRAY_SIZE(known); i++)
+		if (!strcmp(only, known[i]) || handler_says_json) {
+			snprintf(name_out, cap, "%s", only);
+			return true;
+		}
+	return false;
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ckpt_item_info *)a)->name,
+		      ((const struct ckpt_item_info *)b)->name);
+}
+
+static int list_items(struct ckpt_step *st, struct ckpt_err *err)
+{
+	size_t cap = 0;
+	DIR *d = ckpt_opendir_fd(st->fd);
+
+	if (!d) {
+		int rc = -errno;
+
+		return ckpt_err_set(err, rc, "cannot list '%s': %s", st->path, ckpt_strerror(rc));
+	}
+	for (struct dirent *e; (e = readdir(d));) {
+		const char *h;
+		char jf[256];
+		int sub;
+		enum ckpt_item_kind kind;
+
+		if (e->d_name[0] == '.' || is_uncommitted_name(e->d_name) ||
+		    !strcmp(e->d_name, "descriptor"))
+			continue;
+		sub = opendir_at(st->fd, e->d_name);
+		if (sub < 0)
+			continue;
+		h = handler_of(st, e->d_name);
+		if (looks_pytree(sub) || looks_legacy_aggregate(sub) ||
+		    (h && (strstr(h, "PyTree") || strstr(h, "Standard") || strstr(h, "Array"))))
+			kind = CKPT_ITEM_PYTREE;
+		else if (json_item_file(sub, h && strstr(h, "Json"), jf, sizeof(jf)))
+			kind = CKPT_ITEM_JSON;
+		else
+			kind = CKPT_ITEM_RAW;
+		close(sub);
+		if (ckpt_grow((void **)&st->items, &cap, st->n_items + 1, sizeof(*st->items)) < 0 ||
+		    !(st->items[st->n_items].name = strdup(e->d_name))) {
+			closedir(d);
+			return -ENOMEM;
+		}
+		st->items[st->n_items++].kind = kind;
+	}
+	closedir(d);
+	qsort(st->items, st->n_items, sizeof(*st->items), item_cmp);
+	return 0;
+}
+
+static void read_step_meta(struct ckpt_step *st)
+{
+	uint8_t *buf;
+	size_t n;
+	json_error_t jerr;
+	int rc;
+
+	rc = ckpt_read_file(st->fd, "_CHECKPOINT_METADATA", st->src->o.lim.max_json_bytes, &buf, &n,
+			    NULL);
+	if (rc == -ENOENT)
+		return;
+	if (rc < 0) {
+		if (asprintf(&st->meta_error, "cannot read _CHECKPOINT_METADATA: %s",
+			     ckpt_strerror(rc)) < 0)
+			st->meta_error = NULL;
+		return;
+	}
+	st->meta = json_loadb((const char *)buf, n, 0, &jerr);
+	free(buf);
+	if (!st->meta || !json_is_object(st->meta)) {
+		if (asprintf(&st->meta_error, "_CHECKPOINT_METADATA is not a JSON object: %s",
+			     st->meta ? "wrong type" : jerr.text) < 0)
+			st->meta_error = NULL;
+		json_decref(st->meta);
+		st->meta = NULL;
+	}
+}
+
+int ckpt_step_open(struct ckpt_step **out, struct ckpt_src *s, const char *name,
+		   struct ckpt_err *err)
+{
+	struct ckpt_step *st;
+	struct stat sb;
+	int rc;
+
+	*out = NULL;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->src = s;
+	st->fd = -1;
+	st->name = strdup(name);
+	if (!st->name) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	st->has_number = parse_step(name, &st->number);
+	if (s->kind == CKPT_SRC_SINGLE) {
+		if (strcmp(name, s->single_name)) {
+			rc = -ENOENT;
+			goto fail;
+		}
+		st->fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 3);
+		st->path = strdup(s->path);
+	} else {
+		if (strchr(name, '/') || name[0] == '.' || is_uncommitted_name(name) ||
+		    !st->has_number) {
+			rc = -ENOENT;
+			goto fail;
+		}
+		st->fd = opendir_at(s->fd, name);
+		if (st->fd < 0) {
+			rc = -errno == -ELOOP ? -ENOENT : -errno;
+			goto fail;
+		}
+		st->path = path_join(s->path, name);
+	}
+	if (st->fd < 0 || !st->path) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	st->commit_marker = has_file(st->fd, "commit_success.txt");
+	read_step_meta(st);
+	st->direct = looks_pytree(st->fd) || looks_legacy_aggregate(st->fd);
+	if (st->direct) {
+		st->items = calloc(1, sizeof(*st->items));
+		if (!st->items || !(st->items[0].name = strdup(""))) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		st->items[0].kind = CKPT_ITEM_PYTREE;
+		st->n_items = 1;
+	} else if ((rc = list_items(st, err)) < 0) {
+		goto fail;
+	}
+	st->time_ns = 0;
+	if (st->meta && json_is_integer(json_object_get(st->meta, "commit_timestamp_nsecs")))
+		st->time_ns = (uint64_t)json_integer_value(json_object_get(st->meta,
+									    "commit_timestamp_nsecs"));
+	if (!st->time_ns && fstat(st->fd, &sb) == 0)
+		st->time_ns = (uint64_t)sb.st_mtim.tv_sec * 1000000000ull + (uint64_t)sb.st_mtim.tv_nsec;
+	*out = st;
+	return 0;
+fail:
+	ckpt_step_close(st);
+	return rc;
+}
+
+void ckpt_step_close(struct ckpt_step *st)
+{
+	if (!st)
+		return;
+	for (size_t i = 0; i < st->n_items; i++)
+		free(st->items[i].name);
+	free(st->items);
+	json_decref(st->meta);
+	free(st->meta_error);
+	if (st->fd >= 0)
+		close(st->fd);
+	free(st->path);
+	free(st->name);
+	free(st);
+}
+
+const char *ckpt_step_name(const struct ckpt_step *st)
+{
+	return st->name;
+}
+
+bool ckpt_step_is_direct(const struct ckpt_step *st)
+{
+	return st->direct;
+}
+
+size_t ckpt_step_n_items(const struct ckpt_step *st)
+{
+	return st->n_items;
+}
+
+const struct ckpt_item_info *ckpt_step_item(const struct ckpt_step *st, size_t i)
+{
+	return i < st->n_items ? &st->items[i] : NULL;
+}
+
+uint64_t ckpt_step_time_ns(const struct ckpt_step *st)
+{
+	return st->time_ns;
+}
+
+static const char *kind_name(enum ckpt_item_kind k)
+{
+	return k == CKPT_ITEM_PYTREE ? "pytree" : k == CKPT_ITEM_JSON ? "json" : "raw";
+}
+
+json_t *ckpt_step_describe(const struct ckpt_step *st)
+{
+	json_t *o = json_object(), *items = json_object();
+
+	json_object_set_new(o, "name", json_string(st->name));
+	json_object_set_new(o, "step", st->has_number ? json_integer((json_int_t)st->number)
+						      : json_null());
+	json_object_set_new(o, "path", json_string(st->path));
+	json_object_set_new(o, "direct", json_boolean(st->direct));
+	json_object_set_new(o, "commit_success_txt", json_boolean(st->commit_marker));
+	json_object_set_new(o, "time_ns", json_integer((json_int_t)st->time_ns));
+	for (size_t i = 0; i < st->n_items; i++)
+		json_object_set_new(items, st->direct ? "." : st->items[i].name,
+				    json_string(kind_name(st->items[i].kind)));
+	json_object_set_new(o, "items", items);
+	json_object_set(o, "checkpoint_metadata", st->meta ? st->meta : json_null());
+	if (st->meta_error)
+		json_object_set_new(o, "checkpoint_metadata_error", json_string(st->meta_error));
+	return o;
+}

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * model.h - internals of the checkpoint model behind ckpt.h (tier 4):
+ * sources, steps, items, nodes, leaves.  Private to lib/.
+ */
+#ifndef CKPT_MODEL_H
+#define CKPT_MODEL_H
+
+#include "cache.h"
+#include "include/ckpt.h"
+#include "map.h"
+#include "ocdbt.h"
+#include "store.h"
+#include "zarr.h"
+
+#include <jansson.h>
+#include <pthread.h>
+
+struct ckpt_src {
+	int fd;
+	char *path;
+	enum ckpt_src_kind kind;
+	char *single_name;
+	struct ckpt_opts o;
+	struct ckpt_cache *cache;
+};
+
+struct ckpt_step {
+	struct ckpt_src *src;
+	char *name;
+	char *path;
+	int fd;
+	bool direct;
+	bool has_number;
+	uint64_t number;
+	json_t *meta;     /* _CHECKPOINT_METADATA, or NULL */
+	char *meta_error; /* why it could not be read, or NULL */
+	bool commit_marker;
+	struct ckpt_item_info *items;
+	size_t n_items;
+	uint64_t time_ns;
+};
+
+struct ckpt_node {
+	char *key;
+	size_t key_n;
+	uint8_t key_type; /* 1 sequence, 2 dict, 0 unknown */
+	enum ckpt_node_kind kind;
+	char *value_type;
+	char *param;     /* pytree leaves: the parameter name; raw files: the relative path */
+	uint64_t id;
+	struct ckpt_node *parent;
+	struct ckpt_node **children;
+	size_t n_children, cap_children;
+	struct ckpt_map index; /* key -> child position */
+	json_t *entry;         /* the _METADATA entry (borrowed from the item) */
+};
+
+enum leaf_kind { LEAF_ARRAY, LEAF_BYTES, LEAF_FILE };
+
+struct ckpt_leaf {
+	enum leaf_kind kind;
+	struct ckpt_array *arr;
+	const uint8_t *bytes; /* LEAF_BYTES: borrowed from the item */
+	uint64_t size;
+	int fd;               /* LEAF_FILE */
+};
+
+struct leaf_slot {
+	struct ckpt_leaf *leaf;
+	int err;
+	char *msg;
+};
+
+struct ckpt_item {
+	struct ckpt_step *step;
+	char *name;
+	enum ckpt_item_kind kind;
+	int fd;
+	char *label;
+	uint64_t time_ns;
+	/* pytree */
+	json_t *metadata, *strings, *sharding, *array_metas;
+	bool have_metadata, use_zarr3, have_use_zarr3, use_ocdbt, missing_is_error;
+	struct ckpt_ocdbt_db *db;
+	struct ckpt_store store;
+	/* all kinds */
+	struct ckpt_node *root;
+	struct ckpt_node **nodes;
+	size_t n_nodes, cap_nodes;
+	struct leaf_slot *slots; /* by node id */
+	pthread_mutex_t lock;
+	/* json items */
+	uint8_t *json;
+	size_t json_n;
+};
+
+/* pytree.c */
+int ckpt_pytree_open(struct ckpt_item *it, struct ckpt_err *err);
+/* tree building shared by pytree.c and layout.c */
+struct ckpt_node *ckpt_node_new(struct ckpt_item *it, struct ckpt_node *parent, const char *key,
+				size_t key_n, uint8_t key_type, enum ckpt_node_kind kind);
+void ckpt_node_free_tree(struct ckpt_node *n);
+
+#endif

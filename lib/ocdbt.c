@@ -1,0 +1,731 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ocdbt.c - read-only OCDBT database over a directory (tier 3); see ocdbt.h.
+ *
+ * Open: manifest -> chosen version -> B+tree walk with an explicit stack
+ * (height from the data is bounded by CKPT_OCDBT_MAX_HEIGHT, and keys must
+ * come out strictly increasing across the whole walk, so a node referenced
+ * twice is detected instead of walked forever).  Nodes stay decoded in
+ * memory for the life of the db; the index points into them.
+ */
+#define _GNU_SOURCE
+#include "ocdbt.h"
+
+#include "fsutil.h"
+#include "map.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct datafile {
+	char *path;
+	int fd; /* -1 until opened */
+};
+
+struct ckpt_ocdbt_db {
+	int dirfd;
+	char *label;
+	struct ckpt_ocdbt_manifest m;
+	uint64_t generation, commit_time;
+	struct ckpt_ocdbt_value *v;
+	size_t n, cap;
+	struct ckpt_ocdbt_node **nodes;
+	size_t n_nodes, cap_nodes;
+	struct datafile *files;
+	size_t n_files, cap_files;
+	struct ckpt_map file_index; /* path -> index into files */
+	pthread_mutex_t lock;       /* opening data files */
+};
+
+#define MANIFEST_NAME "manifest.ocdbt"
+
+static int read_node_bytes(int dirfd, const char *label, const char *path, uint64_t off,
+			   uint64_t len, size_t max, uint8_t **out, struct ckpt_err *err)
+{
+	uint8_t *buf;
+	int fd, rc;
+
+	*out = NULL;
+	if (len > max)
+		return ckpt_err_set(err, -EFBIG, "'%s/%s': node of %llu bytes exceeds the limit %zu",
+				    label, path, (unsigned long long)len, max);
+	fd = ckpt_open_beneath(dirfd, path, O_RDONLY, 0);
+	if (fd < 0)
+		return ckpt_err_set(err, fd == -EXDEV ? CKPT_ECORRUPT : fd,
+				    "'%s/%s': cannot open data file: %s", label, path,
+				    fd == -EXDEV ? "path leaves the database directory"
+						 : ckpt_strerror(fd));
+	buf = malloc(len ? (size_t)len : 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	rc = ckpt_pread_full(fd, buf, (size_t)len, off);
+	close(fd);
+	if (rc < 0) {
+		free(buf);
+		return ckpt_err_set(err, rc, "'%s/%s': cannot read %llu bytes at %llu: %s", label,
+				    path, (unsigned long long)len, (unsigned long long)off,
+				    rc == CKPT_ECORRUPT ? "file too short" : ckpt_strerror(rc));
+	}
+	*out = buf;
+	return 0;
+}
+
+/* "manifest." followed by 16 lowercase hex digits */
+static bool numbered_name(const char *name, uint64_t *gen)
+{
+	uint64_t g = 0;
+
+	if (strncmp(name, "manifest.", 9) || strlen(name) != 25)
+		return false;
+	for (int i = 9; i < 25; i++) {
+		char c = name[i];
+
+		g <<= 4;
+		if (c >= '0' && c <= '9')
+			g |= (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			g |= (uint64_t)(c - 'a' + 10);
+		else
+			return false;
+	}
+	*gen = g;
+	return true;
+}
+
+static int load_manifest_file(int dirfd, const char *label, const char *name,
+			      const struct ckpt_limits *lim, struct ckpt_ocdbt_manifest *m,
+			      struct ckpt_err *err)
+{
+	uint8_t *raw = NULL, *body = NULL;
+	size_t raw_n, body_n;
+	int rc;
+
+	rc = ckpt_read_file(dirfd, name, lim->max_node_bytes, &raw, &raw_n, NULL);
+	if (rc < 0)
+		return ckpt_err_set(err, rc, "'%s/%s': %s", label, name,
+				    rc == -ENOENT ? "missing" : ckpt_strerror(rc));
+	rc = ckpt_ocdbt_unwrap(raw, raw_n, CKPT_OCDBT_MAGIC_MANIFEST, lim->max_node_bytes, &body,
+			       &body_n, err);
+	if (rc == 0)
+		rc = ckpt_ocdbt_manifest_parse(m, body, body_n, err);
+	if (rc < 0)
+		ckpt_err_prefix(err, "'%s/%s': ", label, name);
+	free(raw);
+	free(body);
+	return rc;
+}
+
+int ckpt_ocdbt_read_manifest(int dirfd, const char *label, const struct ckpt_limits *lim,
+			     struct ckpt_ocdbt_manifest *m, char **manifest_name,
+			     struct ckpt_err *err)
+{
+	char best[32] = "";
+	uint64_t best_gen = 0;
+	DIR *d;
+	int rc, fd;
+
+	if (manifest_name)
+		*manifest_name = NULL;
+	rc = load_manifest_file(dirfd, label, MANIFEST_NAME, lim, m, err);
+	if (rc < 0 || m->config.manifest_kind == 0) {
+		if (rc == 0 && manifest_name)
+			*manifest_name = strdup(MANIFEST_NAME);
+		return rc;
+	}
+	/* numbered: the newest manifest.%016x holds the versions */
+	ckpt_ocdbt_manifest_release(m);
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		return ckpt_err_set(err, rc, "'%s': cannot list: %s", label, ckpt_strerror(rc));
+	}
+	for (struct dirent *e; (e = readdir(d));) {
+		uint64_t g;
+
+		if (numbered_name(e->d_name, &g) && g >= best_gen) {
+			best_gen = g;
+			snprintf(best, sizeof(best), "%s", e->d_name);
+		}
+	}
+	closedir(d);
+	if (!best[0])
+		return ckpt_err_set(err, CKPT_ECORRUPT,
+				    "'%s': numbered manifest kind but no manifest.<generation> file",
+				    label);
+	rc = load_manifest_file(dirfd, label, best, lim, m, err);
+	if (rc < 0)
+		return rc;
+	if (m->config.manifest_kind != 0 || !m->n_versions ||
+	    m->versions[m->n_versions - 1].generation != best_gen) {
+		ckpt_ocdbt_manifest_release(m);
+		return ckpt_err_set(err, CKPT_ECORRUPT,
+				    "'%s/%s': does not hold generation %llu as its latest", label,
+				    best, (unsigned long long)best_gen);
+	}
+	if (manifest_name)
+		*manifest_name = strdup(best);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- version tree */
+
+struct vstack_item {
+	char *path; /* owned */
+	size_t base_len;
+	uint64_t offset, length;
+	uint8_t height;
+};
+
+/*
+ * Calls fn for every version entry (leaf) of the version tree, oldest first:
+ * interior references first (they hold older generations), then the
+ * manifest's inline versions.
+ */
+static int versions_walk(int dirfd, const char *label, const struct ckpt_limits *lim,
+			 const struct ckpt_ocdbt_manifest *m,
+			 int (*fn)(void *payload, const struct ckpt_ocdbt_version *v,
+				   const struct ckpt_ocdbt_table *t),
+			 void *payload, struct ckpt_err *err)
+{
+	struct vstack_item *stack = NULL;
+	size_t sn = 0, scap = 0, visited = 0;
+	int rc = 0;
+
+	/* version_nodes are ordered oldest first; push in reverse so they pop in order */
+	for (size_t i = m->n_vrefs; i-- > 0;) {
+		const struct ckpt_ocdbt_vref *r = &m->vrefs[i];
+		const struct ckpt_ocdbt_file *f = &m->table.f[r->loc.file];
+
+		if ((rc = ckpt_grow((void **)&stack, &scap, sn + 1, sizeof(*stack))) < 0)
+			goto out;
+		stack[sn].path = strdup(f->path);
+		if (!stack[sn].path) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		stack[sn].base_len = f->base_len;
+		stack[sn].offset = r->loc.offset;
+		stack[sn].length = r->loc.length;
+		stack[sn].height = r->height;
+		sn++;
+	}
+	while (sn > 0) {
+		struct vstack_item it = stack[--sn];
+		struct ckpt_ocdbt_vnode vn;
+		uint8_t *raw = NULL, *body = NULL;
+		size_t body_n;
+
+		/* a version tree is at most 64/arity levels of at most 2^arity refs */
+		if (++visited > ((uint64_t)1 << 22)) {
+			free(it.path);
+			rc = ckpt_err_set(err, CKPT_ECORRUPT, "'%s': version tree too large", label);
+			goto out;
+		}
+		rc = read_node_bytes(dirfd, label, it.path, it.offset, it.length,
+				     lim->max_node_bytes, &raw, err);
+		if (rc == 0)
+			rc = ckpt_ocdbt_unwrap(raw, (size_t)it.length, CKPT_OCDBT_MAGIC_VERSION,
+					       lim->max_node_bytes, &body, &body_n, err);
+		if (rc == 0)
+			rc = ckpt_ocdbt_vnode_parse(&vn, body, body_n, it.path, it.base_len, err);
+		free(raw);
+		free(body);
+		if (rc == 0 && (vn.height != it.height ||
+				vn.arity_log2 != m->config.version_tree_arity_log2)) {
+			ckpt_ocdbt_vnode_release(&vn);
+			rc = ckpt_err_set(err, CKPT_ECORRUPT,
+					  "version tree node height %u / arity %u, expected %u / %u",
+					  vn.height, vn.arity_log2, it.height,
+					  m->config.version_tree_arity_log2);
+		}
+		if (rc < 0) {
+			ckpt_err_prefix(err, "'%s/%s': ", label, it.path);
+			free(it.path);
+			goto out;
+		}
+		free(it.path);
+		if (vn.height == 0) {
+			for (size_t i = 0; i < vn.n && rc == 0; i++)
+				rc = fn(payload, &vn.versions[i], &vn.table);
+		} else {
+			for (size_t i = vn.n; i-- > 0 && rc == 0;) {
+				const struct ckpt_ocdbt_file *f = &vn.table.f[vn.vrefs[i].loc.file];
+
+				rc = ckpt_grow((void **)&stack, &scap, sn + 1, sizeof(*stack));
+				if (rc < 0)
+					break;
+				stack[sn].path = strdup(f->path);
+				if (!stack[sn].path) {
+					rc = -ENOMEM;
+					break;
+				}
+				stack[sn].base_len = f->base_len;
+				stack[sn].offset = vn.vrefs[i].loc.offset;
+				stack[sn].length = vn.vrefs[i].loc.length;
+				stack[sn].height = vn.vrefs[i].height;
+				sn++;
+			}
+		}
+		ckpt_ocdbt_vnode_release(&vn);
+		if (rc < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < m->n_versions && rc == 0; i++)
+		rc = fn(payload, &m->versions[i], &m->table);
+out:
+	while (sn > 0)
+		free(stack[--sn].path);
+	free(stack);
+	return rc;
+}
+
+struct gens_acc {
+	struct ckpt_ocdbt_gen *g;
+	size_t n, cap;
+};
+
+static int gens_add(void *payload, const struct ckpt_ocdbt_version *v,
+		    const struct ckpt_ocdbt_table *t)
+{
+	struct gens_acc *a = payload;
+	struct ckpt_ocdbt_gen *g;
+
+	if (a->n && v->generation <= a->g[a->n - 1].generation)
+		return CKPT_ECORRUPT;
+	if (ckpt_grow((void **)&a->g, &a->cap, a->n + 1, sizeof(*a->g)) < 0)
+		return -ENOMEM;
+	g = &a->g[a->n];
+	memset(g, 0, sizeof(*g));
+	g->generation = v->generation;
+	g->commit_time = v->commit_time;
+	g->num_keys = v->stats.num_keys;
+	g->root_height = v->root_height;
+	g->root_offset = v->root.offset;
+	g->root_length = v->root.length;
+	if (v->root.offset != CKPT_OCDBT_MISSING) {
+		g->root_path = strdup(t->f[v->root.file].path);
+		if (!g->root_path)
+			return -ENOMEM;
+	}
+	a->n++;
+	return 0;
+}
+
+void ckpt_ocdbt_gens_free(struct ckpt_ocdbt_gen *g, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(g[i].root_path);
+	free(g);
+}
+
+int ckpt_ocdbt_list_generations(int dirfd, const char *label, const struct ckpt_limits *lim,
+				struct ckpt_ocdbt_gen **out, size_t *n, struct ckpt_err *err)
+{
+	struct ckpt_ocdbt_manifest m;
+	struct gens_acc a = { NULL, 0, 0 };
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = ckpt_ocdbt_read_manifest(dirfd, label, lim, &m, NULL, err);
+	if (rc < 0)
+		return rc;
+	rc = versions_walk(dirfd, label, lim, &m, gens_add, &a, err);
+	ckpt_ocdbt_manifest_release(&m);
+	if (rc == CKPT_ECORRUPT)
+		ckpt_err_set(err, rc, "'%s': version tree generations out of order", label);
+	if (rc < 0) {
+		ckpt_ocdbt_gens_free(a.g, a.n);
+		return rc;
+	}
+	*out = a.g;
+	*n = a.n;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- b+tree walk */
+
+static int file_intern(struct ckpt_ocdbt_db *db, const char *path, uint32_t *idx)
+{
+	size_t v;
+	int rc;
+
+	if (ckpt_map_get(&db->file_index, (struct ckpt_bytes){ (const uint8_t *)path, strlen(path) },
+			 &v) == 0) {
+		*idx = (uint32_t)v;
+		return 0;
+	}
+	if (db->n_files >= UINT32_MAX)
+		return -EFBIG;
+	rc = ckpt_grow((void **)&db->files, &db->cap_files, db->n_files + 1, sizeof(*db->files));
+	if (rc < 0)
+		return rc;
+	db->files[db->n_files].path = strdup(path);
+	db->files[db->n_files].fd = -1;
+	if (!db->files[db->n_files].path)
+		return -ENOMEM;
+	/* the map keys point at the strdup'ed path, which lives as long as db */
+	rc = ckpt_map_put(&db->file_index,
+			  (struct ckpt_bytes){ (const uint8_t *)db->files[db->n_files].path,
+					       strlen(path) },
+			  db->n_files);
+	if (rc < 0) {
+		free(db->files[db->n_files].path);
+		return rc;
+	}
+	*idx = (uint32_t)db->n_files++;
+	return 0;
+}
+
+struct wstack_item {
+	const char *path; /* borrowed from a table that lives as long as db */
+	size_t base_len;
+	uint64_t offset, length;
+	uint8_t height;
+	struct ckpt_bytes prefix; /* borrowed from a node's key buffer */
+	struct ckpt_bytes lower;  /* inclusive lower bound of the subtree's keys */
+};
+
+static int tree_walk(struct ckpt_ocdbt_db *db, const struct ckpt_ocdbt_version *ver,
+		     const struct ckpt_ocdbt_table *vt, const struct ckpt_limits *lim,
+		     struct ckpt_err *err)
+{
+	struct wstack_item *stack = NULL;
+	size_t sn = 0, scap = 0;
+	int rc = 0;
+
+	if (ver->root.offset == CKPT_OCDBT_MISSING)
+		return 0;
+	if ((rc = ckpt_grow((void **)&stack, &scap, 1, sizeof(*stack))) < 0)
+		return rc;
+	stack[0] = (struct wstack_item){ vt->f[ver->root.file].path, vt->f[ver->root.file].base_len,
+					 ver->root.offset, ver->root.length, ver->root_height,
+					 { (const uint8_t *)"", 0 }, { (const uint8_t *)"", 0 } };
+	sn = 1;
+	while (sn > 0) {
+		struct wstack_item it = stack[--sn];
+		struct ckpt_ocdbt_node *nd;
+		uint8_t *raw = NULL, *body = NULL;
+		size_t body_n;
+
+		nd = calloc(1, sizeof(*nd));
+		if (!nd ||
+		    ckpt_grow((void **)&db->nodes, &db->cap_nodes, db->n_nodes + 1, sizeof(*db->nodes))) {
+			free(nd);
+			rc = -ENOMEM;
+			goto out;
+		}
+		rc = read_node_bytes(db->dirfd, db->label, it.path, it.offset, it.length,
+				     lim->max_node_bytes, &raw, err);
+		if (rc == 0)
+			rc = ckpt_ocdbt_unwrap(raw, (size_t)it.length, CKPT_OCDBT_MAGIC_BTREE,
+					       lim->max_node_bytes, &body, &body_n, err);
+		free(raw);
+		if (rc == 0)
+			rc = ckpt_ocdbt_node_parse(nd, body, body_n, it.prefix, it.path, it.base_len,
+						   err);
+		if (rc == 0 && nd->height != it.height) {
+			rc = ckpt_err_set(err, CKPT_ECORRUPT, "b+tree node has height %u, expected %u",
+					  nd->height, it.height);
+			ckpt_ocdbt_node_release(nd);
+		}
+		if (rc < 0) {
+			free(nd);
+			ckpt_err_prefix(err, "'%s/%s' @%llu: ", db->label, it.path,
+					(unsigned long long)it.offset);
+			goto out;
+		}
+		db->nodes[db->n_nodes++] = nd;
+		if (nd->n && ckpt_bytes_cmp(nd->height ? nd->child[0].key : nd->leaf[0].key,
+					    it.lower) < 0) {
+			rc = ckpt_err_set(err, CKPT_ECORRUPT,
+					  "'%s/%s' @%llu: b+tree node keys below the parent's bound",
+					  db->label, it.path, (unsigned long long)it.offset);
+			goto out;
+		}
+		if (nd->height == 0) {
+			if (db->n + nd->n > lim->max_keys) {
+				rc = ckpt_err_set(err, -EFBIG, "'%s': more than %llu keys", db->label,
+						  (unsigned long long)lim->max_keys);
+				goto out;
+			}
+			rc = ckpt_grow((void **)&db->v, &db->cap, db->n + nd->n, sizeof(*db->v));
+			if (rc < 0)
+				goto out;
+			for (size_t i = 0; i < nd->n; i++) {
+				const struct ckpt_ocdbt_leaf_entry *e = &nd->leaf[i];
+				struct ckpt_ocdbt_value *v = &db->v[db->n];
+
+				if (db->n && ckpt_bytes_cmp(db->v[db->n - 1].key, e->key) >= 0) {
+					rc = ckpt_err_set(err, CKPT_ECORRUPT,
+							  "'%s/%s' @%llu: b+tree keys out of order",
+							  db->label, it.path,
+							  (unsigned long long)it.offset);
+					goto out;
+				}
+				memset(v, 0, sizeof(*v));
+				v->key = e->key;
+				v->len = e->value_len;
+				if (e->is_inline) {
+					v->inline_p = e->value.p ? e->value.p : (const uint8_t *)"";
+				} else {
+					rc = file_intern(db, nd->table.f[e->file].path, &v->file);
+					if (rc < 0)
+						goto out;
+					v->offset = e->offset;
+				}
+				db->n++;
+			}
+		} else {
+			rc = ckpt_grow((void **)&stack, &scap, sn + nd->n, sizeof(*stack));
+			if (rc < 0)
+				goto out;
+			for (size_t i = nd->n; i-- > 0;) {
+				const struct ckpt_ocdbt_child *c = &nd->child[i];
+				const struct ckpt_ocdbt_file *f = &nd->table.f[c->loc.file];
+
+				stack[sn++] = (struct wstack_item){
+					f->path, f->base_len, c->loc.offset, c->loc.length,
+					(uint8_t)(nd->height - 1),
+					{ c->key.p, c->subtree_prefix }, c->key
+				};
+			}
+		}
+	}
+out:
+	free(stack);
+	return rc;
+}
+
+struct find_gen {
+	uint64_t want;
+	struct ckpt_ocdbt_version found;
+	struct ckpt_ocdbt_table table; /* copy of the one file needed */
+	bool ok;
+};
+
+static int find_gen_fn(void *payload, const struct ckpt_ocdbt_version *v,
+		       const struct ckpt_ocdbt_table *t)
+{
+	struct find_gen *f = payload;
+
+	if (v->generation != f->want)
+		return 0;
+	f->found = *v;
+	if (v->root.offset != CKPT_OCDBT_MISSING) {
+		f->table.f = calloc(1, sizeof(*f->table.f));
+		if (!f->table.f)
+			return -ENOMEM;
+		f->table.f[0].path = strdup(t->f[v->root.file].path);
+		if (!f->table.f[0].path)
+			return -ENOMEM;
+		f->table.f[0].base_len = t->f[v->root.file].base_len;
+		f->table.n = 1;
+		f->found.root.file = 0;
+	}
+	f->ok = true;
+	return 0;
+}
+
+int ckpt_ocdbt_open(struct ckpt_ocdbt_db **out, int dirfd, const char *label, uint64_t generation,
+		    const struct ckpt_limits *lim, struct ckpt_err *err)
+{
+	struct ckpt_ocdbt_db *db;
+	struct find_gen fg;
+	int rc;
+
+	*out = NULL;
+	memset(&fg, 0, sizeof(fg));
+	db = calloc(1, sizeof(*db));
+	if (!db)
+		return -ENOMEM;
+	db->dirfd = -1;
+	pthread_mutex_init(&db->lock, NULL);
+	db->label = strdup(label);
+	db->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+	if (!db->label || db->dirfd < 0) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = ckpt_ocdbt_read_manifest(db->dirfd, label, lim, &db->m, NULL, err);
+	if (rc < 0)
+		goto out;
+	if (generation == 0) {
+		const struct ckpt_ocdbt_version *ver;
+
+		if (!db->m.n_versions)
+			goto done; /* empty database */
+		ver = &db->m.versions[db->m.n_versions - 1];
+		db->generation = ver->generation;
+		db->commit_time = ver->commit_time;
+		rc = tree_walk(db, ver, &db->m.table, lim, err);
+		goto done;
+	}
+	fg.want = generation;
+	rc = versions_walk(db->dirfd, label, lim, &db->m, find_gen_fn, &fg, err);
+	if (rc < 0)
+		goto out;
+	if (!fg.ok) {
+		rc = ckpt_err_set(err, -ENOENT, "'%s': no generation %llu", label,
+				  (unsigned long long)generation);
+		goto out;
+	}
+	db->generation = fg.found.generation;
+	db->commit_time = fg.found.commit_time;
+	/* fg.table is only read during the walk: nodes own their tables and
+	 * values intern their data file paths */
+	rc = tree_walk(db, &fg.found, &fg.table, lim, err);
+done:
+	if (rc == 0) {
+		*out = db;
+		db = NULL;
+	}
+out:
+	if (fg.table.f) {
+		free(fg.table.f[0].path);
+		free(fg.table.f);
+	}
+	ckpt_ocdbt_close(db);
+	return rc;
+}
+
+void ckpt_ocdbt_close(struct ckpt_ocdbt_db *db)
+{
+	if (!db)
+		return;
+	for (size_t i = 0; i < db->n_nodes; i++) {
+		ckpt_ocdbt_node_release(db->nodes[i]);
+		free(db->nodes[i]);
+	}
+	for (size_t i = 0; i < db->n_files; i++) {
+		if (db->files[i].fd >= 0)
+			close(db->files[i].fd);
+		free(db->files[i].path);
+	}
+	ckpt_map_release(&db->file_index);
+	free(db->files);
+	free(db->nodes);
+	free(db->v);
+	ckpt_ocdbt_manifest_release(&db->m);
+	if (db->dirfd >= 0)
+		close(db->dirfd);
+	pthread_mutex_destroy(&db->lock);
+	free(db->label);
+	free(db);
+}
+
+size_t ckpt_ocdbt_count(const struct ckpt_ocdbt_db *db)
+{
+	return db->n;
+}
+
+const struct ckpt_ocdbt_value *ckpt_ocdbt_at(const struct ckpt_ocdbt_db *db, size_t i)
+{
+	return i < db->n ? &db->v[i] : NULL;
+}
+
+size_t ckpt_ocdbt_lower_bound(const struct ckpt_ocdbt_db *db, const void *key, size_t n)
+{
+	struct ckpt_bytes k = { key, n };
+	size_t lo = 0, hi = db->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ckpt_bytes_cmp(db->v[mid].key, k) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+const struct ckpt_ocdbt_value *ckpt_ocdbt_find(const struct ckpt_ocdbt_db *db, const void *key,
+					       size_t n)
+{
+	size_t i = ckpt_ocdbt_lower_bound(db, key, n);
+
+	if (i < db->n && ckpt_bytes_eq(db->v[i].key, (struct ckpt_bytes){ key, n }))
+		return &db->v[i];
+	return NULL;
+}
+
+const char *ckpt_ocdbt_file_path(const struct ckpt_ocdbt_db *db, uint32_t file)
+{
+	return file < db->n_files ? db->files[file].path : "?";
+}
+
+int ckpt_ocdbt_file_fd(struct ckpt_ocdbt_db *db, uint32_t file, struct ckpt_err *err)
+{
+	struct datafile *f;
+	int fd;
+
+	if (file >= db->n_files)
+		return -EINVAL;
+	f = &db->files[file];
+	fd = __atomic_load_n(&f->fd, __ATOMIC_ACQUIRE);
+	if (fd >= 0)
+		return fd;
+	pthread_mutex_lock(&db->lock);
+	fd = f->fd;
+	if (fd < 0) {
+		fd = ckpt_open_beneath(db->dirfd, f->path, O_RDONLY, 0);
+		if (fd >= 0)
+			__atomic_store_n(&f->fd, fd, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&db->lock);
+	if (fd < 0)
+		return ckpt_err_set(err, fd == -EXDEV ? CKPT_ECORRUPT : fd,
+				    "'%s/%s': cannot open data file: %s", db->label, f->path,
+				    fd == -EXDEV ? "path leaves the database directory"
+						 : fd == -ENOENT ? "missing" : ckpt_strerror(fd));
+	return fd;
+}
+
+int ckpt_ocdbt_read(struct ckpt_ocdbt_db *db, const struct ckpt_ocdbt_value *v, uint64_t off,
+		    size_t n, void *buf, struct ckpt_err *err)
+{
+	uint64_t end;
+	int fd, rc;
+
+	if (ckpt_add_overflow(off, n, &end) || end > v->len)
+		return -EINVAL;
+	if (v->inline_p) {
+		memcpy(buf, v->inline_p + off, n);
+		return 0;
+	}
+	fd = ckpt_ocdbt_file_fd(db, v->file, err);
+	if (fd < 0)
+		return fd;
+	rc = ckpt_pread_full(fd, buf, n, v->offset + off);
+	if (rc < 0)
+		return ckpt_err_set(err, rc, "'%s/%s': cannot read %zu bytes at %llu: %s", db->label,
+				    db->files[v->file].path, n,
+				    (unsigned long long)(v->offset + off),
+				    rc == CKPT_ECORRUPT ? "data file too short" : ckpt_strerror(rc));
+	return 0;
+}
+
+const struct ckpt_ocdbt_config *ckpt_ocdbt_config(const struct ckpt_ocdbt_db *db)
+{
+	return &db->m.config;
+}
+
+uint64_t ckpt_ocdbt_generation(const struct ckpt_ocdbt_db *db)
+{
+	return db->generation;
+}
+
+uint64_t ckpt_ocdbt_commit_time(const struct ckpt_ocdbt_db *db)
+{
+	return db->commit_time;
+}

@@ -1,0 +1,713 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * pytree.c - a PyTree item (tier 4): _METADATA, the array store (OCDBT or
+ * directories), strings, sharding, array metadata, the tree and its leaves.
+ * Reader rules: shared/docs/FORMAT-orbax-layout.md section 2.10.
+ */
+#define _GNU_SOURCE
+#include "model.h"
+
+#include "fsutil.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static json_t *load_json(struct ckpt_item *it, const char *name, int *rc_out, struct ckpt_err *err)
+{
+	uint8_t *buf;
+	size_t n;
+	json_error_t jerr;
+	json_t *j;
+	int rc;
+
+	rc = ckpt_read_file(it->fd, name, it->step->src->o.lim.max_json_bytes, &buf, &n, err);
+	if (rc < 0) {
+		*rc_out = rc;
+		return NULL;
+	}
+	j = json_loadb((const char *)buf, n, 0, &jerr);
+	free(buf);
+	if (!j) {
+		*rc_out = ckpt_err_set(err, CKPT_ECORRUPT, "'%s/%s': invalid JSON: %s (line %d)",
+				       it->label, name, jerr.text, jerr.line);
+		return NULL;
+	}
+	*rc_out = 0;
+	return j;
+}
+
+/* ---------------------------------------------------------------- tree from _METADATA */
+
+static enum ckpt_node_kind kind_of_value(const char *vt, bool skip)
+{
+	if (!strcmp(vt, "jax.Array") || !strcmp(vt, "np.ndarray") || !strcmp(vt, "scalar"))
+		return skip ? CKPT_NODE_NONE : CKPT_NODE_ARRAY;
+	if (!strcmp(vt, "string"))
+		return CKPT_NODE_STRING;
+	if (!strcmp(vt, "Dict") || !strcmp(vt, "List") || !strcmp(vt, "Tuple") ||
+	    !strcmp(vt, "NamedTuple"))
+		return CKPT_NODE_EMPTY;
+	if (!strcmp(vt, "None") || skip)
+		return CKPT_NODE_NONE;
+	return CKPT_NODE_ARRAY;
+}
+
+static bool is_container(enum ckpt_node_kind k)
+{
+	return k == CKPT_NODE_DICT || k == CKPT_NODE_LIST;
+}
+
+/* key text and type of key_metadata element i */
+static int key_at(const json_t *km, size_t i, const char **key, size_t *len, char *numbuf,
+		  uint8_t *type)
+{
+	const json_t *e = json_array_get(km, i), *k = json_object_get(e, "key");
+	json_int_t t = json_integer_value(json_object_get(e, "key_type"));
+
+	if (json_is_string(k)) {
+		*key = json_string_value(k);
+		*len = json_string_length(k);
+	} else if (json_is_integer(k)) {
+		*len = (size_t)snprintf(numbuf, 32, "%lld", (long long)json_integer_value(k));
+		*key = numbuf;
+	} else {
+		return -1;
+	}
+	*type = t == 1 ? 1 : 2;
+	return 0;
+}
+
+static int build_from_metadata(struct ckpt_item *it, const json_t *tm, struct ckpt_err *err)
+{
+	const struct ckpt_limits *lim = &it->step->src->o.lim;
+	const char *name;
+	json_t *entry;
+	struct ckpt_buf param = CKPT_BUF_INIT;
+	int rc = 0;
+
+	it->root = ckpt_node_new(it, NULL, "", 0, 0, CKPT_NODE_DICT);
+	if (!it->root)
+		return -ENOMEM;
+	json_object_foreach((json_t *)tm, name, entry) {
+		const json_t *km = json_object_get(entry, "key_metadata");
+		const json_t *vm = json_object_get(entry, "value_metadata");
+		const char *vt = json_string_value(json_object_get(vm, "value_type"));
+		bool skip = json_is_true(json_object_get(vm, "skip_deserialize"));
+		struct ckpt_node *cur = it->root;
+		size_t depth;
+
+		if (!json_is_array(km) || !vt) {
+			rc = ckpt_err_set(err, CKPT_ECORRUPT,
+					  "'%s/_METADATA': entry %s lacks key_metadata or value_type",
+					  it->label, name);
+			break;
+		}
+		depth = json_array_size(km);
+		if (depth > lim->max_depth) {
+			rc = ckpt_err_set(err, -EFBIG, "'%s/_METADATA': entry nested %zu deep (limit %u)",
+					  it->label, depth, lim->max_depth);
+			break;
+		}
+		param.len = 0;
+		ckpt_buf_add(&param, "", 0);
+		if (depth == 0) {
+			/* the whole item is one value: show it as the empty key */
+			if (!ckpt_node_find(cur, "", 0)) {
+				struct ckpt_node *n = ckpt_node_new(it, cur, "", 0, 0, kind_of_value(vt, skip));
+
+				if (!n || !(n->value_type = strdup(vt)) || !(n->param = strdup(""))) {
+					rc = -ENOMEM;
+					break;
+				}
+				n->entry = entry;
+			}
+			continue;
+		}
+		for (size_t i = 0; i < depth; i++) {
+			char num[32];
+			const char *key;
+			size_t klen;
+			uint8_t kt, next_kt = 2;
+			struct ckpt_node *child;
+			bool last = i + 1 == depth;
+
+			if (key_at(km, i, &key, &klen, num, &kt) < 0 ||
+			    (!last && key_at(km, i + 1, &(const char *){ NULL }, &(size_t){ 0 }, num,
+					     &next_kt) < 0)) {
+				rc = ckpt_err_set(err, CKPT_ECORRUPT,
+						  "'%s/_METADATA': entry %s has a bad key", it->label,
+						  name);
+				break;
+			}
+			if (i)
+				ckpt_buf_addc(&param, '.');
+			ckpt_buf_add(&param, key, klen);
+			child = (struct ckpt_node *)ckpt_node_find(cur, key, klen);
+			if (!last) {
+				if (child && !is_container(child->kind)) {
+					/* a placeholder for a prefix of this path: the deeper
+					 * entry wins (Orbax tree.py as_nested_tree) */
+					child->kind = next_kt == 1 ? CKPT_NODE_LIST : CKPT_NODE_DICT;
+					child->entry = NULL;
+					free(child->param);
+					child->param = NULL;
+				} else if (!child) {
+					child = ckpt_node_new(it, cur, key, klen, kt,
+							      next_kt == 1 ? CKPT_NODE_LIST
+									   : CKPT_NODE_DICT);
+					if (!child) {
+						rc = -ENOMEM;
+						break;
+					}
+				}
+				cur = child;
+				continue;
+			}
+			if (child)
+				break; /* a prefix placeholder, or a repeat: keep what is there */
+			child = ckpt_node_new(it, cur, key, klen, kt, kind_of_value(vt, skip));
+			if (!child || !(child->value_type = strdup(vt)) ||
+			    !(child->param = ckpt_strndup(param.p, param.len))) {
+				rc = -ENOMEM;
+				break;
+			}
+			child->entry = entry;
+		}
+		if (rc < 0 || (rc = ckpt_buf_finish(&param)) < 0)
+			break;
+	}
+	ckpt_buf_release(&param);
+	/* a dict whose children all have sequence keys is a list */
+	for (size_t i = 0; rc == 0 && i < it->n_nodes; i++) {
+		struct ckpt_node *n = it->nodes[i];
+		bool seq = n->n_children > 0;
+
+		for (size_t k = 0; k < n->n_children && seq; k++)
+			seq = n->children[k]->key_type == 1;
+		if (seq && n->kind == CKPT_NODE_DICT)
+			n->kind = CKPT_NODE_LIST;
+	}
+	return rc;
+}
+
+/* ---------------------------------------------------------------- tree without _METADATA */
+
+static int add_flat(struct ckpt_item *it, const char *param, size_t n)
+{
+	struct ckpt_node *node;
+
+	if (ckpt_node_find(it->root, param, n))
+		return 0;
+	node = ckpt_node_new(it, it->root, param, n, 0, CKPT_NODE_ARRAY);
+	if (!node || !(node->param = ckpt_strndup(param, n)) ||
+	    !(node->value_type = strdup("unknown")))
+		return -ENOMEM;
+	return 0;
+}
+
+static bool ends_with(const uint8_t *p, size_t n, const char *suf, size_t *stem)
+{
+	size_t k = strlen(suf);
+
+	if (n < k || memcmp(p + n - k, suf, k))
+		return false;
+	*stem = n - k;
+	return true;
+}
+
+static int flat_from_ocdbt(struct ckpt_item *it)
+{
+	for (size_t i = 0; i < ckpt_ocdbt_count(it->db); i++) {
+		const struct ckpt_ocdbt_value *v = ckpt_ocdbt_at(it->db, i);
+		size_t stem;
+		int rc;
+
+		if (!ends_with(v->key.p, v->key.n, ".zarray", &stem) &&
+		    !ends_with(v->key.p, v->key.n, "zarr.json", &stem))
+			continue;
+		if (stem && v->key.p[stem - 1] != '/')
+			continue;
+		rc = add_flat(it, (const char *)v->key.p, stem ? stem - 1 : 0);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* non-OCDBT: every directory holding .zarray or zarr.json is an array */
+static int flat_from_dirs(struct ckpt_item *it, struct ckpt_err *err)
+{
+	struct walk {
+		char *rel;
+		unsigned depth;
+	} *stack = NULL;
+	size_t sn = 0, scap = 0, seen = 0;
+	int rc = 0;
+
+	if (ckpt_exists(it->fd, ".zarray") || ckpt_exists(it->fd, "zarr.json"))
+		return add_flat(it, "", 0);
+	if (ckpt_grow((void **)&stack, &scap, 1, sizeof(*stack)) < 0)
+		return -ENOMEM;
+	stack[sn++] = (struct walk){ NULL, 0 };
+	while (sn > 0 && rc == 0) {
+		struct walk w = stack[--sn];
+		int fd = w.rel ? ckpt_open_beneath(it->fd, w.rel, O_RDONLY | O_DIRECTORY, 0)
+			       : fcntl(it->fd, F_DUPFD_CLOEXEC, 3);
+		DIR *d;
+
+		if (fd < 0 || !(d = fdopendir(fd))) {
+			if (fd >= 0)
+				close(fd);
+			free(w.rel);
+			continue;
+		}
+		for (struct dirent *e; rc == 0 && (e = readdir(d));) {
+			char *rel;
+			int sub;
+
+			if (e->d_name[0] == '.' || (!w.rel && (!strcmp(e->d_name, "d") ||
+							       !strncmp(e->d_name, "ocdbt.", 6) ||
+							       !strcmp(e->d_name, "array_metadatas"))))
+				continue;
+			if (++seen > 1000000 || w.depth >= 64) {
+				rc = ckpt_err_set(err, -EFBIG, "'%s': directory tree too large", it->label);
+				break;
+			}
+			sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0)
+				continue;
+			if (asprintf(&rel, "%s%s%s", w.rel ? w.rel : "", w.rel ? "/" : "", e->d_name) < 0) {
+				close(sub);
+				rc = -ENOMEM;
+				break;
+			}
+			if (ckpt_exists(sub, ".zarray") || ckpt_exists(sub, "zarr.json")) {
+				rc = add_flat(it, rel, strlen(rel));
+				free(rel);
+			} else if (ckpt_grow((void **)&stack, &scap, sn + 1, sizeof(*stack)) < 0) {
+				free(rel);
+				rc = -ENOMEM;
+			} else {
+				stack[sn++] = (struct walk){ rel, w.depth + 1 };
+			}
+			close(sub);
+		}
+		closedir(d);
+		free(w.rel);
+	}
+	while (sn > 0)
+		free(stack[--sn].rel);
+	free(stack);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- opening */
+
+static void load_array_metas(struct ckpt_item *it)
+{
+	int dfd = ckpt_open_beneath(it->fd, "array_metadatas", O_RDONLY | O_DIRECTORY, 0);
+	DIR *d;
+
+	if (dfd < 0 || !(d = fdopendir(dfd))) {
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	it->array_metas = json_object();
+	for (struct dirent *e; (e = readdir(d));) {
+		char path[512];
+		json_t *j, *list;
+		int rc;
+		size_t i;
+
+		if (strncmp(e->d_name, "process_", 8))
+			continue;
+		snprintf(path, sizeof(path), "array_metadatas/%s", e->d_name);
+		j = load_json(it, path, &rc, NULL);
+		list = json_object_get(j, "array_metadatas");
+		for (i = 0; json_is_array(list) && i < json_array_size(list); i++) {
+			json_t *am = json_object_get(json_array_get(list, i), "array_metadata");
+			const char *pn = json_string_value(json_object_get(am, "param_name"));
+
+			if (pn)
+				json_object_set(it->array_metas, pn, am);
+		}
+		json_decref(j);
+	}
+	closedir(d);
+}
+
+int ckpt_pytree_open(struct ckpt_item *it, struct ckpt_err *err)
+{
+	const struct ckpt_limits *lim = &it->step->src->o.lim;
+	const json_t *v;
+	int rc;
+
+	it->metadata = load_json(it, "_METADATA", &rc, err);
+	if (rc == -ENOENT) {
+		ckpt_err_clear(err);
+		rc = 0;
+	}
+	if (rc < 0)
+		return rc;
+	if (it->metadata && !json_is_object(it->metadata))
+		return ckpt_err_set(err, CKPT_ECORRUPT, "'%s/_METADATA' is not a JSON object",
+				    it->label);
+	it->have_metadata = it->metadata != NULL;
+	v = json_object_get(it->metadata, "use_zarr3");
+	it->have_use_zarr3 = json_is_boolean(v);
+	it->use_zarr3 = json_is_true(v);
+	v = json_object_get(it->metadata, "use_ocdbt");
+	it->use_ocdbt = json_is_boolean(v) ? json_is_true(v) : ckpt_exists(it->fd, "manifest.ocdbt");
+	it->missing_is_error =
+		json_is_true(json_object_get(it->metadata, "store_array_data_equal_to_fill_value"));
+	if (it->use_ocdbt) {
+		rc = ckpt_ocdbt_open(&it->db, it->fd, it->label, 0, lim, err);
+		if (rc == -ENOENT && !ckpt_exists(it->fd, "manifest.ocdbt"))
+			return ckpt_err_set(err, -ENOENT, "'%s/manifest.ocdbt' is missing", it->label);
+		if (rc < 0)
+			return rc;
+	}
+	it->store.db = it->db;
+	it->store.dirfd = it->fd;
+	it->store.label = it->label;
+
+	/* optional files: a broken one only loses what it describes */
+	if (ckpt_exists(it->fd, "_strings.json"))
+		it->strings = load_json(it, "_strings.json", &rc, NULL);
+	if (ckpt_exists(it->fd, "_sharding"))
+		it->sharding = load_json(it, "_sharding", &rc, NULL);
+	load_array_metas(it);
+
+	v = json_object_get(it->metadata, "tree_metadata");
+	if (json_is_object(v))
+		return build_from_metadata(it, v, err);
+	it->root = ckpt_node_new(it, NULL, "", 0, 0, CKPT_NODE_DICT);
+	if (!it->root)
+		return -ENOMEM;
+	return it->db ? flat_from_ocdbt(it) : flat_from_dirs(it, err);
+}
+
+/* ---------------------------------------------------------------- leaves */
+
+static const json_t *string_value(struct ckpt_item *it, const char *param)
+{
+	const json_t *cur = it->strings;
+	char *copy = strdup(param), *save = NULL, *tok;
+
+	if (!copy)
+		return NULL;
+	/* JSON pointer "/<param>" without escaping: '/' in a name nests */
+	for (tok = strtok_r(copy, "/", &save); tok && cur; tok = strtok_r(NULL, "/", &save))
+		cur = json_object_get(cur, tok);
+	free(copy);
+	return cur;
+}
+
+int ckpt_pytree_leaf_open(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_leaf *l,
+			  struct ckpt_err *err);
+
+int ckpt_pytree_leaf_open(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_leaf *l,
+			  struct ckpt_err *err)
+{
+	const struct ckpt_opts *o = &it->step->src->o;
+
+	switch (n->kind) {
+	case CKPT_NODE_ARRAY: {
+		struct ckpt_array_opts ao = { it->step->src->cache, &o->lim, it->missing_is_error,
+					      o->stream_threshold, o->piece_bytes };
+		char *prefix;
+		int rc;
+
+		if (asprintf(&prefix, "%s%s", n->param, n->param[0] ? "/" : "") < 0)
+			return -ENOMEM;
+		l->kind = LEAF_ARRAY;
+		rc = ckpt_array_open(&l->arr, &it->store, prefix,
+				     it->have_use_zarr3 ? (it->use_zarr3 ? 3 : 2) : 0, &ao, err);
+		free(prefix);
+		return rc;
+	}
+	case CKPT_NODE_STRING: {
+		const json_t *s = it->strings ? string_value(it, n->param) : NULL;
+
+		if (!json_is_string(s))
+			return ckpt_err_set(err, it->strings ? CKPT_ECORRUPT : -ENOENT,
+					    "'%s/_strings.json' has no string for '%s'", it->label,
+					    n->param);
+		l->kind = LEAF_BYTES;
+		l->bytes = (const uint8_t *)json_string_value(s);
+		l->size = json_string_length(s);
+		return 0;
+	}
+	case CKPT_NODE_NONE:
+		l->kind = LEAF_BYTES;
+		l->bytes = (const uint8_t *)"";
+		l->size = 0;
+		return 0;
+	default:
+		return -EISDIR;
+	}
+}
+
+/* ---------------------------------------------------------------- descriptions */
+
+static char *b64url(const char *s)
+{
+	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t n = strlen(s), o = 0;
+	char *out = malloc((n + 2) / 3 * 4 + 1);
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)(uint8_t)s[i] << 16;
+
+		if (i + 1 < n)
+			v |= (uint32_t)(uint8_t)s[i + 1] << 8;
+		if (i + 2 < n)
+			v |= (uint8_t)s[i + 2];
+		out[o++] = tbl[v >> 18];
+		out[o++] = tbl[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < n ? tbl[v & 63] : '=';
+	}
+	out[o] = 0;
+	return out;
+}
+
+static json_t *int_array(const uint64_t *v, uint32_t n)
+{
+	json_t *a = json_array();
+
+	for (uint32_t i = 0; i < n; i++)
+		json_array_append_new(a, json_integer((json_int_t)v[i]));
+	return a;
+}
+
+static json_t *path_of(const struct ckpt_node *n)
+{
+	json_t *a = json_array();
+	const struct ckpt_node *stack[64];
+	size_t k = 0;
+
+	/* the path is read bottom-up; deep trees fall back to the param name */
+	for (const struct ckpt_node *p = n; p && p->parent; p = p->parent) {
+		if (k == CKPT_ARRAY_SIZE(stack)) {
+			json_decref(a);
+			return json_null();
+		}
+		stack[k++] = p;
+	}
+	while (k-- > 0)
+		json_array_append_new(a, json_stringn(stack[k]->key, stack[k]->key_n));
+	return a;
+}
+
+static const char *node_kind_name(enum ckpt_node_kind k)
+{
+	switch (k) {
+	case CKPT_NODE_DICT: return "dict";
+	case CKPT_NODE_LIST: return "list";
+	case CKPT_NODE_EMPTY: return "empty";
+	case CKPT_NODE_ARRAY: return "array";
+	case CKPT_NODE_STRING: return "string";
+	case CKPT_NODE_NONE: return "none";
+	case CKPT_NODE_FILE: return "file";
+	}
+	return "?";
+}
+
+static void describe_array(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_leaf *l,
+			   json_t *o)
+{
+	const struct ckpt_zarr_meta *m = ckpt_array_meta(l->arr);
+	size_t jn;
+	const char *js = ckpt_array_meta_json(l->arr, &jn);
+	json_t *zarr = json_loadb(js, jn, 0, NULL), *storage = json_object();
+	uint64_t stored = 0, chunks = 0;
+	struct ckpt_err e = { 0, "" };
+
+	json_object_set_new(o, "dtype", json_string(m->dtype.name));
+	json_object_set_new(o, "shape", int_array(m->shape, m->rank));
+	json_object_set_new(o, "nbytes", json_integer((json_int_t)m->nbytes));
+	json_object_set_new(o, "itemsize", json_integer(m->dtype.itemsize));
+	json_object_set_new(o, "chunk_shape", int_array(m->chunk, m->rank));
+	json_object_set_new(o, "chunks", json_integer((json_int_t)m->n_chunks));
+	json_object_set_new(o, "zarr_format", json_integer(m->format));
+	if (zarr) {
+		static const char *const v2[] = { "fill_value", "compressor", "filters", "order" };
+		static const char *const v3[] = { "fill_value", "codecs", "chunk_key_encoding" };
+		const char *const *f = m->format == 2 ? v2 : v3;
+		size_t nf = m->format == 2 ? CKPT_ARRAY_SIZE(v2) : CKPT_ARRAY_SIZE(v3);
+
+		for (size_t i = 0; i < nf; i++) {
+			json_t *v = json_object_get(zarr, f[i]);
+
+			json_object_set(o, f[i], v ? v : json_null());
+		}
+		json_object_set_new(o, "zarr", zarr);
+	}
+	if (m->rank == 0 && m->dtype.kind != CKPT_DK_RAW && m->dtype.kind != CKPT_DK_COMPLEX) {
+		uint8_t buf[16];
+
+		if (ckpt_array_read(l->arr, buf, 0, m->dtype.itemsize, &e) == (int64_t)m->dtype.itemsize) {
+			double d = ckpt_dtype_to_double(&m->dtype, buf);
+
+			if (m->dtype.kind == CKPT_DK_BOOL)
+				json_object_set_new(o, "value", json_boolean(d != 0));
+			else if (m->dtype.kind == CKPT_DK_INT || m->dtype.kind == CKPT_DK_UINT)
+				json_object_set_new(o, "value", json_integer((json_int_t)d));
+			else
+				json_object_set_new(o, "value", json_real(d));
+		}
+	}
+	json_object_set_new(storage, "kind", json_string(it->db ? "ocdbt" : "directory"));
+	json_object_set_new(storage, "item", json_string(it->label));
+	{
+		char key[1024];
+
+		snprintf(key, sizeof(key), "%s%s%s", n->param, n->param[0] ? "/" : "",
+			 m->format == 3 ? "zarr.json" : ".zarray");
+		json_object_set_new(storage, "metadata_key", json_string(key));
+	}
+	if (ckpt_array_stored(l->arr, &stored, &chunks, &e) == 0) {
+		json_object_set_new(storage, "stored_bytes", json_integer((json_int_t)stored));
+		json_object_set_new(storage, "stored_chunks", json_integer((json_int_t)chunks));
+	}
+	json_object_set_new(o, "storage", storage);
+	if (it->sharding) {
+		char *k = b64url(n->param);
+		const char *s = k ? json_string_value(json_object_get(it->sharding, k)) : NULL;
+		json_t *sh = s ? json_loads(s, 0, NULL) : NULL;
+
+		json_object_set_new(o, "sharding", sh ? sh : json_null());
+		free(k);
+	}
+	if (it->array_metas) {
+		json_t *am = json_object_get(it->array_metas, n->param);
+
+		if (am)
+			json_object_set(o, "array_metadata", am);
+	}
+}
+
+json_t *ckpt_leaf_describe(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_err *err)
+{
+	json_t *o = json_object();
+	struct ckpt_leaf *l = NULL;
+	struct ckpt_err e = { 0, "" };
+	int rc;
+
+	json_object_set_new(o, "path", path_of(n));
+	json_object_set_new(o, "kind", json_string(node_kind_name(n->kind)));
+	if (n->value_type)
+		json_object_set_new(o, "value_type", json_string(n->value_type));
+	if (n->param)
+		json_object_set_new(o, it->kind == CKPT_ITEM_RAW ? "file" : "param_name",
+				    json_string(n->param));
+	if (n->entry) {
+		const json_t *ws = json_object_get(json_object_get(n->entry, "value_metadata"),
+						   "write_shape");
+
+		if (ws)
+			json_object_set(o, "write_shape", (json_t *)ws);
+	}
+	if (ckpt_node_is_dir(n))
+		return o;
+	rc = ckpt_item_leaf(it, n, &l, &e);
+	if (rc < 0) {
+		json_object_set_new(o, "error", json_string(e.msg));
+		ckpt_err_set(err, rc, "%s", e.msg);
+		return o;
+	}
+	json_object_set_new(o, "size", json_integer((json_int_t)ckpt_leaf_size(l)));
+	if (l->kind == LEAF_ARRAY)
+		describe_array(it, n, l, o);
+	else if (n->kind == CKPT_NODE_STRING)
+		json_object_set_new(o, "value", json_stringn((const char *)l->bytes, (size_t)l->size));
+	return o;
+}
+
+static void leaf_path(const struct ckpt_node *n, struct ckpt_buf *b)
+{
+	const struct ckpt_node *stack[256];
+	size_t k = 0;
+
+	for (const struct ckpt_node *p = n; p && p->parent && k < CKPT_ARRAY_SIZE(stack); p = p->parent)
+		stack[k++] = p;
+	while (k-- > 0) {
+		ckpt_buf_add(b, stack[k]->key, stack[k]->key_n);
+		if (k)
+			ckpt_buf_addc(b, '/');
+	}
+}
+
+json_t *ckpt_item_describe(struct ckpt_item *it, struct ckpt_err *err)
+{
+	json_t *o = json_object(), *leaves = json_object();
+
+	json_object_set_new(o, "kind", json_string(it->kind == CKPT_ITEM_PYTREE ? "pytree"
+						   : it->kind == CKPT_ITEM_JSON ? "json" : "raw"));
+	json_object_set_new(o, "path", json_string(it->label));
+	if (it->kind == CKPT_ITEM_PYTREE) {
+		json_object_set_new(o, "has_metadata", json_boolean(it->have_metadata));
+		json_object_set_new(o, "use_ocdbt", json_boolean(it->use_ocdbt));
+		json_object_set_new(o, "use_zarr3", json_boolean(it->use_zarr3));
+		json_object_set_new(o, "store_array_data_equal_to_fill_value",
+				    json_boolean(it->missing_is_error));
+		if (it->metadata && json_object_get(it->metadata, "custom_metadata"))
+			json_object_set(o, "custom_metadata",
+					json_object_get(it->metadata, "custom_metadata"));
+		if (it->db) {
+			json_t *db = json_object();
+
+			json_object_set_new(db, "generation",
+					    json_integer((json_int_t)ckpt_ocdbt_generation(it->db)));
+			json_object_set_new(db, "commit_time_ns",
+					    json_integer((json_int_t)ckpt_ocdbt_commit_time(it->db)));
+			json_object_set_new(db, "keys", json_integer((json_int_t)ckpt_ocdbt_count(it->db)));
+			json_object_set_new(o, "ocdbt", db);
+		}
+	}
+	for (size_t i = 0; i < it->n_nodes; i++) {
+		const struct ckpt_node *n = it->nodes[i];
+		struct ckpt_buf path = CKPT_BUF_INIT;
+		struct ckpt_leaf *l = NULL;
+		struct ckpt_err e = { 0, "" };
+		json_t *d;
+
+		if (ckpt_node_is_dir(n) && (n->n_children || n == it->root))
+			continue;
+		leaf_path(n, &path);
+		d = json_object();
+		json_object_set_new(d, "kind", json_string(node_kind_name(n->kind)));
+		if (n->value_type)
+			json_object_set_new(d, "value_type", json_string(n->value_type));
+		if (n->param)
+			json_object_set_new(d, "param_name", json_string(n->param));
+		if (!ckpt_node_is_dir(n)) {
+			if (ckpt_item_leaf(it, n, &l, &e) == 0) {
+				if (l->kind == LEAF_ARRAY) {
+					const struct ckpt_zarr_meta *m = ckpt_array_meta(l->arr);
+
+					json_object_set_new(d, "dtype", json_string(m->dtype.name));
+					json_object_set_new(d, "shape", int_array(m->shape, m->rank));
+				}
+				json_object_set_new(d, "size", json_integer((json_int_t)ckpt_leaf_size(l)));
+			} else {
+				json_object_set_new(d, "error", json_string(e.msg));
+			}
+		}
+		json_object_set_new(leaves, path.p ? (char *)path.p : "", d);
+		ckpt_buf_release(&path);
+	}
+	json_object_set_new(o, "leaves", leaves);
+	(void)err;
+	return o;
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* util.c - allocation helpers (tier 0). */
+#include "util.h"
+
+#include <errno.h>
+
+char *ckpt_strndup(const void *p, size_t n)
+{
+	char *s;
+
+	if (n == SIZE_MAX)
+		return NULL;
+	s = malloc(n + 1);
+	if (!s)
+		return NULL;
+	if (n)
+		memcpy(s, p, n);
+	s[n] = 0;
+	return s;
+}
+
+void *ckpt_calloc(size_t n, size_t size)
+{
+	return calloc(n ? n : 1, size ? size : 1);
+}
+
+void *ckpt_reallocarray(void *p, size_t n, size_t size)
+{
+	size_t total;
+
+	if (__builtin_mul_overflow(n, size, &total))
+		return NULL;
+	return realloc(p, total ? total : 1);
+}
+
+int ckpt_grow(void **arr, size_t *cap, size_t need, size_t size)
+{
+	size_t ncap = *cap ? *cap : 8;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2)
+			return -ENOMEM;
+		ncap *= 2;
+	}
+	p = ckpt_reallocarray(*arr, ncap, size);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}

@@ -1,0 +1,623 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * zarr.c - zarr arrays over a store (tier 3); see zarr.h.
+ *
+ * A read is cut into runs: maximal spans of output bytes that are contiguous
+ * in one decoded chunk (a run crosses rows when the chunk spans whole rows).
+ * Whole chunks go through the cache; streamed chunks are cut into pieces of
+ * piece_bytes, each cached on its own, produced in order by one decoder per
+ * chunk (restarted when a reader goes back before it).
+ */
+#include "zarr.h"
+
+#include "compress.h"
+#include "ndcopy.h"
+#include "util.h"
+#include "zarr_codec.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_STREAMS 16
+#define STREAM_IN_BYTES (1u << 20)
+
+struct stream {
+	uint64_t chunk;
+	bool init, missing;
+	struct ckpt_blob blob;
+	uint64_t data_off, data_len; /* the compressed stream inside the blob */
+	struct ckpt_dstream *ds;
+	uint64_t produced, consumed;
+	uint8_t *in;
+	size_t in_pos, in_len;
+	pthread_mutex_t lock;
+	unsigned users;
+	uint64_t last_use;
+	struct stream *next;
+};
+
+struct ckpt_array {
+	struct ckpt_zarr_meta m;
+	const struct ckpt_store *s;
+	char *prefix;
+	char *meta_json;
+	size_t meta_json_n;
+	uint64_t uid;
+	struct ckpt_array_opts o;
+	bool streaming;
+	enum ckpt_comp scomp;
+	uint64_t cstride[CKPT_MAX_RANK]; /* chunk-buffer strides in elements */
+	pthread_mutex_t slock;
+	struct stream *streams;
+	unsigned n_streams;
+	uint64_t use_clock;
+};
+
+static uint64_t next_uid = 1;
+
+static const char *meta_name(int format)
+{
+	return format == 3 ? "zarr.json" : ".zarray";
+}
+
+int ckpt_array_open(struct ckpt_array **out, const struct ckpt_store *s, const char *prefix,
+		    int format, const struct ckpt_array_opts *o, struct ckpt_err *err)
+{
+	struct ckpt_array *a;
+	struct ckpt_blob b;
+	char key[1024];
+	uint8_t *json = NULL;
+	int rc = -ENOENT;
+
+	*out = NULL;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	pthread_mutex_init(&a->slock, NULL);
+	a->s = s;
+	a->o = *o;
+	a->prefix = strdup(prefix);
+	if (!a->prefix) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (int f = 2; f <= 3; f++) {
+		if (format && format != f)
+			continue;
+		snprintf(key, sizeof(key), "%s%s", prefix, meta_name(f));
+		rc = ckpt_store_get(s, key, &b, err);
+		if (rc == -ENOENT)
+			continue;
+		if (rc == 0) {
+			rc = ckpt_blob_load(s, &b, o->lim->max_json_bytes, &json, err);
+			ckpt_blob_release(&b);
+		}
+		break;
+	}
+	if (rc == -ENOENT) {
+		rc = ckpt_err_set(err, -ENOENT, "'%s': no zarr metadata '%s%s'", s->label, prefix,
+				  format == 3 ? "zarr.json" : format == 2 ? ".zarray"
+									 : ".zarray' or 'zarr.json");
+		goto out;
+	}
+	if (rc < 0)
+		goto out;
+	a->meta_json = (char *)json;
+	a->meta_json_n = (size_t)b.len;
+	json = NULL;
+	rc = ckpt_zarr_meta_parse(&a->m, a->meta_json, a->meta_json_n, o->lim, err);
+	if (rc < 0) {
+		ckpt_err_prefix(err, "'%s/%s': ", s->label, key);
+		goto out;
+	}
+	if (a->m.rank) {
+		a->cstride[a->m.rank - 1] = 1;
+		for (uint32_t i = a->m.rank - 1; i > 0; i--)
+			a->cstride[i - 1] = a->cstride[i] * a->m.chunk[i];
+	}
+	a->streaming = a->m.chunk_nbytes > o->stream_threshold &&
+		       ckpt_chain_streamable(&a->m.chain, &a->m.dtype, a->m.rank, a->m.chunk,
+					     &a->scomp);
+	if (!a->streaming && a->m.chunk_nbytes > o->lim->max_chunk_bytes) {
+		rc = ckpt_err_set(err, -EFBIG,
+				  "'%s/%s': chunks of %llu bytes exceed the limit %zu and cannot be "
+				  "decoded as a stream",
+				  s->label, key, (unsigned long long)a->m.chunk_nbytes,
+				  o->lim->max_chunk_bytes);
+		goto out;
+	}
+	a->uid = __atomic_fetch_add(&next_uid, 1, __ATOMIC_RELAXED);
+	*out = a;
+	a = NULL;
+	rc = 0;
+out:
+	free(json);
+	ckpt_array_close(a);
+	return rc;
+}
+
+static void stream_free(struct stream *st)
+{
+	ckpt_blob_release(&st->blob);
+	ckpt_dstream_free(st->ds);
+	free(st->in);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+void ckpt_array_close(struct ckpt_array *a)
+{
+	if (!a)
+		return;
+	while (a->streams) {
+		struct stream *st = a->streams;
+
+		a->streams = st->next;
+		stream_free(st);
+	}
+	ckpt_zarr_meta_release(&a->m);
+	pthread_mutex_destroy(&a->slock);
+	free(a->meta_json);
+	free(a->prefix);
+	free(a);
+}
+
+const struct ckpt_zarr_meta *ckpt_array_meta(const struct ckpt_array *a)
+{
+	return &a->m;
+}
+
+const char *ckpt_array_meta_json(const struct ckpt_array *a, size_t *n)
+{
+	*n = a->meta_json_n;
+	return a->meta_json;
+}
+
+bool ckpt_array_streams(const struct ckpt_array *a)
+{
+	return a->streaming;
+}
+
+static void chunk_coords(const struct ckpt_array *a, uint64_t lin, uint64_t *ci)
+{
+	for (uint32_t k = a->m.rank; k-- > 0;) {
+		ci[k] = lin % a->m.grid[k];
+		lin /= a->m.grid[k];
+	}
+}
+
+static void chunk_key(const struct ckpt_array *a, const uint64_t *ci, char *buf, size_t cap)
+{
+	size_t p = (size_t)snprintf(buf, cap, "%s", a->prefix);
+
+	if (p < cap)
+		ckpt_zarr_chunk_key(&a->m, ci, buf + p, cap - p);
+}
+
+/* ---------------------------------------------------------------- whole chunks */
+
+struct fill_ctx {
+	struct ckpt_array *a;
+	uint64_t chunk;
+};
+
+static int missing_chunk(struct ckpt_array *a, const char *key, struct ckpt_err *err)
+{
+	return ckpt_err_set(err, CKPT_ECORRUPT,
+			    "'%s': chunk '%s' is missing (the checkpoint stores every chunk)",
+			    a->s->label, key);
+}
+
+static int fill_chunk(void *vctx, uint8_t **data, size_t *n, struct ckpt_err *err)
+{
+	struct fill_ctx *c = vctx;
+	struct ckpt_array *a = c->a;
+	uint64_t ci[CKPT_MAX_RANK];
+	char key[1024];
+	struct ckpt_blob b;
+	uint8_t *raw = NULL, *dec;
+	int rc;
+
+	chunk_coords(a, c->chunk, ci);
+	chunk_key(a, ci, key, sizeof(key));
+	dec = malloc(a->m.chunk_nbytes ? (size_t)a->m.chunk_nbytes : 1);
+	if (!dec)
+		return -ENOMEM;
+	rc = ckpt_store_get(a->s, key, &b, err);
+	if (rc == -ENOENT) {
+		if (a->o.missing_is_error) {
+			free(dec);
+			return missing_chunk(a, key, err);
+		}
+		ckpt_fill_elems(dec, a->m.chunk_nbytes / a->m.dtype.itemsize, a->m.fill,
+				a->m.dtype.itemsize);
+		*data = dec;
+		*n = (size_t)a->m.chunk_nbytes;
+		return 0;
+	}
+	if (rc == 0) {
+		/* a compressed chunk may legitimately be a little larger than decoded */
+		rc = ckpt_blob_load(a->s, &b, a->o.lim->max_chunk_bytes + (a->m.chunk_nbytes / 8) + 65536,
+				    &raw, err);
+		if (rc == 0) {
+			rc = ckpt_chain_decode(&a->m.chain, &a->m.dtype, a->m.rank, a->m.chunk,
+					       a->m.fill, raw, (size_t)b.len, dec, a->o.lim, err);
+			if (rc < 0)
+				ckpt_err_prefix(err, "'%s': chunk '%s': ", a->s->label, key);
+		}
+		ckpt_blob_release(&b);
+	}
+	free(raw);
+	if (rc < 0) {
+		free(dec);
+		return rc;
+	}
+	*data = dec;
+	*n = (size_t)a->m.chunk_nbytes;
+	return 0;
+}
+
+static int copy_whole(struct ckpt_array *a, uint64_t chunk, uint64_t off, size_t n, uint8_t *out,
+		      struct ckpt_err *err)
+{
+	struct fill_ctx c = { a, chunk };
+	struct ckpt_cache_ref ref;
+	int rc;
+
+	rc = ckpt_cache_get(a->o.cache, (struct ckpt_cache_key){ a->uid, chunk, 0 }, fill_chunk, &c,
+			    &ref, err);
+	if (rc < 0)
+		return rc;
+	memcpy(out, ref.data + off, n);
+	ckpt_cache_unref(a->o.cache, &ref);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- streamed chunks */
+
+static struct stream *stream_acquire(struct ckpt_array *a, uint64_t chunk)
+{
+	struct stream *st, **pp, *victim = NULL;
+
+	pthread_mutex_lock(&a->slock);
+	for (st = a->streams; st; st = st->next)
+		if (st->chunk == chunk)
+			break;
+	if (!st) {
+		if (a->n_streams >= MAX_STREAMS) {
+			for (struct stream *s = a->streams; s; s = s->next)
+				if (!s->users && (!victim || s->last_use < victim->last_use))
+					victim = s;
+			if (victim) {
+				for (pp = &a->streams; *pp != victim; pp = &(*pp)->next)
+					;
+				*pp = victim->next;
+				a->n_streams--;
+				stream_free(victim);
+			}
+		}
+		st = calloc(1, sizeof(*st));
+		if (st) {
+			st->chunk = chunk;
+			st->blob.fd = -1;
+			pthread_mutex_init(&st->lock, NULL);
+			st->next = a->streams;
+			a->streams = st;
+			a->n_streams++;
+		}
+	}
+	if (st) {
+		st->users++;
+		st->last_use = ++a->use_clock;
+	}
+	pthread_mutex_unlock(&a->slock);
+	return st;
+}
+
+static void stream_release(struct ckpt_array *a, struct stream *st)
+{
+	pthread_mutex_lock(&a->slock);
+	st->users--;
+	pthread_mutex_unlock(&a->slock);
+}
+
+static int stream_init(struct ckpt_array *a, struct stream *st, struct ckpt_err *err)
+{
+	uint64_t ci[CKPT_MAX_RANK];
+	char key[1024];
+	int rc;
+
+	chunk_coords(a, st->chunk, ci);
+	chunk_key(a, ci, key, sizeof(key));
+	rc = ckpt_store_get(a->s, key, &st->blob, err);
+	if (rc == -ENOENT) {
+		if (a->o.missing_is_error)
+			return missing_chunk(a, key, err);
+		st->missing = true;
+		st->init = true;
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	st->data_off = 0;
+	st->data_len = st->blob.len;
+	if (a->m.chain.shard) {
+		const struct ckpt_shard *sh = a->m.chain.shard;
+		uint64_t ib = ckpt_shard_index_size(sh, a->m.rank, a->m.chunk), off, len;
+		uint8_t idx[20];
+		bool miss;
+
+		if (ib > sizeof(idx) || ib > st->blob.len)
+			return ckpt_err_set(err, CKPT_ECORRUPT, "'%s': shard '%s' too short",
+					    a->s->label, key);
+		rc = ckpt_blob_read(a->s, &st->blob, sh->index_at_start ? 0 : st->blob.len - ib,
+				    (size_t)ib, idx, err);
+		if (rc == 0)
+			rc = ckpt_shard_index_entry(sh, idx, ib, 0, st->blob.len, &off, &len, &miss,
+						    err);
+		if (rc < 0) {
+			ckpt_err_prefix(err, "'%s': shard '%s': ", a->s->label, key);
+			return rc;
+		}
+		if (miss) {
+			st->missing = true;
+			st->init = true;
+			return 0;
+		}
+		st->data_off = off;
+		st->data_len = len;
+	}
+	st->in = malloc(STREAM_IN_BYTES);
+	if (!st->in)
+		return -ENOMEM;
+	rc = ckpt_dstream_new(&st->ds, a->scomp);
+	if (rc < 0)
+		return rc;
+	st->init = true;
+	return 0;
+}
+
+/* Decodes the next n bytes of the stream into out. */
+static int stream_next(struct ckpt_array *a, struct stream *st, uint8_t *out, size_t n,
+		       struct ckpt_err *err)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		size_t produced;
+		bool done;
+		int rc;
+
+		if (st->in_pos == st->in_len) {
+			size_t take = (size_t)CKPT_MIN((uint64_t)STREAM_IN_BYTES,
+						       st->data_len - st->consumed);
+
+			if (take == 0)
+				return ckpt_err_set(err, CKPT_ECORRUPT,
+						    "'%s': chunk '%s' ends after %llu of %llu bytes",
+						    a->s->label, st->blob.key,
+						    (unsigned long long)(st->produced + got),
+						    (unsigned long long)a->m.chunk_nbytes);
+			rc = ckpt_blob_read(a->s, &st->blob, st->data_off + st->consumed, take, st->in,
+					    err);
+			if (rc < 0)
+				return rc;
+			st->consumed += take;
+			st->in_pos = 0;
+			st->in_len = take;
+		}
+		{
+			const uint8_t *in = st->in + st->in_pos;
+			size_t in_n = st->in_len - st->in_pos;
+
+			rc = ckpt_dstream_run(st->ds, &in, &in_n, out + got, n - got, &produced,
+					      &done, err);
+			if (rc < 0) {
+				ckpt_err_prefix(err, "'%s': chunk '%s': ", a->s->label,
+						st->blob.key);
+				return rc;
+			}
+			st->in_pos = st->in_len - in_n;
+		}
+		got += produced;
+		if (done && got < n)
+			return ckpt_err_set(err, CKPT_ECORRUPT,
+					    "'%s': chunk '%s' decodes to %llu bytes, expected %llu",
+					    a->s->label, st->blob.key,
+					    (unsigned long long)(st->produced + got),
+					    (unsigned long long)a->m.chunk_nbytes);
+	}
+	st->produced += n;
+	return 0;
+}
+
+static int copy_streamed(struct ckpt_array *a, uint64_t chunk, uint64_t off, size_t n,
+			 uint8_t *out, struct ckpt_err *err)
+{
+	const uint64_t P = a->o.piece_bytes;
+
+	while (n > 0) {
+		uint64_t piece = off / P, within = off % P;
+		size_t take = (size_t)CKPT_MIN((uint64_t)n, P - within);
+		struct ckpt_cache_key key = { a->uid, chunk, piece + 1 };
+		struct ckpt_cache_ref ref;
+		struct stream *st;
+		int rc = 0;
+
+		if (ckpt_cache_lookup(a->o.cache, key, &ref) == 0) {
+			memcpy(out, ref.data + within, take);
+			ckpt_cache_unref(a->o.cache, &ref);
+			goto next;
+		}
+		st = stream_acquire(a, chunk);
+		if (!st)
+			return -ENOMEM;
+		pthread_mutex_lock(&st->lock);
+		if (ckpt_cache_lookup(a->o.cache, key, &ref) == 0) {
+			memcpy(out, ref.data + within, take);
+			ckpt_cache_unref(a->o.cache, &ref);
+		} else {
+			if (!st->init)
+				rc = stream_init(a, st, err);
+			if (rc == 0 && !st->missing && st->produced > piece * P) {
+				/* the reader went back: start the stream over */
+				rc = ckpt_dstream_reset(st->ds);
+				st->produced = st->consumed = 0;
+				st->in_pos = st->in_len = 0;
+			}
+			/* produce pieces up to and including the one asked for */
+			while (rc == 0) {
+				uint64_t p = st->missing ? piece : st->produced / P;
+				size_t len = (size_t)CKPT_MIN(P, a->m.chunk_nbytes - p * P);
+				uint8_t *buf = malloc(len ? len : 1);
+
+				if (!buf) {
+					rc = -ENOMEM;
+					break;
+				}
+				if (st->missing)
+					ckpt_fill_elems(buf, len / a->m.dtype.itemsize, a->m.fill,
+							a->m.dtype.itemsize);
+				else
+					rc = stream_next(a, st, buf, len, err);
+				if (rc < 0) {
+					free(buf);
+					break;
+				}
+				if (p == piece)
+					memcpy(out, buf + within, take);
+				ckpt_cache_insert(a->o.cache, (struct ckpt_cache_key){ a->uid, chunk, p + 1 },
+						  buf, len);
+				if (p == piece)
+					break;
+			}
+		}
+		pthread_mutex_unlock(&st->lock);
+		stream_release(a, st);
+		if (rc < 0)
+			return rc;
+next:
+		off += take;
+		out += take;
+		n -= take;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- reads */
+
+int64_t ckpt_array_read(struct ckpt_array *a, void *buf, uint64_t off, size_t n,
+			struct ckpt_err *err)
+{
+	const struct ckpt_zarr_meta *m = &a->m;
+	const uint64_t isz = m->dtype.itemsize;
+	uint64_t pos, end;
+	uint8_t *out = buf;
+	uint32_t r = m->rank;
+
+	if (off >= m->nbytes)
+		return 0;
+	if (n > m->nbytes - off)
+		n = (size_t)(m->nbytes - off);
+	pos = off;
+	end = off + n;
+	while (pos < end) {
+		uint64_t e = pos / isz, b = pos % isz, idx[CKPT_MAX_RANK], ci[CKPT_MAX_RANK],
+			 w[CKPT_MAX_RANK], chunk_lin = 0, cpos = 0, run, take;
+		int rc;
+
+		for (uint32_t k = r; k-- > 0;) {
+			idx[k] = e % m->shape[k];
+			e /= m->shape[k];
+			ci[k] = idx[k] / m->chunk[k];
+			w[k] = idx[k] % m->chunk[k];
+		}
+		for (uint32_t k = 0; k < r; k++) {
+			chunk_lin = chunk_lin * m->grid[k] + ci[k];
+			cpos += w[k] * a->cstride[k];
+		}
+		if (r == 0) {
+			run = 1;
+		} else {
+			/* extend across trailing dims that the chunk covers exactly */
+			uint32_t j = r - 1;
+			uint64_t inner = 1, lin = w[r - 1], valid;
+
+			while (j > 0 && m->chunk[j] == m->shape[j]) {
+				inner *= m->shape[j];
+				j--;
+				lin += w[j] * inner;
+			}
+			valid = CKPT_MIN(m->chunk[j], m->shape[j] - ci[j] * m->chunk[j]);
+			run = valid * inner - lin;
+		}
+		take = CKPT_MIN(run * isz - b, end - pos);
+		if (a->streaming)
+			rc = copy_streamed(a, chunk_lin, cpos * isz + b, (size_t)take, out, err);
+		else
+			rc = copy_whole(a, chunk_lin, cpos * isz + b, (size_t)take, out, err);
+		if (rc < 0)
+			return rc;
+		out += take;
+		pos += take;
+	}
+	return (int64_t)n;
+}
+
+uint64_t ckpt_array_chunk_of(const struct ckpt_array *a, uint64_t off)
+{
+	const struct ckpt_zarr_meta *m = &a->m;
+	uint64_t e = off / m->dtype.itemsize, lin = 0, idx[CKPT_MAX_RANK];
+
+	for (uint32_t k = m->rank; k-- > 0;) {
+		idx[k] = e % m->shape[k];
+		e /= m->shape[k];
+	}
+	for (uint32_t k = 0; k < m->rank; k++)
+		lin = lin * m->grid[k] + idx[k] / m->chunk[k];
+	return lin;
+}
+
+int ckpt_array_prefetch(struct ckpt_array *a, uint64_t chunk, struct ckpt_err *err)
+{
+	struct fill_ctx c = { a, chunk };
+	struct ckpt_cache_ref ref;
+	int rc;
+
+	if (a->streaming || chunk >= a->m.n_chunks)
+		return 0;
+	rc = ckpt_cache_get(a->o.cache, (struct ckpt_cache_key){ a->uid, chunk, 0 }, fill_chunk, &c,
+			    &ref, err);
+	if (rc == 0)
+		ckpt_cache_unref(a->o.cache, &ref);
+	return rc;
+}
+
+int ckpt_array_stored(struct ckpt_array *a, uint64_t *bytes, uint64_t *chunks,
+		      struct ckpt_err *err)
+{
+	uint64_t ci[CKPT_MAX_RANK];
+	char key[1024];
+
+	*bytes = *chunks = 0;
+	if (a->m.n_chunks > 65536)
+		return -EFBIG; /* not worth a stat per chunk just for a summary */
+	for (uint64_t c = 0; c < a->m.n_chunks; c++) {
+		struct ckpt_blob b;
+		int rc;
+
+		chunk_coords(a, c, ci);
+		chunk_key(a, ci, key, sizeof(key));
+		rc = ckpt_store_get(a->s, key, &b, err);
+		if (rc == -ENOENT)
+			continue;
+		if (rc < 0)
+			return rc;
+		*bytes += b.len;
+		(*chunks)++;
+		ckpt_blob_release(&b);
+	}
+	return 0;
+}

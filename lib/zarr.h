@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * zarr.h - one zarr array read through a store (tier 3).
+ *
+ * ckpt_array_read() serves any byte range of the decoded array (C order,
+ * little-endian): it decodes only the chunks the range covers, through the
+ * shared decoded-chunk cache.  A chunk larger than the stream threshold that
+ * is one plain compressed stream (Orbax's one-chunk-per-leaf arrays) is
+ * decoded as a stream in pieces, so memory does not grow with leaf size.
+ * Thread-safe: many readers may call ckpt_array_read() at once.
+ */
+#ifndef CKPT_ZARR_H
+#define CKPT_ZARR_H
+
+#include "cache.h"
+#include "ckpt_limits.h"
+#include "store.h"
+#include "zarr_meta.h"
+
+struct ckpt_array;
+
+struct ckpt_array_opts {
+	struct ckpt_cache *cache;    /* required */
+	const struct ckpt_limits *lim;
+	bool missing_is_error;       /* store_array_data_equal_to_fill_value */
+	uint64_t stream_threshold;   /* chunks above this decode as streams */
+	size_t piece_bytes;          /* stream piece size */
+};
+
+/*
+ * Opens the array whose metadata is at key "<prefix>.zarray" or
+ * "<prefix>zarr.json" (format 0: try both; 2 or 3: that one).
+ * prefix is "<param_name>/" (or "" for a bare array).
+ * @return 0, -ENOENT (no metadata), CKPT_ECORRUPT, -ENOTSUP
+ */
+int ckpt_array_open(struct ckpt_array **out, const struct ckpt_store *s, const char *prefix,
+		    int format, const struct ckpt_array_opts *o, struct ckpt_err *err);
+void ckpt_array_close(struct ckpt_array *a);
+
+const struct ckpt_zarr_meta *ckpt_array_meta(const struct ckpt_array *a);
+/* the raw metadata JSON bytes (borrowed) */
+const char *ckpt_array_meta_json(const struct ckpt_array *a, size_t *n);
+
+/*
+ * Copies up to n bytes at off of the decoded array into buf.
+ * @return bytes copied (0 at or past the end), or a negative error
+ */
+int64_t ckpt_array_read(struct ckpt_array *a, void *buf, uint64_t off, size_t n,
+			struct ckpt_err *err);
+
+/* Sum of the stored sizes of the chunks that exist, and how many exist. */
+int ckpt_array_stored(struct ckpt_array *a, uint64_t *bytes, uint64_t *chunks,
+		      struct ckpt_err *err);
+
+/* Decodes chunk `chunk` ahead of time into the cache (read-ahead). */
+int ckpt_array_prefetch(struct ckpt_array *a, uint64_t chunk, struct ckpt_err *err);
+/* The linear chunk index holding byte off, and the chunk count. */
+uint64_t ckpt_array_chunk_of(const struct ckpt_array *a, uint64_t off);
+bool ckpt_array_streams(const struct ckpt_array *a);
+
+#endif
