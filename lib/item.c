@@ -120,6 +120,11 @@ uint64_t ckpt_item_n_nodes(const struct ckpt_item *it)
 	return it->n_nodes;
 }
 
+const struct ckpt_node *ckpt_item_node(const struct ckpt_item *it, uint64_t id)
+{
+	return id < it->n_nodes ? it->nodes[id] : NULL;
+}
+
 /* ---------------------------------------------------------------- json and raw items */
 
 static int open_json_item(struct ckpt_item *it, struct ckpt_err *err)

@@ -138,6 +138,8 @@ const struct ckpt_node *ckpt_node_find(const struct ckpt_node *n, const char *ke
 /* a number unique within the item, < ckpt_item_n_nodes */
 uint64_t ckpt_node_id(const struct ckpt_node *n);
 uint64_t ckpt_item_n_nodes(const struct ckpt_item *it);
+/* the node with this id, or NULL */
+const struct ckpt_node *ckpt_item_node(const struct ckpt_item *it, uint64_t id);
 
 /*
  * The leaf of a leaf node (opened on first use, then kept by the item).

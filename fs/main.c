@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * main.c - ckptfs SOURCE MOUNTPOINT [options]: check SOURCE, mount, serve,
+ * unmount.  Resources are set up in order and released by one goto ladder.
+ */
+#define _GNU_SOURCE
+#include "fs.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+extern const struct fuse_lowlevel_ops ckptfs_ops;
+
+struct cli {
+	char *source;
+	char *cache_size;
+	int strict_commit;
+	unsigned threads;
+	int nonopt;
+	int show_help, show_version;
+};
+
+#define OPT(t, p) { t, offsetof(struct cli, p), 1 }
+static const struct fuse_opt cli_opts[] = {
+	OPT("cache_size=%s", cache_size),
+	OPT("strict_commit", strict_commit),
+	{ "threads=%u", offsetof(struct cli, threads), 0 },
+	OPT("-h", show_help),
+	OPT("--help", show_help),
+	OPT("-V", show_version),
+	OPT("--version", show_version),
+	FUSE_OPT_END
+};
+
+static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct cli *c = data;
+
+	(void)outargs;
+	if (key == FUSE_OPT_KEY_NONOPT && c->nonopt++ == 0) {
+		c->source = realpath(arg, NULL);
+		if (!c->source) {
+			fprintf(stderr, "ckptfs: '%s': %s\n", arg, strerror(errno));
+			return -1;
+		}
+		return 0; /* consumed: the mountpoint stays for fuse_parse_cmdline */
+	}
+	return 1;
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	unsigned shift = 0;
+
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: break;
+	}
+	if (*end || end == s || v > (SIZE_MAX >> shift))
+		return -1;
+	*out = (size_t)(v << shift);
+	return 0;
+}
+
+static void usage(const char *prog)
+{
+	printf("usage: %s SOURCE MOUNTPOINT [options]\n\n"
+	       "Shows the Orbax / TensorStore checkpoints in SOURCE as files (read-only).\n\n"
+	       "ckptfs options:\n"
+	       "    -o cache_size=SIZE     decoded-chunk cache budget (default 256M)\n"
+	       "    -o strict_commit       only show steps that have commit_success.txt\n"
+	       "    -o threads=N           worker threads (default 16)\n"
+	       "    -f                     stay in the foreground\n"
+	       "    -d                     debug output (implies -f)\n"
+	       "    -s                     single-threaded\n\n",
+	       prog);
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	/* one fd per data file in use: take what the hard limit allows */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts opts;
+	struct fuse_loop_config *cfg = NULL;
+	struct fuse_session *se = NULL;
+	struct ckpt_err err = { 0, "" };
+	struct cli c;
+	struct ckptfs fs;
+	struct stat st;
+	char fsname[4200];
+	int ret = 1;
+
+	memset(&c, 0, sizeof(c));
+	memset(&fs, 0, sizeof(fs));
+	memset(&opts, 0, sizeof(opts));
+	if (fuse_opt_parse(&args, &c, cli_opts, cli_proc) < 0)
+		goto out_args;
+	if (c.show_help) {
+		usage(argv[0]);
+		ret = 0;
+		goto out_args;
+	}
+	if (c.show_version) {
+		printf("ckptfs %s (libfuse %s)\n", "0.1.0", fuse_pkgversion());
+		ret = 0;
+		goto out_args;
+	}
+	if (fuse_parse_cmdline(&args, &opts) != 0)
+		goto out_args;
+	if (!c.source || !opts.mountpoint) {
+		fprintf(stderr, "usage: %s SOURCE MOUNTPOINT [options]  (--help for more)\n", argv[0]);
+		goto out_opts;
+	}
+
+	ckpt_opts_default(&fs.lib);
+	fs.lib.strict_commit = c.strict_commit;
+	if (c.cache_size && parse_size(c.cache_size, &fs.lib.cache_bytes) < 0) {
+		fprintf(stderr, "ckptfs: bad cache_size '%s'\n", c.cache_size);
+		goto out_opts;
+	}
+	fs.o.root_timeout = 1.0;
+	fs.next_ino = INO_FIRST_FREE;
+	pthread_rwlock_init(&fs.lock, NULL);
+	pthread_mutex_init(&fs.log_lock, NULL);
+	pthread_mutex_init(&fs.scan_lock, NULL);
+	if (ckpt_src_open(&fs.src, c.source, &fs.lib, &err) < 0) {
+		fprintf(stderr, "ckptfs: %s\n", err.msg);
+		goto out_fs;
+	}
+	if (stat(c.source, &st) == 0) {
+		fs.uid = st.st_uid;
+		fs.gid = st.st_gid;
+		fs.root_time = st.st_mtim;
+	}
+	raise_nofile();
+
+	/* read-only, named after SOURCE in /proc/mounts */
+	snprintf(fsname, sizeof(fsname), "-ofsname=ckptfs:%s,subtype=ckptfs,ro", c.source);
+	if (fuse_opt_add_arg(&args, fsname) < 0)
+		goto out_fs;
+	se = fuse_session_new(&args, &ckptfs_ops, sizeof(ckptfs_ops), &fs);
+	if (!se)
+		goto out_fs;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_session;
+	if (fuse_session_mount(se, opts.mountpoint) != 0)
+		goto out_signals;
+	/* the parent returns once the mount exists; requests wait for the loop */
+	if (fuse_daemonize(opts.foreground) != 0)
+		goto out_unmount;
+	if (opts.singlethread) {
+		ret = fuse_session_loop(se);
+	} else {
+		cfg = fuse_loop_cfg_create();
+		if (!cfg)
+			goto out_unmount;
+		fuse_loop_cfg_set_clone_fd(cfg, opts.clone_fd);
+		fuse_loop_cfg_set_max_threads(cfg, c.threads ? c.threads : 16);
+		ret = fuse_session_loop_mt(se, cfg);
+		fuse_loop_cfg_destroy(cfg);
+	}
+	ret = ret != 0;
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+out_fs:
+	ckpt_step_ents_free(fs.scan, fs.n_scan);
+	fs_destroy(&fs);
+	pthread_mutex_destroy(&fs.scan_lock);
+out_opts:
+	free(opts.mountpoint);
+out_args:
+	free(c.source);
+	free(c.cache_size);
+	fuse_opt_free_args(&args);
+	return ret;
+}
