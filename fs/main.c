@@ -7,6 +7,7 @@
 #include "fs.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@ extern const struct fuse_lowlevel_ops ckptfs_ops;
 struct cli {
 	char *source;
 	char *cache_size;
+	char *stream_threshold;
+	char *piece_size;
 	int strict_commit;
 	unsigned threads;
 	int nonopt;
@@ -29,6 +32,8 @@ struct cli {
 #define OPT(t, p) { t, offsetof(struct cli, p), 1 }
 static const struct fuse_opt cli_opts[] = {
 	OPT("cache_size=%s", cache_size),
+	OPT("stream_threshold=%s", stream_threshold),
+	OPT("piece_size=%s", piece_size),
 	OPT("strict_commit", strict_commit),
 	{ "threads=%u", offsetof(struct cli, threads), 0 },
 	OPT("-h", show_help),
@@ -78,6 +83,8 @@ static void usage(const char *prog)
 	       "Shows the Orbax / TensorStore checkpoints in SOURCE as files (read-only).\n\n"
 	       "ckptfs options:\n"
 	       "    -o cache_size=SIZE     decoded-chunk cache budget (default 256M)\n"
+	       "    -o stream_threshold=SIZE  decode larger chunks as streams (default 64M)\n"
+	       "    -o piece_size=SIZE     piece size of streamed chunks (default 4M)\n"
 	       "    -o strict_commit       only show steps that have commit_success.txt\n"
 	       "    -o threads=N           worker threads (default 16)\n"
 	       "    -f                     stay in the foreground\n"
@@ -140,6 +147,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ckptfs: bad cache_size '%s'\n", c.cache_size);
 		goto out_opts;
 	}
+	if (c.stream_threshold) {
+		size_t v;
+
+		if (parse_size(c.stream_threshold, &v) < 0) {
+			fprintf(stderr, "ckptfs: bad stream_threshold '%s'\n", c.stream_threshold);
+			goto out_opts;
+		}
+		fs.lib.stream_threshold = v;
+	}
+	if (c.piece_size && (parse_size(c.piece_size, &fs.lib.piece_bytes) < 0 ||
+			     fs.lib.piece_bytes < 4096)) {
+		fprintf(stderr, "ckptfs: bad piece_size '%s' (at least 4K)\n", c.piece_size);
+		goto out_opts;
+	}
 	fs.o.root_timeout = 1.0;
 	fs.next_ino = INO_FIRST_FREE;
 	pthread_rwlock_init(&fs.lock, NULL);
@@ -163,6 +184,11 @@ int main(int argc, char **argv)
 	se = fuse_session_new(&args, &ckptfs_ops, sizeof(ckptfs_ops), &fs);
 	if (!se)
 		goto out_fs;
+	/* a shell starts background jobs with SIGINT ignored, and libfuse only
+	 * replaces default dispositions: make SIGINT/TERM/HUP always unmount */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_session;
 	if (fuse_session_mount(se, opts.mountpoint) != 0)
@@ -181,7 +207,8 @@ int main(int argc, char **argv)
 		ret = fuse_session_loop_mt(se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
-	ret = ret != 0;
+	/* 0: unmounted; > 0: the signal that asked us to stop; < 0: an error */
+	ret = ret < 0;
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:
@@ -197,6 +224,8 @@ out_opts:
 out_args:
 	free(c.source);
 	free(c.cache_size);
+	free(c.stream_threshold);
+	free(c.piece_size);
 	fuse_opt_free_args(&args);
 	return ret;
 }

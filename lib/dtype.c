@@ -203,6 +203,12 @@ static uint64_t encode_minifloat(const struct ckpt_dtype *dt, double v)
 	}
 	if (v == 0)
 		return dt->nan_neg_zero ? 0 : sign << (E + M);
+	if (isinf(v)) {
+		if (dt->finite_only) /* saturate: no infinity in this format */
+			return (dt->nan_neg_zero ? 0 : sign) << (E + M) |
+			       (((1ull << (E + M)) - 1) - (dt->nan_neg_zero ? 0 : 1));
+		return sign << (E + M) | ((1ull << E) - 1) << M;
+	}
 	v = fabs(v);
 	m = frexp(v, &e); /* v = m * 2^e, 0.5 <= m < 1 */
 	e = e - 1 + dt->bias; /* biased exponent for 1.x form */

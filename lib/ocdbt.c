@@ -51,15 +51,17 @@ static int read_node_bytes(int dirfd, const char *label, const char *path, uint6
 	int fd, rc;
 
 	*out = NULL;
+	/* the caller names the file in front of these messages */
+	(void)label;
 	if (len > max)
-		return ckpt_err_set(err, -EFBIG, "'%s/%s': node of %llu bytes exceeds the limit %zu",
-				    label, path, (unsigned long long)len, max);
+		return ckpt_err_set(err, -EFBIG, "node of %llu bytes exceeds the limit %zu",
+				    (unsigned long long)len, max);
 	fd = ckpt_open_beneath(dirfd, path, O_RDONLY, 0);
 	if (fd < 0)
 		return ckpt_err_set(err, fd == -EXDEV ? CKPT_ECORRUPT : fd,
-				    "'%s/%s': cannot open data file: %s", label, path,
+				    "cannot open data file: %s",
 				    fd == -EXDEV ? "path leaves the database directory"
-						 : ckpt_strerror(fd));
+				    : fd == -ENOENT ? "missing" : ckpt_strerror(fd));
 	buf = malloc(len ? (size_t)len : 1);
 	if (!buf) {
 		close(fd);
@@ -69,8 +71,8 @@ static int read_node_bytes(int dirfd, const char *label, const char *path, uint6
 	close(fd);
 	if (rc < 0) {
 		free(buf);
-		return ckpt_err_set(err, rc, "'%s/%s': cannot read %llu bytes at %llu: %s", label,
-				    path, (unsigned long long)len, (unsigned long long)off,
+		return ckpt_err_set(err, rc, "cannot read %llu bytes at %llu: %s",
+				    (unsigned long long)len, (unsigned long long)off,
 				    rc == CKPT_ECORRUPT ? "file too short" : ckpt_strerror(rc));
 	}
 	*out = buf;

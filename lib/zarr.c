@@ -128,6 +128,8 @@ int ckpt_array_open(struct ckpt_array **out, const struct ckpt_store *s, const c
 				  o->lim->max_chunk_bytes);
 		goto out;
 	}
+	/* pieces hold whole elements (itemsize divides 16), so a fill pattern lines up */
+	a->o.piece_bytes = CKPT_MAX((size_t)4096, a->o.piece_bytes & ~(size_t)15);
 	a->uid = __atomic_fetch_add(&next_uid, 1, __ATOMIC_RELAXED);
 	*out = a;
 	a = NULL;

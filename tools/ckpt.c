@@ -399,13 +399,22 @@ static int cmd_cat(struct ckpt_src *src, const char *path)
 
 	if (rc < 0)
 		return die(&err, rc);
+	if (t.kind == T_JSON_ITEM) {
+		const uint8_t *p;
+		size_t n;
+
+		ckpt_item_json_bytes(t.item, &p, &n);
+		rc = fwrite(p, 1, n, stdout) == n ? 0 : 1;
+		target_release(&t);
+		return rc;
+	}
 	if (t.kind != T_NODE || ckpt_node_is_dir(t.node)) {
 		target_release(&t);
-		if (t.kind == T_NODE)
+		if (t.kind == T_NODE) {
 			fprintf(stderr, "ckpt: '%s' is a directory\n", path);
-		else
-			return cmd_meta(src, path);
-		return 1;
+			return 1;
+		}
+		return cmd_meta(src, path);
 	}
 	if ((rc = ckpt_item_leaf(t.item, t.node, &l, &err)) < 0) {
 		target_release(&t);

@@ -1,0 +1,327 @@
+#!/usr/bin/env bats
+# The read path through a real mount: real Orbax checkpoints (shared
+# fixtures and the ones written on the JAX machine), the tree, exact bytes,
+# metadata JSON, failures, and strict read-only behaviour.
+
+load helpers
+
+teardown() { ckpt_teardown; }
+
+# The compat fixtures hold {'a': int32[8] = 0..7, 'b': {'c': int32[3] = 1,2,3}}.
+check_ab() {
+	local item=$1 flat=$2 c
+	[ "$(ints "$item/a" d4)" = "0 1 2 3 4 5 6 7" ]
+	[ "$(stat -c %s "$item/a")" = 32 ]
+	[ "$(jqv "$item/a.json" dtype)" = int32 ]
+	[ "$(jqv "$item/a.json" shape)" = "[8]" ]
+	if [ "$flat" = yes ]; then c=$item/b.c; else c=$item/b/c; fi
+	[ "$(ints "$c" d4)" = "1 2 3" ]
+	[ "$(stat -c %s "$c")" = 12 ]
+	[ "$(jqv "$c.json" nbytes)" = 12 ]
+}
+
+@test "every loadable compat checkpoint shows a and b/c with exact bytes and metadata" {
+	local n=0 d name item flat
+	for d in "$FIX"/compat/v*/*/checkpoint_metadata_*/* "$FIX"/compat/v*/*/non_critical_metadata_alterations/*; do
+		name=$(basename "$d")
+		ckpt_mount "$d"
+		[ "$(readlink "$MNT/latest")" = "$name" ]
+		[ -f "$MNT/$name.json" ]
+		item=$MNT/$name
+		if [ -d "$item/state" ]; then
+			item=$item/state
+			[ "$(cat "$MNT/$name/metadata.json")" = '{"metadata": "json_data"}' ]
+			[ "$(jqv "$MNT/$name/state.json" kind)" = pytree ]
+		fi
+		flat=no
+		case $name in *missing_metadata) flat=yes ;; esac
+		check_ab "$item" $flat
+		ckpt_unmount
+		n=$((n + 1))
+	done
+	[ "$n" -ge 30 ]
+}
+
+@test "items without _METADATA list their arrays by parameter name" {
+	ckpt_mount "$FIX/compat/v0_checkpoints/direct_checkpoint/checkpoint_metadata_missing/pytree_checkpointable_missing_metadata"
+	run ls "$MNT/pytree_checkpointable_missing_metadata"
+	[ "$output" = "$(printf 'a\na.json\nb.c\nb.c.json')" ]
+	[ "$(jqv "$MNT/pytree_checkpointable_missing_metadata/b.c.json" param_name)" = b.c ]
+}
+
+@test "critical alterations fail clearly with EIO while the daemon keeps serving" {
+	local d name item
+	for d in "$FIX"/compat/v*/*/critical_metadata_alterations/*; do
+		name=$(basename "$d")
+		ckpt_mount "$d"
+		item=$MNT/$name
+		[ -d "$item/state" ] && item=$item/state
+		run cat "$item/a"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"Input/output error"* ]]
+		# the log names the missing file, once
+		case $name in
+		*manifest.ocdbt) grep -q "/manifest.ocdbt': missing" "$MNT.log" ;;
+		*dir_d) grep -q "/d/[0-9a-f]*' @0: cannot open data file: missing" "$MNT.log" ;;
+		esac
+		[ "$(grep -c ckptfs: "$MNT.log")" -eq 1 ]
+		# the rest still works
+		kill -0 "$PID"
+		[ -s "$MNT/$name.json" ]
+		if [ -d "$MNT/$name/state" ]; then
+			[ "$(cat "$MNT/$name/metadata.json")" = '{"metadata": "json_data"}' ]
+			grep -q '"error"' "$MNT/$name/state.json"
+		fi
+		ckpt_unmount
+	done
+}
+
+# make_root DIR: a CheckpointManager root built from copies of a fixture
+make_root() {
+	local src=$FIX/compat/v0_checkpoints/composite_checkpoint/checkpoint_metadata_present/pytree_checkpointable_has_metadata
+	mkdir -p "$1"
+	cp -r "$src" "$1/1"
+	cp -r "$src" "$1/2"
+	cp -r "$src" "$1/10"
+	cp -r "$src" "$1/11.orbax-checkpoint-tmp"
+	cp -r "$src" "$1/12.orbax-checkpoint-tmp-1723456789"
+	cp -r "$src" "$1/13.partial_save"
+	mkdir -p "$1/metadata" "$1/notes"
+	echo '{"custom_metadata": {"run": "x"}}' >"$1/metadata/_ROOT_METADATA"
+	echo hello >"$1/README"
+	chmod -R u+w "$1"
+}
+
+@test "a CheckpointManager root shows exactly the committed steps and latest" {
+	make_root "$BATS_TEST_TMPDIR/root"
+	ckpt_mount "$BATS_TEST_TMPDIR/root"
+	run ls "$MNT"
+	[ "$output" = "$(printf '1\n1.json\n10\n10.json\n2\n2.json\nlatest\nmetadata.json')" ]
+	[ "$(readlink "$MNT/latest")" = 10 ]
+	[ "$(ints "$MNT/latest/state/a" d4)" = "0 1 2 3 4 5 6 7" ]
+	[ "$(jqv "$MNT/metadata.json" custom_metadata.run)" = x ]
+	[ "$(jqv "$MNT/10.json" step)" = 10 ]
+	[ "$(jqv "$MNT/10.json" checkpoint_metadata.custom_metadata.custom)" = meta ]
+	[ "$(jqv "$MNT/10.json" items.state)" = pytree ]
+	[ ! -e "$MNT/11.orbax-checkpoint-tmp" ]
+	[ ! -e "$MNT/11" ]
+	# mtimes come from the commit timestamp
+	[ "$(stat -c %Y "$MNT/10/state/a")" = 1778718341 ]
+}
+
+@test "commit_success.txt: in commit-file roots a step without it and without a commit time is hidden" {
+	local r=$BATS_TEST_TMPDIR/root
+	make_root "$r"
+	touch "$r/1/commit_success.txt" "$r/10/commit_success.txt"
+	# step 2: no marker, and its metadata has no commit time yet (in progress)
+	$PY - "$r/2/_CHECKPOINT_METADATA" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1])); m["commit_timestamp_nsecs"] = None
+json.dump(m, open(sys.argv[1], "w"))
+PY
+	ckpt_mount "$r"
+	run ls "$MNT"
+	[ "$output" = "$(printf '1\n1.json\n10\n10.json\nlatest\nmetadata.json')" ]
+	ckpt_unmount
+	# strict_commit: the marker is required
+	rm "$r/10/commit_success.txt"
+	ckpt_mount "$r" -o strict_commit
+	run ls "$MNT"
+	[ "$output" = "$(printf '1\n1.json\nlatest\nmetadata.json')" ]
+}
+
+@test "zero-padded and prefixed step names" {
+	local r=$BATS_TEST_TMPDIR/root
+	make_root "$r"
+	mv "$r/1" "$r/step_0001"
+	mv "$r/2" "$r/step_0002"
+	rm -r "$r/10"
+	ckpt_mount "$r"
+	[ "$(readlink "$MNT/latest")" = step_0002 ]
+	[ "$(ints "$MNT/step_0001/state/b/c" d4)" = "1 2 3" ]
+}
+
+real_item() { # CASE REL -> the mount path of the item (mounts the checkpoint)
+	local case=$1 rel=$2
+	ckpt_mount "$REAL/gen/$case/$rel"
+	echo "$MNT/$(basename "$rel")"
+}
+
+@test "every checkpoint written by real Orbax reads back byte-exact (EXPECTED.json)" {
+	local k case rel
+	for k in standard_dict/checkpoint_name nnx_state/state nnx_state/pure_dict dtypes/dtypes \
+		ocdbt_zarr3/ocdbt_zarr3 ocdbt_zarr2/ocdbt_zarr2 plain_zarr2/plain_zarr2 \
+		plain_zarr3/plain_zarr3 large/large train_state/train_state; do
+		case=${k%%/*}
+		rel=${k#*/}
+		ckpt_mount "$REAL/gen/$case/$rel"
+		$PY "$ROOT/tests/tools/check_leaves.py" "$REAL/gen/EXPECTED.json" "$k" "$MNT/$rel"
+		ckpt_unmount
+	done
+	ckpt_mount "$REAL/gen/composite/composite_checkpoint"
+	$PY "$ROOT/tests/tools/check_leaves.py" "$REAL/gen/EXPECTED.json" composite/composite_checkpoint/state "$MNT/composite_checkpoint/state"
+	[ "$(jqv "$MNT/composite_checkpoint/metadata.json" lang)" = en ]
+	ckpt_unmount
+	ckpt_mount "$REAL/gen/manager/manager"
+	run ls "$MNT"
+	[ "$output" = "$(printf '10\n10.json\n6\n6.json\n8\n8.json\nlatest')" ]
+	$PY "$ROOT/tests/tools/check_leaves.py" "$REAL/gen/EXPECTED.json" manager/manager/10/state "$MNT/latest/state"
+	[ "$(cat "$MNT/10/extra_params.json")" = "[42, 43]" ]
+	ckpt_unmount
+	ckpt_mount "$REAL/gen/sharded/sharded"
+	$PY "$ROOT/tests/tools/check_leaves.py" "$REAL/gen/EXPECTED.json" sharded/sharded/2/default "$MNT/2/default"
+	[ "$(jqv "$MNT/2/default/w.json" chunks)" = 8 ]
+	[ "$(jqv "$MNT/2/default/w.json" sharding.sharding_type)" = NamedSharding ]
+}
+
+@test "names that are not file names are escaped reversibly" {
+	ckpt_mount "$REAL/extra/orbax_extra/odd_keys"
+	local i=$MNT/odd_keys
+	[ "$(ints "$i/a%2Fb" d8)" = "0 1 2" ]
+	[ "$(ints "$i/c.d" d8)" = "0 1" ]
+	[ "$(cat "$i/quote's")" = "str value" ]
+	[ "$(ints "$i/sp ace/x" f4)" = "1 1" ]
+	[ "$(jqv "$i/a%2Fb.json" path.0)" = a/b ]
+	[ -f "$i/uniü" ]
+	ckpt_unmount
+	ckpt_mount "$REAL/extra/orbax_extra/empty_key"
+	[ "$(ints "$MNT/empty_key/%" d8)" = "0 1 2" ]
+	[ "$(jqv "$MNT/empty_key/%.json" path.0)" = "" ]
+	# a name that only decodes to an existing key is not a second way in
+	[ ! -e "$MNT/empty_key/%78" ]
+}
+
+@test "python values: scalars, strings, None, empty containers" {
+	ckpt_mount "$REAL/extra/orbax_extra/py_values"
+	local i=$MNT/py_values
+	[ "$(ints "$i/i" d8)" = 7 ]
+	[ "$(ints "$i/f" f8)" = 2.5 ]
+	[ "$(ints "$i/b" u1)" = 1 ]
+	[ "$(cat "$i/s")" = hello ]
+	[ "$(cat "$i/tup/1")" = two ]
+	[ "$(stat -c %s "$i/n")" = 0 ]
+	[ "$(jqv "$i/n.json" kind)" = none ]
+	[ -d "$i/d" ] && [ -z "$(ls "$i/d")" ]
+	[ -d "$i/l" ] && [ -d "$i/t" ]
+	[ "$(ints "$i/lst/1/k" f8)" = 1.5 ]
+}
+
+@test "zarr codecs, orders, separators, fill values and shards match TensorStore" {
+	local c k h
+	for c in zarr2_cases zarr3_cases; do
+		ckpt_mount "$REAL/extra/$c"
+		while read -r k h; do
+			if [ "$k" = blosc ]; then
+				run cat "$MNT/$c/blosc"
+				[ "$status" -ne 0 ]
+				grep -q "compressor 'blosc' is not supported" "$MNT.log"
+				grep -q "blosc" "$MNT/$c/blosc.json"
+				continue
+			fi
+			[ "$(sha256sum <"$MNT/$c/$k" | cut -d' ' -f1)" = "$h" ] || { echo "$c/$k differs"; false; }
+		done < <($PY -c 'import json,sys
+for k,v in json.load(open(sys.argv[1]))["cases"][sys.argv[2]]["data"].items(): print(k, v.get("sha256",""))' "$REAL/extra/EXTRA.json" "$c")
+		ckpt_unmount
+	done
+}
+
+# preads at random offsets and lengths equal slices of a whole read
+check_preads() {
+	$PY - "$1" <<'PY'
+import os, random, sys
+p = sys.argv[1]
+whole = open(p, "rb").read()
+fd = os.open(p, os.O_RDONLY)
+rnd = random.Random(7)
+for _ in range(300):
+    off = rnd.randrange(0, len(whole) + 10)
+    n = rnd.choice([1, 3, 4, 17, 4096, 65536, 1 << 20])
+    assert os.pread(fd, n, off) == whole[off:off + n], (off, n)
+print("ok", len(whole))
+PY
+}
+
+@test "pread at any offset: multi-chunk arrays, whole-array chunks, streamed chunks" {
+	ckpt_mount "$REAL/extra/orbax_extra/chunked_zarr2"
+	check_preads "$MNT/chunked_zarr2/w"
+	[ "$(jqv "$MNT/chunked_zarr2/w.json" chunks)" -ge 8 ]
+	ckpt_unmount
+	ckpt_mount "$REAL/extra/orbax_extra/chunked_zarr3"
+	check_preads "$MNT/chunked_zarr3/w"
+	ckpt_unmount
+	# the 4 MiB single-chunk leaf, decoded as a stream of 256 KiB pieces with a
+	# cache smaller than the leaf
+	ckpt_mount "$REAL/gen/large/large" -o stream_threshold=1M,piece_size=256K,cache_size=1M
+	check_preads "$MNT/large/big"
+	$PY "$ROOT/tests/tools/check_leaves.py" "$REAL/gen/EXPECTED.json" large/large "$MNT/large"
+}
+
+@test "read-only: every modification fails with EROFS and SOURCE stays byte-identical" {
+	local src=$BATS_TEST_TMPDIR/src
+	cp -r "$FIX/compat/v1_checkpoints/composite_checkpoint/checkpoint_metadata_present/pytree_checkpointable_has_metadata" "$src"
+	chmod -R u+w "$src"
+	snapshot() { (cd "$src" && find . -printf '%p %s %T@ %m\n' | sort && find . -type f -exec sha256sum {} + | sort); }
+	local before
+	before=$(snapshot)
+	ckpt_mount "$src"
+	local s=$MNT/src
+	run touch "$s/new"; [[ "$output" == *"Read-only file system"* ]]
+	run sh -c "echo x > '$s/state/a'"; [[ "$output" == *"Read-only file system"* ]]
+	run rm "$s/state/a"; [[ "$output" == *"Read-only file system"* ]]
+	run mkdir "$s/state/d"; [[ "$output" == *"Read-only file system"* ]]
+	run mv "$s/state/a" "$s/state/z"; [[ "$output" == *"Read-only file system"* ]]
+	run ln -s a "$s/state/l"; [[ "$output" == *"Read-only file system"* ]]
+	run truncate -s 0 "$s/state/a"; [[ "$output" == *"Read-only file system"* ]]
+	run chmod 777 "$s/state/a"; [[ "$output" == *"Read-only file system"* ]]
+	run $PY -c "open('$s/state/a', 'r+b')"; [[ "$output" == *"Read-only file system"* ]]
+	run dd if=/dev/zero of="$s/state/b/c" bs=4 count=1 conv=notrunc; [[ "$output" == *"Read-only file system"* ]]
+	[ "$(ints "$s/state/a" d4)" = "0 1 2 3 4 5 6 7" ]
+	ckpt_unmount
+	[ "$(snapshot)" = "$before" ]
+}
+
+@test "SIGTERM and SIGINT unmount cleanly" {
+	local sig
+	for sig in TERM INT; do
+		ckpt_mount "$FIX/compat/v0_checkpoints/direct_checkpoint/checkpoint_metadata_present/pytree_checkpointable_has_metadata"
+		kill -$sig "$PID"
+		wait "$PID"
+		! mountpoint -q "$MNT"
+		unset 'MOUNTS[-1]' 'PIDS[-1]'
+	done
+}
+
+@test "a SOURCE that is not a checkpoint: clear message, exit 1, nothing mounted" {
+	local d=$BATS_TEST_TMPDIR/junk m=$BATS_TEST_TMPDIR/m
+	mkdir -p "$d/sub" "$m"
+	echo x >"$d/file"
+	run "$CKPTFS" "$d" "$m"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is not a checkpoint"* ]]
+	! mountpoint -q "$m"
+	run "$CKPTFS" "$d/missing" "$m"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"No such file or directory"* ]]
+}
+
+@test "legacy msgpack aggregate checkpoints mount without crashing" {
+	local d
+	for d in aggregate_all aggregate_some; do
+		ckpt_mount "$FIX/legacy/$d"
+		ls -lR "$MNT" >/dev/null
+		cat "$MNT/$d.json" >/dev/null
+		kill -0 "$PID"
+		ckpt_unmount
+	done
+}
+
+@test "ls -lR, find and du walk a whole mounted checkpoint" {
+	ckpt_mount "$REAL/gen/train_state/train_state"
+	run find "$MNT" -type f
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -ge 20 ]
+	ls -lR "$MNT" >/dev/null
+	du -s "$MNT" >/dev/null
+	[ "$(jqv "$MNT/train_state/model/params/kernel.json" shape)" = "[5, 3]" ]
+	[ "$(jqv "$MNT/train_state.json" item.leaves.model/params/kernel.dtype)" = float32 ]
+}

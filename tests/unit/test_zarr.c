@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_zarr.c - zarr metadata, dtypes, fill values, chunk keys, codec
+ * chains, n-d copies and decompression limits.  argv[1]: tests/fixtures/real
+ */
+#include "compress.h"
+#include "crc32c.h"
+#include "harness.h"
+#include "ndcopy.h"
+#include "zarr_codec.h"
+#include "zarr_meta.h"
+
+#include <math.h>
+
+static struct ckpt_limits lim = CKPT_LIMITS_DEFAULT;
+
+static int parse(struct ckpt_zarr_meta *m, const char *json, struct ckpt_err *err)
+{
+	ckpt_err_clear(err);
+	return ckpt_zarr_meta_parse(m, json, strlen(json), &lim, err);
+}
+
+static void test_zarr__real_v2_metadata(void)
+{
+	struct ckpt_zarr_meta m;
+	struct ckpt_err err = { 0, "" };
+	char key[64];
+	uint64_t idx[1] = { 0 };
+
+	CHECK_EQ(parse(&m, "{\"chunks\":[8],\"compressor\":{\"id\":\"zstd\",\"level\":1},"
+			   "\"dimension_separator\":\".\",\"dtype\":\"<i4\",\"fill_value\":null,"
+			   "\"filters\":null,\"order\":\"C\",\"shape\":[8],\"zarr_format\":2}",
+		       &err),
+		 0);
+	CHECK_EQ(m.format, 2);
+	CHECK_EQ(m.rank, 1);
+	CHECK_EQ(m.shape[0], 8);
+	CHECK_EQ(m.nbytes, 32);
+	CHECK(!strcmp(m.dtype.name, "int32"));
+	CHECK(m.fill_null);
+	CHECK_EQ(m.chain.n_b2b, 1);
+	CHECK_EQ(m.chain.b2b[0], CKPT_B2B_ZSTD);
+	CHECK_EQ(m.chain.level[0], 1);
+	ckpt_zarr_chunk_key(&m, idx, key, sizeof(key));
+	CHECK(!strcmp(key, "0"));
+	ckpt_zarr_meta_release(&m);
+}
+
+static void test_zarr__real_v3_metadata(void)
+{
+	struct ckpt_zarr_meta m;
+	struct ckpt_err err = { 0, "" };
+	char key[64];
+	uint64_t idx[2] = { 1, 2 };
+
+	CHECK_EQ(parse(&m, "{\"chunk_grid\":{\"configuration\":{\"chunk_shape\":[8]},\"name\":\"regular\"},"
+			   "\"chunk_key_encoding\":{\"name\":\"default\"},\"codecs\":[{\"configuration\":"
+			   "{\"chunk_shape\":[8],\"codecs\":[{\"configuration\":{\"endian\":\"little\"},"
+			   "\"name\":\"bytes\"},{\"configuration\":{\"checksum\":false,\"level\":3},\"name\":"
+			   "\"zstd\"}],\"index_codecs\":[{\"configuration\":{\"endian\":\"little\"},\"name\":"
+			   "\"bytes\"},{\"name\":\"crc32c\"}]},\"name\":\"sharding_indexed\"}],\"data_type\":"
+			   "\"int32\",\"fill_value\":0,\"node_type\":\"array\",\"shape\":[8],\"zarr_format\":3}",
+		       &err),
+		 0);
+	CHECK_EQ(m.format, 3);
+	CHECK(m.chain.shard != NULL);
+	CHECK(m.chain.shard && m.chain.shard->index_crc32c && !m.chain.shard->index_at_start);
+	CHECK(m.chain.shard && m.chain.shard->codecs.n_b2b == 1);
+	CHECK(m.key_c_prefix);
+	m.rank = 2; /* key layout only */
+	ckpt_zarr_chunk_key(&m, idx, key, sizeof(key));
+	CHECK(!strcmp(key, "c/1/2"));
+	m.rank = 0;
+	ckpt_zarr_chunk_key(&m, idx, key, sizeof(key));
+	CHECK(!strcmp(key, "c"));
+	m.rank = 1;
+	ckpt_zarr_meta_release(&m);
+}
+
+static void test_zarr__dtypes(void)
+{
+	static const struct {
+		const char *v2, *name;
+		unsigned size;
+		bool be;
+	} t[] = {
+		{ "|b1", "bool", 1, false },       { "<i8", "int64", 8, false },
+		{ ">i4", "int32", 4, true },       { "<u2", "uint16", 2, false },
+		{ "<f2", "float16", 2, false },    { ">f8", "float64", 8, true },
+		{ "<c8", "complex64", 8, false },  { "<c16", "complex128", 16, false },
+		{ "bfloat16", "bfloat16", 2, false }, { "float8_e4m3fn", "float8_e4m3fn", 1, false },
+		{ "float8_e5m2fnuz", "float8_e5m2fnuz", 1, false }, { "int4", "int4", 1, false },
+		{ "int2", "int2", 1, false },      { "|V3", "V3", 3, false },
+	};
+	struct ckpt_dtype dt;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		CHECK_EQ(ckpt_dtype_from_v2(&dt, t[i].v2), 0);
+		CHECK(!strcmp(dt.name, t[i].name));
+		CHECK_EQ(dt.itemsize, t[i].size);
+		CHECK_EQ(dt.big_endian, t[i].be);
+	}
+	CHECK_EQ(ckpt_dtype_from_v2(&dt, "<M8[ns]"), -ENOTSUP);
+	CHECK_EQ(ckpt_dtype_from_v2(&dt, "object"), -ENOTSUP);
+	CHECK_EQ(ckpt_dtype_from_v3(&dt, "r24"), 0);
+	CHECK_EQ(dt.itemsize, 3);
+	CHECK_EQ(ckpt_dtype_from_v3(&dt, "r7"), -ENOTSUP);
+	/* byte order */
+	{
+		unsigned char v[8] = { 0, 0, 0, 1, 0, 0, 0, 2 };
+
+		ckpt_dtype_from_v2(&dt, ">i4");
+		ckpt_dtype_to_le(&dt, v, 2);
+		CHECK(!memcmp(v, "\x01\0\0\0\x02\0\0\0", 8));
+	}
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void test_zarr__fill_values(void)
+{
+	struct ckpt_zarr_meta m;
+	struct ckpt_err err = { 0, "" };
+	char j[512];
+	static const struct {
+		const char *dtype, *fill;
+		uint32_t bits;
+	} t[] = {
+		{ "<f4", "\"NaN\"", 0x7fc00000 },     { "<f4", "\"-Infinity\"", 0xff800000 },
+		{ "<f2", "\"Infinity\"", 0x7c00 },    { "<f2", "1.5", 0x3e00 },
+		{ "bfloat16", "1.0", 0x3f80 },        { "bfloat16", "-2.0", 0xc000 },
+		{ "<i4", "-7", 0xfffffff9 },          { "|u1", "255", 0xff },
+		{ "|b1", "true", 1 },                 { "<f4", "-0.0", 0x80000000 },
+		{ "float8_e4m3fn", "1.0", 0x38 },     { "float8_e5m2", "-1.0", 0xbc },
+		{ "float8_e4m3fn", "\"NaN\"", 0x7f },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		snprintf(j, sizeof(j),
+			 "{\"chunks\":[2],\"compressor\":null,\"dtype\":\"%s\",\"fill_value\":%s,"
+			 "\"filters\":null,\"order\":\"C\",\"shape\":[4],\"zarr_format\":2}",
+			 t[i].dtype, t[i].fill);
+		CHECK_EQ(parse(&m, j, &err), 0);
+		if (le32(m.fill) != t[i].bits)
+			printf("#   fill %s as %s: 0x%x, expected 0x%x\n", t[i].fill, t[i].dtype,
+			       le32(m.fill), t[i].bits);
+		CHECK(le32(m.fill) == t[i].bits);
+		ckpt_zarr_meta_release(&m);
+	}
+	/* v3: raw hex bits, complex pairs */
+	CHECK_EQ(parse(&m, "{\"zarr_format\":3,\"node_type\":\"array\",\"shape\":[2],\"data_type\":"
+			   "\"float32\",\"chunk_grid\":{\"name\":\"regular\",\"configuration\":{\"chunk_shape\":[2]}},"
+			   "\"codecs\":[{\"name\":\"bytes\"}],\"fill_value\":\"0x7fc00001\"}",
+		       &err),
+		 0);
+	CHECK(le32(m.fill) == 0x7fc00001);
+	ckpt_zarr_meta_release(&m);
+	CHECK_EQ(parse(&m, "{\"chunks\":[2],\"compressor\":null,\"dtype\":\"<c8\",\"fill_value\":[1.0,-2.0],"
+			   "\"filters\":null,\"order\":\"C\",\"shape\":[4],\"zarr_format\":2}",
+		       &err),
+		 0);
+	CHECK(le32(m.fill) == 0x3f800000 && le32(m.fill + 4) == 0xc0000000);
+	ckpt_zarr_meta_release(&m);
+}
+
+static void test_zarr__errors_name_the_problem(void)
+{
+	struct ckpt_zarr_meta m;
+	struct ckpt_err err = { 0, "" };
+
+	CHECK_EQ(parse(&m, "{\"chunks\":[2],\"compressor\":{\"id\":\"blosc\",\"cname\":\"lz4\"},\"dtype\":\"<f4\","
+			   "\"fill_value\":0,\"filters\":null,\"order\":\"C\",\"shape\":[4],\"zarr_format\":2}",
+		       &err),
+		 -ENOTSUP);
+	CHECK(strstr(err.msg, "blosc") != NULL);
+	CHECK_EQ(parse(&m, "{\"chunks\":[2],\"compressor\":null,\"dtype\":[[\"a\",\"<f4\"]],"
+			   "\"fill_value\":0,\"filters\":null,\"order\":\"C\",\"shape\":[4],\"zarr_format\":2}",
+		       &err),
+		 -ENOTSUP);
+	CHECK_EQ(parse(&m, "{\"chunks\":[2],\"compressor\":null,\"dtype\":\"<f4\",\"fill_value\":0,"
+			   "\"filters\":[{\"id\":\"delta\"}],\"order\":\"C\",\"shape\":[4],\"zarr_format\":2}",
+		       &err),
+		 -ENOTSUP);
+	CHECK(strstr(err.msg, "delta") != NULL);
+	CHECK_EQ(parse(&m, "{\"zarr_format\":2, \"shape\": [", &err), CKPT_ECORRUPT);
+	CHECK(strstr(err.msg, "invalid JSON") != NULL);
+	CHECK_EQ(parse(&m, "{\"chunks\":[0],\"compressor\":null,\"dtype\":\"<f4\",\"fill_value\":0,"
+			   "\"filters\":null,\"order\":\"C\",\"shape\":[4],\"zarr_format\":2}",
+		       &err),
+		 CKPT_ECORRUPT);
+	/* a shape whose byte size overflows 64 bits */
+	CHECK_EQ(parse(&m, "{\"chunks\":[1,1],\"compressor\":null,\"dtype\":\"<f8\",\"fill_value\":0,"
+			   "\"filters\":null,\"order\":\"C\",\"shape\":[4294967296,4294967296],\"zarr_format\":2}",
+		       &err),
+		 -EFBIG);
+	CHECK_EQ(parse(&m, "{\"zarr_format\":3,\"node_type\":\"array\",\"shape\":[2],\"data_type\":"
+			   "\"float32\",\"chunk_grid\":{\"name\":\"regular\",\"configuration\":{\"chunk_shape\":[2]}},"
+			   "\"codecs\":[{\"name\":\"bytes\"},{\"name\":\"blosc\"}],\"fill_value\":0}",
+		       &err),
+		 -ENOTSUP);
+	CHECK(strstr(err.msg, "'blosc'") != NULL);
+}
+
+static void test_codec__chains(void)
+{
+	struct ckpt_err err = { 0, "" };
+	struct ckpt_zarr_meta m;
+	int32_t vals[6] = { 1, 2, 3, 4, 5, 6 }, out[6];
+	uint8_t *z;
+	size_t zn;
+
+	/* F order: the chunk holds columns first */
+	CHECK_EQ(parse(&m, "{\"chunks\":[2,3],\"compressor\":{\"id\":\"gzip\",\"level\":5},\"dtype\":\"<i4\","
+			   "\"fill_value\":0,\"filters\":null,\"order\":\"F\",\"shape\":[2,3],\"zarr_format\":2}",
+		       &err),
+		 0);
+	{
+		int32_t fort[6] = { 1, 4, 2, 5, 3, 6 };
+
+		CHECK_EQ(ckpt_zlib_compress(true, 5, fort, sizeof(fort), &z, &zn), 0);
+		CHECK_EQ(ckpt_chain_decode(&m.chain, &m.dtype, m.rank, m.chunk, m.fill, z, zn,
+					   (uint8_t *)out, &lim, &err),
+			 0);
+		CHECK(!memcmp(out, vals, sizeof(vals)));
+		/* one byte short: a clear error, no crash */
+		CHECK(ckpt_chain_decode(&m.chain, &m.dtype, m.rank, m.chunk, m.fill, z, zn - 1,
+					(uint8_t *)out, &lim, &err) < 0);
+		free(z);
+	}
+	ckpt_zarr_meta_release(&m);
+	/* bytes + crc32c: a flipped bit is caught */
+	CHECK_EQ(parse(&m, "{\"zarr_format\":3,\"node_type\":\"array\",\"shape\":[6],\"data_type\":\"int32\","
+			   "\"chunk_grid\":{\"name\":\"regular\",\"configuration\":{\"chunk_shape\":[6]}},"
+			   "\"codecs\":[{\"name\":\"bytes\",\"configuration\":{\"endian\":\"big\"}},{\"name\":\"crc32c\"}],"
+			   "\"fill_value\":0}",
+		       &err),
+		 0);
+	{
+		uint8_t obj[28];
+
+		for (int i = 0; i < 6; i++) {
+			obj[4 * i] = 0, obj[4 * i + 1] = 0, obj[4 * i + 2] = 0;
+			obj[4 * i + 3] = (uint8_t)vals[i];
+		}
+		{
+			uint32_t c = ckpt_crc32c(0, obj, 24);
+
+			obj[24] = (uint8_t)c, obj[25] = (uint8_t)(c >> 8);
+			obj[26] = (uint8_t)(c >> 16), obj[27] = (uint8_t)(c >> 24);
+		}
+		CHECK_EQ(ckpt_chain_decode(&m.chain, &m.dtype, m.rank, m.chunk, m.fill, obj, 28,
+					   (uint8_t *)out, &lim, &err),
+			 0);
+		CHECK(!memcmp(out, vals, sizeof(vals)));
+		obj[5] ^= 1;
+		ckpt_err_clear(&err);
+		CHECK_EQ(ckpt_chain_decode(&m.chain, &m.dtype, m.rank, m.chunk, m.fill, obj, 28,
+					   (uint8_t *)out, &lim, &err),
+			 CKPT_ECORRUPT);
+		CHECK(strstr(err.msg, "crc32c") != NULL);
+	}
+	ckpt_zarr_meta_release(&m);
+}
+
+static void test_codec__decompression_limits(void)
+{
+	struct ckpt_err err = { 0, "" };
+	size_t big = 64 << 20, zn, on;
+	uint8_t *zeros = calloc(1, big), *z, *o = NULL;
+
+	/* 64 MiB of zeros compress to a few KiB: the cap stops the expansion */
+	CHECK_EQ(ckpt_zstd_compress(3, zeros, big, &z, &zn), 0);
+	CHECK(zn < 65536);
+	CHECK_EQ(ckpt_decompress_alloc(CKPT_COMP_ZSTD, z, zn, 1 << 20, &o, &on, &err), -EFBIG);
+	free(o);
+	free(z);
+	/* a frame without a content size (streamed), capped as well */
+	CHECK_EQ(ckpt_zstd_compress_hinted(1, zeros, big, &z, &zn), 0);
+	ckpt_err_clear(&err);
+	o = NULL;
+	CHECK_EQ(ckpt_decompress_alloc(CKPT_COMP_ZSTD, z, zn, 1 << 20, &o, &on, &err), -EFBIG);
+	free(o);
+	/* and decoding into a buffer of the expected size reports a size mismatch */
+	ckpt_err_clear(&err);
+	CHECK_EQ(ckpt_decompress_into(CKPT_COMP_ZSTD, z, zn, zeros, 4096, &err), CKPT_ECORRUPT);
+	free(z);
+	CHECK_EQ(ckpt_zlib_compress(false, 1, zeros, big, &z, &zn), 0);
+	ckpt_err_clear(&err);
+	o = NULL;
+	CHECK_EQ(ckpt_decompress_alloc(CKPT_COMP_ZLIB, z, zn, 1 << 20, &o, &on, &err), -EFBIG);
+	free(o);
+	free(z);
+	free(zeros);
+}
+
+static void test_ndcopy__transpose_and_boxes(void)
+{
+	uint64_t shape[3] = { 2, 3, 4 };
+	uint32_t perm[3] = { 2, 0, 1 };
+	int32_t in[24], enc[24], back[24];
+	uint64_t dshape[2] = { 4, 5 }, sshape[2] = { 2, 2 }, dor[2] = { 2, 3 }, sor[2] = { 0, 0 },
+		 ext[2] = { 2, 2 };
+	int32_t dst[20] = { 0 }, src[4] = { 1, 2, 3, 4 };
+
+	for (int i = 0; i < 24; i++)
+		in[i] = i;
+	ckpt_nd_transpose((uint8_t *)enc, (uint8_t *)in, shape, perm, 3, 4);
+	/* enc[k][i][j] = in[i][j][k] with enc shape (4, 2, 3) */
+	CHECK_EQ(enc[1 * 6 + 1 * 3 + 2], in[1 * 12 + 2 * 4 + 1]);
+	ckpt_nd_untranspose((uint8_t *)back, (uint8_t *)enc, shape, perm, 3, 4);
+	CHECK(!memcmp(in, back, sizeof(in)));
+	ckpt_nd_copy((uint8_t *)dst, dshape, dor, (uint8_t *)src, sshape, sor, ext, 2, 4);
+	CHECK_EQ(dst[2 * 5 + 3], 1);
+	CHECK_EQ(dst[3 * 5 + 4], 4);
+	CHECK_EQ(dst[0], 0);
+}
+
+int main(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	RUN(test_zarr__real_v2_metadata);
+	RUN(test_zarr__real_v3_metadata);
+	RUN(test_zarr__dtypes);
+	RUN(test_zarr__fill_values);
+	RUN(test_zarr__errors_name_the_problem);
+	RUN(test_codec__chains);
+	RUN(test_codec__decompression_limits);
+	RUN(test_ndcopy__transpose_and_boxes);
+	DONE();
+}
