@@ -325,3 +325,23 @@ PY
 	[ "$(jqv "$MNT/train_state/model/params/kernel.json" shape)" = "[5, 3]" ]
 	[ "$(jqv "$MNT/train_state.json" item.leaves.model/params/kernel.dtype)" = float32 ]
 }
+
+@test "paths from metadata never reach outside SOURCE (.. in a data file name, symlinks)" {
+	local h=$BATS_TEST_TMPDIR/hostile name
+	$PY "$ROOT/tests/tools/make_hostile.py" "$SHARED/tools" "$h"
+	for name in escape symlink; do
+		ckpt_mount "$h/$name"
+		[ "$(stat -c %s "$MNT/$name/x")" = 64 ]
+		run cat "$MNT/$name/x"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"Input/output error"* ]]
+		grep -q "leaves the database directory\|cannot open" "$MNT.log"
+		ckpt_unmount
+	done
+	# the same bytes placed inside are read: the checkpoint itself is valid
+	cp "$h/outside.bin" "$h/symlink/d/inside"
+	rm "$h/symlink/d/$(printf '2%.0s' $(seq 32))"
+	mv "$h/symlink/d/inside" "$h/symlink/d/$(printf '2%.0s' $(seq 32))"
+	ckpt_mount "$h/symlink"
+	[ "$(ints "$MNT/symlink/x" x1 | cut -d' ' -f1-4)" = "00 01 02 03" ]
+}
