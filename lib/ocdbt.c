@@ -24,7 +24,8 @@
 
 struct datafile {
 	char *path;
-	int fd; /* -1 until opened */
+	size_t base_len; /* bytes of path that are its base_path */
+	int fd;          /* -1 until opened */
 };
 
 struct ckpt_ocdbt_db {
@@ -356,7 +357,7 @@ int ckpt_ocdbt_list_generations(int dirfd, const char *label, const struct ckpt_
 
 /* ---------------------------------------------------------------- b+tree walk */
 
-static int file_intern(struct ckpt_ocdbt_db *db, const char *path, uint32_t *idx)
+static int file_intern(struct ckpt_ocdbt_db *db, const char *path, size_t base_len, uint32_t *idx)
 {
 	size_t v;
 	int rc;
@@ -372,6 +373,7 @@ static int file_intern(struct ckpt_ocdbt_db *db, const char *path, uint32_t *idx
 	if (rc < 0)
 		return rc;
 	db->files[db->n_files].path = strdup(path);
+	db->files[db->n_files].base_len = base_len;
 	db->files[db->n_files].fd = -1;
 	if (!db->files[db->n_files].path)
 		return -ENOMEM;
@@ -480,7 +482,8 @@ static int tree_walk(struct ckpt_ocdbt_db *db, const struct ckpt_ocdbt_version *
 				if (e->is_inline) {
 					v->inline_p = e->value.p ? e->value.p : (const uint8_t *)"";
 				} else {
-					rc = file_intern(db, nd->table.f[e->file].path, &v->file);
+					rc = file_intern(db, nd->table.f[e->file].path,
+							 nd->table.f[e->file].base_len, &v->file);
 					if (rc < 0)
 						goto out;
 					v->offset = e->offset;
@@ -664,6 +667,11 @@ const struct ckpt_ocdbt_value *ckpt_ocdbt_find(const struct ckpt_ocdbt_db *db, c
 const char *ckpt_ocdbt_file_path(const struct ckpt_ocdbt_db *db, uint32_t file)
 {
 	return file < db->n_files ? db->files[file].path : "?";
+}
+
+size_t ckpt_ocdbt_file_base_len(const struct ckpt_ocdbt_db *db, uint32_t file)
+{
+	return file < db->n_files ? db->files[file].base_len : 0;
 }
 
 int ckpt_ocdbt_file_fd(struct ckpt_ocdbt_db *db, uint32_t file, struct ckpt_err *err)
