@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include "ckpt.h"
+#include "make.h"
 #include "ocdbt.h"
 #include "sha256.h"
 
@@ -20,6 +21,7 @@ static const char usage[] =
 	"usage: ckpt ls [-l] CHECKPOINT [PATH]   list steps, items and leaves\n"
 	"       ckpt cat CHECKPOINT PATH         write a leaf's bytes (or a .json file) to stdout\n"
 	"       ckpt meta CHECKPOINT [PATH]      print the metadata JSON of a step, item or leaf\n"
+	"       ckpt make OUTDIR [options]       write a synthetic checkpoint (ckpt make --help)\n"
 	"       ckpt ocdbt ls [--sha256] DIR     list the keys of an OCDBT database\n"
 	"       ckpt ocdbt get DIR KEY           write one value to stdout\n"
 	"       ckpt ocdbt versions DIR          list the generations of an OCDBT database\n"
@@ -567,6 +569,8 @@ int main(int argc, char **argv)
 	cmd = argv[1];
 	if (!strcmp(cmd, "ocdbt"))
 		return cmd_ocdbt(argc, argv, &o);
+	if (!strcmp(cmd, "make"))
+		return ckpt_cmd_make(argc, argv);
 	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
 		fputs(usage, stdout);
 		return 0;

@@ -1,0 +1,531 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * make.c - "ckpt make": deterministic synthetic Orbax checkpoints for tests,
+ * benchmarks and the demo, written with the library's writer.
+ *
+ * Values are computed from (seed, leaf, element) by a counter-based hash, so
+ * any byte range of any leaf can be produced on demand (the writer reads
+ * chunks in any order and never holds a whole leaf).  "normal" values are
+ * N(0, 0.02) like trained weights; "pattern" leaves hold little-endian
+ * uint64 words (leaf << 40 | word index), so every byte can be checked.
+ */
+#define _GNU_SOURCE
+#include "make.h"
+
+#include "ckpt.h"
+#include "dtype.h"
+#include "sha256.h"
+#include "writer.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct mopts {
+	const char *out;
+	unsigned long leaves, steps, depth, processes;
+	uint64_t leaf_bytes, seed, chunk_bytes;
+	const char *dtype, *values, *model, *expected;
+	bool zarr3, ocdbt, json_item, deterministic, no_fsync, no_compress;
+};
+
+struct src {
+	struct ckpt_dtype dt;
+	uint64_t seed, leaf, nbytes;
+	bool pattern;
+	float scale;
+	double offset;
+};
+
+static uint64_t mix(uint64_t x)
+{
+	x += 0x9E3779B97F4A7C15ull;
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+	return x ^ (x >> 31);
+}
+
+static double normal(uint64_t h)
+{
+	double u1 = ((double)(h >> 11) + 0.5) / 9007199254740992.0;
+	double u2 = ((double)(mix(h) >> 11) + 0.5) / 9007199254740992.0;
+
+	return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+/* element e of a leaf, little-endian, itemsize bytes */
+static void element(const struct src *s, uint64_t e, uint8_t *out)
+{
+	uint64_t h = mix(s->seed * 0x100000001B3ull ^ mix(s->leaf) ^ e);
+
+	switch (s->dt.kind) {
+	case CKPT_DK_BOOL:
+		out[0] = h & 1;
+		return;
+	case CKPT_DK_INT:
+		ckpt_dtype_encode_number(&s->dt, 0, 0, true, (int64_t)(h % 201) - 100, 0, out);
+		if (!strcmp(s->dt.name, "int4"))
+			out[0] = (uint8_t)(int8_t)((int)(h % 16) - 8);
+		else if (!strcmp(s->dt.name, "int2"))
+			out[0] = (uint8_t)(int8_t)((int)(h % 4) - 2);
+		return;
+	case CKPT_DK_UINT:
+		ckpt_dtype_encode_number(&s->dt, 0, 0, true, 0, h % 256, out);
+		if (!strcmp(s->dt.name, "uint4"))
+			out[0] &= 15;
+		return;
+	case CKPT_DK_COMPLEX:
+		ckpt_dtype_encode_number(&s->dt, s->offset + s->scale * normal(h),
+					 s->scale * normal(mix(h + 1)), false, 0, 0, out);
+		return;
+	case CKPT_DK_RAW:
+		for (uint32_t i = 0; i < s->dt.itemsize; i++)
+			out[i] = (uint8_t)(h >> (8 * (i % 8)));
+		return;
+	default:
+		if (s->dt.kind == CKPT_DK_FLOAT && s->dt.itemsize == 4) {
+			float f = (float)(s->offset + s->scale * normal(h));
+			uint32_t b;
+
+			memcpy(&b, &f, 4);
+			out[0] = (uint8_t)b, out[1] = (uint8_t)(b >> 8);
+			out[2] = (uint8_t)(b >> 16), out[3] = (uint8_t)(b >> 24);
+			return;
+		}
+		ckpt_dtype_encode_number(&s->dt, s->offset + s->scale * normal(h), 0, false, 0, 0, out);
+	}
+}
+
+static int source(void *ctx, uint64_t off, void *buf, size_t n, struct ckpt_err *err)
+{
+	const struct src *s = ctx;
+	uint8_t *o = buf, el[16];
+	uint32_t isz = s->dt.itemsize;
+
+	(void)err;
+	if (s->pattern) {
+		for (size_t i = 0; i < n;) {
+			uint64_t w = (off + i) / 8, v = s->leaf << 40 | w;
+			size_t k = (size_t)((off + i) % 8);
+
+			for (; k < 8 && i < n; k++, i++)
+				o[i] = (uint8_t)(v >> (8 * k));
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < n;) {
+		uint64_t e = (off + i) / isz;
+		size_t k = (size_t)((off + i) % isz);
+
+		if (k == 0 && n - i >= isz) {
+			element(s, e, o + i);
+			i += isz;
+			continue;
+		}
+		element(s, e, el);
+		for (; k < isz && i < n; k++, i++)
+			o[i] = el[k];
+	}
+	return 0;
+}
+
+static const char *const mix_dtypes[] = { "float32", "bfloat16", "int32", "float16", "int8",
+					  "uint8", "bool", "float64", "int64", "complex64",
+					  "float8_e4m3fn", "uint32", "int4" };
+
+/* ---------------------------------------------------------------- determinism */
+
+struct det {
+	uint64_t seed, names, times;
+};
+
+static void det_name(void *ctx, char out[33])
+{
+	struct det *d = ctx;
+
+	snprintf(out, 33, "%016llx%016llx", (unsigned long long)mix(d->seed ^ 0xd47a),
+		 (unsigned long long)mix(++d->names));
+}
+
+static uint64_t det_time(void *ctx)
+{
+	struct det *d = ctx;
+
+	/* 2026-01-01 plus a millisecond per call */
+	return 1767225600000000000ull + (++d->times) * 1000000ull;
+}
+
+static void det_uuid(void *ctx, uint8_t out[16])
+{
+	struct det *d = ctx;
+	uint64_t a = mix(d->seed ^ 0x0c4d), b = mix(a ^ ++d->names);
+
+	for (int i = 0; i < 8; i++) {
+		out[i] = (uint8_t)(a >> (8 * i));
+		out[8 + i] = (uint8_t)(b >> (8 * i));
+	}
+}
+
+/* ---------------------------------------------------------------- EXPECTED.json */
+
+static json_t *leaf_record(const struct src *s, const uint64_t *shape, uint32_t rank)
+{
+	json_t *r = json_object(), *sh = json_array();
+	struct sha256 h;
+	char hex[65];
+	static uint8_t buf[1 << 20];
+	struct ckpt_err err = { 0, "" };
+
+	sha256_init(&h);
+	for (uint64_t o = 0; o < s->nbytes; o += sizeof(buf)) {
+		size_t n = (size_t)(s->nbytes - o < sizeof(buf) ? s->nbytes - o : sizeof(buf));
+
+		source((void *)s, o, buf, n, &err);
+		sha256_update(&h, buf, n);
+	}
+	sha256_hex(&h, hex);
+	for (uint32_t i = 0; i < rank; i++)
+		json_array_append_new(sh, json_integer((json_int_t)shape[i]));
+	json_object_set_new(r, "dtype", json_string(s->dt.name));
+	json_object_set_new(r, "shape", sh);
+	json_object_set_new(r, "sha256", json_string(hex));
+	return r;
+}
+
+/* ---------------------------------------------------------------- trees */
+
+struct leafspec {
+	char comp[4][64];
+	size_t depth;
+	struct src src;
+	uint32_t rank;
+	uint64_t shape[2];
+};
+
+static int write_synthetic(struct ckpt_pytree_writer *pw, const struct mopts *m, uint64_t step,
+			   json_t *exp, struct leafspec **keep, struct ckpt_err *err)
+{
+	struct leafspec *ls = calloc(m->leaves ? m->leaves : 1, sizeof(*ls));
+	int rc = 0;
+
+	*keep = ls;
+	if (!ls)
+		return -ENOMEM;
+	for (unsigned long i = 0; i < m->leaves && rc == 0; i++) {
+		struct leafspec *l = &ls[i];
+		struct ckpt_key path[4];
+		const char *dn = !strcmp(m->dtype, "mix") ? mix_dtypes[i % CKPT_ARRAY_SIZE(mix_dtypes)]
+							  : m->dtype;
+		uint64_t elems;
+
+		if (ckpt_dtype_from_name(&l->src.dt, dn) < 0)
+			return ckpt_err_set(err, -EINVAL, "unknown dtype '%s'", dn);
+		l->src.seed = m->seed + step * 7919;
+		l->src.leaf = i;
+		l->src.pattern = !strcmp(m->values, "pattern");
+		l->src.scale = 0.02f;
+		elems = m->leaf_bytes / l->src.dt.itemsize;
+		if (elems == 0)
+			elems = 1;
+		if (elems % 256 == 0 && elems >= 1024) {
+			l->rank = 2;
+			l->shape[0] = elems / 256;
+			l->shape[1] = 256;
+		} else {
+			l->rank = 1;
+			l->shape[0] = elems;
+		}
+		l->src.nbytes = elems * l->src.dt.itemsize;
+		/* names sort in index order: the flatten order is the key order */
+		if (m->depth <= 1) {
+			snprintf(l->comp[0], 64, "param_%06lu", i);
+			l->depth = 1;
+		} else {
+			snprintf(l->comp[0], 64, "layer_%04lu", i / 16);
+			for (unsigned long d = 1; d + 1 < m->depth && d < 3; d++)
+				snprintf(l->comp[d], 64, "block_%lu", d);
+			snprintf(l->comp[m->depth < 4 ? m->depth - 1 : 3], 64, "w_%02lu", i % 16);
+			l->depth = m->depth < 4 ? m->depth : 4;
+		}
+		for (size_t d = 0; d < l->depth; d++)
+			path[d] = (struct ckpt_key){ l->comp[d], strlen(l->comp[d]), 2 };
+		rc = ckpt_pw_array(pw, path, l->depth, "jax.Array", &l->src.dt, l->rank, l->shape, source,
+				   &l->src, err);
+		if (rc == 0 && exp) {
+			char key[300] = "";
+
+			for (size_t d = 0; d < l->depth; d++)
+				snprintf(key + strlen(key), sizeof(key) - strlen(key), "%s%s", d ? "/" : "",
+					 l->comp[d]);
+			json_object_set_new(exp, key, leaf_record(&l->src, l->shape, l->rank));
+		}
+	}
+	return rc;
+}
+
+/* a two-layer MLP as Flax NNX saves it: linear{1,2}/{kernel,bias}/value */
+static int write_mlp(struct ckpt_pytree_writer *pw, const struct mopts *m, uint64_t step, json_t *exp,
+		     struct leafspec **keep, struct ckpt_err *err)
+{
+	static const struct {
+		const char *layer, *name;
+		uint32_t rank;
+		uint64_t shape[2];
+	} t[] = {
+		{ "linear1", "bias", 1, { 16, 0 } },
+		{ "linear1", "kernel", 2, { 8, 16 } },
+		{ "linear2", "bias", 1, { 4, 0 } },
+		{ "linear2", "kernel", 2, { 16, 4 } },
+	};
+	struct leafspec *ls = calloc(4, sizeof(*ls));
+	int rc = 0;
+
+	*keep = ls;
+	if (!ls)
+		return -ENOMEM;
+	for (size_t i = 0; i < 4 && rc == 0; i++) {
+		struct leafspec *l = &ls[i];
+		struct ckpt_key path[3];
+
+		ckpt_dtype_from_name(&l->src.dt, "float32");
+		l->src.seed = m->seed + step * 7919;
+		l->src.leaf = i;
+		l->src.scale = 0.1f;
+		l->src.offset = (double)step / 100.0;
+		l->rank = t[i].rank;
+		memcpy(l->shape, t[i].shape, sizeof(l->shape));
+		l->src.nbytes = 4 * l->shape[0] * (l->rank == 2 ? l->shape[1] : 1);
+		snprintf(l->comp[0], 64, "%s", t[i].layer);
+		snprintf(l->comp[1], 64, "%s", t[i].name);
+		snprintf(l->comp[2], 64, "value");
+		l->depth = 3;
+		for (size_t d = 0; d < 3; d++)
+			path[d] = (struct ckpt_key){ l->comp[d], strlen(l->comp[d]), 2 };
+		rc = ckpt_pw_array(pw, path, 3, "jax.Array", &l->src.dt, l->rank, l->shape, source,
+				   &l->src, err);
+		if (rc == 0 && exp) {
+			char key[200];
+
+			snprintf(key, sizeof(key), "%s/%s/value", l->comp[0], l->comp[1]);
+			json_object_set_new(exp, key, leaf_record(&l->src, l->shape, l->rank));
+		}
+	}
+	return rc;
+}
+
+static int one_step(const struct mopts *m, const char *root, const char *step_name, uint64_t step,
+		    const struct ckpt_wopts *wo, json_t *expected, const char *rel,
+		    struct ckpt_err *err)
+{
+	struct ckpt_limits lim = CKPT_LIMITS_DEFAULT;
+	struct ckpt_step_writer *sw;
+	struct ckpt_pytree_writer *pw;
+	struct leafspec *keep = NULL;
+	json_t *exp = expected ? json_object() : NULL;
+	bool composite = m->steps > 0 || m->json_item || m->model;
+	int rc;
+
+	rc = ckpt_sw_begin(&sw, root, step_name, wo, &lim, err);
+	if (rc < 0)
+		return rc;
+	rc = ckpt_sw_pytree(sw, composite ? "state" : NULL, &pw, err);
+	if (rc == 0)
+		rc = m->model ? write_mlp(pw, m, step, exp, &keep, err)
+			      : write_synthetic(pw, m, step, exp, &keep, err);
+	if (rc == 0 && (m->json_item || m->model)) {
+		char json[200];
+		int n = snprintf(json, sizeof(json), "{\"step\": %llu, \"loss\": %.6f}",
+				 (unsigned long long)step, 2.0 / (1.0 + (double)step / 100.0));
+
+		rc = ckpt_sw_json(sw, "metadata", json, (size_t)n, err);
+	}
+	if (rc == 0)
+		rc = ckpt_sw_commit(sw, NULL, err);
+	ckpt_sw_free(sw);
+	free(keep);
+	if (rc == 0 && expected) {
+		char key[4200];
+
+		snprintf(key, sizeof(key), "%s%s", rel, composite ? "/state" : "");
+		json_object_set_new(expected, key, exp);
+	} else {
+		json_decref(exp);
+	}
+	return rc;
+}
+
+static int parse_bytes(const char *s, uint64_t *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	unsigned shift = 0;
+
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	default: break;
+	}
+	if (*end || end == s || v < 0)
+		return -1;
+	*out = (uint64_t)(v * (double)(1ull << shift));
+	return 0;
+}
+
+static const char make_usage[] =
+	"usage: ckpt make OUTDIR [options]\n"
+	"  --leaves N         array leaves (default 8)\n"
+	"  --leaf-bytes SIZE  bytes per leaf, suffixes K M G (default 4K)\n"
+	"  --steps K          a CheckpointManager root with steps 0..K-1 (default: one checkpoint)\n"
+	"  --dtype NAME       float32 (default), bfloat16, int8, ..., or 'mix'\n"
+	"  --zarr3            zarr v3 (default v2)\n"
+	"  --no-ocdbt         one zarr directory per leaf\n"
+	"  --processes P      per-process OCDBT databases (default 1)\n"
+	"  --seed S           values and, with --deterministic, names and times\n"
+	"  --depth D          nesting of the tree (default 2)\n"
+	"  --values KIND      normal (default) or pattern\n"
+	"  --chunk-bytes SIZE split arrays into chunks of at most SIZE (default: one chunk)\n"
+	"  --json-item        add a JSON item 'metadata' (implies a composite checkpoint)\n"
+	"  --model mlp        a two-layer MLP as Flax NNX saves it, with a JSON item\n"
+	"  --no-compress      chunks without zstd\n"
+	"  --deterministic    reproducible bytes: uuids, file names and times from the seed\n"
+	"  --expected FILE    write the leaves' digests for real_checkpoints.py verify\n"
+	"  --no-fsync         skip fsync (benchmarks and tests)\n";
+
+int ckpt_cmd_make(int argc, char **argv)
+{
+	struct mopts m = { NULL, 8, 0, 2, 1, 4096, 0, 0, "float32", "normal", NULL, NULL,
+			   false, true, false, false, false, false };
+	struct ckpt_wopts wo;
+	struct ckpt_err err = { 0, "" };
+	struct det det;
+	json_t *expected = NULL;
+	char root[4096], base[4096];
+	int rc = 0;
+
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		uint64_t u;
+
+#define NEXT() (i++, v)
+		if (!strcmp(a, "--zarr3"))
+			m.zarr3 = true;
+		else if (!strcmp(a, "--no-ocdbt"))
+			m.ocdbt = false;
+		else if (!strcmp(a, "--json-item"))
+			m.json_item = true;
+		else if (!strcmp(a, "--deterministic"))
+			m.deterministic = true;
+		else if (!strcmp(a, "--no-fsync"))
+			m.no_fsync = true;
+		else if (!strcmp(a, "--no-compress"))
+			m.no_compress = true;
+		else if (v && !strcmp(a, "--leaves"))
+			m.leaves = strtoul(NEXT(), NULL, 10);
+		else if (v && !strcmp(a, "--steps"))
+			m.steps = strtoul(NEXT(), NULL, 10);
+		else if (v && !strcmp(a, "--depth"))
+			m.depth = strtoul(NEXT(), NULL, 10);
+		else if (v && !strcmp(a, "--processes"))
+			m.processes = strtoul(NEXT(), NULL, 10);
+		else if (v && !strcmp(a, "--seed"))
+			m.seed = strtoull(NEXT(), NULL, 10);
+		else if (v && !strcmp(a, "--dtype"))
+			m.dtype = NEXT();
+		else if (v && !strcmp(a, "--values"))
+			m.values = NEXT();
+		else if (v && !strcmp(a, "--model"))
+			m.model = NEXT();
+		else if (v && !strcmp(a, "--expected"))
+			m.expected = NEXT();
+		else if (v && !strcmp(a, "--leaf-bytes") && parse_bytes(NEXT(), &u) == 0)
+			m.leaf_bytes = u;
+		else if (v && !strcmp(a, "--chunk-bytes") && parse_bytes(NEXT(), &u) == 0)
+			m.chunk_bytes = u;
+		else if (a[0] != '-' && !m.out)
+			m.out = a;
+		else {
+			fprintf(stderr, "ckpt make: bad argument '%s'\n%s", a, make_usage);
+			return 2;
+		}
+#undef NEXT
+	}
+	if (!m.out || m.processes < 1 || m.depth < 1 || (m.model && strcmp(m.model, "mlp")) ||
+	    (strcmp(m.values, "normal") && strcmp(m.values, "pattern"))) {
+		fputs(make_usage, stderr);
+		return 2;
+	}
+	ckpt_wopts_default(&wo);
+	wo.ocdbt = m.ocdbt;
+	wo.zarr3 = m.zarr3;
+	wo.compress = !m.no_compress;
+	wo.processes = (unsigned)m.processes;
+	wo.chunk_bytes = m.chunk_bytes;
+	wo.no_fsync = m.no_fsync;
+	if (m.deterministic) {
+		det = (struct det){ m.seed, 0, 0 };
+		wo.hooks.file_name = det_name;
+		wo.hooks.now_ns = det_time;
+		wo.hooks.uuid = det_uuid;
+		wo.hooks.ctx = &det;
+	}
+	if (m.expected)
+		expected = json_object();
+	{
+		size_t n = strlen(m.out);
+		char *slash;
+
+		while (n > 1 && m.out[n - 1] == '/')
+			n--;
+		snprintf(root, sizeof(root), "%.*s", (int)n, m.out);
+		slash = strrchr(root, '/');
+		snprintf(base, sizeof(base), "%s", slash ? slash + 1 : root);
+	}
+	if (m.steps == 0) {
+		/* one checkpoint: OUTDIR is the step itself */
+		char parent[4096];
+		char *slash;
+
+		snprintf(parent, sizeof(parent), "%s", root);
+		slash = strrchr(parent, '/');
+		if (slash)
+			*slash = 0;
+		else
+			snprintf(parent, sizeof(parent), ".");
+		rc = one_step(&m, slash == parent ? "/" : parent, base, 0, &wo, expected, base, &err);
+	} else {
+		for (unsigned long k = 0; k < m.steps && rc == 0; k++) {
+			char step[32], rel[4200];
+			uint64_t num = m.model ? (k + 1) * 100 : k;
+
+			snprintf(step, sizeof(step), "%llu", (unsigned long long)num);
+			snprintf(rel, sizeof(rel), "%s/%s", base, step);
+			rc = one_step(&m, root, step, num, &wo, expected, rel, &err);
+		}
+	}
+	if (rc == 0 && expected) {
+		json_t *top = json_object();
+		FILE *f;
+
+		json_object_set_new(top, "checkpoints", expected);
+		expected = NULL;
+		f = fopen(m.expected, "w");
+		if (!f || json_dumpf(top, f, JSON_INDENT(1) | JSON_SORT_KEYS) < 0) {
+			fprintf(stderr, "ckpt make: cannot write '%s': %s\n", m.expected, strerror(errno));
+			rc = -EIO;
+		}
+		if (f)
+			fclose(f);
+		json_decref(top);
+	}
+	json_decref(expected);
+	if (rc < 0) {
+		fprintf(stderr, "ckpt make: %s\n", err.code ? err.msg : ckpt_strerror(rc));
+		return 1;
+	}
+	return 0;
+}
