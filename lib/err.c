@@ -5,6 +5,8 @@
 #include "util.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,4 +59,19 @@ const char *ckpt_strerror(int code)
 	if (code == -ENOTSUP)
 		return "not supported";
 	return strerror(code < 0 ? -code : code);
+}
+
+void ckpt_fault_point(const char *name)
+{
+	static unsigned hits;
+	const char *f = getenv("CKPTFS_FAULT");
+	size_t n = strlen(name);
+	unsigned want = 1;
+
+	if (!f || strncmp(f, name, n) || (f[n] && f[n] != ':'))
+		return;
+	if (f[n] == ':')
+		want = (unsigned)strtoul(f + n + 1, NULL, 10);
+	if (__atomic_add_fetch(&hits, 1, __ATOMIC_SEQ_CST) == want)
+		_exit(99);
 }

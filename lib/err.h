@@ -31,6 +31,13 @@ struct ckpt_err {
 #define CKPT_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define CKPT_PRINTF(a, b)
+/*
+ * Fault injection for crash tests: when the environment variable
+ * CKPTFS_FAULT is "NAME" (or "NAME:N", the N-th time), the process dies
+ * with _exit(99) when it reaches the point called NAME.
+ */
+void ckpt_fault_point(const char *name);
+
 #endif
 
 /* Records the error unless one is already recorded; returns code.  err may be NULL. */
@@ -40,5 +47,12 @@ void ckpt_err_prefix(struct ckpt_err *err, const char *fmt, ...) CKPT_PRINTF(2, 
 void ckpt_err_clear(struct ckpt_err *err);
 /* A short name for a code: "corrupt data", "not supported", strerror otherwise. */
 const char *ckpt_strerror(int code);
+
+/*
+ * Fault injection for crash tests: when the environment variable
+ * CKPTFS_FAULT is "NAME" (or "NAME:N", the N-th time), the process dies
+ * with _exit(99) when it reaches the point called NAME.
+ */
+void ckpt_fault_point(const char *name);
 
 #endif

@@ -182,8 +182,12 @@ static size_t cp(struct ckpt_bytes a, struct ckpt_bytes b)
 
 static void step(struct ckpt_ocdbt_wr *w, const char *what)
 {
+	char name[64];
+
 	if (w->h.step)
 		w->h.step(w->h.ctx, what);
+	snprintf(name, sizeof(name), "ocdbt-%s", what);
+	ckpt_fault_point(name);
 }
 
 static uint64_t now_ns(struct ckpt_ocdbt_wr *w)

@@ -332,6 +332,7 @@ int ckpt_pw_array(struct ckpt_pytree_writer *pw, const struct ckpt_key *path, si
 	l->spec.dtype.big_endian = false;
 	l->spec.rank = rank;
 	l->spec.compress = pw->o.compress;
+	l->spec.zstd_unsized = pw->o.zstd_unsized;
 	memcpy(l->spec.shape, shape, rank * sizeof(*shape));
 	/* Orbax: one chunk per write shard, capped at the target data file size */
 	limit = pw->o.chunk_bytes;
@@ -691,7 +692,8 @@ static int write_ocdbt(struct ckpt_pytree_writer *pw, struct ckpt_err *err)
 		if (rc == 0 && fd < 0)
 			rc = -errno;
 		if (rc == 0)
-			rc = ckpt_ocdbt_wr_open(&w[p], fd, label, NULL, &pw->o.hooks, &pw->lim, err);
+			rc = ckpt_ocdbt_wr_open(&w[p], fd, label, pw->o.ocdbt_cfg, &pw->o.hooks, &pw->lim,
+						err);
 		if (fd >= 0)
 			close(fd);
 		free(label);
@@ -733,7 +735,8 @@ static int write_ocdbt(struct ckpt_pytree_writer *pw, struct ckpt_err *err)
 	}
 	/* the merged top-level database */
 	if (rc == 0)
-		rc = ckpt_ocdbt_wr_open(&top, pw->fd, pw->label, NULL, &pw->o.hooks, &pw->lim, err);
+		rc = ckpt_ocdbt_wr_open(&top, pw->fd, pw->label, pw->o.ocdbt_cfg, &pw->o.hooks, &pw->lim,
+					err);
 	for (unsigned p = 0; p < P && rc == 0; p++) {
 		for (size_t i = 0; i < ckpt_ocdbt_wr_count(w[p]) && rc == 0; i++) {
 			struct ckpt_ocdbt_went e;
@@ -1263,6 +1266,7 @@ int ckpt_sw_commit(struct ckpt_step_writer *sw, json_t *custom, struct ckpt_err 
 		rc = sync_dirfd(&sw->o, sw->fd);
 	if (sw->o.hooks.step)
 		sw->o.hooks.step(sw->o.hooks.ctx, "step-ready");
+	ckpt_fault_point("step-ready");
 	if (rc == 0 && renameat(sw->rootfd, sw->tmp, sw->rootfd, sw->step) < 0)
 		rc = ckpt_err_set(err, -errno, "cannot rename '%s/%s' to '%s': %s", sw->root, sw->tmp,
 				  sw->step, ckpt_strerror(-errno));

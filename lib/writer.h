@@ -35,6 +35,8 @@ struct ckpt_wopts {
 	bool no_fsync;         /* tests and benchmarks only */
 	struct ckpt_ocdbt_hooks hooks; /* injected names, times and uuids; fault steps */
 	uint64_t stream_threshold; /* contiguous chunks above this are streamed (default 64 MiB) */
+	const struct ckpt_ocdbt_config *ocdbt_cfg; /* new databases' config; NULL: Orbax's */
+	bool zstd_unsized; /* zarr v2 frames as TensorStore wrote them before 0.1.85 */
 };
 
 void ckpt_wopts_default(struct ckpt_wopts *o);

@@ -149,8 +149,10 @@ int ckpt_zarr_chunk_encode(const struct ckpt_zarr_spec *s, const uint8_t *chunk,
 
 	*out = NULL;
 	if (s->format == 2) {
-		if (s->compress)
+		if (s->compress && s->zstd_unsized)
 			return ckpt_zstd_compress_hinted(1, chunk, n, out, out_n);
+		if (s->compress)
+			return ckpt_zstd_compress(1, chunk, n, out, out_n);
 		o = malloc(n ? n : 1);
 		if (!o)
 			return -ENOMEM;
@@ -210,11 +212,12 @@ int ckpt_chunk_stream_new(struct ckpt_chunk_stream **out, const struct ckpt_zarr
 	c->sink = sink;
 	c->payload = payload;
 	if (s->compress) {
-		/* v2: TensorStore's zstd compressor (level 1, size hint); v3: level 3, pledged */
-		if (s->format == 2)
+		/* v2 level 1, v3 level 3, both with the size pledged (TensorStore
+		 * 0.1.85); older TensorStore left the v2 size out */
+		if (s->format == 2 && s->zstd_unsized)
 			rc = ckpt_cstream_new(&c->cs, 1, UINT64_MAX, chunk_bytes);
 		else
-			rc = ckpt_cstream_new(&c->cs, 3, chunk_bytes, 0);
+			rc = ckpt_cstream_new(&c->cs, s->format == 2 ? 1 : 3, chunk_bytes, 0);
 	}
 	if (rc < 0) {
 		free(c);

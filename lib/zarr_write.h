@@ -18,6 +18,9 @@ struct ckpt_zarr_spec {
 	uint64_t shape[CKPT_MAX_RANK];
 	uint64_t chunk[CKPT_MAX_RANK];
 	bool compress; /* zstd (Orbax's default) or none */
+	/* zarr v2 zstd frames without a content size, as TensorStore wrote them
+	 * before 0.1.85 (the compat fixtures); default: ZSTD_compress, as 0.1.85 */
+	bool zstd_unsized;
 };
 
 /* .zarray or zarr.json bytes (new, NUL-terminated) */

@@ -28,7 +28,7 @@
 struct mopts {
 	const char *out;
 	unsigned long leaves, steps, depth, processes;
-	uint64_t leaf_bytes, seed, chunk_bytes;
+	uint64_t leaf_bytes, seed, chunk_bytes, max_node_bytes;
 	const char *dtype, *values, *model, *expected;
 	bool zarr3, ocdbt, json_item, deterministic, no_fsync, no_compress;
 };
@@ -392,14 +392,16 @@ static const char make_usage[] =
 	"  --json-item        add a JSON item 'metadata' (implies a composite checkpoint)\n"
 	"  --model mlp        a two-layer MLP as Flax NNX saves it, with a JSON item\n"
 	"  --no-compress      chunks without zstd\n"
+	"  --max-node-bytes N OCDBT node size limit (default Orbax's 100000000)\n"
 	"  --deterministic    reproducible bytes: uuids, file names and times from the seed\n"
 	"  --expected FILE    write the leaves' digests for real_checkpoints.py verify\n"
 	"  --no-fsync         skip fsync (benchmarks and tests)\n";
 
 int ckpt_cmd_make(int argc, char **argv)
 {
-	struct mopts m = { NULL, 8, 0, 2, 1, 4096, 0, 0, "float32", "normal", NULL, NULL,
+	struct mopts m = { NULL, 8, 0, 2, 1, 4096, 0, 0, 0, "float32", "normal", NULL, NULL,
 			   false, true, false, false, false, false };
+	struct ckpt_ocdbt_config cfg;
 	struct ckpt_wopts wo;
 	struct ckpt_err err = { 0, "" };
 	struct det det;
@@ -446,6 +448,8 @@ int ckpt_cmd_make(int argc, char **argv)
 			m.leaf_bytes = u;
 		else if (v && !strcmp(a, "--chunk-bytes") && parse_bytes(NEXT(), &u) == 0)
 			m.chunk_bytes = u;
+		else if (v && !strcmp(a, "--max-node-bytes") && parse_bytes(NEXT(), &u) == 0)
+			m.max_node_bytes = u;
 		else if (a[0] != '-' && !m.out)
 			m.out = a;
 		else {
@@ -466,6 +470,12 @@ int ckpt_cmd_make(int argc, char **argv)
 	wo.processes = (unsigned)m.processes;
 	wo.chunk_bytes = m.chunk_bytes;
 	wo.no_fsync = m.no_fsync;
+	if (m.max_node_bytes) {
+		/* small B+tree nodes: interior nodes appear (tests) */
+		ckpt_ocdbt_config_orbax(&cfg);
+		cfg.max_decoded_node_bytes = (uint32_t)m.max_node_bytes;
+		wo.ocdbt_cfg = &cfg;
+	}
 	if (m.deterministic) {
 		det = (struct det){ m.seed, 0, 0 };
 		wo.hooks.file_name = det_name;

@@ -12,6 +12,8 @@
 #include "harness.h"
 #include "ocdbt.h"
 #include "writer.h"
+#include "zarr_codec.h"
+#include "zarr_write.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -175,6 +177,7 @@ static void write_ab(const char *ref, bool zarr3, bool direct)
 	ckpt_wopts_default(&o);
 	o.zarr3 = zarr3;
 	o.no_fsync = true;
+	o.zstd_unsized = true; /* the fixtures predate TensorStore 0.1.85 */
 	o.hooks = (struct ckpt_ocdbt_hooks){ inj_name, inj_time, inj_uuid, NULL, &in, true };
 	ckpt_dtype_from_name(&i32, "int32");
 	mkdtemp(root);
@@ -239,15 +242,147 @@ static void test_writer__python_formats(void)
 	json_decref(j);
 }
 
+static const char *real;
+
+struct acc {
+	uint8_t *p;
+	size_t n;
+};
+
+static int acc_sink(void *payload, const void *p, size_t n)
+{
+	struct acc *a = payload;
+
+	a->p = realloc(a->p, a->n + n);
+	memcpy(a->p + a->n, p, n);
+	a->n += n;
+	return 0;
+}
+
+/* chunks TensorStore 0.1.85 wrote, decoded and encoded again: same bytes */
+static void test_writer__chunks_like_tensorstore_0_1_85(void)
+{
+	static const struct {
+		const char *db, *param, *chunk;
+	} t[] = {
+		{ "gen/ocdbt_zarr2/ocdbt_zarr2", "f32", "0.0" },
+		{ "gen/ocdbt_zarr2/ocdbt_zarr2", "bf16", "0.0" },
+		{ "gen/ocdbt_zarr2/ocdbt_zarr2", "c64", "0" },
+		{ "gen/ocdbt_zarr2/ocdbt_zarr2", "u8", "0" },
+		{ "gen/ocdbt_zarr2/ocdbt_zarr2", "i32", "0.0.0" },
+		{ "gen/ocdbt_zarr3/ocdbt_zarr3", "f32", "c/0/0" },
+		{ "gen/ocdbt_zarr3/ocdbt_zarr3", "bool", "c/0" },
+		{ "gen/ocdbt_zarr3/ocdbt_zarr3", "f64", "c/0" },
+		{ "gen/ocdbt_zarr3/ocdbt_zarr3", "scalar0d", "c" },
+		{ "gen/large/large", "big", "0.0" },
+	};
+	struct ckpt_err err = { 0, "" };
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char dir[4096], key[256];
+		struct ckpt_ocdbt_db *db;
+		const struct ckpt_ocdbt_value *mv, *cv;
+		struct ckpt_zarr_meta m;
+		struct ckpt_zarr_spec s;
+		uint8_t *meta, *stored, *dec, *enc;
+		size_t en;
+		int fd;
+
+		snprintf(dir, sizeof(dir), "%s/%s", real, t[i].db);
+		fd = open(dir, O_RDONLY | O_DIRECTORY);
+		CHECK_EQ(ckpt_ocdbt_open(&db, fd, dir, 0, &lim, &err), 0);
+		snprintf(key, sizeof(key), "%s/.zarray", t[i].param);
+		mv = ckpt_ocdbt_find(db, key, strlen(key));
+		if (!mv) {
+			snprintf(key, sizeof(key), "%s/zarr.json", t[i].param);
+			mv = ckpt_ocdbt_find(db, key, strlen(key));
+		}
+		snprintf(key, sizeof(key), "%s/%s", t[i].param, t[i].chunk);
+		cv = ckpt_ocdbt_find(db, key, strlen(key));
+		CHECK(mv && cv);
+		if (!mv || !cv) {
+			printf("#   %s: no %s\n", dir, key);
+			continue;
+		}
+		meta = malloc(mv->len);
+		stored = malloc(cv->len);
+		ckpt_ocdbt_read(db, mv, 0, mv->len, meta, &err);
+		ckpt_ocdbt_read(db, cv, 0, cv->len, stored, &err);
+		CHECK_EQ(ckpt_zarr_meta_parse(&m, meta, mv->len, &lim, &err), 0);
+		dec = malloc(m.chunk_nbytes);
+		CHECK_EQ(ckpt_chain_decode(&m.chain, &m.dtype, m.rank, m.chunk, m.fill, stored, cv->len, dec,
+					   &lim, &err), 0);
+		memset(&s, 0, sizeof(s));
+		s.format = m.format;
+		s.dtype = m.dtype;
+		s.rank = m.rank;
+		memcpy(s.shape, m.shape, sizeof(s.shape));
+		memcpy(s.chunk, m.chunk, sizeof(s.chunk));
+		s.compress = true;
+		/* the metadata too */
+		{
+			char *js;
+			size_t jn;
+
+			CHECK_EQ(ckpt_zarr_meta_json(&s, &js, &jn), 0);
+			if (jn != mv->len || memcmp(js, meta, jn))
+				printf("#   %s metadata:\n#     %s\n#     %.*s\n", key, js, (int)mv->len, meta);
+			CHECK(jn == mv->len && !memcmp(js, meta, jn));
+			free(js);
+		}
+		CHECK_EQ(ckpt_zarr_chunk_encode(&s, dec, m.chunk_nbytes, &enc, &en), 0);
+		if (en != cv->len || memcmp(enc, stored, en))
+			printf("#   %s/%s: %zu bytes, TensorStore wrote %llu\n", t[i].db, key, en,
+			       (unsigned long long)cv->len);
+		CHECK(en == cv->len && !memcmp(enc, stored, en));
+		/* streamed in 1 MiB pieces: the same bytes */
+		{
+			struct ckpt_chunk_stream *cs;
+			struct acc a = { NULL, 0 };
+			uint64_t total;
+
+			CHECK_EQ(ckpt_chunk_stream_new(&cs, &s, m.chunk_nbytes, acc_sink, &a), 0);
+			for (uint64_t o = 0; o < m.chunk_nbytes; o += 1 << 20)
+				ckpt_chunk_stream_write(cs, dec + o, CKPT_MIN((uint64_t)1 << 20, m.chunk_nbytes - o));
+			CHECK_EQ(ckpt_chunk_stream_end(cs, &total), 0);
+			if (m.chunk_nbytes <= (1u << 20)) {
+				CHECK(a.n == cv->len && !memcmp(a.p, stored, a.n));
+			} else {
+				/* fed in pieces, zstd cuts blocks differently from a one-shot
+				 * compress: a valid frame of the same values, not the same bytes */
+				uint8_t *again = malloc(m.chunk_nbytes);
+
+				CHECK_EQ(ckpt_chain_decode(&m.chain, &m.dtype, m.rank, m.chunk, m.fill, a.p,
+							   a.n, again, &lim, &err), 0);
+				CHECK(!memcmp(again, dec, m.chunk_nbytes));
+				printf("#   %s streamed: %zu bytes, one-shot %llu\n", key, a.n,
+				       (unsigned long long)cv->len);
+				free(again);
+			}
+			ckpt_chunk_stream_free(cs);
+			free(a.p);
+		}
+		free(enc);
+		free(dec);
+		free(meta);
+		free(stored);
+		ckpt_zarr_meta_release(&m);
+		ckpt_ocdbt_close(db);
+		close(fd);
+	}
+}
+
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		printf("Bail out! usage: test_writer SHARED_FIXTURES\n");
+	if (argc < 3) {
+		printf("Bail out! usage: test_writer SHARED_FIXTURES REAL_FIXTURES\n");
 		return 1;
 	}
 	fix = argv[1];
+	real = argv[2];
 	RUN(test_writer__byte_identical_v0_zarr2_direct);
 	RUN(test_writer__byte_identical_v1_zarr3);
 	RUN(test_writer__python_formats);
+	RUN(test_writer__chunks_like_tensorstore_0_1_85);
 	DONE();
 }
