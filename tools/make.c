@@ -28,9 +28,9 @@
 struct mopts {
 	const char *out;
 	unsigned long leaves, steps, depth, processes;
-	uint64_t leaf_bytes, seed, chunk_bytes, max_node_bytes;
+	uint64_t leaf_bytes, seed, chunk_bytes, max_node_bytes, stream_bytes;
 	const char *dtype, *values, *model, *expected;
-	bool zarr3, ocdbt, json_item, deterministic, no_fsync, no_compress;
+	bool zarr3, ocdbt, json_item, deterministic, no_fsync, no_compress, extras;
 };
 
 struct src {
@@ -68,10 +68,12 @@ static void element(const struct src *s, uint64_t e, uint8_t *out)
 		return;
 	case CKPT_DK_INT:
 		ckpt_dtype_encode_number(&s->dt, 0, 0, true, (int64_t)(h % 201) - 100, 0, out);
+		/* non-negative: ml_dtypes shows negative int4/int2 bytes unlike
+		 * TensorStore's sign-extended storage, so digests would not compare */
 		if (!strcmp(s->dt.name, "int4"))
-			out[0] = (uint8_t)(int8_t)((int)(h % 16) - 8);
+			out[0] = (uint8_t)(h % 8);
 		else if (!strcmp(s->dt.name, "int2"))
-			out[0] = (uint8_t)(int8_t)((int)(h % 4) - 2);
+			out[0] = (uint8_t)(h % 2);
 		return;
 	case CKPT_DK_UINT:
 		ckpt_dtype_encode_number(&s->dt, 0, 0, true, 0, h % 256, out);
@@ -253,8 +255,12 @@ static int write_synthetic(struct ckpt_pytree_writer *pw, const struct mopts *m,
 		}
 		for (size_t d = 0; d < l->depth; d++)
 			path[d] = (struct ckpt_key){ l->comp[d], strlen(l->comp[d]), 2 };
-		rc = ckpt_pw_array(pw, path, l->depth, "jax.Array", &l->src.dt, l->rank, l->shape, source,
-				   &l->src, err);
+		/* JAX without x64 has no 64-bit arrays: such leaves are numpy arrays */
+		rc = ckpt_pw_array(pw, path, l->depth,
+				   l->src.dt.itemsize == 8 && l->src.dt.kind != CKPT_DK_COMPLEX
+						   ? "np.ndarray"
+					   : l->src.dt.itemsize == 16 ? "np.ndarray" : "jax.Array",
+				   &l->src.dt, l->rank, l->shape, source, &l->src, err);
 		if (rc == 0 && exp) {
 			char key[300] = "";
 
@@ -317,6 +323,70 @@ static int write_mlp(struct ckpt_pytree_writer *pw, const struct mopts *m, uint6
 	return rc;
 }
 
+static int64_t extra_table[12] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 };
+static int64_t extra_step = 42;
+
+static int mem_source(void *ctx, uint64_t off, void *buf, size_t n, struct ckpt_err *err)
+{
+	(void)err;
+	memcpy(buf, (const uint8_t *)ctx + off, n);
+	return 0;
+}
+
+/* the leaf kinds besides jax.Array, under "extras" */
+static int write_extras(struct ckpt_pytree_writer *pw, json_t *exp, struct ckpt_err *err)
+{
+	struct ckpt_key p[2] = { { "extras", 6, 2 }, { NULL, 0, 2 } };
+	struct ckpt_dtype i64;
+	uint64_t shape[2] = { 3, 4 };
+	int rc;
+
+	ckpt_dtype_from_name(&i64, "int64");
+	p[1] = (struct ckpt_key){ "empty", 5, 2 };
+	rc = ckpt_pw_empty(pw, p, 2, "Dict", err);
+	p[1] = (struct ckpt_key){ "name", 4, 2 };
+	if (rc == 0)
+		rc = ckpt_pw_string(pw, p, 2, "ckptfs", 6, err);
+	p[1] = (struct ckpt_key){ "none", 4, 2 };
+	if (rc == 0)
+		rc = ckpt_pw_empty(pw, p, 2, "None", err);
+	p[1] = (struct ckpt_key){ "step", 4, 2 };
+	if (rc == 0)
+		rc = ckpt_pw_array(pw, p, 2, "scalar", &i64, 0, shape, mem_source, &extra_step, err);
+	p[1] = (struct ckpt_key){ "table", 5, 2 };
+	if (rc == 0)
+		rc = ckpt_pw_array(pw, p, 2, "np.ndarray", &i64, 2, shape, mem_source, extra_table, err);
+	if (rc == 0 && exp) {
+		struct src s;
+		json_t *v = json_object();
+
+		memset(&s, 0, sizeof(s));
+		json_object_set_new(v, "value", json_string("ckptfs"));
+		json_object_set_new(exp, "extras/name", v);
+		v = json_object();
+		json_object_set_new(v, "value", json_integer(42));
+		json_object_set_new(exp, "extras/step", v);
+		/* the digest of arange(12) as int64 */
+		{
+			struct sha256 h;
+			char hex[65];
+			json_t *r = json_object(), *sh = json_array();
+
+			sha256_init(&h);
+			sha256_update(&h, extra_table, sizeof(extra_table));
+			sha256_hex(&h, hex);
+			json_array_append_new(sh, json_integer(3));
+			json_array_append_new(sh, json_integer(4));
+			json_object_set_new(r, "dtype", json_string("int64"));
+			json_object_set_new(r, "shape", sh);
+			json_object_set_new(r, "sha256", json_string(hex));
+			json_object_set_new(exp, "extras/table", r);
+		}
+		(void)s;
+	}
+	return rc;
+}
+
 static int one_step(const struct mopts *m, const char *root, const char *step_name, uint64_t step,
 		    const struct ckpt_wopts *wo, json_t *expected, const char *rel,
 		    struct ckpt_err *err)
@@ -333,6 +403,8 @@ static int one_step(const struct mopts *m, const char *root, const char *step_na
 	if (rc < 0)
 		return rc;
 	rc = ckpt_sw_pytree(sw, composite ? "state" : NULL, &pw, err);
+	if (rc == 0 && m->extras)
+		rc = write_extras(pw, exp, err);
 	if (rc == 0)
 		rc = m->model ? write_mlp(pw, m, step, exp, &keep, err)
 			      : write_synthetic(pw, m, step, exp, &keep, err);
@@ -393,14 +465,16 @@ static const char make_usage[] =
 	"  --model mlp        a two-layer MLP as Flax NNX saves it, with a JSON item\n"
 	"  --no-compress      chunks without zstd\n"
 	"  --max-node-bytes N OCDBT node size limit (default Orbax's 100000000)\n"
+	"  --stream-bytes N   stream chunks larger than N (default 64M)\n"
+	"  --extras           add a string, a Python scalar, None, an empty dict, an np.ndarray\n"
 	"  --deterministic    reproducible bytes: uuids, file names and times from the seed\n"
 	"  --expected FILE    write the leaves' digests for real_checkpoints.py verify\n"
 	"  --no-fsync         skip fsync (benchmarks and tests)\n";
 
 int ckpt_cmd_make(int argc, char **argv)
 {
-	struct mopts m = { NULL, 8, 0, 2, 1, 4096, 0, 0, 0, "float32", "normal", NULL, NULL,
-			   false, true, false, false, false, false };
+	struct mopts m = { NULL, 8, 0, 2, 1, 4096, 0, 0, 0, 0, "float32", "normal", NULL, NULL,
+			   false, true, false, false, false, false, false };
 	struct ckpt_ocdbt_config cfg;
 	struct ckpt_wopts wo;
 	struct ckpt_err err = { 0, "" };
@@ -426,6 +500,10 @@ int ckpt_cmd_make(int argc, char **argv)
 			m.no_fsync = true;
 		else if (!strcmp(a, "--no-compress"))
 			m.no_compress = true;
+		else if (!strcmp(a, "--extras"))
+			m.extras = true;
+		else if (v && !strcmp(a, "--stream-bytes") && parse_bytes(NEXT(), &u) == 0)
+			m.stream_bytes = u;
 		else if (v && !strcmp(a, "--leaves"))
 			m.leaves = strtoul(NEXT(), NULL, 10);
 		else if (v && !strcmp(a, "--steps"))
@@ -470,6 +548,8 @@ int ckpt_cmd_make(int argc, char **argv)
 	wo.processes = (unsigned)m.processes;
 	wo.chunk_bytes = m.chunk_bytes;
 	wo.no_fsync = m.no_fsync;
+	if (m.stream_bytes)
+		wo.stream_threshold = m.stream_bytes;
 	if (m.max_node_bytes) {
 		/* small B+tree nodes: interior nodes appear (tests) */
 		ckpt_ocdbt_config_orbax(&cfg);

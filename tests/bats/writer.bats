@@ -164,3 +164,12 @@ PY
 	[ "$(jqv "$MNT/300/state/linear1/kernel/value.json" shape)" = "[8, 16]" ]
 	[ "$(jqv "$MNT/300/metadata.json" step)" = 300 ]
 }
+
+@test "the set the real Orbax restored (verify-writer/) is what ckpt make writes today" {
+	local d=$BATS_TEST_TMPDIR/set
+	bash "$ROOT/tests/tools/make_verify_set.sh" "$CKPT" "$d" >/dev/null
+	diff "$d/EXPECTED.json" "$REAL/verify-writer/EXPECTED.json"
+	grep -q "^14 passed, 0 failed" "$REAL/verify-writer/verify.log"
+	ckpt_mount "$d/w_zarr3"
+	$PY "$ROOT/tests/tools/check_leaves.py" "$d/EXPECTED.json" w_zarr3 "$MNT/w_zarr3"
+}
