@@ -14,6 +14,7 @@
 #include "writer.h"
 
 #include "buf.h"
+#include "chunkio.h"
 #include "fsutil.h"
 #include "util.h"
 #include "zarr_write.h"
@@ -27,7 +28,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PIECE (4u << 20)
 #define TARGET_FILE_BYTES ((uint64_t)2 << 30)
 
 static const char *const H_STANDARD =
@@ -211,46 +211,10 @@ static int sync_dirfd(const struct ckpt_wopts *o, int fd)
 	return o->no_fsync || fsync(fd) == 0 ? 0 : -errno;
 }
 
-/* creates the parent directories of a relative path beneath dirfd */
-static int mkdirs_beneath(int dirfd, const char *rel)
-{
-	char *p = strdup(rel);
-	int rc = 0;
-
-	if (!p)
-		return -ENOMEM;
-	for (char *s = strchr(p, '/'); s; s = strchr(s + 1, '/')) {
-		*s = 0;
-		if (mkdirat(dirfd, p, 0755) < 0 && errno != EEXIST)
-			rc = -errno;
-		*s = '/';
-		if (rc < 0)
-			break;
-	}
-	free(p);
-	return rc;
-}
-
 static int write_file(const struct ckpt_wopts *o, int dirfd, const char *label, const char *rel,
 		      const void *p, size_t n, struct ckpt_err *err)
 {
-	int fd, rc;
-
-	if (!ckpt_path_is_clean(rel, strlen(rel)))
-		return ckpt_err_set(err, -EINVAL, "'%s': '%s' is not a clean relative path", label, rel);
-	if ((rc = mkdirs_beneath(dirfd, rel)) < 0)
-		return ckpt_err_set(err, rc, "'%s/%s': cannot create directories: %s", label, rel,
-				    ckpt_strerror(rc));
-	fd = ckpt_open_beneath(dirfd, rel, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0)
-		return ckpt_err_set(err, fd, "'%s/%s': cannot create: %s", label, rel, ckpt_strerror(fd));
-	rc = ckpt_write_full(fd, p, n);
-	if (rc == 0 && !o->no_fsync && fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	if (rc < 0)
-		return ckpt_err_set(err, rc, "'%s/%s': cannot write: %s", label, rel, ckpt_strerror(rc));
-	return 0;
+	return ckpt_write_file_at(o->no_fsync, dirfd, label, rel, p, n, err);
 }
 
 static int write_json(const struct ckpt_wopts *o, int dirfd, const char *label, const char *rel,
@@ -374,300 +338,18 @@ int ckpt_pw_empty(struct ckpt_pytree_writer *pw, const struct ckpt_key *path, si
 	return l->value_type ? 0 : -ENOMEM;
 }
 
-/* ---------------------------------------------------------------- chunks */
-
-static uint64_t prod(const uint64_t *v, uint32_t n)
-{
-	uint64_t p = 1;
-
-	for (uint32_t i = 0; i < n; i++)
-		p *= v[i];
-	return p;
-}
-
-static int read_source(const struct leaf *l, uint64_t off, uint8_t *buf, uint64_t n,
-		       struct ckpt_err *err)
-{
-	while (n > 0) {
-		size_t take = (size_t)CKPT_MIN(n, (uint64_t)PIECE);
-		int rc = l->src(l->ctx, off, buf, take, err);
-
-		if (rc < 0)
-			return rc;
-		off += take;
-		buf += take;
-		n -= take;
-	}
-	return 0;
-}
-
-/* gathers the chunk at grid index ci into buf (chunk_nbytes, zero padded) */
-static int gather(const struct leaf *l, const uint64_t *ci, uint8_t *buf, struct ckpt_err *err)
-{
-	const struct ckpt_zarr_spec *s = &l->spec;
-	const uint32_t r = s->rank;
-	const uint64_t isz = s->dtype.itemsize;
-	uint64_t ext[CKPT_MAX_RANK], ctr[CKPT_MAX_RANK] = { 0 }, sstride[CKPT_MAX_RANK],
-		 cstride[CKPT_MAX_RANK];
-
-	memset(buf, 0, (size_t)(prod(s->chunk, r) * isz));
-	if (r == 0)
-		return read_source(l, 0, buf, isz, err);
-	sstride[r - 1] = cstride[r - 1] = isz;
-	for (uint32_t k = r - 1; k > 0; k--) {
-		sstride[k - 1] = sstride[k] * s->shape[k];
-		cstride[k - 1] = cstride[k] * s->chunk[k];
-	}
-	for (uint32_t k = 0; k < r; k++)
-		ext[k] = CKPT_MIN(s->chunk[k], s->shape[k] - ci[k] * s->chunk[k]);
-	for (;;) {
-		uint64_t soff = 0, coff = 0;
-		int rc;
-
-		for (uint32_t k = 0; k < r; k++) {
-			uint64_t c = k < r - 1 ? ctr[k] : 0;
-
-			soff += (ci[k] * s->chunk[k] + c) * sstride[k];
-			coff += c * cstride[k];
-		}
-		rc = read_source(l, soff, buf + coff, ext[r - 1] * isz, err);
-		if (rc < 0)
-			return rc;
-		{
-			int k = (int)r - 2;
-
-			while (k >= 0 && ++ctr[k] == ext[k]) {
-				ctr[k] = 0;
-				k--;
-			}
-			if (k < 0)
-				return 0;
-		}
-	}
-}
-
-/* a chunk whose valid bytes are one range of the source (full trailing dims) */
-static bool contiguous(const struct ckpt_zarr_spec *s)
-{
-	for (uint32_t k = 1; k < s->rank; k++)
-		if (s->chunk[k] != s->shape[k])
-			return false;
-	return true;
-}
-
-struct emit {
-	struct ckpt_ocdbt_wr *w; /* OCDBT: stream into its data file */
-	int fd;                  /* directory item: the chunk file */
-	struct ckpt_err *err;
-};
-
-static int emit_sink(void *payload, const void *p, size_t n)
-{
-	struct emit *e = payload;
-
-	if (e->w)
-		return ckpt_ocdbt_wr_value_write(e->w, p, n, e->err);
-	return ckpt_write_full(e->fd, p, n);
-}
-
-/* streams a contiguous chunk through the encoder into sink */
-static int stream_chunk(const struct leaf *l, const uint64_t *ci, struct emit *e, uint64_t *total,
-			struct ckpt_err *err)
-{
-	const struct ckpt_zarr_spec *s = &l->spec;
-	uint64_t isz = s->dtype.itemsize, row = prod(s->shape + 1, s->rank ? s->rank - 1 : 0) * isz;
-	uint64_t valid = (s->rank ? CKPT_MIN(s->chunk[0], s->shape[0] - ci[0] * s->chunk[0]) : 1) * row;
-	uint64_t chunk_bytes = prod(s->chunk, s->rank) * isz, start = (s->rank ? ci[0] * s->chunk[0] : 0) * row;
-	struct ckpt_chunk_stream *cs;
-	uint8_t *buf = malloc(PIECE);
-	int rc;
-
-	if (!buf)
-		return -ENOMEM;
-	rc = ckpt_chunk_stream_new(&cs, s, chunk_bytes, emit_sink, e);
-	for (uint64_t o = 0; rc == 0 && o < chunk_bytes;) {
-		size_t take = (size_t)CKPT_MIN((uint64_t)PIECE, chunk_bytes - o);
-
-		if (o + take <= valid) {
-			rc = read_source(l, start + o, buf, take, err);
-		} else {
-			size_t have = o < valid ? (size_t)(valid - o) : 0;
-
-			rc = have ? read_source(l, start + o, buf, have, err) : 0;
-			memset(buf + have, 0, take - have); /* padding of the edge chunk */
-		}
-		if (rc == 0)
-			rc = ckpt_chunk_stream_write(cs, buf, take);
-		o += take;
-	}
-	if (rc == 0)
-		rc = ckpt_chunk_stream_end(cs, total);
-	ckpt_chunk_stream_free(cs);
-	free(buf);
-	return rc;
-}
-
 /* ---------------------------------------------------------------- OCDBT items */
 
-struct putlist {
-	struct ckpt_ocdbt_put *p;
-	char **keys; /* owned */
-	uint8_t **vals;
-	size_t n, cap;
-};
-
-static int putlist_add(struct putlist *pl, char *key, struct ckpt_ocdbt_put put, uint8_t *val)
+static struct ckpt_chunk_src chunk_src(const struct ckpt_pytree_writer *pw, const struct leaf *l)
 {
-	if (pl->n == pl->cap) {
-		size_t nc = pl->cap ? pl->cap * 2 : 16;
-		void *a = realloc(pl->p, nc * sizeof(*pl->p)), *b, *c;
-
-		if (a)
-			pl->p = a;
-		b = realloc(pl->keys, nc * sizeof(*pl->keys));
-		if (b)
-			pl->keys = b;
-		c = realloc(pl->vals, nc * sizeof(*pl->vals));
-		if (c)
-			pl->vals = c;
-		if (!a || !b || !c) {
-			free(key);
-			free(val);
-			return -ENOMEM;
-		}
-		pl->cap = nc;
-	}
-	put.key = key;
-	put.key_n = strlen(key);
-	pl->p[pl->n] = put;
-	pl->keys[pl->n] = key;
-	pl->vals[pl->n] = val;
-	pl->n++;
-	return 0;
-}
-
-static void putlist_clear(struct putlist *pl)
-{
-	for (size_t i = 0; i < pl->n; i++) {
-		free(pl->keys[i]);
-		free(pl->vals[i]);
-	}
-	pl->n = 0;
-}
-
-static void putlist_release(struct putlist *pl)
-{
-	putlist_clear(pl);
-	free(pl->p);
-	free(pl->keys);
-	free(pl->vals);
-}
-
-static char *chunk_key_of(const struct leaf *l, const uint64_t *ci)
-{
-	struct ckpt_zarr_meta m;
-	char key[1024];
-	char *out;
-
-	memset(&m, 0, sizeof(m));
-	m.rank = l->spec.rank;
-	m.key_c_prefix = l->spec.format == 3;
-	m.sep = l->spec.format == 3 ? '/' : '.';
-	ckpt_zarr_chunk_key(&m, ci, key, sizeof(key));
-	if (asprintf(&out, "%s%s%s", l->param, l->param[0] ? "/" : "", key) < 0)
-		return NULL;
-	return out;
-}
-
-/* the puts of one array's chunks that belong to process p */
-static int array_chunks(struct ckpt_pytree_writer *pw, const struct leaf *l, unsigned p,
-			struct ckpt_ocdbt_wr *w, struct putlist *pl, struct ckpt_err *err)
-{
-	const struct ckpt_zarr_spec *s = &l->spec;
-	uint64_t grid[CKPT_MAX_RANK], n = 1, chunk_bytes = prod(s->chunk, s->rank) * s->dtype.itemsize;
-	bool stream = chunk_bytes > pw->o.stream_threshold && contiguous(s);
-	uint8_t *buf = NULL;
-	int rc = 0;
-
-	for (uint32_t k = 0; k < s->rank; k++) {
-		grid[k] = (s->shape[k] + s->chunk[k] - 1) / s->chunk[k];
-		n *= grid[k];
-	}
-	if (!stream && !(buf = malloc(chunk_bytes ? (size_t)chunk_bytes : 1)))
-		return -ENOMEM;
-	for (uint64_t c = 0; c < n && rc == 0; c++) {
-		uint64_t ci[CKPT_MAX_RANK], lin = c;
-		char *key;
-
-		if (c % pw->o.processes != p)
-			continue;
-		for (uint32_t k = s->rank; k-- > 0;) {
-			ci[k] = lin % grid[k];
-			lin /= grid[k];
-		}
-		key = chunk_key_of(l, ci);
-		if (!key) {
-			rc = -ENOMEM;
-			break;
-		}
-		if (stream) {
-			struct emit e = { w, -1, err };
-			struct ckpt_ocdbt_put ref;
-			uint64_t total;
-
-			rc = ckpt_ocdbt_wr_value_begin(w, err);
-			if (rc == 0)
-				rc = stream_chunk(l, ci, &e, &total, err);
-			if (rc == 0)
-				rc = ckpt_ocdbt_wr_value_end(w, &ref, err);
-			if (rc == 0)
-				rc = putlist_add(pl, key, ref, NULL);
-			else
-				free(key);
-			continue;
-		}
-		{
-			uint8_t *enc = NULL;
-			size_t en;
-
-			rc = gather(l, ci, buf, err);
-			if (rc == 0)
-				rc = ckpt_zarr_chunk_encode(s, buf, (size_t)chunk_bytes, &enc, &en);
-			if (rc < 0) {
-				free(key);
-				break;
-			}
-			if (en > ckpt_ocdbt_wr_config(w)->max_inline_value_bytes) {
-				/* out of line: to the data file now, not held until the commit */
-				struct ckpt_ocdbt_put ref;
-
-				rc = ckpt_ocdbt_wr_value_begin(w, err);
-				if (rc == 0)
-					rc = ckpt_ocdbt_wr_value_write(w, enc, en, err);
-				if (rc == 0)
-					rc = ckpt_ocdbt_wr_value_end(w, &ref, err);
-				free(enc);
-				if (rc == 0)
-					rc = putlist_add(pl, key, ref, NULL);
-				else
-					free(key);
-			} else {
-				rc = putlist_add(pl, key,
-						 (struct ckpt_ocdbt_put){ CKPT_PUT_VALUE, NULL, 0, enc, en,
-									  NULL, NULL, 0, 0 },
-						 enc);
-			}
-		}
-	}
-	free(buf);
-	return rc;
+	return (struct ckpt_chunk_src){ &l->spec, l->src, l->ctx, pw->o.stream_threshold, pw->o.no_fsync };
 }
 
 static int write_ocdbt(struct ckpt_pytree_writer *pw, struct ckpt_err *err)
 {
 	unsigned P = pw->o.processes ? pw->o.processes : 1;
 	struct ckpt_ocdbt_wr **w = calloc(P, sizeof(*w)), *top = NULL;
-	struct putlist pl = { 0 };
+	struct ckpt_putlist pl = { 0 };
 	char **bases = calloc(P, sizeof(*bases));
 	int rc = 0;
 
@@ -709,28 +391,39 @@ static int write_ocdbt(struct ckpt_pytree_writer *pw, struct ckpt_err *err)
 		rc = ckpt_zarr_meta_json(&l->spec, &json, &jn);
 		if (rc < 0)
 			break;
-		if (asprintf(&key, "%s%s%s", l->param, l->param[0] ? "/" : "",
-			     l->spec.format == 3 ? "zarr.json" : ".zarray") < 0) {
+		key = ckpt_spec_meta_key(&l->spec, l->param);
+		if (!key) {
 			free(json);
 			rc = -ENOMEM;
 			break;
 		}
-		rc = putlist_add(&pl, key,
-				 (struct ckpt_ocdbt_put){ CKPT_PUT_VALUE, NULL, 0, json, jn, NULL, NULL, 0, 0 },
-				 (uint8_t *)json);
+		rc = ckpt_putlist_add(&pl, key,
+				      (struct ckpt_ocdbt_put){ CKPT_PUT_VALUE, NULL, 0, json, jn, NULL, NULL,
+							       0, 0 },
+				      (uint8_t *)json);
 		if (rc == 0)
 			rc = ckpt_ocdbt_wr_commit(w[0], pl.p, pl.n, err);
-		putlist_clear(&pl);
+		ckpt_putlist_clear(&pl);
 	}
-	/* chunks: one commit per array and process */
+	/* chunks: one commit per array and process (chunks go round-robin) */
 	for (size_t i = 0; i < pw->n && rc == 0; i++) {
-		if (pw->l[i].kind != L_ARRAY)
+		const struct leaf *l = &pw->l[i];
+		struct ckpt_chunk_src cs = chunk_src(pw, l);
+		uint64_t grid[CKPT_MAX_RANK], n;
+
+		if (l->kind != L_ARRAY)
 			continue;
+		n = ckpt_spec_grid(&l->spec, grid);
 		for (unsigned p = 0; p < P && rc == 0; p++) {
-			rc = array_chunks(pw, &pw->l[i], p, w[p], &pl, err);
+			for (uint64_t c = p; c < n && rc == 0; c += P) {
+				uint64_t ci[CKPT_MAX_RANK];
+
+				ckpt_spec_coords(&l->spec, c, ci);
+				rc = ckpt_chunk_to_ocdbt(&cs, ci, l->param, w[p], &pl, err);
+			}
 			if (rc == 0 && pl.n)
 				rc = ckpt_ocdbt_wr_commit(w[p], pl.p, pl.n, err);
-			putlist_clear(&pl);
+			ckpt_putlist_clear(&pl);
 		}
 	}
 	/* the merged top-level database */
@@ -750,20 +443,21 @@ static int write_ocdbt(struct ckpt_pytree_writer *pw, struct ckpt_err *err)
 				break;
 			}
 			if (e.inline_p)
-				rc = putlist_add(&pl, key,
-						 (struct ckpt_ocdbt_put){ CKPT_PUT_VALUE, NULL, 0, e.inline_p,
-									  (size_t)e.len, NULL, NULL, 0, 0 },
-						 NULL);
+				rc = ckpt_putlist_add(&pl, key,
+						      (struct ckpt_ocdbt_put){ CKPT_PUT_VALUE, NULL, 0,
+									       e.inline_p, (size_t)e.len,
+									       NULL, NULL, 0, 0 },
+						      NULL);
 			else
-				rc = putlist_add(&pl, key,
-						 (struct ckpt_ocdbt_put){ CKPT_PUT_REF, NULL, 0, NULL, 0, base,
-									  e.rel, e.off, e.len },
-						 (uint8_t *)base);
+				rc = ckpt_putlist_add(&pl, key,
+						      (struct ckpt_ocdbt_put){ CKPT_PUT_REF, NULL, 0, NULL, 0,
+									       base, e.rel, e.off, e.len },
+						      (uint8_t *)base);
 		}
 	}
 	if (rc == 0)
 		rc = ckpt_ocdbt_wr_commit(top, pl.p, pl.n, err);
-	putlist_release(&pl);
+	ckpt_putlist_release(&pl);
 	ckpt_ocdbt_wr_close(top);
 	for (unsigned p = 0; p < P; p++) {
 		ckpt_ocdbt_wr_close(w[p]);
@@ -782,11 +476,8 @@ static int write_dirs(struct ckpt_pytree_writer *pw, struct ckpt_err *err)
 
 	for (size_t i = 0; i < pw->n && rc == 0; i++) {
 		const struct leaf *l = &pw->l[i];
-		const struct ckpt_zarr_spec *s = &l->spec;
-		uint64_t grid[CKPT_MAX_RANK], n = 1,
-			 chunk_bytes = prod(s->chunk, s->rank) * s->dtype.itemsize;
-		bool stream = chunk_bytes > pw->o.stream_threshold && contiguous(s);
-		uint8_t *buf = NULL;
+		struct ckpt_chunk_src cs = chunk_src(pw, l);
+		uint64_t grid[CKPT_MAX_RANK], n;
 		char *json, *rel;
 		size_t jn;
 
@@ -794,66 +485,23 @@ static int write_dirs(struct ckpt_pytree_writer *pw, struct ckpt_err *err)
 			continue;
 		if (!l->param[0])
 			return ckpt_err_set(err, -EINVAL, "'%s': a bare array needs OCDBT", pw->label);
-		rc = ckpt_zarr_meta_json(s, &json, &jn);
+		rc = ckpt_zarr_meta_json(&l->spec, &json, &jn);
 		if (rc < 0)
 			break;
-		if (asprintf(&rel, "%s/%s", l->param, s->format == 3 ? "zarr.json" : ".zarray") < 0) {
-			free(json);
-			return -ENOMEM;
-		}
-		rc = write_file(&pw->o, pw->fd, pw->label, rel, json, jn, err);
+		rel = ckpt_spec_meta_key(&l->spec, l->param);
+		rc = rel ? write_file(&pw->o, pw->fd, pw->label, rel, json, jn, err) : -ENOMEM;
 		free(rel);
 		free(json);
-		for (uint32_t k = 0; k < s->rank; k++) {
-			grid[k] = (s->shape[k] + s->chunk[k] - 1) / s->chunk[k];
-			n *= grid[k];
-		}
-		if (rc == 0 && !stream && !(buf = malloc(chunk_bytes ? (size_t)chunk_bytes : 1)))
-			rc = -ENOMEM;
+		n = ckpt_spec_grid(&l->spec, grid);
 		for (uint64_t c = 0; c < n && rc == 0; c++) {
-			uint64_t ci[CKPT_MAX_RANK], lin = c;
+			uint64_t ci[CKPT_MAX_RANK];
 			char *key;
 
-			for (uint32_t k = s->rank; k-- > 0;) {
-				ci[k] = lin % grid[k];
-				lin /= grid[k];
-			}
-			key = chunk_key_of(l, ci);
-			if (!key) {
-				rc = -ENOMEM;
-				break;
-			}
-			if (stream) {
-				int fd;
-
-				rc = mkdirs_beneath(pw->fd, key);
-				fd = rc ? rc : ckpt_open_beneath(pw->fd, key, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-				if (fd < 0) {
-					rc = ckpt_err_set(err, fd, "'%s/%s': cannot create: %s", pw->label, key,
-							  ckpt_strerror(fd));
-				} else {
-					struct emit e = { NULL, fd, err };
-					uint64_t total;
-
-					rc = stream_chunk(l, ci, &e, &total, err);
-					if (rc == 0 && !pw->o.no_fsync && fsync(fd) < 0)
-						rc = -errno;
-					close(fd);
-				}
-			} else {
-				uint8_t *enc = NULL;
-				size_t en;
-
-				rc = gather(l, ci, buf, err);
-				if (rc == 0)
-					rc = ckpt_zarr_chunk_encode(s, buf, (size_t)chunk_bytes, &enc, &en);
-				if (rc == 0)
-					rc = write_file(&pw->o, pw->fd, pw->label, key, enc, en, err);
-				free(enc);
-			}
+			ckpt_spec_coords(&l->spec, c, ci);
+			key = ckpt_spec_chunk_key(&l->spec, l->param, ci);
+			rc = key ? ckpt_chunk_to_file(&cs, ci, pw->fd, pw->label, key, err) : -ENOMEM;
 			free(key);
 		}
-		free(buf);
 	}
 	return rc;
 }
