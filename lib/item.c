@@ -236,7 +236,16 @@ static int open_raw_item(struct ckpt_item *it, struct ckpt_err *err)
 
 /* ---------------------------------------------------------------- items */
 
+int ckpt_item_open_at(struct ckpt_item **out, struct ckpt_step *st, size_t i, bool is_version,
+		      uint64_t version, uint64_t generation, struct ckpt_err *err);
+
 int ckpt_item_open(struct ckpt_item **out, struct ckpt_step *st, size_t i, struct ckpt_err *err)
+{
+	return ckpt_item_open_at(out, st, i, false, 0, 0, err);
+}
+
+int ckpt_item_open_at(struct ckpt_item **out, struct ckpt_step *st, size_t i, bool is_version,
+		      uint64_t version, uint64_t generation, struct ckpt_err *err)
 {
 	const struct ckpt_item_info *info = ckpt_step_item(st, i);
 	struct ckpt_item *it;
@@ -253,6 +262,12 @@ int ckpt_item_open(struct ckpt_item **out, struct ckpt_step *st, size_t i, struc
 	it->kind = info->kind;
 	it->time_ns = st->time_ns;
 	it->name = strdup(info->name);
+	it->is_version = is_version;
+	it->version = version;
+	it->generation = generation;
+	if (is_version && asprintf(&it->meta_dir, CKPT_HISTORY "/versions/meta/%llu",
+				   (unsigned long long)version) < 0)
+		it->meta_dir = NULL;
 	if (st->direct) {
 		it->fd = fcntl(st->fd, F_DUPFD_CLOEXEC, 3);
 		it->label = strdup(st->path);
@@ -328,6 +343,7 @@ void ckpt_item_close(struct ckpt_item *it)
 	json_decref(it->sharding);
 	json_decref(it->array_metas);
 	free(it->json);
+	free(it->meta_dir);
 	if (it->fd >= 0)
 		close(it->fd);
 	pthread_mutex_destroy(&it->lock);

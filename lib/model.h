@@ -93,7 +93,18 @@ struct ckpt_item {
 	/* json items */
 	uint8_t *json;
 	size_t json_n;
+	/* an old version (ckpt_item_open_version): metadata files from meta_dir,
+	 * the OCDBT generation, and directory arrays from the history */
+	bool is_version;
+	uint64_t version;
+	char *meta_dir;
+	uint64_t generation;
 };
+
+#define CKPT_HISTORY ".ckptfs"
+
+/* pytree.c: a metadata file of the item (or of the version being read) */
+char *ckpt_item_meta_path(const struct ckpt_item *it, const char *name);
 
 /* pytree.c */
 int ckpt_pytree_open(struct ckpt_item *it, struct ckpt_err *err);

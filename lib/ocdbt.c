@@ -449,6 +449,12 @@ static int tree_walk(struct ckpt_ocdbt_db *db, const struct ckpt_ocdbt_version *
 			goto out;
 		}
 		db->nodes[db->n_nodes++] = nd;
+		{
+			uint32_t ignored; /* node files count as referenced (prune) */
+
+			if ((rc = file_intern(db, it.path, it.base_len, &ignored)) < 0)
+				goto out;
+		}
 		if (nd->n && ckpt_bytes_cmp(nd->height ? nd->child[0].key : nd->leaf[0].key,
 					    it.lower) < 0) {
 			rc = ckpt_err_set(err, CKPT_ECORRUPT,
@@ -667,6 +673,11 @@ const struct ckpt_ocdbt_value *ckpt_ocdbt_find(const struct ckpt_ocdbt_db *db, c
 const char *ckpt_ocdbt_file_path(const struct ckpt_ocdbt_db *db, uint32_t file)
 {
 	return file < db->n_files ? db->files[file].path : "?";
+}
+
+size_t ckpt_ocdbt_n_files(const struct ckpt_ocdbt_db *db)
+{
+	return db->n_files;
 }
 
 size_t ckpt_ocdbt_file_base_len(const struct ckpt_ocdbt_db *db, uint32_t file)

@@ -56,6 +56,8 @@ size_t ckpt_ocdbt_lower_bound(const struct ckpt_ocdbt_db *db, const void *key, s
 const struct ckpt_ocdbt_value *ckpt_ocdbt_find(const struct ckpt_ocdbt_db *db, const void *key,
 					       size_t n);
 const char *ckpt_ocdbt_file_path(const struct ckpt_ocdbt_db *db, uint32_t file);
+/* data files the opened version refers to (values and B+tree nodes): 0..n-1 */
+size_t ckpt_ocdbt_n_files(const struct ckpt_ocdbt_db *db);
 /* how many leading bytes of that path are its base_path (the rest: relative path) */
 size_t ckpt_ocdbt_file_base_len(const struct ckpt_ocdbt_db *db, uint32_t file);
 /* an fd for an out-of-line value's data file (opened on first use, kept) */

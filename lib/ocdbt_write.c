@@ -1369,3 +1369,29 @@ fail:
 	ckpt_buf_release(&man);
 	return rc;
 }
+
+int ckpt_ocdbt_compact(int dirfd, const char *label, const struct ckpt_limits *lim,
+		       struct ckpt_err *err)
+{
+	struct ckpt_ocdbt_wr *w;
+	struct ckpt_buf man = CKPT_BUF_INIT;
+	int rc = ckpt_ocdbt_wr_open(&w, dirfd, label, NULL, NULL, lim, err);
+
+	if (rc < 0)
+		return rc;
+	if (w->cfg.manifest_kind != 0 || !w->nv) {
+		ckpt_ocdbt_wr_close(w);
+		return w->nv ? ckpt_err_set(err, -ENOTSUP, "'%s': numbered manifests are not compacted",
+					    label)
+			     : 0;
+	}
+	w->v[0] = w->v[w->nv - 1];
+	w->nv = 1;
+	w->nr = 0;
+	rc = manifest_encode(w, &man);
+	if (rc == 0)
+		rc = write_replace(w, "manifest.ocdbt", &man, false, err);
+	ckpt_buf_release(&man);
+	ckpt_ocdbt_wr_close(w);
+	return rc;
+}

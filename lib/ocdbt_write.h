@@ -84,6 +84,14 @@ int ckpt_ocdbt_wr_value_write(struct ckpt_ocdbt_wr *w, const void *p, size_t n,
 int ckpt_ocdbt_wr_value_end(struct ckpt_ocdbt_wr *w, struct ckpt_ocdbt_put *ref,
 			    struct ckpt_err *err);
 
+/*
+ * Drops every version but the latest from the manifest (the history), so
+ * the data files only older versions used can be deleted.  Single manifests
+ * only.  @return 0, -ENOTSUP (numbered manifest), -errno
+ */
+int ckpt_ocdbt_compact(int dirfd, const char *label, const struct ckpt_limits *lim,
+		       struct ckpt_err *err);
+
 /* State after the last commit. */
 uint64_t ckpt_ocdbt_wr_generation(const struct ckpt_ocdbt_wr *w);
 const struct ckpt_ocdbt_config *ckpt_ocdbt_wr_config(const struct ckpt_ocdbt_wr *w);

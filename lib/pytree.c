@@ -18,15 +18,32 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+char *ckpt_item_meta_path(const struct ckpt_item *it, const char *name)
+{
+	char *p;
+
+	if (!it->meta_dir)
+		return strdup(name);
+	if (asprintf(&p, "%s/%s", it->meta_dir, name) < 0)
+		return NULL;
+	return p;
+}
+
 static json_t *load_json(struct ckpt_item *it, const char *name, int *rc_out, struct ckpt_err *err)
 {
 	uint8_t *buf;
 	size_t n;
 	json_error_t jerr;
 	json_t *j;
+	char *path = ckpt_item_meta_path(it, name);
 	int rc;
 
-	rc = ckpt_read_file(it->fd, name, it->step->src->o.lim.max_json_bytes, &buf, &n, err);
+	if (!path) {
+		*rc_out = -ENOMEM;
+		return NULL;
+	}
+	rc = ckpt_read_file(it->fd, path, it->step->src->o.lim.max_json_bytes, &buf, &n, err);
+	free(path);
 	if (rc < 0) {
 		*rc_out = rc;
 		return NULL;
@@ -311,12 +328,14 @@ static int flat_from_dirs(struct ckpt_item *it, struct ckpt_err *err)
 
 static void load_array_metas(struct ckpt_item *it)
 {
-	int dfd = ckpt_open_beneath(it->fd, "array_metadatas", O_RDONLY | O_DIRECTORY, 0);
+	char *dir = ckpt_item_meta_path(it, "array_metadatas");
+	int dfd = dir ? ckpt_open_beneath(it->fd, dir, O_RDONLY | O_DIRECTORY, 0) : -ENOMEM;
 	DIR *d;
 
 	if (dfd < 0 || !(d = fdopendir(dfd))) {
 		if (dfd >= 0)
 			close(dfd);
+		free(dir);
 		return;
 	}
 	it->array_metas = json_object();
@@ -341,6 +360,7 @@ static void load_array_metas(struct ckpt_item *it)
 		json_decref(j);
 	}
 	closedir(d);
+	free(dir);
 }
 
 int ckpt_pytree_open(struct ckpt_item *it, struct ckpt_err *err)
@@ -368,7 +388,7 @@ int ckpt_pytree_open(struct ckpt_item *it, struct ckpt_err *err)
 	it->missing_is_error =
 		json_is_true(json_object_get(it->metadata, "store_array_data_equal_to_fill_value"));
 	if (it->use_ocdbt) {
-		rc = ckpt_ocdbt_open(&it->db, it->fd, it->label, 0, lim, err);
+		rc = ckpt_ocdbt_open(&it->db, it->fd, it->label, it->generation, lim, err);
 		if (rc == -ENOENT && !ckpt_exists(it->fd, "manifest.ocdbt"))
 			return ckpt_err_set(err, -ENOENT, "'%s/manifest.ocdbt' is missing", it->label);
 		if (rc < 0)
@@ -379,10 +399,8 @@ int ckpt_pytree_open(struct ckpt_item *it, struct ckpt_err *err)
 	it->store.label = it->label;
 
 	/* optional files: a broken one only loses what it describes */
-	if (ckpt_exists(it->fd, "_strings.json"))
-		it->strings = load_json(it, "_strings.json", &rc, NULL);
-	if (ckpt_exists(it->fd, "_sharding"))
-		it->sharding = load_json(it, "_sharding", &rc, NULL);
+	it->strings = load_json(it, "_strings.json", &rc, NULL);
+	it->sharding = load_json(it, "_sharding", &rc, NULL);
 	load_array_metas(it);
 
 	v = json_object_get(it->metadata, "tree_metadata");
@@ -425,8 +443,45 @@ int ckpt_pytree_leaf_open(struct ckpt_item *it, const struct ckpt_node *n, struc
 		char *prefix;
 		int rc;
 
+		if (it->is_version && !it->db) {
+			/* the array as it was: the first history copy at or after this version */
+			char esc[CKPT_NAME_MAX + 1], *hist = NULL;
+
+			ckpt_name_escape(n->param, strlen(n->param), 0, esc);
+			for (uint64_t j = it->version; j < it->version + 100000 && !hist; j++) {
+				char *cand;
+
+				if (asprintf(&cand, CKPT_HISTORY "/arrays/%s@%llu", esc,
+					     (unsigned long long)j) < 0)
+					return -ENOMEM;
+				if (ckpt_is_dir(it->fd, cand))
+					hist = cand;
+				else
+					free(cand);
+				if (!hist && !ckpt_exists(it->fd, CKPT_HISTORY "/versions"))
+					break;
+				/* stop at the last recorded version */
+				{
+					char rec[128];
+
+					snprintf(rec, sizeof(rec), CKPT_HISTORY "/versions/%llu.json",
+						 (unsigned long long)(j + 1));
+					if (!hist && !ckpt_exists(it->fd, rec))
+						break;
+				}
+			}
+			if (hist) {
+				int rc2 = asprintf(&prefix, "%s/", hist);
+
+				free(hist);
+				if (rc2 < 0)
+					return -ENOMEM;
+				goto have_prefix;
+			}
+		}
 		if (asprintf(&prefix, "%s%s", n->param, n->param[0] ? "/" : "") < 0)
 			return -ENOMEM;
+have_prefix:
 		l->kind = LEAF_ARRAY;
 		rc = ckpt_array_open(&l->arr, &it->store, prefix,
 				     it->have_use_zarr3 ? (it->use_zarr3 ? 3 : 2) : 0, &ao, err);

@@ -155,6 +155,76 @@ void ckpt_leaf_prefetch(struct ckpt_leaf *l, uint64_t off);
 /* A new JSON object describing a leaf node. */
 json_t *ckpt_leaf_describe(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_err *err);
 
+/* ---------------------------------------------------------------- edits */
+
+/*
+ * Copy-on-write edits of a pytree item.  An edit is one operation, committed
+ * atomically by ckpt_edit_commit: for OCDBT items a new OCDBT generation (new
+ * chunks only; unchanged data is referenced, not copied), for directory
+ * items new array directories swapped in by rename; _METADATA, _sharding,
+ * array_metadatas and _strings.json are replaced by rename in an order that
+ * keeps every intermediate state restorable; the step's
+ * _CHECKPOINT_METADATA records the commit time.  No byte of an existing file
+ * is overwritten.  The state before each edit stays readable as a version
+ * (ckpt_item_open_version) until pruned.  After a commit the item object is
+ * stale: open it again.
+ *
+ * Calling sequence: ckpt_edit_begin -> one operation -> ckpt_edit_commit ->
+ * ckpt_edit_free (free without commit: nothing changes).
+ */
+struct ckpt_edit;
+
+/* produces bytes [off, off+n) of a leaf's new content */
+typedef int (*ckpt_bytes_fn)(void *ctx, uint64_t off, void *buf, size_t n, struct ckpt_err *err);
+
+struct ckpt_extent {
+	uint64_t off, len;
+};
+
+int ckpt_edit_begin(struct ckpt_edit **out, struct ckpt_item *it, struct ckpt_err *err);
+void ckpt_edit_free(struct ckpt_edit *e);
+/* New bytes for the dirty extents (sorted, disjoint) of an array leaf. */
+int ckpt_edit_write(struct ckpt_edit *e, const struct ckpt_node *leaf, const struct ckpt_extent *dirty,
+		    size_t n_dirty, ckpt_bytes_fn src, void *ctx, struct ckpt_err *err);
+/* A string leaf's new text. */
+int ckpt_edit_set_string(struct ckpt_edit *e, const struct ckpt_node *leaf, const char *s, size_t n,
+			 struct ckpt_err *err);
+/* A new array leaf (replacing what is at key), dtype by numpy name. */
+int ckpt_edit_add_array(struct ckpt_edit *e, const struct ckpt_node *parent, const char *key,
+			size_t key_n, const char *dtype, uint32_t rank, const uint64_t *shape,
+			ckpt_bytes_fn src, void *ctx, struct ckpt_err *err);
+/* A new empty dict. */
+int ckpt_edit_mkdir(struct ckpt_edit *e, const struct ckpt_node *parent, const char *key, size_t key_n,
+		    struct ckpt_err *err);
+/* Removes a leaf or a whole subtree. */
+int ckpt_edit_remove(struct ckpt_edit *e, const struct ckpt_node *n, struct ckpt_err *err);
+/* Moves a leaf or subtree to new_parent/key (replacing a leaf or empty dict there). */
+int ckpt_edit_rename(struct ckpt_edit *e, const struct ckpt_node *n, const struct ckpt_node *new_parent,
+		     const char *key, size_t key_n, struct ckpt_err *err);
+/* Commits; *version: the version number the item is now at. */
+int ckpt_edit_commit(struct ckpt_edit *e, const char *what, uint64_t *version, struct ckpt_err *err);
+/* bytes written to disk by the commit (data files, chunk files, metadata) */
+uint64_t ckpt_edit_bytes_written(const struct ckpt_edit *e);
+
+/* ---------------------------------------------------------------- versions */
+
+struct ckpt_version_info {
+	uint64_t version;
+	uint64_t time_ns;
+	uint64_t generation; /* OCDBT generation, 0 for directory items */
+	char *change;
+};
+
+/* The recorded versions of item i of a step, oldest first (none before the first edit). */
+int ckpt_item_versions(struct ckpt_step *st, size_t i, struct ckpt_version_info **out, size_t *n,
+		       struct ckpt_err *err);
+void ckpt_version_infos_free(struct ckpt_version_info *v, size_t n);
+/* Opens item i as it was at a recorded version (read-only). */
+int ckpt_item_open_version(struct ckpt_item **out, struct ckpt_step *st, size_t i, uint64_t version,
+			   struct ckpt_err *err);
+/* Drops the history of item i: older versions become unreadable, their files are deleted. */
+int ckpt_item_prune(struct ckpt_step *st, size_t i, struct ckpt_err *err);
+
 /* ---------------------------------------------------------------- names */
 
 /*
