@@ -3,16 +3,22 @@
  * fs.h - the ckptfs FUSE driver's private types.  fs/ sees the library only
  * through ckpt.h.
  *
- * Inode numbers are allocated in ranges and never reused while mounted:
+ * Inode numbers come from one counter and are never reused while mounted;
+ * each has a record (struct inorec) saying what it stands for:
  *   1 root, 2 "latest", 3 "metadata.json" (root metadata)
- *   a step:   base+0 the step directory, base+1 "<step>.json"
- *   an item:  base+0 its directory (the pytree's root node) or, for a JSON
- *             item, its file; base+1 "<item>.json"
- *   its nodes (allocated when the item is opened): node i >= 1 is
- *             nodes+2(i-1), its "<name>.json" nodes+2(i-1)+1
- * A direct checkpoint's step directory is also its item's root node.
- * Everything below the root is immutable, so nodes are never forgotten:
- * lookup counts are not tracked and forget is a no-op.
+ *   a step:      its directory, "<step>.json", its ".versions" directory
+ *   a tree:      an item's root directory (or a JSON item's file) and
+ *                "<item>.json"; ".versions/<item>/<N>" is a tree too
+ *   a tree node: two numbers (the node, its "<name>.json"), allocated on
+ *                first use and keyed by the node's path in the tree, so a
+ *                node keeps its number across edits (struct tslot.paths)
+ *   a NAME.npy being written (struct pending)
+ * A direct checkpoint's step directory is also its item's root.  Inodes are
+ * never forgotten (forget is a no-op): the records are small.
+ *
+ * An item's tree is read through a refcounted state (struct istate): an
+ * edit commits, opens the item again and swaps the new state in; files
+ * opened before keep reading the state they opened.
  */
 #ifndef CKPTFS_FS_H
 #define CKPTFS_FS_H
@@ -32,105 +38,167 @@
 #define INO_ROOT_META 3
 #define INO_FIRST_FREE 16
 
-struct item_slot;
+struct step_slot;
+struct tslot;
+struct wbuf;
+
+/* One opened state of a tree. */
+struct istate {
+	struct ckpt_item *item;
+	uint64_t *json_size; /* per node id: size of "<name>.json" + 1, 0 = unknown */
+	uint64_t head_json_size;
+	unsigned refs;       /* the slot's own reference, open files, requests */
+};
+
+/* A "NAME.npy" being written: it becomes the array leaf NAME when closed. */
+struct pending {
+	struct tslot *ts;
+	char *dir;  /* path key of the directory */
+	char *name; /* "NAME.npy" */
+	fuse_ino_t ino;
+	struct wbuf *wb;
+	bool done;  /* committed or failed: no longer listed */
+};
+
+/* A tree: an item's current state, or one recorded version of it. */
+struct tslot {
+	struct step_slot *step;
+	size_t index;        /* item index in the step */
+	fuse_ino_t head;     /* root directory (or JSON item's file); head+1 "<item>.json" */
+	bool is_version;
+	uint64_t version;
+	pthread_mutex_t lock; /* the state, the path table, pending files, write buffers */
+	pthread_mutex_t edit_lock; /* one edit at a time */
+	bool opened;
+	int err;
+	char *errmsg;
+	struct istate *cur;
+	/* path-stable node inodes: keys[i] has inodes inos[i], inos[i] + 1 */
+	char **keys;
+	fuse_ino_t *inos;
+	size_t n_paths, cap_paths;
+	size_t *hash; /* open addressing over keys: index + 1, 0 = empty */
+	size_t cap_hash;
+	char **graveyard; /* keys replaced by renames and removals */
+	size_t n_graveyard;
+	uint64_t n_retired_keys;
+	struct pending **pending;
+	size_t n_pending;
+	struct wbuf **wbufs; /* write buffers of open leaves */
+	size_t n_wbufs;
+	/* an item's versions: ".versions/<item>" and its trees */
+	fuse_ino_t vdir;
+	struct tslot **vers;
+	size_t n_vers;
+};
 
 struct step_slot {
 	char *name;
-	fuse_ino_t base;
+	fuse_ino_t base; /* the directory; base+1 "<step>.json"; base+2 ".versions" */
 	pthread_mutex_t lock;
 	bool opened;
-	struct ckpt_step *step;
+	struct ckpt_step *step;    /* reopened after an edit; older ones retired */
+	struct ckpt_step **retired; /* still used by older states: closed at unmount */
+	size_t n_retired;
 	int err;
 	char *errmsg;
 	size_t n_items;
-	struct item_slot *items;
+	struct tslot *items;
 	uint64_t json_size; /* size of <step>.json + 1, 0 = unknown */
 };
 
-struct item_slot {
-	struct step_slot *step;
-	size_t index;
-	fuse_ino_t head;  /* dir (or JSON file) and .json */
-	fuse_ino_t nodes; /* node range, 0 until opened */
-	bool opened;
-	struct ckpt_item *item;
-	int err;
-	char *errmsg;
-	uint64_t *json_size; /* per node: size of <name>.json + 1, 0 = unknown */
-	uint64_t head_json_size;
+/* What an inode number stands for. */
+enum itype {
+	T_NONE,
+	T_ROOT,
+	T_LATEST,
+	T_ROOT_META,
+	T_STEP,      /* step directory (a direct step: also its item's root) */
+	T_STEP_JSON,
+	T_VERSIONS,  /* <step>/.versions */
+	T_ITEM,      /* a tree's root directory */
+	T_ITEM_JSON,
+	T_JSON_ITEM, /* a JSON item's file */
+	T_NODE,      /* a tree node below the root: directory or leaf */
+	T_NODE_JSON,
+	T_VITEM,     /* .versions/<item>: a directory per version */
+	T_PENDING,   /* a NAME.npy being written */
 };
 
-enum range_kind { R_STEP, R_ITEM_HEAD, R_ITEM_NODES };
-
-struct range {
-	fuse_ino_t base;
-	uint64_t len;
-	enum range_kind kind;
-	void *owner;
+struct inorec {
+	uint8_t type;
+	void *owner;  /* step_slot (T_STEP*, T_VERSIONS), tslot, pending */
+	size_t idx;   /* T_NODE, T_NODE_JSON: index in owner's path table */
 };
 
 struct ckptfs_opts {
-	char *source;
-	size_t cache_bytes;
-	bool strict_commit;
-	unsigned threads;
+	bool ro;
 	double root_timeout;
 };
 
 struct ckptfs {
 	struct ckpt_src *src;
+	struct fuse_session *se;
 	struct ckpt_opts lib;
 	struct ckptfs_opts o;
 	uid_t uid;
 	gid_t gid;
 	struct timespec root_time;
-	pthread_rwlock_t lock; /* ranges, step map, next_ino */
-	struct range *ranges;
-	size_t n_ranges, cap_ranges;
+	pthread_rwlock_t lock; /* the inode table, the step list */
+	struct inorec **pages;
+	size_t n_pages;
 	fuse_ino_t next_ino;
 	struct step_slot **steps;
 	size_t n_steps, cap_steps;
-	uint64_t root_meta_size; /* + 1, 0 = unknown */
+	uint64_t root_meta_size;
 	pthread_mutex_t scan_lock;
 	struct ckpt_step_ent *scan;
 	size_t n_scan;
 	struct timespec scan_time;
 	bool scanned;
 	pthread_mutex_t log_lock;
-	uint64_t *logged; /* hashes of messages already logged */
+	uint64_t *logged;
 	size_t n_logged;
+	const char *tmpdir; /* write buffers live in unlinked files here */
 };
 
-/* What an inode number stands for. */
-enum itype {
-	T_ROOT,
-	T_LATEST,
-	T_ROOT_META,
-	T_STEP,       /* step directory (a direct step: also the item's root node) */
-	T_STEP_JSON,
-	T_ITEM,       /* item directory (root node) */
-	T_ITEM_JSON,
-	T_JSON_ITEM,  /* a JSON item's file */
-	T_NODE,       /* a pytree node: directory or leaf */
-	T_NODE_JSON,
-};
-
+/* What an inode resolves to now.  Release with fs_put. */
 struct target {
 	enum itype type;
 	struct step_slot *step;
-	struct item_slot *item;
-	const struct ckpt_node *node; /* T_NODE, T_NODE_JSON; root node for T_ITEM */
+	struct tslot *ts;
+	struct istate *st;            /* ts's current state, held */
+	const struct ckpt_node *node; /* T_ITEM (the root), T_NODE, T_NODE_JSON */
+	const char *key;              /* the node's path key ("" for the root) */
+	struct pending *pend;
 };
 
 /* inode.c */
+void fs_log(struct ckptfs *fs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+fuse_ino_t fs_alloc(struct ckptfs *fs, const uint8_t *types, unsigned n, void *owner, size_t idx);
+void fs_set_type(struct ckptfs *fs, fuse_ino_t ino, enum itype type);
 int fs_resolve(struct ckptfs *fs, fuse_ino_t ino, struct target *t);
+void fs_put(struct target *t);
 struct step_slot *fs_step_slot(struct ckptfs *fs, const char *name, bool create);
 int fs_step_open(struct ckptfs *fs, struct step_slot *s);
-int fs_item_open(struct ckptfs *fs, struct item_slot *it);
-fuse_ino_t fs_node_ino(const struct item_slot *it, const struct ckpt_node *n, bool json);
-fuse_ino_t fs_item_dir_ino(const struct item_slot *it);
+struct ckpt_step *fs_step(struct step_slot *s);
+int fs_step_reopen(struct ckptfs *fs, struct step_slot *s);
+/* the tree's current state, opened on first use; held: release with fs_state_put */
+int fs_state_get(struct ckptfs *fs, struct tslot *ts, struct istate **out);
+void fs_state_put(struct tslot *ts, struct istate *st);
+/* opens the item again and makes that the current state (after an edit) */
+int fs_tree_reload(struct ckptfs *fs, struct tslot *ts);
+/* the inode of the node at key in ts (json: its "<name>.json") */
+fuse_ino_t fs_path_ino(struct ckptfs *fs, struct tslot *ts, const char *key, bool json);
+/* after a rename (to) or a removal (to NULL): the paths under from move */
+void fs_rekey(struct ckptfs *fs, struct tslot *ts, const char *from, const char *to);
+const struct ckpt_node *fs_node_by_key(const struct ckpt_item *it, const char *key);
+const struct ckpt_node *fs_child_named(const struct ckpt_node *n, const char *name);
+char *fs_key_join(const char *dir, const char *name);
+/* ".versions/<item>/<N>": the version's tree slot */
+struct tslot *fs_version_slot(struct ckptfs *fs, struct tslot *item, uint64_t version);
+fuse_ino_t fs_vdir(struct ckptfs *fs, struct tslot *item);
 void fs_destroy(struct ckptfs *fs);
-void fs_log(struct ckptfs *fs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* tree.c: the namespace, no FUSE replies */
 struct dirent_ent {
@@ -148,9 +216,31 @@ int fs_getattr(struct ckptfs *fs, fuse_ino_t ino, struct stat *st);
 int fs_lookup(struct ckptfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t *ino);
 int fs_list(struct ckptfs *fs, fuse_ino_t ino, struct dir_list *out);
 void fs_list_free(struct dir_list *l);
-/* generated file contents (JSON files): *buf new */
 int fs_content(struct ckptfs *fs, const struct target *t, char **buf, size_t *n);
 int fs_readlink(struct ckptfs *fs, char *buf, size_t cap);
-bool fs_immutable(const struct target *t);
+/* true when nothing under this inode can change while mounted */
+bool fs_immutable(struct ckptfs *fs, const struct target *t);
+/* true when the target's tree takes edits */
+bool fs_editable(struct ckptfs *fs, const struct target *t);
+
+/* write.c: edits through the mount */
+int fs_wbuf_open(struct ckptfs *fs, struct target *t, struct wbuf **out);
+int fs_wbuf_write(struct wbuf *wb, const void *p, size_t n, uint64_t off);
+int64_t fs_wbuf_read(struct ckptfs *fs, struct wbuf *wb, void *p, size_t n, uint64_t off);
+int fs_wbuf_truncate(struct wbuf *wb, uint64_t size);
+uint64_t fs_wbuf_size(struct wbuf *wb);
+/* the size of the leaf at key while a handle writes it */
+bool fs_wbuf_size_of(struct tslot *ts, const char *key, uint64_t *size);
+/* commits what was written: flush and fsync (final: a truncate without a
+ * handle); release commits what is left */
+int fs_wbuf_commit(struct ckptfs *fs, struct wbuf *wb, bool final);
+void fs_wbuf_close(struct ckptfs *fs, struct wbuf *wb);
+int fs_create_npy(struct ckptfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t *ino,
+		  struct wbuf **wb);
+int fs_pending_commit(struct ckptfs *fs, struct pending *p);
+int fs_mkdir(struct ckptfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t *ino);
+int fs_unlink(struct ckptfs *fs, fuse_ino_t parent, const char *name, bool dir);
+int fs_rename(struct ckptfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+	      const char *newname, unsigned flags);
 
 #endif

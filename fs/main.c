@@ -24,10 +24,14 @@ struct cli {
 	char *stream_threshold;
 	char *piece_size;
 	int strict_commit;
+	int ro;
+	char *tmpdir;
 	unsigned threads;
 	int nonopt;
 	int show_help, show_version;
 };
+
+enum { KEY_RO = 100, KEY_RW };
 
 #define OPT(t, p) { t, offsetof(struct cli, p), 1 }
 static const struct fuse_opt cli_opts[] = {
@@ -35,6 +39,9 @@ static const struct fuse_opt cli_opts[] = {
 	OPT("stream_threshold=%s", stream_threshold),
 	OPT("piece_size=%s", piece_size),
 	OPT("strict_commit", strict_commit),
+	OPT("tmpdir=%s", tmpdir),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("rw", KEY_RW),
 	{ "threads=%u", offsetof(struct cli, threads), 0 },
 	OPT("-h", show_help),
 	OPT("--help", show_help),
@@ -48,6 +55,10 @@ static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	struct cli *c = data;
 
 	(void)outargs;
+	if (key == KEY_RO || key == KEY_RW) {
+		c->ro = key == KEY_RO;
+		return 1; /* kept: the kernel mount is read-only too */
+	}
 	if (key == FUSE_OPT_KEY_NONOPT && c->nonopt++ == 0) {
 		c->source = realpath(arg, NULL);
 		if (!c->source) {
@@ -80,8 +91,12 @@ static int parse_size(const char *s, size_t *out)
 static void usage(const char *prog)
 {
 	printf("usage: %s SOURCE MOUNTPOINT [options]\n\n"
-	       "Shows the Orbax / TensorStore checkpoints in SOURCE as files (read-only).\n\n"
+	       "Shows the Orbax / TensorStore checkpoints in SOURCE as files; edits made\n"
+	       "through the mount are copy-on-write commits (see README.md).\n\n"
 	       "ckptfs options:\n"
+	       "    -o ro                  read-only: no edits, everything cached\n"
+	       "    -o tmpdir=DIR          where bytes being written wait for close\n"
+	       "                           (default $TMPDIR or /tmp)\n"
 	       "    -o cache_size=SIZE     decoded-chunk cache budget (default 256M)\n"
 	       "    -o stream_threshold=SIZE  decode larger chunks as streams (default 64M)\n"
 	       "    -o piece_size=SIZE     piece size of streamed chunks (default 4M)\n"
@@ -162,6 +177,11 @@ int main(int argc, char **argv)
 		goto out_opts;
 	}
 	fs.o.root_timeout = 1.0;
+	fs.o.ro = c.ro;
+	if (c.tmpdir)
+		fs.tmpdir = c.tmpdir;
+	else
+		fs.tmpdir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	fs.next_ino = INO_FIRST_FREE;
 	pthread_rwlock_init(&fs.lock, NULL);
 	pthread_mutex_init(&fs.log_lock, NULL);
@@ -177,8 +197,10 @@ int main(int argc, char **argv)
 	}
 	raise_nofile();
 
-	/* read-only, named after SOURCE in /proc/mounts */
-	snprintf(fsname, sizeof(fsname), "-ofsname=ckptfs:%s,subtype=ckptfs,ro", c.source);
+	/* named after SOURCE in /proc/mounts; the kernel checks modes (JSON
+	 * files are 0444) before asking us */
+	snprintf(fsname, sizeof(fsname), "-ofsname=ckptfs:%s,subtype=ckptfs,default_permissions",
+		 c.source);
 	if (fuse_opt_add_arg(&args, fsname) < 0)
 		goto out_fs;
 	se = fuse_session_new(&args, &ckptfs_ops, sizeof(ckptfs_ops), &fs);
@@ -226,6 +248,7 @@ out_args:
 	free(c.cache_size);
 	free(c.stream_threshold);
 	free(c.piece_size);
+	free(c.tmpdir);
 	fuse_opt_free_args(&args);
 	return ret;
 }

@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ops.c - the FUSE low-level handlers: each turns a request into calls to
- * tree.c and sends exactly one reply.  This mount is read-only: every
- * modifying operation answers EROFS.
+ * tree.c (reading) or write.c (edits) and sends exactly one reply.  With
+ * -o ro every modifying operation answers EROFS.
+ *
+ * Caching: below the root, a read-only mount never changes, so the kernel
+ * keeps entries, attributes and pages forever.  On a read-write mount the
+ * trees being edited are not cached by the kernel (timeouts 0, pages
+ * dropped on open); recorded versions are cached like read-only ones.
  */
 #define _GNU_SOURCE
 #include "fs.h"
@@ -12,12 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FOREVER 1e9 /* seconds: committed steps never change */
+#define FOREVER 1e9 /* seconds: nothing below the root changes */
 
 struct fh {
-	enum { FH_LEAF, FH_BUF } kind;
+	enum { FH_LEAF, FH_BUF, FH_WRITE } kind;
+	struct tslot *ts;   /* FH_LEAF: the state holding leaf */
+	struct istate *st;
 	struct ckpt_leaf *leaf;
-	char *buf;
+	struct wbuf *wb;    /* FH_WRITE */
+	char *buf;          /* FH_BUF */
 	size_t n;
 };
 
@@ -29,10 +37,16 @@ static struct ckptfs *FS(fuse_req_t req)
 static double timeout_of(struct ckptfs *fs, fuse_ino_t ino)
 {
 	struct target t;
+	double tmo;
 
-	if (fs_resolve(fs, ino, &t) < 0 || !fs_immutable(&t))
-		return fs->o.root_timeout;
-	return FOREVER;
+	if (fs_resolve(fs, ino, &t) < 0)
+		return 0;
+	if (t.type == T_ROOT || t.type == T_LATEST || t.type == T_ROOT_META)
+		tmo = fs->o.root_timeout;
+	else
+		tmo = fs_immutable(fs, &t) ? FOREVER : 0;
+	fs_put(&t);
+	return tmo;
 }
 
 static int reply_err(fuse_req_t req, int rc)
@@ -45,32 +59,41 @@ static int reply_err(fuse_req_t req, int rc)
 	return fuse_reply_err(req, e);
 }
 
+static int entry_of(struct ckptfs *fs, fuse_ino_t ino, struct fuse_entry_param *e)
+{
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	rc = fs_getattr(fs, ino, &e->attr);
+	if (rc < 0)
+		return rc;
+	e->ino = ino;
+	e->generation = 1;
+	e->attr_timeout = e->entry_timeout = timeout_of(fs, ino);
+	return 0;
+}
+
 /* Valid replies: fuse_reply_entry, fuse_reply_err */
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct ckptfs *fs = FS(req);
 	struct fuse_entry_param e;
 	fuse_ino_t ino;
-	int rc;
+	int rc = fs_lookup(fs, parent, name, &ino);
 
-	memset(&e, 0, sizeof(e));
-	rc = fs_lookup(fs, parent, name, &ino);
 	if (rc == -ENOENT) {
 		/* a negative entry: the kernel remembers the miss */
+		memset(&e, 0, sizeof(e));
 		e.entry_timeout = timeout_of(fs, parent);
 		fuse_reply_entry(req, &e);
 		return;
 	}
 	if (rc == 0)
-		rc = fs_getattr(fs, ino, &e.attr);
-	if (rc < 0) {
+		rc = entry_of(fs, ino, &e);
+	if (rc < 0)
 		reply_err(req, rc);
-		return;
-	}
-	e.ino = ino;
-	e.generation = 1;
-	e.attr_timeout = e.entry_timeout = timeout_of(fs, ino);
-	fuse_reply_entry(req, &e);
+	else
+		fuse_reply_entry(req, &e);
 }
 
 /* Valid replies: fuse_reply_attr, fuse_reply_err */
@@ -118,9 +141,12 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	fi->fh = (uintptr_t)l;
-	if (fs_resolve(fs, ino, &t) == 0 && fs_immutable(&t)) {
-		fi->cache_readdir = 1;
-		fi->keep_cache = 1;
+	if (fs_resolve(fs, ino, &t) == 0) {
+		if (fs_immutable(fs, &t)) {
+			fi->cache_readdir = 1;
+			fi->keep_cache = 1;
+		}
+		fs_put(&t);
 	}
 	fuse_reply_open(req, fi);
 }
@@ -132,7 +158,6 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	struct dir_list *l = (struct dir_list *)(uintptr_t)fi->fh;
 	char *buf = malloc(size ? size : 1);
 	size_t used = 0;
-	double tmo = timeout_of(fs, ino);
 
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
@@ -151,13 +176,12 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 		} else {
 			e.attr.st_ino = l->e[i - 2].ino;
 			e.attr.st_mode = l->e[i - 2].type;
-			if (plus && fs_getattr(fs, l->e[i - 2].ino, &e.attr) == 0) {
-				e.ino = l->e[i - 2].ino;
-				e.generation = 1;
-				e.attr_timeout = e.entry_timeout = timeout_of(fs, e.ino);
+			if (plus && entry_of(fs, l->e[i - 2].ino, &e) < 0) {
+				memset(&e, 0, sizeof(e)); /* a bare entry: lookup will tell */
+				e.attr.st_ino = l->e[i - 2].ino;
+				e.attr.st_mode = l->e[i - 2].type;
 			}
 		}
-		(void)tmo;
 		if (plus)
 			need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, i + 1);
 		else
@@ -194,53 +218,88 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
+static void fh_free(struct ckptfs *fs, struct fh *h)
+{
+	if (!h)
+		return;
+	if (h->wb)
+		fs_wbuf_close(fs, h->wb);
+	if (h->st)
+		fs_state_put(h->ts, h->st);
+	free(h->buf);
+	free(h);
+}
+
+static bool is_dir_target(const struct target *t)
+{
+	return t->type == T_ROOT || t->type == T_STEP || t->type == T_ITEM || t->type == T_VERSIONS ||
+	       t->type == T_VITEM || (t->type == T_NODE && ckpt_node_is_dir(t->node));
+}
+
 /* Valid replies: fuse_reply_open, fuse_reply_err */
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct ckptfs *fs = FS(req);
+	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
 	struct target t;
 	struct fh *h;
 	int rc;
 
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
 	if ((rc = fs_resolve(fs, ino, &t)) < 0) {
 		reply_err(req, rc);
 		return;
 	}
 	h = calloc(1, sizeof(*h));
 	if (!h) {
+		fs_put(&t);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (t.type == T_NODE && !ckpt_node_is_dir(t.node)) {
-		struct ckpt_err err = { 0, "" };
-
-		h->kind = FH_LEAF;
-		rc = ckpt_item_leaf(t.item->item, t.node, &h->leaf, &err);
-		if (rc < 0) {
-			fs_log(fs, "%s", err.msg);
-			rc = -EIO;
-		}
-	} else if (t.type == T_NODE || t.type == T_ITEM || t.type == T_STEP || t.type == T_ROOT) {
+	if (is_dir_target(&t)) {
 		rc = -EISDIR;
 	} else if (t.type == T_LATEST) {
 		rc = -ELOOP;
+	} else if (t.type == T_PENDING) {
+		rc = -EBUSY; /* being written by the handle that created it */
+	} else if (writing) {
+		if (fs->o.ro || fs_immutable(fs, &t))
+			rc = -EROFS;
+		else if (t.type != T_NODE)
+			rc = -EACCES; /* generated JSON */
+		else
+			rc = fs_wbuf_open(fs, &t, &h->wb);
+		if (rc == 0 && (fi->flags & O_TRUNC))
+			rc = fs_wbuf_truncate(h->wb, 0);
+		h->kind = FH_WRITE;
+	} else if (t.type == T_NODE) {
+		struct ckpt_err err = { 0, "" };
+
+		h->kind = FH_LEAF;
+		rc = ckpt_item_leaf(t.st->item, t.node, &h->leaf, &err);
+		if (rc < 0) {
+			fs_log(fs, "%s", err.msg);
+			rc = -EIO;
+		} else {
+			/* the leaf lives as long as its state: keep it */
+			h->ts = t.ts;
+			h->st = t.st;
+			t.st = NULL;
+		}
 	} else {
 		h->kind = FH_BUF;
 		rc = fs_content(fs, &t, &h->buf, &h->n);
+		fi->direct_io = !fs_immutable(fs, &t); /* its size may change */
 	}
 	if (rc < 0) {
-		free(h->buf);
-		free(h);
+		fs_put(&t);
+		fh_free(fs, h);
 		reply_err(req, rc);
 		return;
 	}
 	fi->fh = (uintptr_t)h;
-	fi->keep_cache = fs_immutable(&t);
-	fi->noflush = 1;
+	fi->keep_cache = fs_immutable(fs, &t);
+	fi->noflush = h->kind != FH_WRITE;
+	fs_put(&t);
 	fuse_reply_open(req, fi);
 }
 
@@ -266,27 +325,181 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	r = ckpt_leaf_read(h->leaf, buf, (uint64_t)off, size, &err);
-	if (r < 0) {
-		fs_log(fs, "%s", err.msg);
-		reply_err(req, (int)r);
+	if (h->kind == FH_WRITE) {
+		r = fs_wbuf_read(fs, h->wb, buf, size, (uint64_t)off);
 	} else {
-		fuse_reply_buf(req, buf, (size_t)r);
+		r = ckpt_leaf_read(h->leaf, buf, (uint64_t)off, size, &err);
+		if (r < 0)
+			fs_log(fs, "%s", err.msg);
 	}
+	if (r < 0)
+		reply_err(req, (int)r);
+	else
+		fuse_reply_buf(req, buf, (size_t)r);
 	free(buf);
+}
+
+/* Valid replies: fuse_reply_write, fuse_reply_err */
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *b, size_t n, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	int rc;
+
+	(void)ino;
+	if (!h || h->kind != FH_WRITE) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	rc = fs_wbuf_write(h->wb, b, n, (uint64_t)off);
+	if (rc < 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_write(req, n);
+}
+
+/* Valid replies: fuse_reply_err */
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	reply_err(req, h && h->kind == FH_WRITE ? fs_wbuf_commit(FS(req), h->wb, false) : 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)datasync;
+	op_flush(req, ino, fi);
 }
 
 /* Valid replies: fuse_reply_err */
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
-
 	(void)ino;
-	if (h) {
-		free(h->buf);
-		free(h);
-	}
+	fh_free(FS(req), (struct fh *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
+}
+
+/* Valid replies: fuse_reply_create, fuse_reply_err */
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct ckptfs *fs = FS(req);
+	struct fuse_entry_param e;
+	struct fh *h;
+	fuse_ino_t ino;
+	int rc;
+
+	(void)mode;
+	if (fs->o.ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	h->kind = FH_WRITE;
+	rc = fs_create_npy(fs, parent, name, &ino, &h->wb);
+	if (rc == 0 && (rc = entry_of(fs, ino, &e)) < 0)
+		fs_wbuf_close(fs, h->wb);
+	if (rc < 0) {
+		free(h);
+		reply_err(req, rc);
+		return;
+	}
+	e.attr_timeout = e.entry_timeout = 0;
+	fi->fh = (uintptr_t)h;
+	fi->noflush = 0;
+	fuse_reply_create(req, &e, fi);
+}
+
+/* Valid replies: fuse_reply_entry, fuse_reply_err */
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct ckptfs *fs = FS(req);
+	struct fuse_entry_param e;
+	fuse_ino_t ino;
+	int rc;
+
+	(void)mode;
+	rc = fs->o.ro ? -EROFS : fs_mkdir(fs, parent, name, &ino);
+	if (rc == 0)
+		rc = entry_of(fs, ino, &e);
+	if (rc < 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ckptfs *fs = FS(req);
+
+	reply_err(req, fs->o.ro ? -EROFS : fs_unlink(fs, parent, name, false));
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ckptfs *fs = FS(req);
+
+	reply_err(req, fs->o.ro ? -EROFS : fs_unlink(fs, parent, name, true));
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t p, const char *n, fuse_ino_t np, const char *nn,
+		      unsigned int flags)
+{
+	struct ckptfs *fs = FS(req);
+
+	reply_err(req, fs->o.ro ? -EROFS : fs_rename(fs, p, n, np, nn, flags));
+}
+
+/* Valid replies: fuse_reply_attr, fuse_reply_err.  Sizes are edits (a
+ * truncate without a handle commits at once); modes, owners and times are
+ * accepted and ignored, so cp -p and touch work. */
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int set,
+		       struct fuse_file_info *fi)
+{
+	struct ckptfs *fs = FS(req);
+	struct fh *h = fi ? (struct fh *)(uintptr_t)fi->fh : NULL;
+	struct target t;
+	struct stat st;
+	int rc;
+
+	if (fs->o.ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if ((rc = fs_resolve(fs, ino, &t)) < 0) {
+		reply_err(req, rc);
+		return;
+	}
+	if (set & FUSE_SET_ATTR_SIZE) {
+		if (h && h->kind == FH_WRITE) {
+			rc = fs_wbuf_truncate(h->wb, (uint64_t)a->st_size);
+		} else if (t.type == T_NODE && !ckpt_node_is_dir(t.node)) {
+			struct wbuf *wb;
+
+			rc = fs_wbuf_open(fs, &t, &wb);
+			if (rc == 0) {
+				rc = fs_wbuf_truncate(wb, (uint64_t)a->st_size);
+				if (rc == 0)
+					rc = fs_wbuf_commit(fs, wb, true);
+				fs_wbuf_close(fs, wb);
+			}
+		} else {
+			rc = is_dir_target(&t) ? -EISDIR : fs_immutable(fs, &t) ? -EROFS : -EACCES;
+		}
+	}
+	fs_put(&t);
+	if (rc == 0)
+		rc = fs_getattr(fs, ino, &st);
+	if (rc < 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_attr(req, &st, timeout_of(fs, ino));
 }
 
 /* Valid replies: fuse_reply_statfs, fuse_reply_err */
@@ -299,100 +512,65 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	sv.f_bsize = 4096;
 	sv.f_frsize = 4096;
 	sv.f_namemax = CKPT_NAME_MAX;
-	sv.f_flag = ST_RDONLY;
+	sv.f_flag = FS(req)->o.ro ? ST_RDONLY : 0;
 	fuse_reply_statfs(req, &sv);
 }
 
-/* ---------------------------------------------------------------- read-only */
+/* ---------------------------------------------------------------- not supported */
 
-static void erofs_entry(fuse_req_t req)
+static void refuse(fuse_req_t req, int rw_errno)
 {
-	fuse_reply_err(req, EROFS);
-}
-
-static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int set,
-		       struct fuse_file_info *fi)
-{
-	(void)ino, (void)a, (void)set, (void)fi;
-	erofs_entry(req);
+	fuse_reply_err(req, FS(req)->o.ro ? EROFS : rw_errno);
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m, dev_t d)
 {
 	(void)p, (void)n, (void)m, (void)d;
-	erofs_entry(req);
-}
-
-static void op_mkdir(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m)
-{
-	(void)p, (void)n, (void)m;
-	erofs_entry(req);
-}
-
-static void op_unlink(fuse_req_t req, fuse_ino_t p, const char *n)
-{
-	(void)p, (void)n;
-	erofs_entry(req);
+	refuse(req, EPERM);
 }
 
 static void op_symlink(fuse_req_t req, const char *l, fuse_ino_t p, const char *n)
 {
 	(void)l, (void)p, (void)n;
-	erofs_entry(req);
-}
-
-static void op_rename(fuse_req_t req, fuse_ino_t p, const char *n, fuse_ino_t np, const char *nn,
-		      unsigned int f)
-{
-	(void)p, (void)n, (void)np, (void)nn, (void)f;
-	erofs_entry(req);
+	refuse(req, EPERM);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t i, fuse_ino_t np, const char *nn)
 {
 	(void)i, (void)np, (void)nn;
-	erofs_entry(req);
-}
-
-static void op_create(fuse_req_t req, fuse_ino_t p, const char *n, mode_t m,
-		      struct fuse_file_info *fi)
-{
-	(void)p, (void)n, (void)m, (void)fi;
-	erofs_entry(req);
-}
-
-static void op_write(fuse_req_t req, fuse_ino_t i, const char *b, size_t s, off_t o,
-		     struct fuse_file_info *fi)
-{
-	(void)i, (void)b, (void)s, (void)o, (void)fi;
-	erofs_entry(req);
+	refuse(req, EPERM);
 }
 
 static void op_setxattr(fuse_req_t req, fuse_ino_t i, const char *n, const char *v, size_t s, int f)
 {
 	(void)i, (void)n, (void)v, (void)s, (void)f;
-	erofs_entry(req);
+	refuse(req, ENOTSUP);
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t i, const char *n)
 {
 	(void)i, (void)n;
-	erofs_entry(req);
+	refuse(req, ENOTSUP);
 }
 
 static void op_fallocate(fuse_req_t req, fuse_ino_t i, int m, off_t o, off_t l,
 			 struct fuse_file_info *fi)
 {
 	(void)i, (void)m, (void)o, (void)l, (void)fi;
-	erofs_entry(req);
+	refuse(req, EOPNOTSUPP);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct ckptfs *fs = userdata;
+
 	conn->want |= conn->capable & (FUSE_CAP_ASYNC_READ | FUSE_CAP_READDIRPLUS |
 				       FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_CACHE_SYMLINKS |
 				       FUSE_CAP_PARALLEL_DIROPS);
+	if (!fs->o.ro)
+		conn->want |= conn->capable & FUSE_CAP_ATOMIC_O_TRUNC;
+	/* writes must reach us as they happen: no write-back caching */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
 }
@@ -408,18 +586,20 @@ const struct fuse_lowlevel_ops ckptfs_ops = {
 	.releasedir = op_releasedir,
 	.open = op_open,
 	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.fsync = op_fsync,
 	.release = op_release,
+	.create = op_create,
 	.statfs = op_statfs,
 	.setattr = op_setattr,
 	.mknod = op_mknod,
 	.mkdir = op_mkdir,
 	.unlink = op_unlink,
-	.rmdir = op_unlink,
+	.rmdir = op_rmdir,
 	.symlink = op_symlink,
 	.rename = op_rename,
 	.link = op_link,
-	.create = op_create,
-	.write = op_write,
 	.setxattr = op_setxattr,
 	.removexattr = op_removexattr,
 	.fallocate = op_fallocate,

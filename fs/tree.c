@@ -9,11 +9,14 @@
  *                        a JSON item as "<item>.json" holding its JSON
  *   /<step>/<item>/...   the pytree: dicts and lists as directories, each
  *                        leaf a file of its bytes beside "<leaf>.json"
+ *   /<step>/.versions/<item>/<N>/   the item as it was at version N
+ *                        (a direct step: /<step>/.versions/<N>/)
  */
 #define _GNU_SOURCE
 #include "fs.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,18 +97,9 @@ int fs_readlink(struct ckptfs *fs, char *buf, size_t cap)
 
 /* ---------------------------------------------------------------- helpers */
 
-static int item_root(struct ckptfs *fs, struct item_slot *it, const struct ckpt_node **out)
-{
-	int rc = fs_item_open(fs, it);
-
-	if (rc < 0)
-		return rc;
-	*out = ckpt_item_root(it->item);
-	return 0;
-}
-
-/* the item whose tree a directory inode shows (direct steps and items) */
-static int dir_item(struct ckptfs *fs, struct target *t, struct item_slot **out)
+/* The tree a directory inode shows: 0 and *ts, or 1 for a composite step
+ * (it lists items). */
+static int tree_of(struct ckptfs *fs, const struct target *t, struct tslot **ts)
 {
 	int rc;
 
@@ -113,18 +107,48 @@ static int dir_item(struct ckptfs *fs, struct target *t, struct item_slot **out)
 		rc = fs_step_open(fs, t->step);
 		if (rc < 0)
 			return rc == -ENOENT ? -ENOENT : -EIO;
-		if (!ckpt_step_is_direct(t->step->step))
-			return 1; /* lists items */
-		*out = &t->step->items[0];
+		if (!ckpt_step_is_direct(fs_step(t->step)))
+			return 1;
+		*ts = &t->step->items[0];
 		return 0;
 	}
-	*out = t->item;
+	*ts = t->ts;
 	return 0;
 }
 
-bool fs_immutable(const struct target *t)
+/* makes t the root node of its tree (T_ITEM or a direct step), state held */
+static int root_target(struct ckptfs *fs, struct target *t, struct tslot *ts)
 {
-	return t->type != T_ROOT && t->type != T_LATEST && t->type != T_ROOT_META;
+	int rc = fs_state_get(fs, ts, &t->st);
+
+	if (rc < 0)
+		return rc;
+	t->ts = ts;
+	t->node = ckpt_item_root(t->st->item);
+	t->key = "";
+	return 0;
+}
+
+bool fs_immutable(struct ckptfs *fs, const struct target *t)
+{
+	if (t->type == T_ROOT || t->type == T_LATEST || t->type == T_ROOT_META)
+		return false;
+	if (t->ts && t->ts->is_version)
+		return true;
+	return fs->o.ro;
+}
+
+bool fs_editable(struct ckptfs *fs, const struct target *t)
+{
+	const struct tslot *ts = t->ts;
+
+	if (fs->o.ro)
+		return false;
+	if (t->type == T_STEP && t->step->opened && !t->step->err &&
+	    ckpt_step_is_direct(fs_step(t->step)))
+		ts = &t->step->items[0];
+	return ts && !ts->is_version &&
+	       ckpt_step_item(fs_step(ts->step), ts->index)->kind == CKPT_ITEM_PYTREE;
 }
 
 static char *dump_json(json_t *j, size_t *n)
@@ -142,6 +166,39 @@ static char *dump_json(json_t *j, size_t *n)
 		*n = len + 1;
 	}
 	return s;
+}
+
+static json_t *describe_tree(struct ckptfs *fs, struct tslot *ts)
+{
+	struct ckpt_err err = { 0, "" };
+	struct istate *st;
+	json_t *j;
+
+	if (fs_state_get(fs, ts, &st) < 0) {
+		j = json_object();
+		json_object_set_new(j, "error", json_string(ts->errmsg ? ts->errmsg : "?"));
+		return j;
+	}
+	j = ckpt_item_describe(st->item, &err);
+	fs_state_put(ts, st);
+	if (j && ts->is_version) {
+		struct ckpt_version_info *v;
+		size_t n;
+
+		if (ckpt_item_versions(fs_step(ts->step), ts->index, &v, &n, &err) == 0) {
+			for (size_t i = 0; i < n; i++) {
+				if (v[i].version != ts->version)
+					continue;
+				json_object_set_new(j, "version",
+						    json_pack("{sI sI sI ss}", "number", (json_int_t)v[i].version,
+							      "time_ns", (json_int_t)v[i].time_ns,
+							      "ocdbt_generation", (json_int_t)v[i].generation,
+							      "change", v[i].change ? v[i].change : ""));
+			}
+			ckpt_version_infos_free(v, n);
+		}
+	}
+	return j;
 }
 
 int fs_content(struct ckptfs *fs, const struct target *t, char **buf, size_t *n)
@@ -165,39 +222,28 @@ int fs_content(struct ckptfs *fs, const struct target *t, char **buf, size_t *n)
 	case T_STEP_JSON:
 		if ((rc = fs_step_open(fs, t->step)) < 0)
 			return rc == -ENOENT ? rc : -EIO;
-		j = ckpt_step_describe(t->step->step);
-		if (ckpt_step_is_direct(t->step->step)) {
-			struct item_slot *it = &t->step->items[0];
-
-			if (fs_item_open(fs, it) == 0)
-				json_object_set_new(j, "item", ckpt_item_describe(it->item, &err));
-			else
-				json_object_set_new(j, "error", json_string(it->errmsg ? it->errmsg : "?"));
-		}
+		j = ckpt_step_describe(fs_step(t->step));
+		if (j && ckpt_step_is_direct(fs_step(t->step)))
+			json_object_set_new(j, "item", describe_tree(fs, &t->step->items[0]));
 		break;
 	case T_ITEM_JSON:
-		if (fs_item_open(fs, t->item) < 0) {
-			j = json_object();
-			json_object_set_new(j, "error",
-					    json_string(t->item->errmsg ? t->item->errmsg : "?"));
-		} else {
-			j = ckpt_item_describe(t->item->item, &err);
-		}
+		j = describe_tree(fs, t->ts);
 		break;
 	case T_JSON_ITEM: {
+		struct istate *st;
 		const uint8_t *p;
 
-		if ((rc = fs_item_open(fs, t->item)) < 0)
+		if ((rc = fs_state_get(fs, t->ts, &st)) < 0)
 			return rc;
-		ckpt_item_json_bytes(t->item->item, &p, n);
+		ckpt_item_json_bytes(st->item, &p, n);
 		*buf = malloc(*n ? *n : 1);
-		if (!*buf)
-			return -ENOMEM;
-		memcpy(*buf, p, *n);
-		return 0;
+		if (*buf)
+			memcpy(*buf, p, *n);
+		fs_state_put(t->ts, st);
+		return *buf ? 0 : -ENOMEM;
 	}
 	case T_NODE_JSON:
-		j = ckpt_leaf_describe(t->item->item, t->node, &err);
+		j = ckpt_leaf_describe(t->st->item, t->node, &err);
 		break;
 	default:
 		return -EINVAL;
@@ -209,44 +255,50 @@ int fs_content(struct ckptfs *fs, const struct target *t, char **buf, size_t *n)
 	return *buf ? 0 : -ENOMEM;
 }
 
-/* size of a generated file, computed once */
+/* size of a generated file, computed once per state */
 static int content_size(struct ckptfs *fs, const struct target *t, uint64_t *size)
 {
 	uint64_t *cache = NULL;
+	struct istate *st = NULL;
 	char *buf;
 	size_t n;
 	int rc;
 
 	switch (t->type) {
-	case T_ROOT_META: cache = &fs->root_meta_size; break;
 	case T_STEP_JSON: cache = &t->step->json_size; break;
-	case T_ITEM_JSON: cache = &t->item->head_json_size; break;
-	case T_NODE_JSON: cache = &t->item->json_size[ckpt_node_id(t->node)]; break;
+	case T_ITEM_JSON:
+		if (fs_state_get(fs, t->ts, &st) == 0)
+			cache = &st->head_json_size;
+		break;
+	case T_NODE_JSON: cache = &t->st->json_size[ckpt_node_id(t->node)]; break;
 	default: break;
 	}
 	if (cache && __atomic_load_n(cache, __ATOMIC_RELAXED)) {
 		*size = __atomic_load_n(cache, __ATOMIC_RELAXED) - 1;
+		fs_state_put(t->ts, st);
 		return 0;
 	}
 	rc = fs_content(fs, t, &buf, &n);
-	if (rc < 0)
-		return rc;
-	free(buf);
-	*size = n;
-	if (cache && t->type != T_ROOT_META)
-		__atomic_store_n(cache, n + 1, __ATOMIC_RELAXED);
-	return 0;
+	if (rc == 0) {
+		free(buf);
+		*size = n;
+		if (cache)
+			__atomic_store_n(cache, n + 1, __ATOMIC_RELAXED);
+	}
+	if (st)
+		fs_state_put(t->ts, st);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- attributes */
 
-static void fill(struct ckptfs *fs, struct stat *st, fuse_ino_t ino, mode_t type, uint64_t size,
-		 uint64_t time_ns)
+static void fill(struct ckptfs *fs, struct stat *st, fuse_ino_t ino, mode_t type, mode_t perm,
+		 uint64_t size, uint64_t time_ns)
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
-	st->st_mode = type | (type == S_IFDIR ? 0555 : type == S_IFLNK ? 0777 : 0444);
-	st->st_nlink = 1;
+	st->st_mode = type | perm;
+	st->st_nlink = type == S_IFDIR ? 2 : 1;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
 	st->st_size = (off_t)size;
@@ -266,124 +318,231 @@ int fs_getattr(struct ckptfs *fs, fuse_ino_t ino, struct stat *st)
 {
 	struct target t;
 	uint64_t size = 0, time_ns = 0;
+	mode_t dperm = 0555, fperm = 0444;
 	int rc = fs_resolve(fs, ino, &t);
 
 	if (rc < 0)
 		return rc;
-	if (t.step && t.type != T_STEP && t.type != T_STEP_JSON)
-		time_ns = t.step->step ? ckpt_step_time_ns(t.step->step) : 0;
+	if (t.step && t.step->opened && !t.step->err)
+		time_ns = ckpt_step_time_ns(fs_step(t.step));
+	if (fs_editable(fs, &t)) {
+		dperm = 0755;
+		fperm = 0644;
+	}
 	switch (t.type) {
 	case T_ROOT:
-		fill(fs, st, ino, S_IFDIR, 0, 0);
-		return 0;
+		fill(fs, st, ino, S_IFDIR, fs->o.ro ? 0555 : 0755, 0, 0);
+		break;
 	case T_LATEST: {
 		char name[4096];
 
-		if ((rc = fs_readlink(fs, name, sizeof(name))) < 0)
-			return rc;
-		fill(fs, st, ino, S_IFLNK, strlen(name), 0);
-		return 0;
+		if ((rc = fs_readlink(fs, name, sizeof(name))) == 0)
+			fill(fs, st, ino, S_IFLNK, 0777, strlen(name), 0);
+		break;
 	}
 	case T_ROOT_META:
-		if ((rc = content_size(fs, &t, &size)) < 0)
-			return rc;
-		fill(fs, st, ino, S_IFREG, size, 0);
-		return 0;
+		if ((rc = content_size(fs, &t, &size)) == 0)
+			fill(fs, st, ino, S_IFREG, 0444, size, 0);
+		break;
 	case T_STEP:
 	case T_STEP_JSON:
-		if ((rc = fs_step_open(fs, t.step)) < 0)
-			return rc == -ENOENT ? rc : -EIO;
-		time_ns = ckpt_step_time_ns(t.step->step);
+	case T_VERSIONS:
+		if ((rc = fs_step_open(fs, t.step)) < 0) {
+			rc = rc == -ENOENT ? rc : -EIO;
+			break;
+		}
+		time_ns = ckpt_step_time_ns(fs_step(t.step));
 		if (t.type == T_STEP_JSON && (rc = content_size(fs, &t, &size)) < 0)
-			return rc;
-		fill(fs, st, ino, t.type == T_STEP ? S_IFDIR : S_IFREG, size, time_ns);
-		return 0;
+			break;
+		if (t.type == T_STEP)
+			fill(fs, st, ino, S_IFDIR, fs_editable(fs, &t) ? 0755 : 0555, 0, time_ns);
+		else
+			fill(fs, st, ino, t.type == T_VERSIONS ? S_IFDIR : S_IFREG,
+			     t.type == T_VERSIONS ? 0555 : 0444, size, time_ns);
+		break;
 	case T_ITEM:
-		fill(fs, st, ino, S_IFDIR, 0, time_ns);
-		return 0;
+	case T_VITEM:
+		fill(fs, st, ino, S_IFDIR, t.type == T_VITEM ? 0555 : dperm, 0, time_ns);
+		break;
 	case T_JSON_ITEM:
 	case T_ITEM_JSON:
 	case T_NODE_JSON:
-		if ((rc = content_size(fs, &t, &size)) < 0)
-			return rc;
-		fill(fs, st, ino, S_IFREG, size, time_ns);
-		return 0;
+		if ((rc = content_size(fs, &t, &size)) == 0)
+			fill(fs, st, ino, S_IFREG, 0444, size, time_ns);
+		break;
 	case T_NODE:
 		if (ckpt_node_is_dir(t.node)) {
-			fill(fs, st, ino, S_IFDIR, 0, time_ns);
+			fill(fs, st, ino, S_IFDIR, dperm, 0, time_ns);
 		} else {
 			struct ckpt_leaf *l;
 			struct ckpt_err err = { 0, "" };
+			enum ckpt_node_kind k = ckpt_node_kind(t.node);
 
-			if ((rc = ckpt_item_leaf(t.item->item, t.node, &l, &err)) < 0) {
+			if ((rc = ckpt_item_leaf(t.st->item, t.node, &l, &err)) < 0) {
 				fs_log(fs, "%s", err.msg);
-				return -EIO;
+				rc = -EIO;
+				break;
 			}
-			fill(fs, st, ino, S_IFREG, ckpt_leaf_size(l), time_ns);
+			size = ckpt_leaf_size(l);
+			fs_wbuf_size_of(t.ts, t.key, &size); /* being written */
+			fill(fs, st, ino, S_IFREG,
+			     k == CKPT_NODE_ARRAY || k == CKPT_NODE_STRING ? fperm : 0444, size, time_ns);
 		}
-		return 0;
+		break;
+	case T_PENDING:
+		fill(fs, st, ino, S_IFREG, 0644, fs_wbuf_size(t.pend->wb), 0);
+		clock_gettime(CLOCK_REALTIME, &st->st_mtim);
+		st->st_ctim = st->st_atim = st->st_mtim;
+		break;
+	default:
+		rc = -ENOENT;
 	}
-	return -EINVAL;
+	fs_put(&t);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- lookups */
 
-/* the child of n shown under `name` (canonical names only) */
-static const struct ckpt_node *child_named(const struct ckpt_node *n, const char *name)
+static struct pending *pending_named(struct tslot *ts, const char *dir, const char *name)
 {
-	char *key, canon[CKPT_NAME_MAX + 1];
-	size_t len, kl;
-	unsigned dup;
-	uint64_t hash;
-	bool is_hash;
-	const struct ckpt_node *c = NULL;
+	struct pending *p = NULL;
 
-	if (ckpt_name_unescape(name, &key, &len, &dup, &hash, &is_hash) < 0)
-		return NULL;
-	if (is_hash) {
-		for (size_t i = 0; i < ckpt_node_n_children(n) && !c; i++) {
-			const char *k = ckpt_node_key(ckpt_node_child(n, i), &kl);
-
-			ckpt_name_escape(k, kl, 0, canon);
-			if (!strcmp(canon, name))
-				c = ckpt_node_child(n, i);
-		}
-		return c;
-	}
-	if (key && !dup) {
-		c = ckpt_node_find(n, key, len);
-		if (c) {
-			const char *k = ckpt_node_key(c, &kl);
-
-			ckpt_name_escape(k, kl, 0, canon);
-			if (strcmp(canon, name))
-				c = NULL;
-		}
-	}
-	free(key);
-	return c;
+	pthread_mutex_lock(&ts->lock);
+	for (size_t i = 0; i < ts->n_pending && !p; i++)
+		if (!ts->pending[i]->done && !strcmp(ts->pending[i]->dir, dir) &&
+		    !strcmp(ts->pending[i]->name, name))
+			p = ts->pending[i];
+	pthread_mutex_unlock(&ts->lock);
+	return p;
 }
 
-static int lookup_in_node(struct ckptfs *fs, struct item_slot *it, const struct ckpt_node *dir,
-			  const char *name, fuse_ino_t *ino)
+static int lookup_in_node(struct ckptfs *fs, const struct target *t, const char *name, fuse_ino_t *ino)
 {
-	const struct ckpt_node *c = child_named(dir, name);
+	const struct ckpt_node *c = fs_child_named(t->node, name);
+	struct pending *p;
+	bool json = false;
+	char *key;
 	size_t stem;
 
-	(void)fs;
-	if (c) {
-		*ino = fs_node_ino(it, c, false);
-		return 0;
-	}
-	if (ends_json(name, &stem)) {
+	if (!c && ends_json(name, &stem)) {
 		char *s = strndup(name, stem);
 
 		if (!s)
 			return -ENOMEM;
-		c = child_named(dir, s);
+		c = fs_child_named(t->node, s);
+		json = c && !ckpt_node_is_dir(c);
+		if (json) {
+			key = fs_key_join(t->key, s);
+			free(s);
+			goto found;
+		}
 		free(s);
-		if (c && !ckpt_node_is_dir(c)) {
-			*ino = fs_node_ino(it, c, true);
+		c = NULL;
+	}
+	if (!c) {
+		p = pending_named(t->ts, t->key, name);
+		if (!p)
+			return -ENOENT;
+		*ino = p->ino;
+		return 0;
+	}
+	key = fs_key_join(t->key, name);
+found:
+	if (!key)
+		return -ENOMEM;
+	*ino = fs_path_ino(fs, t->ts, key, json);
+	free(key);
+	return *ino ? 0 : -ENOMEM;
+}
+
+/* versions of a tree: "N" and "N.json" */
+static int lookup_version(struct ckptfs *fs, struct tslot *ts, const char *name, fuse_ino_t *ino)
+{
+	struct ckpt_err err = { 0, "" };
+	struct ckpt_version_info *v;
+	struct tslot *vs;
+	size_t n, stem = strlen(name);
+	bool json = ends_json(name, &stem), found = false;
+	uint64_t num = 0;
+
+	if (stem == 0 || stem > 20)
+		return -ENOENT;
+	for (size_t i = 0; i < stem; i++) {
+		if (name[i] < '0' || name[i] > '9' || (i == 0 && name[0] == '0' && stem > 1))
+			return -ENOENT;
+		num = num * 10 + (uint64_t)(name[i] - '0');
+	}
+	if (ckpt_item_versions(fs_step(ts->step), ts->index, &v, &n, &err) < 0)
+		return -EIO;
+	for (size_t i = 0; i < n; i++)
+		found |= v[i].version == num;
+	ckpt_version_infos_free(v, n);
+	if (!found)
+		return -ENOENT;
+	vs = fs_version_slot(fs, ts, num);
+	if (!vs)
+		return -ENOMEM;
+	*ino = vs->head + (json ? 1 : 0);
+	return 0;
+}
+
+static bool is_tree_item(struct step_slot *s, size_t i)
+{
+	return ckpt_step_item(fs_step(s), i)->kind == CKPT_ITEM_PYTREE;
+}
+
+static int lookup_root(struct ckptfs *fs, const char *name, fuse_ino_t *ino)
+{
+	char step[4096];
+	struct step_slot *s;
+	bool json = false;
+	size_t stem;
+
+	if (!strcmp(name, "latest")) {
+		if (fs_readlink(fs, step, sizeof(step)) < 0)
+			return -ENOENT;
+		*ino = INO_LATEST;
+		return 0;
+	}
+	if (!strcmp(name, "metadata.json") && ckpt_src_kind(fs->src) == CKPT_SRC_ROOT) {
+		char *p;
+		size_t n;
+		struct ckpt_err err = { 0, "" };
+
+		if (ckpt_src_root_metadata(fs->src, &p, &n, &err) < 0)
+			return -ENOENT;
+		free(p);
+		*ino = INO_ROOT_META;
+		return 0;
+	}
+	snprintf(step, sizeof(step), "%s", name);
+	if (ends_json(step, &stem)) {
+		step[stem] = 0;
+		json = true;
+	}
+	if (!step_listed(fs, step))
+		return -ENOENT;
+	s = fs_step_slot(fs, step, true);
+	if (!s)
+		return -ENOMEM;
+	*ino = s->base + (json ? 1 : 0);
+	return 0;
+}
+
+static int lookup_items(struct step_slot *s, const char *name, fuse_ino_t *ino)
+{
+	for (size_t i = 0; i < s->n_items; i++) {
+		const struct ckpt_item_info *info = ckpt_step_item(fs_step(s), i);
+		char esc[CKPT_NAME_MAX + 1], js[CKPT_NAME_MAX + 8];
+
+		ckpt_name_escape(info->name, strlen(info->name), 0, esc);
+		snprintf(js, sizeof(js), "%s.json", esc);
+		if (info->kind != CKPT_ITEM_JSON && !strcmp(esc, name)) {
+			*ino = s->items[i].head;
+			return 0;
+		}
+		if (!strcmp(js, name)) {
+			*ino = s->items[i].head + (info->kind == CKPT_ITEM_JSON ? 0 : 1);
 			return 0;
 		}
 	}
@@ -393,94 +552,70 @@ static int lookup_in_node(struct ckptfs *fs, struct item_slot *it, const struct 
 int fs_lookup(struct ckptfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t *ino)
 {
 	struct target t;
-	struct item_slot *it;
-	const struct ckpt_node *dir;
-	size_t stem;
+	struct tslot *ts;
 	int rc = fs_resolve(fs, parent, &t);
 
 	if (rc < 0)
 		return rc;
 	switch (t.type) {
-	case T_ROOT: {
-		char step[4096];
-		struct step_slot *s;
-		bool json = false;
-
-		if (!strcmp(name, "latest")) {
-			if (fs_readlink(fs, step, sizeof(step)) < 0)
-				return -ENOENT;
-			*ino = INO_LATEST;
-			return 0;
-		}
-		if (!strcmp(name, "metadata.json") && ckpt_src_kind(fs->src) == CKPT_SRC_ROOT) {
-			char *p;
-			size_t n;
-			struct ckpt_err err = { 0, "" };
-
-			if (ckpt_src_root_metadata(fs->src, &p, &n, &err) < 0)
-				return -ENOENT;
-			free(p);
-			*ino = INO_ROOT_META;
-			return 0;
-		}
-		snprintf(step, sizeof(step), "%s", name);
-		if (ends_json(step, &stem)) {
-			step[stem] = 0;
-			json = true;
-		}
-		if (!step_listed(fs, step))
-			return -ENOENT;
-		s = fs_step_slot(fs, step, true);
-		if (!s)
-			return -ENOMEM;
-		*ino = s->base + (json ? 1 : 0);
-		return 0;
-	}
+	case T_ROOT:
+		rc = lookup_root(fs, name, ino);
+		break;
 	case T_STEP:
 	case T_ITEM:
+		rc = tree_of(fs, &t, &ts);
+		if (rc == 1) {
+			rc = !strcmp(name, ".versions") ? (*ino = t.step->base + 2, 0)
+							: lookup_items(t.step, name, ino);
+			break;
+		}
+		if (rc == 0 && (rc = root_target(fs, &t, ts)) < 0)
+			rc = -EIO;
+		if (rc == 0)
+			rc = lookup_in_node(fs, &t, name, ino);
+		if (rc == -ENOENT && t.type == T_STEP && !strcmp(name, ".versions")) {
+			*ino = t.step->base + 2;
+			rc = 0;
+		}
+		break;
 	case T_NODE:
-		rc = t.type == T_NODE ? 1 : dir_item(fs, &t, &it);
-		if (rc < 0)
-			return rc;
-		if (rc == 1 && t.type == T_STEP) {
-			/* a composite step: its items */
-			struct step_slot *s = t.step;
+		rc = ckpt_node_is_dir(t.node) ? lookup_in_node(fs, &t, name, ino) : -ENOTDIR;
+		break;
+	case T_VERSIONS:
+		if ((rc = fs_step_open(fs, t.step)) < 0)
+			break;
+		if (ckpt_step_is_direct(fs_step(t.step))) {
+			rc = lookup_version(fs, &t.step->items[0], name, ino);
+			break;
+		}
+		rc = -ENOENT;
+		for (size_t i = 0; i < t.step->n_items && rc == -ENOENT; i++) {
+			const struct ckpt_item_info *info = ckpt_step_item(fs_step(t.step), i);
+			char esc[CKPT_NAME_MAX + 1];
 
-			for (size_t i = 0; i < s->n_items; i++) {
-				const struct ckpt_item_info *info = ckpt_step_item(s->step, i);
-				char esc[CKPT_NAME_MAX + 1], js[CKPT_NAME_MAX + 8];
-
-				ckpt_name_escape(info->name, strlen(info->name), 0, esc);
-				snprintf(js, sizeof(js), "%s.json", esc);
-				if (info->kind != CKPT_ITEM_JSON && !strcmp(esc, name)) {
-					*ino = s->items[i].head;
-					return 0;
-				}
-				if (!strcmp(js, name)) {
-					*ino = s->items[i].head + (info->kind == CKPT_ITEM_JSON ? 0 : 1);
-					return 0;
-				}
+			ckpt_name_escape(info->name, strlen(info->name), 0, esc);
+			if (is_tree_item(t.step, i) && !strcmp(esc, name)) {
+				*ino = fs_vdir(fs, &t.step->items[i]);
+				rc = *ino ? 0 : -ENOMEM;
 			}
-			return -ENOENT;
 		}
-		if (t.type == T_NODE) {
-			it = t.item;
-			if (!ckpt_node_is_dir(t.node))
-				return -ENOTDIR;
-			dir = t.node;
-		} else if ((rc = item_root(fs, it, &dir)) < 0) {
-			return -EIO;
-		}
-		return lookup_in_node(fs, it, dir, name, ino);
+		break;
+	case T_VITEM:
+		rc = lookup_version(fs, t.ts, name, ino);
+		break;
 	default:
-		return -ENOTDIR;
+		rc = -ENOTDIR;
 	}
+	fs_put(&t);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- listings */
 
 static int add(struct dir_list *l, const char *name, fuse_ino_t ino, mode_t type)
 {
+	if (!ino)
+		return -ENOMEM;
 	if (l->n == l->cap) {
 		size_t nc = l->cap ? l->cap * 2 : 16;
 		struct dirent_ent *ne = realloc(l->e, nc * sizeof(*ne));
@@ -508,110 +643,215 @@ void fs_list_free(struct dir_list *l)
 	l->n = l->cap = 0;
 }
 
-static int list_node(struct item_slot *it, const struct ckpt_node *dir, struct dir_list *l)
+/* the n-th repeat of an identical key among dir's children before c */
+static unsigned dup_index(const struct ckpt_node *dir, size_t i)
+{
+	size_t kl, ol;
+	const char *k = ckpt_node_key(ckpt_node_child(dir, i), &kl);
+	unsigned dup = 0;
+
+	if (ckpt_node_find(dir, k, kl) == ckpt_node_child(dir, i))
+		return 0; /* the first (usual) */
+	for (size_t j = 0; j < i; j++) {
+		const char *o = ckpt_node_key(ckpt_node_child(dir, j), &ol);
+
+		dup += ol == kl && !memcmp(o, k, kl);
+	}
+	return dup;
+}
+
+static int list_node(struct ckptfs *fs, const struct target *t, struct dir_list *l)
 {
 	int rc = 0;
 
-	for (size_t i = 0; i < ckpt_node_n_children(dir) && rc == 0; i++) {
-		const struct ckpt_node *c = ckpt_node_child(dir, i);
+	for (size_t i = 0; i < ckpt_node_n_children(t->node) && rc == 0; i++) {
+		const struct ckpt_node *c = ckpt_node_child(t->node, i);
 		char name[CKPT_NAME_MAX + 1], js[CKPT_NAME_MAX + 8];
 		size_t kl;
 		const char *k = ckpt_node_key(c, &kl);
+		char *key;
 
-		ckpt_name_escape(k, kl, 0, name);
+		ckpt_name_escape(k, kl, dup_index(t->node, i), name);
+		key = fs_key_join(t->key, name);
+		if (!key)
+			return -ENOMEM;
 		if (ckpt_node_is_dir(c)) {
-			rc = add(l, name, fs_node_ino(it, c, false), S_IFDIR);
+			rc = add(l, name, fs_path_ino(fs, t->ts, key, false), S_IFDIR);
+		} else {
+			rc = add(l, name, fs_path_ino(fs, t->ts, key, false), S_IFREG);
+			if (rc == 0 && strlen(name) + 5 <= CKPT_NAME_MAX) {
+				snprintf(js, sizeof(js), "%s.json", name);
+				rc = add(l, js, fs_path_ino(fs, t->ts, key, true), S_IFREG);
+			}
+		}
+		free(key);
+	}
+	pthread_mutex_lock(&t->ts->lock);
+	for (size_t i = 0; i < t->ts->n_pending && rc == 0; i++) {
+		struct pending *p = t->ts->pending[i];
+
+		if (!p->done && !strcmp(p->dir, t->key))
+			rc = add(l, p->name, p->ino, S_IFREG);
+	}
+	pthread_mutex_unlock(&t->ts->lock);
+	return rc;
+}
+
+static int list_versions(struct ckptfs *fs, struct tslot *ts, struct dir_list *l)
+{
+	struct ckpt_err err = { 0, "" };
+	struct ckpt_version_info *v;
+	size_t n;
+	int rc = 0;
+
+	if (ckpt_item_versions(fs_step(ts->step), ts->index, &v, &n, &err) < 0) {
+		fs_log(fs, "%s", err.msg);
+		return -EIO;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct tslot *vs = fs_version_slot(fs, ts, v[i].version);
+		char name[32];
+
+		if (!vs) {
+			rc = -ENOMEM;
+			break;
+		}
+		snprintf(name, sizeof(name), "%" PRIu64, v[i].version);
+		rc = add(l, name, vs->head, S_IFDIR);
+		snprintf(name, sizeof(name), "%" PRIu64 ".json", v[i].version);
+		if (rc == 0)
+			rc = add(l, name, vs->head + 1, S_IFREG);
+	}
+	ckpt_version_infos_free(v, n);
+	return rc;
+}
+
+static bool has_versions(struct tslot *ts)
+{
+	struct ckpt_err err = { 0, "" };
+	struct ckpt_version_info *v;
+	size_t n = 0;
+
+	if (ckpt_step_item(fs_step(ts->step), ts->index)->kind != CKPT_ITEM_PYTREE ||
+	    ckpt_item_versions(fs_step(ts->step), ts->index, &v, &n, &err) < 0)
+		return false;
+	ckpt_version_infos_free(v, n);
+	return n > 0;
+}
+
+static int list_root(struct ckptfs *fs, struct dir_list *l)
+{
+	char *p;
+	size_t n;
+	struct ckpt_err err = { 0, "" };
+	int rc;
+
+	pthread_mutex_lock(&fs->scan_lock);
+	rc = scan_locked(fs);
+	for (size_t i = 0; rc == 0 && i < fs->n_scan; i++) {
+		struct step_slot *s = fs_step_slot(fs, fs->scan[i].name, true);
+		char js[4200];
+
+		if (!s) {
+			rc = -ENOMEM;
+			break;
+		}
+		snprintf(js, sizeof(js), "%s.json", s->name);
+		rc = add(l, s->name, s->base, S_IFDIR);
+		if (rc == 0)
+			rc = add(l, js, s->base + 1, S_IFREG);
+	}
+	if (rc == 0 && fs->n_scan)
+		rc = add(l, "latest", INO_LATEST, S_IFLNK);
+	pthread_mutex_unlock(&fs->scan_lock);
+	if (rc == 0 && ckpt_src_kind(fs->src) == CKPT_SRC_ROOT &&
+	    ckpt_src_root_metadata(fs->src, &p, &n, &err) == 0) {
+		free(p);
+		rc = add(l, "metadata.json", INO_ROOT_META, S_IFREG);
+	}
+	return rc;
+}
+
+static int list_items(struct step_slot *s, struct dir_list *l)
+{
+	int rc = 0;
+	bool versions = false;
+
+	for (size_t i = 0; i < s->n_items && rc == 0; i++) {
+		const struct ckpt_item_info *info = ckpt_step_item(fs_step(s), i);
+		char esc[CKPT_NAME_MAX + 1], js[CKPT_NAME_MAX + 8];
+
+		ckpt_name_escape(info->name, strlen(info->name), 0, esc);
+		snprintf(js, sizeof(js), "%s.json", esc);
+		if (info->kind == CKPT_ITEM_JSON) {
+			rc = add(l, js, s->items[i].head, S_IFREG);
 			continue;
 		}
-		rc = add(l, name, fs_node_ino(it, c, false), S_IFREG);
-		if (rc == 0 && strlen(name) + 5 <= CKPT_NAME_MAX) {
-			snprintf(js, sizeof(js), "%s.json", name);
-			rc = add(l, js, fs_node_ino(it, c, true), S_IFREG);
-		}
+		rc = add(l, esc, s->items[i].head, S_IFDIR);
+		if (rc == 0)
+			rc = add(l, js, s->items[i].head + 1, S_IFREG);
+		versions = versions || has_versions(&s->items[i]);
 	}
+	if (rc == 0 && versions)
+		rc = add(l, ".versions", s->base + 2, S_IFDIR);
 	return rc;
 }
 
 int fs_list(struct ckptfs *fs, fuse_ino_t ino, struct dir_list *l)
 {
 	struct target t;
-	struct item_slot *it;
-	const struct ckpt_node *dir;
+	struct tslot *ts;
 	int rc = fs_resolve(fs, ino, &t);
 
 	memset(l, 0, sizeof(*l));
 	if (rc < 0)
 		return rc;
 	switch (t.type) {
-	case T_ROOT: {
-		char *p;
-		size_t n;
-		struct ckpt_err err = { 0, "" };
-
-		pthread_mutex_lock(&fs->scan_lock);
-		rc = scan_locked(fs);
-		for (size_t i = 0; rc == 0 && i < fs->n_scan; i++) {
-			struct step_slot *s = fs_step_slot(fs, fs->scan[i].name, true);
-			char js[4200];
-
-			if (!s) {
-				rc = -ENOMEM;
-				break;
-			}
-			snprintf(js, sizeof(js), "%s.json", s->name);
-			rc = add(l, s->name, s->base, S_IFDIR);
-			if (rc == 0)
-				rc = add(l, js, s->base + 1, S_IFREG);
-		}
-		if (rc == 0 && fs->n_scan)
-			rc = add(l, "latest", INO_LATEST, S_IFLNK);
-		pthread_mutex_unlock(&fs->scan_lock);
-		if (rc == 0 && ckpt_src_kind(fs->src) == CKPT_SRC_ROOT &&
-		    ckpt_src_root_metadata(fs->src, &p, &n, &err) == 0) {
-			free(p);
-			rc = add(l, "metadata.json", INO_ROOT_META, S_IFREG);
-		}
+	case T_ROOT:
+		rc = list_root(fs, l);
 		break;
-	}
 	case T_STEP:
 	case T_ITEM:
-		rc = dir_item(fs, &t, &it);
-		if (rc < 0)
-			break;
+		rc = tree_of(fs, &t, &ts);
 		if (rc == 1) {
-			struct step_slot *s = t.step;
-
-			rc = 0;
-			for (size_t i = 0; i < s->n_items && rc == 0; i++) {
-				const struct ckpt_item_info *info = ckpt_step_item(s->step, i);
-				char esc[CKPT_NAME_MAX + 1], js[CKPT_NAME_MAX + 8];
-
-				ckpt_name_escape(info->name, strlen(info->name), 0, esc);
-				snprintf(js, sizeof(js), "%s.json", esc);
-				if (info->kind == CKPT_ITEM_JSON) {
-					rc = add(l, js, s->items[i].head, S_IFREG);
-					continue;
-				}
-				rc = add(l, esc, s->items[i].head, S_IFDIR);
-				if (rc == 0)
-					rc = add(l, js, s->items[i].head + 1, S_IFREG);
-			}
+			rc = list_items(t.step, l);
 			break;
 		}
-		if (item_root(fs, it, &dir) < 0) {
+		if (rc == 0 && root_target(fs, &t, ts) < 0)
 			rc = -EIO;
-			break;
-		}
-		rc = list_node(it, dir, l);
+		if (rc == 0)
+			rc = list_node(fs, &t, l);
+		if (rc == 0 && t.type == T_STEP && has_versions(ts) &&
+		    !fs_child_named(t.node, ".versions"))
+			rc = add(l, ".versions", t.step->base + 2, S_IFDIR);
 		break;
 	case T_NODE:
-		if (!ckpt_node_is_dir(t.node))
-			return -ENOTDIR;
-		rc = list_node(t.item, t.node, l);
+		rc = ckpt_node_is_dir(t.node) ? list_node(fs, &t, l) : -ENOTDIR;
+		break;
+	case T_VERSIONS:
+		if ((rc = fs_step_open(fs, t.step)) < 0)
+			break;
+		if (ckpt_step_is_direct(fs_step(t.step))) {
+			rc = list_versions(fs, &t.step->items[0], l);
+			break;
+		}
+		for (size_t i = 0; i < t.step->n_items && rc == 0; i++) {
+			const struct ckpt_item_info *info = ckpt_step_item(fs_step(t.step), i);
+			char esc[CKPT_NAME_MAX + 1];
+
+			if (!has_versions(&t.step->items[i]))
+				continue;
+			ckpt_name_escape(info->name, strlen(info->name), 0, esc);
+			rc = add(l, esc, fs_vdir(fs, &t.step->items[i]), S_IFDIR);
+		}
+		break;
+	case T_VITEM:
+		rc = list_versions(fs, t.ts, l);
 		break;
 	default:
-		return -ENOTDIR;
+		rc = -ENOTDIR;
 	}
+	fs_put(&t);
 	if (rc < 0)
 		fs_list_free(l);
 	return rc;

@@ -821,6 +821,29 @@ static uint64_t db_generation(struct ckpt_item *it)
 
 /* the version number the edit will create; records the state before it if
  * nothing (or something else) recorded it */
+/* whether some array's directory went to the history as it was at version v */
+static bool history_has(int fd, uint64_t v)
+{
+	char suffix[32];
+	size_t sl = (size_t)snprintf(suffix, sizeof(suffix), "@%llu", (unsigned long long)v);
+	int dfd = ckpt_open_beneath(fd, CKPT_HISTORY "/arrays", O_RDONLY | O_DIRECTORY, 0);
+	bool found = false;
+	DIR *d;
+
+	if (dfd < 0 || !(d = fdopendir(dfd))) {
+		if (dfd >= 0)
+			close(dfd);
+		return false;
+	}
+	for (struct dirent *de; !found && (de = readdir(d));) {
+		size_t n = strlen(de->d_name);
+
+		found = n > sl && !strcmp(de->d_name + n - sl, suffix);
+	}
+	closedir(d);
+	return found;
+}
+
 static int prepare_versions(struct ckpt_edit *e, uint64_t *next, struct ckpt_err *err)
 {
 	uint64_t last = 0;
@@ -831,6 +854,24 @@ static int prepare_versions(struct ckpt_edit *e, uint64_t *next, struct ckpt_err
 		rc = record_version(e, 0, db_generation(e->it), "original", err);
 		*next = 1;
 		return rc;
+	}
+	if (!e->it->db) {
+		/* an edit that died before its record: its leftovers in tmp go,
+		 * and if it had already moved arrays to the history (as they
+		 * were at version last), the live state is an unrecorded
+		 * version of its own */
+		int hfd = ckpt_open_beneath(e->it->fd, CKPT_HISTORY, O_RDONLY | O_DIRECTORY, 0);
+
+		if (hfd >= 0) {
+			ckpt_rm_tree(hfd, "tmp", 0);
+			close(hfd);
+		}
+		if (history_has(e->it->fd, last)) {
+			rc = record_version(e, last + 1, 0, "recovered: an edit that stopped before its record", err);
+			if (rc < 0)
+				return rc;
+			last++;
+		}
 	}
 	if (e->it->db && read_record(e->it->fd, last, &r) == 0) {
 		uint64_t g = (uint64_t)json_integer_value(json_object_get(r, "ocdbt_generation"));

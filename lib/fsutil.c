@@ -5,6 +5,7 @@
 
 #include "util.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
@@ -228,4 +229,27 @@ DIR *ckpt_opendir_fd(int fd)
 	if (!d)
 		close(dfd);
 	return d;
+}
+
+int ckpt_rm_tree(int at, const char *name, unsigned depth)
+{
+	int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d;
+
+	if (fd < 0)
+		return unlinkat(at, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+	if (depth > 64 || !(d = fdopendir(fd))) {
+		close(fd);
+		return -ELOOP;
+	}
+	for (struct dirent *e; (e = readdir(d));) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (e->d_type == DT_DIR)
+			ckpt_rm_tree(dirfd(d), e->d_name, depth + 1);
+		else
+			unlinkat(dirfd(d), e->d_name, 0);
+	}
+	closedir(d);
+	return unlinkat(at, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
 }

@@ -36,6 +36,8 @@ int ckpt_pread_full(int fd, void *buf, size_t n, uint64_t off);
 
 /* write of exactly n bytes */
 int ckpt_write_full(int fd, const void *buf, size_t n);
+/* Removes name (below at) and everything in it; depth: of the caller's recursion (0). */
+int ckpt_rm_tree(int at, const char *name, unsigned depth);
 
 /* A directory stream of its own (fresh file offset) for the directory fd. */
 #include <dirent.h>

@@ -126,29 +126,6 @@ int ckpt_item_open_version(struct ckpt_item **out, struct ckpt_step *st, size_t 
 	return ckpt_item_open_at(out, st, i, true, version, gen, err);
 }
 
-static int rm_tree(int at, const char *name, unsigned depth)
-{
-	int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	DIR *d;
-
-	if (fd < 0)
-		return unlinkat(at, name, 0) < 0 && errno != ENOENT ? -errno : 0;
-	if (depth > 64 || !(d = fdopendir(fd))) {
-		close(fd);
-		return -ELOOP;
-	}
-	for (struct dirent *e; (e = readdir(d));) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (e->d_type == DT_DIR)
-			rm_tree(dirfd(d), e->d_name, depth + 1);
-		else
-			unlinkat(dirfd(d), e->d_name, 0);
-	}
-	closedir(d);
-	return unlinkat(at, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
-}
-
 int ckpt_item_prune(struct ckpt_step *st, size_t i, struct ckpt_err *err)
 {
 	const struct ckpt_limits *lim = &st->src->o.lim;
@@ -191,7 +168,7 @@ int ckpt_item_prune(struct ckpt_step *st, size_t i, struct ckpt_err *err)
 		}
 	}
 	if (rc == 0)
-		rc = rm_tree(fd, CKPT_HISTORY, 0);
+		rc = ckpt_rm_tree(fd, CKPT_HISTORY, 0);
 	close(fd);
 	return rc;
 }

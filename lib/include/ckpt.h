@@ -206,6 +206,25 @@ int ckpt_edit_commit(struct ckpt_edit *e, const char *what, uint64_t *version, s
 /* bytes written to disk by the commit (data files, chunk files, metadata) */
 uint64_t ckpt_edit_bytes_written(const struct ckpt_edit *e);
 
+/* ---------------------------------------------------------------- .npy files */
+
+/* The header of a numpy .npy file: what a new array written as NAME.npy is. */
+#define CKPT_NPY_MAX_RANK 32
+struct ckpt_npy {
+	char dtype[32];      /* numpy name, as ckpt_edit_add_array takes it */
+	uint32_t itemsize;
+	uint32_t swap;       /* > 1: big-endian data, swap units of this size */
+	uint32_t rank;
+	uint64_t shape[CKPT_NPY_MAX_RANK];
+	uint64_t data_off;   /* where the data starts */
+	uint64_t data_bytes; /* product(shape) * itemsize */
+};
+
+/* Parses the header in p[0, n).  -EINVAL (not .npy, cut short), -ENOTSUP (dtype, order). */
+int ckpt_npy_parse(const uint8_t *p, size_t n, struct ckpt_npy *h, struct ckpt_err *err);
+/* Converts n bytes of its data to little-endian in place. */
+void ckpt_npy_to_le(const struct ckpt_npy *h, void *p, size_t n);
+
 /* ---------------------------------------------------------------- versions */
 
 struct ckpt_version_info {

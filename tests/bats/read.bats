@@ -256,14 +256,14 @@ PY
 	$PY "$ROOT/tests/tools/check_leaves.py" "$REAL/gen/EXPECTED.json" large/large "$MNT/large"
 }
 
-@test "read-only: every modification fails with EROFS and SOURCE stays byte-identical" {
+@test "-o ro: every modification fails with EROFS and SOURCE stays byte-identical" {
 	local src=$BATS_TEST_TMPDIR/src
 	cp -r "$FIX/compat/v1_checkpoints/composite_checkpoint/checkpoint_metadata_present/pytree_checkpointable_has_metadata" "$src"
 	chmod -R u+w "$src"
 	snapshot() { (cd "$src" && find . -printf '%p %s %T@ %m\n' | sort && find . -type f -exec sha256sum {} + | sort); }
 	local before
 	before=$(snapshot)
-	ckpt_mount "$src"
+	ckpt_mount "$src" -o ro
 	local s=$MNT/src
 	run touch "$s/new"; [[ "$output" == *"Read-only file system"* ]]
 	run sh -c "echo x > '$s/state/a'"; [[ "$output" == *"Read-only file system"* ]]
