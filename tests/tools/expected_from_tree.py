@@ -17,7 +17,8 @@ def scalar(meta, raw):
 
 def leaves(tree):
     out = {}
-    for d, _, files in os.walk(tree):
+    for d, dirs, files in os.walk(tree):
+        dirs[:] = [x for x in dirs if x != ".versions"]  # ckptfs history, not leaves
         for f in files:
             if not f.endswith(".json") or f[:-5] not in files:
                 continue
