@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char usage[] =
@@ -22,6 +23,8 @@ static const char usage[] =
 	"       ckpt cat CHECKPOINT PATH         write a leaf's bytes (or a .json file) to stdout\n"
 	"       ckpt meta CHECKPOINT [PATH]      print the metadata JSON of a step, item or leaf\n"
 	"       ckpt make OUTDIR [options]       write a synthetic checkpoint (ckpt make --help)\n"
+	"       ckpt versions CHECKPOINT [STEP[/ITEM]]  list the versions edits recorded\n"
+	"       ckpt prune CHECKPOINT STEP[/ITEM]       delete the recorded versions but the last\n"
 	"       ckpt ocdbt ls [--sha256] DIR     list the keys of an OCDBT database\n"
 	"       ckpt ocdbt get DIR KEY           write one value to stdout\n"
 	"       ckpt ocdbt versions DIR          list the generations of an OCDBT database\n"
@@ -40,6 +43,7 @@ struct target {
 	struct ckpt_step *step;
 	struct ckpt_item *item;
 	const struct ckpt_node *node;
+	size_t index; /* the item's index in the step */
 	enum { T_ROOT, T_STEP, T_STEP_JSON, T_ITEM, T_ITEM_JSON, T_JSON_ITEM, T_NODE, T_NODE_JSON } kind;
 };
 
@@ -145,6 +149,7 @@ static int resolve(struct ckpt_src *src, const char *path, struct target *t, str
 			rc = ckpt_err_set(err, -ENOENT, "no item '%s' in step '%s'", c, step);
 			goto out;
 		}
+		t->index = k;
 		if ((rc = ckpt_item_open(&t->item, t->step, k, err)) < 0)
 			goto out;
 		if (json) {
@@ -554,6 +559,59 @@ usage:
 	return 2;
 }
 
+/* versions and prune: every pytree item the path names (a step: all of them) */
+static int cmd_versions(struct ckpt_src *src, const char *path, bool prune)
+{
+	struct ckpt_err err = { 0, "" };
+	struct target t;
+	size_t lo, hi;
+	int rc = resolve(src, *path ? path : "latest", &t, &err);
+
+	if (rc < 0)
+		return die(&err, rc);
+	if (t.kind == T_ITEM && t.node == ckpt_item_root(t.item)) {
+		lo = t.index;
+		hi = t.index + 1;
+	} else if (t.kind == T_STEP) {
+		lo = 0;
+		hi = ckpt_step_n_items(t.step);
+	} else {
+		target_release(&t);
+		fprintf(stderr, "ckpt: '%s' is not a step or an item\n", path);
+		return 2;
+	}
+	for (size_t i = lo; i < hi && rc == 0; i++) {
+		const struct ckpt_item_info *info = ckpt_step_item(t.step, i);
+		struct ckpt_version_info *v;
+		size_t n;
+
+		if (info->kind != CKPT_ITEM_PYTREE)
+			continue;
+		if ((rc = ckpt_item_versions(t.step, i, &v, &n, &err)) < 0)
+			break;
+		if (prune) {
+			ckpt_version_infos_free(v, n);
+			if (n > 1 && (rc = ckpt_item_prune(t.step, i, &err)) == 0)
+				printf("%s/%s: %zu older versions deleted\n", ckpt_step_name(t.step),
+				       info->name, n - 1);
+			continue;
+		}
+		for (size_t k = 0; k < n; k++) {
+			time_t sec = (time_t)(v[k].time_ns / 1000000000ull);
+			struct tm tm;
+			char when[32];
+
+			gmtime_r(&sec, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			printf("%s/%s\t%llu\t%s\t%s\n", ckpt_step_name(t.step), info->name,
+			       (unsigned long long)v[k].version, when, v[k].change ? v[k].change : "");
+		}
+		ckpt_version_infos_free(v, n);
+	}
+	target_release(&t);
+	return rc < 0 ? die(&err, rc) : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct ckpt_opts o;
@@ -590,6 +648,10 @@ int main(int argc, char **argv)
 		rc = cmd_cat(src, argv[a + 1]);
 	else if (!strcmp(cmd, "meta"))
 		rc = cmd_meta(src, a + 1 < argc ? argv[a + 1] : "");
+	else if (!strcmp(cmd, "versions"))
+		rc = cmd_versions(src, a + 1 < argc ? argv[a + 1] : "", false);
+	else if (!strcmp(cmd, "prune") && a + 1 < argc)
+		rc = cmd_versions(src, argv[a + 1], true);
 	else {
 		ckpt_src_close(src);
 		goto usage;
