@@ -6,8 +6,10 @@
  *
  * Caching: below the root, a read-only mount never changes, so the kernel
  * keeps entries, attributes and pages forever.  On a read-write mount the
- * trees being edited are not cached by the kernel (timeouts 0, pages
- * dropped on open); recorded versions are cached like read-only ones.
+ * trees being edited are not cached by the kernel (timeouts 0); a file
+ * opened for reading there reads its own snapshot with direct I/O, and one
+ * opened for writing goes through the page cache (so that mmap writes
+ * work); recorded versions are cached like read-only trees.
  */
 #define _GNU_SOURCE
 #include "fs.h"
@@ -284,6 +286,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			h->ts = t.ts;
 			h->st = t.st;
 			t.st = NULL;
+			/* a tree that edits may change: this handle reads the state
+			 * it opened, past the page cache, which may hold another
+			 * state's pages or bytes a writer has not committed */
+			fi->direct_io = !fs_immutable(fs, &t);
 		}
 	} else {
 		h->kind = FH_BUF;
