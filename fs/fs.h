@@ -134,6 +134,7 @@ struct inorec {
 struct ckptfs_opts {
 	bool ro;
 	double root_timeout;
+	uint64_t readahead_bytes; /* window decoded ahead of sequential readers */
 };
 
 struct ckptfs {

@@ -29,6 +29,8 @@ struct fh {
 	struct wbuf *wb;    /* FH_WRITE */
 	char *buf;          /* FH_BUF */
 	size_t n;
+	uint64_t last_end;  /* FH_LEAF: where the last read ended (a hint) */
+	uint64_t ra_until;  /* FH_LEAF: read-ahead asked for up to here */
 };
 
 static struct ckptfs *FS(fuse_req_t req)
@@ -309,6 +311,60 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
+/* A per-thread buffer for replies (fuse_reply_buf copies it at once); freed
+ * when libfuse ends the thread. */
+struct tbuf {
+	size_t cap;
+	char data[];
+};
+
+static pthread_key_t tbuf_key;
+static pthread_once_t tbuf_once = PTHREAD_ONCE_INIT;
+
+static void tbuf_init(void)
+{
+	pthread_key_create(&tbuf_key, free);
+}
+
+static char *thread_buf(size_t n)
+{
+	struct tbuf *b;
+
+	pthread_once(&tbuf_once, tbuf_init);
+	b = pthread_getspecific(tbuf_key);
+	if (!b || b->cap < n) {
+		struct tbuf *nb = realloc(b, sizeof(*nb) + (n ? n : 1));
+
+		if (!nb)
+			return NULL;
+		nb->cap = n ? n : 1;
+		pthread_setspecific(tbuf_key, nb);
+		b = nb;
+	}
+	return b->data;
+}
+
+/* A read that starts near where the last one ended is sequential: the
+ * window after it is decoded ahead on the library's pool, a window at a
+ * time, so that the next requests find their chunks decoded.  The kernel
+ * sends several reads at once and out of order, hence "near". */
+static void read_ahead(struct ckptfs *fs, struct fh *h, uint64_t off, size_t size)
+{
+	uint64_t last = __atomic_load_n(&h->last_end, __ATOMIC_RELAXED);
+	uint64_t until = __atomic_load_n(&h->ra_until, __ATOMIC_RELAXED);
+	uint64_t win = fs->o.readahead_bytes, slack = (uint64_t)4 << 20;
+
+	__atomic_store_n(&h->last_end, off + size, __ATOMIC_RELAXED);
+	if (!win || off + slack < last || off > last + slack)
+		return; /* random access: nothing to guess */
+	if (off + size + win / 2 <= until)
+		return; /* still well inside the last window */
+	if (until < off + size)
+		until = off + size;
+	ckpt_leaf_readahead(h->leaf, until, off + size + win - until);
+	__atomic_store_n(&h->ra_until, off + size + win, __ATOMIC_RELAXED);
+}
+
 /* Valid replies: fuse_reply_buf, fuse_reply_data, fuse_reply_err */
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
@@ -326,7 +382,25 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, h->buf + (n ? off : 0), n < size ? n : size);
 		return;
 	}
-	buf = malloc(size ? size : 1);
+	if (h->kind == FH_LEAF) {
+		struct ckpt_view v;
+		int rc;
+
+		read_ahead(fs, h, (uint64_t)off, size);
+		/* the decoded bytes straight from the cache, when they lie in one piece */
+		rc = ckpt_leaf_view(h->leaf, (uint64_t)off, size, &v, &err);
+		if (rc == 1) {
+			fuse_reply_buf(req, v.p, v.n);
+			ckpt_view_release(&v);
+			return;
+		}
+		if (rc < 0) {
+			fs_log(fs, "%s", err.msg);
+			reply_err(req, rc);
+			return;
+		}
+	}
+	buf = thread_buf(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -342,7 +416,6 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		reply_err(req, (int)r);
 	else
 		fuse_reply_buf(req, buf, (size_t)r);
-	free(buf);
 }
 
 /* Valid replies: fuse_reply_write, fuse_reply_err */

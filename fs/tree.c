@@ -302,7 +302,7 @@ static void fill(struct ckptfs *fs, struct stat *st, fuse_ino_t ino, mode_t type
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
 	st->st_size = (off_t)size;
-	st->st_blksize = 4096;
+	st->st_blksize = 1 << 20; /* cat, cp and dd pick their buffer size from it */
 	st->st_blocks = (blkcnt_t)((size + 511) / 512);
 	if (time_ns) {
 		st->st_mtim.tv_sec = (time_t)(time_ns / 1000000000ull);

@@ -474,6 +474,43 @@ int64_t ckpt_leaf_read(struct ckpt_leaf *l, void *buf, uint64_t off, size_t n, s
 	return -EINVAL;
 }
 
+int ckpt_leaf_view(struct ckpt_leaf *l, uint64_t off, size_t n, struct ckpt_view *v,
+		   struct ckpt_err *err)
+{
+	struct ckpt_cache_ref ref;
+	size_t skip = 0;
+	uint64_t size = ckpt_leaf_size(l);
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	if (l->kind != LEAF_ARRAY)
+		return 0;
+	rc = ckpt_array_view(l->arr, off, n, &ref, &skip, err);
+	if (rc != 1)
+		return rc;
+	v->p = ref.data + skip;
+	v->n = off >= size ? 0 : (size_t)CKPT_MIN((uint64_t)n, size - off);
+	v->priv[0] = ckpt_array_cache(l->arr);
+	v->priv[1] = ref.e;
+	v->priv[2] = (void *)ref.data;
+	return 1;
+}
+
+void ckpt_view_release(struct ckpt_view *v)
+{
+	struct ckpt_cache_ref ref = { v->priv[1], v->priv[2], 0 };
+
+	if (v->priv[0])
+		ckpt_cache_unref(v->priv[0], &ref);
+	memset(v, 0, sizeof(*v));
+}
+
+void ckpt_leaf_readahead(struct ckpt_leaf *l, uint64_t off, uint64_t len)
+{
+	if (l->kind == LEAF_ARRAY)
+		ckpt_array_readahead(l->arr, off, len);
+}
+
 void ckpt_leaf_prefetch(struct ckpt_leaf *l, uint64_t off)
 {
 	struct ckpt_err err = { 0, "" };

@@ -27,6 +27,11 @@ void ckpt_opts_default(struct ckpt_opts *o)
 	o->cache_bytes = (size_t)256 << 20;
 	o->stream_threshold = (uint64_t)64 << 20;
 	o->piece_bytes = (size_t)4 << 20;
+	{
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		o->readahead_threads = n < 1 ? 1 : n > 16 ? 16 : (unsigned)n;
+	}
 }
 
 /* ---------------------------------------------------------------- names of steps */
@@ -237,6 +242,8 @@ int ckpt_src_open(struct ckpt_src **out, const char *path, const struct ckpt_opt
 		goto fail;
 	}
 	rc = ckpt_cache_new(&s->cache, o->cache_bytes);
+	if (rc == 0 && o->readahead_threads)
+		rc = ckpt_ra_new(&s->ra, o->readahead_threads);
 	if (rc < 0)
 		goto fail;
 	*out = s;
@@ -252,6 +259,7 @@ void ckpt_src_close(struct ckpt_src *s)
 		return;
 	if (s->fd >= 0)
 		close(s->fd);
+	ckpt_ra_free(s->ra);
 	ckpt_cache_free(s->cache);
 	free(s->path);
 	free(s->single_name);

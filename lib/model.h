@@ -7,6 +7,7 @@
 #define CKPT_MODEL_H
 
 #include "cache.h"
+#include "readahead.h"
 #include "include/ckpt.h"
 #include "map.h"
 #include "ocdbt.h"
@@ -23,6 +24,7 @@ struct ckpt_src {
 	char *single_name;
 	struct ckpt_opts o;
 	struct ckpt_cache *cache;
+	struct ckpt_ra *ra; /* read-ahead pool, or NULL */
 };
 
 struct ckpt_step {

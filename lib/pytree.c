@@ -439,7 +439,7 @@ int ckpt_pytree_leaf_open(struct ckpt_item *it, const struct ckpt_node *n, struc
 	switch (n->kind) {
 	case CKPT_NODE_ARRAY: {
 		struct ckpt_array_opts ao = { it->step->src->cache, &o->lim, it->missing_is_error,
-					      o->stream_threshold, o->piece_bytes };
+					      o->stream_threshold, o->piece_bytes, it->step->src->ra };
 		char *prefix;
 		int rc;
 

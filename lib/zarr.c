@@ -153,6 +153,7 @@ void ckpt_array_close(struct ckpt_array *a)
 {
 	if (!a)
 		return;
+	ckpt_ra_forget(a->o.ra, a);
 	while (a->streams) {
 		struct stream *st = a->streams;
 
@@ -175,6 +176,11 @@ const char *ckpt_array_meta_json(const struct ckpt_array *a, size_t *n)
 {
 	*n = a->meta_json_n;
 	return a->meta_json;
+}
+
+struct ckpt_cache *ckpt_array_cache(const struct ckpt_array *a)
+{
+	return a->o.cache;
 }
 
 bool ckpt_array_streams(const struct ckpt_array *a)
@@ -510,6 +516,45 @@ next:
 
 /* ---------------------------------------------------------------- reads */
 
+/* Where byte pos of the array is: its chunk (linear index), its element's
+ * position in the decoded chunk, and how many elements from there on are
+ * contiguous in both the array and the chunk. */
+static void locate(const struct ckpt_array *a, uint64_t pos, uint64_t *chunk_lin, uint64_t *cpos,
+		   uint64_t *run)
+{
+	const struct ckpt_zarr_meta *m = &a->m;
+	uint64_t e = pos / m->dtype.itemsize, idx[CKPT_MAX_RANK], ci[CKPT_MAX_RANK], w[CKPT_MAX_RANK];
+	uint32_t r = m->rank;
+
+	*chunk_lin = 0;
+	*cpos = 0;
+	for (uint32_t k = r; k-- > 0;) {
+		idx[k] = e % m->shape[k];
+		e /= m->shape[k];
+		ci[k] = idx[k] / m->chunk[k];
+		w[k] = idx[k] % m->chunk[k];
+	}
+	for (uint32_t k = 0; k < r; k++) {
+		*chunk_lin = *chunk_lin * m->grid[k] + ci[k];
+		*cpos += w[k] * a->cstride[k];
+	}
+	if (r == 0) {
+		*run = 1;
+	} else {
+		/* extend across trailing dims that the chunk covers exactly */
+		uint32_t j = r - 1;
+		uint64_t inner = 1, lin = w[r - 1], valid;
+
+		while (j > 0 && m->chunk[j] == m->shape[j]) {
+			inner *= m->shape[j];
+			j--;
+			lin += w[j] * inner;
+		}
+		valid = CKPT_MIN(m->chunk[j], m->shape[j] - ci[j] * m->chunk[j]);
+		*run = valid * inner - lin;
+	}
+}
+
 int64_t ckpt_array_read(struct ckpt_array *a, void *buf, uint64_t off, size_t n,
 			struct ckpt_err *err)
 {
@@ -517,8 +562,7 @@ int64_t ckpt_array_read(struct ckpt_array *a, void *buf, uint64_t off, size_t n,
 	const uint64_t isz = m->dtype.itemsize;
 	uint64_t pos, end;
 	uint8_t *out = buf;
-	uint32_t r = m->rank;
-
+	
 	if (off >= m->nbytes)
 		return 0;
 	if (n > m->nbytes - off)
@@ -526,35 +570,10 @@ int64_t ckpt_array_read(struct ckpt_array *a, void *buf, uint64_t off, size_t n,
 	pos = off;
 	end = off + n;
 	while (pos < end) {
-		uint64_t e = pos / isz, b = pos % isz, idx[CKPT_MAX_RANK], ci[CKPT_MAX_RANK],
-			 w[CKPT_MAX_RANK], chunk_lin = 0, cpos = 0, run, take;
+		uint64_t b = pos % isz, chunk_lin, cpos, run, take;
 		int rc;
 
-		for (uint32_t k = r; k-- > 0;) {
-			idx[k] = e % m->shape[k];
-			e /= m->shape[k];
-			ci[k] = idx[k] / m->chunk[k];
-			w[k] = idx[k] % m->chunk[k];
-		}
-		for (uint32_t k = 0; k < r; k++) {
-			chunk_lin = chunk_lin * m->grid[k] + ci[k];
-			cpos += w[k] * a->cstride[k];
-		}
-		if (r == 0) {
-			run = 1;
-		} else {
-			/* extend across trailing dims that the chunk covers exactly */
-			uint32_t j = r - 1;
-			uint64_t inner = 1, lin = w[r - 1], valid;
-
-			while (j > 0 && m->chunk[j] == m->shape[j]) {
-				inner *= m->shape[j];
-				j--;
-				lin += w[j] * inner;
-			}
-			valid = CKPT_MIN(m->chunk[j], m->shape[j] - ci[j] * m->chunk[j]);
-			run = valid * inner - lin;
-		}
+		locate(a, pos, &chunk_lin, &cpos, &run);
 		take = CKPT_MIN(run * isz - b, end - pos);
 		if (a->streaming)
 			rc = copy_streamed(a, chunk_lin, cpos * isz + b, (size_t)take, out, err);
@@ -595,6 +614,127 @@ int ckpt_array_prefetch(struct ckpt_array *a, uint64_t chunk, struct ckpt_err *e
 	if (rc == 0)
 		ckpt_cache_unref(a->o.cache, &ref);
 	return rc;
+}
+
+/* decodes the pieces of a streamed chunk up to `piece`, never starting over */
+static void stream_prefetch(struct ckpt_array *a, uint64_t chunk, uint64_t piece)
+{
+	const uint64_t P = a->o.piece_bytes;
+	struct ckpt_err err = { 0, "" };
+	struct ckpt_cache_ref ref;
+	struct stream *st;
+	int rc = 0;
+
+	if (chunk >= a->m.n_chunks || a->m.chunk_nbytes == 0)
+		return;
+	if (piece > (a->m.chunk_nbytes - 1) / P)
+		piece = (a->m.chunk_nbytes - 1) / P; /* the whole chunk */
+	if (ckpt_cache_lookup(a->o.cache, (struct ckpt_cache_key){ a->uid, chunk, piece + 1 }, &ref) == 0) {
+		ckpt_cache_unref(a->o.cache, &ref);
+		return;
+	}
+	st = stream_acquire(a, chunk);
+	if (!st)
+		return;
+	pthread_mutex_lock(&st->lock);
+	if (!st->init)
+		rc = stream_init(a, st, &err);
+	while (rc == 0 && !st->missing && st->produced <= piece * P &&
+	       st->produced < a->m.chunk_nbytes) {
+		uint64_t p = st->produced / P;
+		size_t len = (size_t)CKPT_MIN(P, a->m.chunk_nbytes - p * P);
+		uint8_t *buf = malloc(len ? len : 1);
+
+		if (!buf)
+			break;
+		rc = stream_next(a, st, buf, len, &err);
+		if (rc < 0) {
+			free(buf); /* the reader will meet the error and report it */
+			break;
+		}
+		ckpt_cache_insert(a->o.cache, (struct ckpt_cache_key){ a->uid, chunk, p + 1 }, buf, len);
+	}
+	pthread_mutex_unlock(&st->lock);
+	stream_release(a, st);
+}
+
+void ckpt_array_ra_run(struct ckpt_array *a, uint64_t chunk, uint64_t piece)
+{
+	struct ckpt_err err = { 0, "" };
+
+	if (a->streaming)
+		stream_prefetch(a, chunk, piece);
+	else
+		ckpt_array_prefetch(a, chunk, &err); /* errors surface when read */
+}
+
+void ckpt_array_readahead(struct ckpt_array *a, uint64_t off, uint64_t len)
+{
+	const struct ckpt_zarr_meta *m = &a->m;
+	uint64_t end, c0, c1, cpos, run;
+
+	if (!a->o.ra || off >= m->nbytes || len == 0)
+		return;
+	end = CKPT_MIN(m->nbytes, off + len);
+	locate(a, off, &c0, &cpos, &run);
+	locate(a, end - 1, &c1, &cpos, &run);
+	if (a->streaming) {
+		/* pieces up to the one holding the last byte, chunk by chunk */
+		for (uint64_t c = c0; c <= c1 && c < c0 + 4; c++)
+			ckpt_ra_submit(a->o.ra, a, c,
+				       c == c1 ? cpos * m->dtype.itemsize / a->o.piece_bytes : UINT64_MAX);
+		return;
+	}
+	for (uint64_t c = c0; c <= c1 && c < c0 + 64; c++) {
+		struct ckpt_cache_ref ref;
+
+		if (ckpt_cache_lookup(a->o.cache, (struct ckpt_cache_key){ a->uid, c, 0 }, &ref) == 0)
+			ckpt_cache_unref(a->o.cache, &ref);
+		else
+			ckpt_ra_submit(a->o.ra, a, c, 0);
+	}
+}
+
+int ckpt_array_view(struct ckpt_array *a, uint64_t off, size_t n, struct ckpt_cache_ref *ref,
+		    size_t *skip, struct ckpt_err *err)
+{
+	const struct ckpt_zarr_meta *m = &a->m;
+	const uint64_t isz = m->dtype.itemsize, P = a->o.piece_bytes;
+	uint64_t chunk, cpos, run, at;
+	int rc;
+
+	if (off >= m->nbytes || n == 0)
+		return 0;
+	if (n > m->nbytes - off)
+		n = (size_t)(m->nbytes - off);
+	locate(a, off, &chunk, &cpos, &run);
+	at = cpos * isz + off % isz;
+	if (n > run * isz - off % isz)
+		return 0; /* not contiguous in one chunk */
+	if (!a->streaming) {
+		struct fill_ctx c = { a, chunk };
+
+		rc = ckpt_cache_get(a->o.cache, (struct ckpt_cache_key){ a->uid, chunk, 0 }, fill_chunk,
+				    &c, ref, err);
+		if (rc < 0)
+			return rc;
+		*skip = (size_t)at;
+		return 1;
+	}
+	if (at / P != (at + n - 1) / P)
+		return 0; /* across two pieces */
+	for (int tries = 0; tries < 2; tries++) {
+		uint8_t one;
+
+		if (ckpt_cache_lookup(a->o.cache, (struct ckpt_cache_key){ a->uid, chunk, at / P + 1 }, ref) == 0) {
+			*skip = (size_t)(at % P);
+			return 1;
+		}
+		/* decode up to that piece (it is cached on the way) */
+		if ((rc = copy_streamed(a, chunk, at, 1, &one, err)) < 0)
+			return rc;
+	}
+	return 0; /* evicted at once: a cache smaller than a piece */
 }
 
 int ckpt_array_stored(struct ckpt_array *a, uint64_t *bytes, uint64_t *chunks,

@@ -13,6 +13,7 @@
 #define CKPT_ZARR_H
 
 #include "cache.h"
+#include "readahead.h"
 #include "ckpt_limits.h"
 #include "store.h"
 #include "zarr_meta.h"
@@ -25,6 +26,7 @@ struct ckpt_array_opts {
 	bool missing_is_error;       /* store_array_data_equal_to_fill_value */
 	uint64_t stream_threshold;   /* chunks above this decode as streams */
 	size_t piece_bytes;          /* stream piece size */
+	struct ckpt_ra *ra;          /* read-ahead pool, or NULL */
 };
 
 /*
@@ -48,14 +50,26 @@ const char *ckpt_array_meta_json(const struct ckpt_array *a, size_t *n);
 int64_t ckpt_array_read(struct ckpt_array *a, void *buf, uint64_t off, size_t n,
 			struct ckpt_err *err);
 
+/*
+ * Borrows n bytes at off (fewer at the end) from the decoded-chunk cache when
+ * they are contiguous there: 1 (the bytes are at ref->data + *skip; drop ref
+ * with ckpt_cache_unref), 0 when they are not (use ckpt_array_read), or an
+ * error.
+ */
+int ckpt_array_view(struct ckpt_array *a, uint64_t off, size_t n, struct ckpt_cache_ref *ref,
+		    size_t *skip, struct ckpt_err *err);
 /* Sum of the stored sizes of the chunks that exist, and how many exist. */
 int ckpt_array_stored(struct ckpt_array *a, uint64_t *bytes, uint64_t *chunks,
 		      struct ckpt_err *err);
 
+/* Schedules the decoding of the chunks (pieces of streamed chunks) holding
+ * bytes [off, off+len) on the read-ahead pool; returns at once. */
+void ckpt_array_readahead(struct ckpt_array *a, uint64_t off, uint64_t len);
 /* Decodes chunk `chunk` ahead of time into the cache (read-ahead). */
 int ckpt_array_prefetch(struct ckpt_array *a, uint64_t chunk, struct ckpt_err *err);
 /* The linear chunk index holding byte off, and the chunk count. */
 uint64_t ckpt_array_chunk_of(const struct ckpt_array *a, uint64_t off);
 bool ckpt_array_streams(const struct ckpt_array *a);
+struct ckpt_cache *ckpt_array_cache(const struct ckpt_array *a);
 
 #endif

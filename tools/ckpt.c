@@ -11,6 +11,7 @@
 #include "sha256.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -621,6 +622,12 @@ int main(int argc, char **argv)
 	bool lng = false;
 	int a = 2, rc;
 
+	/* decoded chunks and pieces are allocated and freed by the MiB: keep
+	 * them on the heap, so that freed memory is reused instead of mapped
+	 * and zeroed again for each one (halves the time of a streamed read) */
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
+	mallopt(M_ARENA_MAX, 2); /* frees in another thread's arena were zeroed again */
 	ckpt_opts_default(&o);
 	if (argc < 2)
 		goto usage;

@@ -32,6 +32,7 @@ struct ckpt_opts {
 	uint64_t stream_threshold; /* chunks larger than this decode as streams */
 	size_t piece_bytes;        /* piece size of streamed chunks */
 	bool strict_commit;        /* steps need commit_success.txt */
+	unsigned readahead_threads; /* decode ahead of sequential readers (0: off) */
 };
 
 void ckpt_opts_default(struct ckpt_opts *o);
@@ -152,6 +153,22 @@ uint64_t ckpt_leaf_size(const struct ckpt_leaf *l);
 int64_t ckpt_leaf_read(struct ckpt_leaf *l, void *buf, uint64_t off, size_t n, struct ckpt_err *err);
 /* Decodes ahead the chunk after byte off (read-ahead); no-op where pointless. */
 void ckpt_leaf_prefetch(struct ckpt_leaf *l, uint64_t off);
+/* Decoded bytes lent from the cache: p[0, n), valid until ckpt_view_release. */
+struct ckpt_view {
+	const void *p;
+	size_t n;
+	void *priv[3];
+};
+
+/* Lends bytes [off, off+n) (fewer at the end of the leaf) without copying
+ * when they lie contiguous in one decoded chunk: 1 (release the view), 0
+ * (not possible: use ckpt_leaf_read), or a negative error. */
+int ckpt_leaf_view(struct ckpt_leaf *l, uint64_t off, size_t n, struct ckpt_view *v,
+		   struct ckpt_err *err);
+void ckpt_view_release(struct ckpt_view *v);
+/* Schedules bytes [off, off+len) to be decoded in the background (read-ahead
+ * of a sequential reader); returns at once, no-op where pointless. */
+void ckpt_leaf_readahead(struct ckpt_leaf *l, uint64_t off, uint64_t len);
 /* A new JSON object describing a leaf node. */
 json_t *ckpt_leaf_describe(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_err *err);
 

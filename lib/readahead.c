@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * readahead.c - the read-ahead pool (see readahead.h): a bounded FIFO of
+ * jobs under one mutex, N worker threads, and per-job "running" marks so
+ * that forgetting an array can wait for exactly its own work.
+ */
+#include "readahead.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#define QUEUE_MAX 256
+
+struct job {
+	struct ckpt_array *a;
+	uint64_t chunk, piece;
+};
+
+struct ckpt_ra {
+	pthread_mutex_t lock;
+	pthread_cond_t work, idle;
+	struct job q[QUEUE_MAX];
+	size_t head, n;
+	pthread_t *threads;
+	unsigned n_threads;
+	struct job *running; /* one slot per thread: what it runs, a == NULL when idle */
+	bool stop;
+};
+
+struct worker {
+	struct ckpt_ra *p;
+	unsigned id;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker w = *(struct worker *)arg;
+	struct ckpt_ra *p = w.p;
+
+	free(arg);
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		struct job j;
+
+		while (!p->n && !p->stop)
+			pthread_cond_wait(&p->work, &p->lock);
+		if (p->stop)
+			break;
+		j = p->q[p->head];
+		p->head = (p->head + 1) % QUEUE_MAX;
+		p->n--;
+		p->running[w.id] = j;
+		pthread_mutex_unlock(&p->lock);
+		ckpt_array_ra_run(j.a, j.chunk, j.piece);
+		pthread_mutex_lock(&p->lock);
+		p->running[w.id].a = NULL;
+		pthread_cond_broadcast(&p->idle);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+int ckpt_ra_new(struct ckpt_ra **out, unsigned threads)
+{
+	struct ckpt_ra *p = calloc(1, sizeof(*p));
+
+	*out = NULL;
+	if (!p)
+		return -ENOMEM;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->work, NULL);
+	pthread_cond_init(&p->idle, NULL);
+	p->threads = calloc(threads ? threads : 1, sizeof(*p->threads));
+	p->running = calloc(threads ? threads : 1, sizeof(*p->running));
+	if (!p->threads || !p->running) {
+		ckpt_ra_free(p);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < threads; i++) {
+		struct worker *w = malloc(sizeof(*w));
+
+		if (!w)
+			break;
+		w->p = p;
+		w->id = i;
+		if (pthread_create(&p->threads[i], NULL, worker_main, w) != 0) {
+			free(w);
+			break;
+		}
+		p->n_threads++;
+	}
+	*out = p;
+	return 0;
+}
+
+void ckpt_ra_free(struct ckpt_ra *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < p->n_threads; i++)
+		pthread_join(p->threads[i], NULL);
+	pthread_cond_destroy(&p->work);
+	pthread_cond_destroy(&p->idle);
+	pthread_mutex_destroy(&p->lock);
+	free(p->threads);
+	free(p->running);
+	free(p);
+}
+
+void ckpt_ra_submit(struct ckpt_ra *p, struct ckpt_array *a, uint64_t chunk, uint64_t piece)
+{
+	if (!p || !p->n_threads)
+		return;
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->n; i++) {
+		struct job *j = &p->q[(p->head + i) % QUEUE_MAX];
+
+		if (j->a == a && j->chunk == chunk && j->piece >= piece)
+			goto out; /* already asked for */
+	}
+	if (p->n < QUEUE_MAX && !p->stop) {
+		p->q[(p->head + p->n) % QUEUE_MAX] = (struct job){ a, chunk, piece };
+		p->n++;
+		pthread_cond_signal(&p->work);
+	}
+out:
+	pthread_mutex_unlock(&p->lock);
+}
+
+void ckpt_ra_forget(struct ckpt_ra *p, struct ckpt_array *a)
+{
+	bool busy;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	/* drop its queued jobs, keeping the order of the others */
+	{
+		size_t kept = 0;
+
+		for (size_t i = 0; i < p->n; i++) {
+			struct job j = p->q[(p->head + i) % QUEUE_MAX];
+
+			if (j.a != a)
+				p->q[(p->head + kept++) % QUEUE_MAX] = j;
+		}
+		p->n = kept;
+	}
+	do {
+		busy = false;
+		for (unsigned i = 0; i < p->n_threads; i++)
+			busy = busy || p->running[i].a == a;
+		if (busy)
+			pthread_cond_wait(&p->idle, &p->lock);
+	} while (busy);
+	pthread_mutex_unlock(&p->lock);
+}
