@@ -161,6 +161,11 @@ struct ckptfs {
 	uint64_t *logged;
 	size_t n_logged;
 	const char *tmpdir; /* write buffers live in unlinked files here */
+	struct step_slot **dead; /* steps deleted from SOURCE while mounted */
+	size_t n_dead;
+	bool live;          /* the step watcher runs (live.c): the step list is current */
+	int live_stop;
+	pthread_t live_thread;
 };
 
 /* What an inode resolves to now.  Release with fs_put. */
@@ -181,6 +186,8 @@ void fs_set_type(struct ckptfs *fs, fuse_ino_t ino, enum itype type);
 int fs_resolve(struct ckptfs *fs, fuse_ino_t ino, struct target *t);
 void fs_put(struct target *t);
 struct step_slot *fs_step_slot(struct ckptfs *fs, const char *name, bool create);
+/* a step deleted from SOURCE: its slot is retired, a new one gets new inodes */
+void fs_step_forget(struct ckptfs *fs, const char *name);
 int fs_step_open(struct ckptfs *fs, struct step_slot *s);
 struct ckpt_step *fs_step(struct step_slot *s);
 int fs_step_reopen(struct ckptfs *fs, struct step_slot *s);
@@ -223,6 +230,10 @@ int fs_readlink(struct ckptfs *fs, char *buf, size_t cap);
 bool fs_immutable(struct ckptfs *fs, const struct target *t);
 /* true when the target's tree takes edits */
 bool fs_editable(struct ckptfs *fs, const struct target *t);
+
+/* live.c: steps that come and go while mounted */
+int fs_live_start(struct ckptfs *fs);
+void fs_live_stop(struct ckptfs *fs);
 
 /* write.c: edits through the mount */
 int fs_wbuf_open(struct ckptfs *fs, struct target *t, struct wbuf **out);

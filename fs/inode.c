@@ -175,6 +175,25 @@ struct step_slot *fs_step_slot(struct ckptfs *fs, const char *name, bool create)
 	return s;
 }
 
+void fs_step_forget(struct ckptfs *fs, const char *name)
+{
+	pthread_rwlock_wrlock(&fs->lock);
+	for (size_t i = 0; i < fs->n_steps; i++) {
+		struct step_slot **nd;
+
+		if (strcmp(fs->steps[i]->name, name))
+			continue;
+		nd = realloc(fs->dead, (fs->n_dead + 1) * sizeof(*nd));
+		if (!nd)
+			break; /* kept: stale until remounted, but never freed early */
+		fs->dead = nd;
+		fs->dead[fs->n_dead++] = fs->steps[i]; /* its inodes may still be asked about */
+		fs->steps[i] = fs->steps[--fs->n_steps];
+		break;
+	}
+	pthread_rwlock_unlock(&fs->lock);
+}
+
 int fs_step_open(struct ckptfs *fs, struct step_slot *s)
 {
 	struct ckpt_err err = { 0, "" };
@@ -680,23 +699,28 @@ static void tslot_free(struct tslot *ts)
 	pthread_mutex_destroy(&ts->edit_lock);
 }
 
+static void step_free(struct step_slot *s)
+{
+	for (size_t k = 0; k < s->n_items; k++)
+		tslot_free(&s->items[k]);
+	free(s->items);
+	ckpt_step_close(s->step);
+	for (size_t k = 0; k < s->n_retired; k++)
+		ckpt_step_close(s->retired[k]);
+	free(s->retired);
+	pthread_mutex_destroy(&s->lock);
+	free(s->errmsg);
+	free(s->name);
+	free(s);
+}
+
 void fs_destroy(struct ckptfs *fs)
 {
-	for (size_t i = 0; i < fs->n_steps; i++) {
-		struct step_slot *s = fs->steps[i];
-
-		for (size_t k = 0; k < s->n_items; k++)
-			tslot_free(&s->items[k]);
-		free(s->items);
-		ckpt_step_close(s->step);
-		for (size_t k = 0; k < s->n_retired; k++)
-			ckpt_step_close(s->retired[k]);
-		free(s->retired);
-		pthread_mutex_destroy(&s->lock);
-		free(s->errmsg);
-		free(s->name);
-		free(s);
-	}
+	for (size_t i = 0; i < fs->n_dead; i++)
+		step_free(fs->dead[i]);
+	free(fs->dead);
+	for (size_t i = 0; i < fs->n_steps; i++)
+		step_free(fs->steps[i]);
 	free(fs->steps);
 	for (size_t i = 0; i < fs->n_pages; i++)
 		free(fs->pages[i]);

@@ -212,6 +212,7 @@ int main(int argc, char **argv)
 	else
 		fs.tmpdir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	fs.next_ino = INO_FIRST_FREE;
+	fs.live_stop = -1;
 	pthread_rwlock_init(&fs.lock, NULL);
 	pthread_mutex_init(&fs.log_lock, NULL);
 	pthread_mutex_init(&fs.scan_lock, NULL);
@@ -247,6 +248,9 @@ int main(int argc, char **argv)
 	/* the parent returns once the mount exists; requests wait for the loop */
 	if (fuse_daemonize(opts.foreground) != 0)
 		goto out_unmount;
+	fs.se = se;
+	if (fs_live_start(&fs) < 0)
+		fprintf(stderr, "ckptfs: cannot watch '%s' for new steps\n", c.source);
 	if (opts.singlethread) {
 		ret = fuse_session_loop(se);
 	} else {
@@ -258,6 +262,7 @@ int main(int argc, char **argv)
 		ret = fuse_session_loop_mt(se, cfg);
 		fuse_loop_cfg_destroy(cfg);
 	}
+	fs_live_stop(&fs);
 	/* 0: unmounted; > 0: the signal that asked us to stop; < 0: an error */
 	ret = ret < 0;
 out_unmount:

@@ -53,9 +53,9 @@ static int scan_locked(struct ckptfs *fs)
 	uint64_t t = now_ns();
 	int rc;
 
-	if (fs->scanned && t - ((uint64_t)fs->scan_time.tv_sec * 1000000000ull +
-				(uint64_t)fs->scan_time.tv_nsec) < SCAN_TTL_NS)
-		return 0;
+	if (fs->scanned && (fs->live || t - ((uint64_t)fs->scan_time.tv_sec * 1000000000ull +
+					     (uint64_t)fs->scan_time.tv_nsec) < SCAN_TTL_NS))
+		return 0; /* the watcher keeps the list current (live.c) */
 	rc = ckpt_src_scan(fs->src, &e, &n, &err);
 	if (rc < 0) {
 		fs_log(fs, "%s", err.msg);

@@ -1,0 +1,104 @@
+#!/usr/bin/env bats
+# Evaluation mounts: steps that appear and disappear while mounted, other
+# users reading through allow_other.
+
+load helpers
+
+teardown() {
+	ckpt_teardown
+	[ -z "${AO_DIR:-}" ] || rm -rf "$AO_DIR"
+}
+
+# wait_for CMD...: retries CMD for up to 3 s
+wait_for() {
+	local i
+	for i in $(seq 1 60); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	"$@"
+}
+
+@test "new steps appear within about a second, deleted ones disappear, latest follows" {
+	local t=$BATS_TEST_TMPDIR
+	"$CKPT" make "$t/gen" --steps 4 --leaves 2 --leaf-bytes 1K --no-fsync >/dev/null
+	mkdir "$t/root"
+	cp -r "$t/gen/metadata" "$t/root/" 2>/dev/null || true
+	mv "$t/gen/0" "$t/gen/1" "$t/root/"
+	ckpt_mount "$t/root" -o ro
+	[ "$(ls "$MNT" | tr '\n' ' ')" = "0 0.json 1 1.json latest " ]
+	[ "$(readlink "$MNT/latest")" = 1 ]
+	ls "$MNT/1/state" >/dev/null
+	# a step being written is never shown; committed by rename, as Orbax does
+	cp -r "$t/gen/2" "$t/root/2.orbax-checkpoint-tmp-1234"
+	sleep 1.2
+	[ "$(ls "$MNT" | tr '\n' ' ')" = "0 0.json 1 1.json latest " ]
+	local t0 t1
+	t0=$(date +%s%N)
+	mv "$t/root/2.orbax-checkpoint-tmp-1234" "$t/root/2"
+	wait_for test -d "$MNT/2/state"
+	t1=$(date +%s%N)
+	echo "# step 2 visible after $(((t1 - t0) / 1000000)) ms" >&3
+	[ $(((t1 - t0) / 1000000)) -lt 1500 ]
+	wait_for test "$(readlink "$MNT/latest")" = 2
+	cmp <("$CKPT" cat "$t/root" 2/state/layer_0000/w_00) "$MNT/2/state/layer_0000/w_00"
+	# deleted while mounted, after the kernel cached it
+	rm -rf "$t/root/0"
+	wait_for test ! -e "$MNT/0"
+	[ "$(ls "$MNT" | tr '\n' ' ')" = "1 1.json 2 2.json latest " ]
+	# saved again under a deleted name: the new step, not the cached old one
+	local old
+	old=$(sha256sum <"$MNT/1/state/layer_0000/w_00")
+	rm -rf "$t/root/1"
+	wait_for test ! -e "$MNT/1"
+	mv "$t/gen/3" "$t/root/1"
+	wait_for test -d "$MNT/1/state"
+	[ "$(sha256sum <"$MNT/1/state/layer_0000/w_00")" != "$old" ]
+	cmp <("$CKPT" cat "$t/root" 1/state/layer_0000/w_00) "$MNT/1/state/layer_0000/w_00"
+	# the whole directory emptied
+	rm -rf "$t/root/1" "$t/root/2"
+	wait_for test ! -e "$MNT/latest"
+	[ "$(ls "$MNT")" = "" ]
+}
+
+@test "without inotify, polling finds new steps within about a second" {
+	local t=$BATS_TEST_TMPDIR
+	"$CKPT" make "$t/gen" --steps 2 --leaves 1 --leaf-bytes 1K --no-fsync >/dev/null
+	mkdir "$t/root"
+	mv "$t/gen/0" "$t/root/"
+	CKPTFS_NO_INOTIFY=1 ckpt_mount "$t/root" -o ro
+	[ "$(readlink "$MNT/latest")" = 0 ]
+	mv "$t/gen/1" "$t/root/1"
+	sleep 1.5
+	[ "$(readlink "$MNT/latest")" = 1 ]
+	[ -d "$MNT/1/state" ]
+	grep -q "no inotify" "$MNT.log"
+}
+
+@test "another user reads through -o allow_other; without it they cannot" {
+	AO_DIR=$(mktemp -d /tmp/ckptfs-ao.XXXXXX)
+	chmod 755 "$AO_DIR"
+	"$CKPT" make "$AO_DIR/c" --leaves 2 --leaf-bytes 1K --no-fsync >/dev/null
+	chmod -R a+rX "$AO_DIR/c"
+	local as_nobody="setpriv --reuid=65534 --regid=65534 --clear-groups"
+	mkdir "$AO_DIR/m"
+	MNT=$AO_DIR/m
+	"$CKPTFS" "$AO_DIR/c" "$MNT" -f -o ro,allow_other 2>"$AO_DIR/log" &
+	PID=$!
+	MOUNTS+=("$MNT")
+	PIDS+=("$PID")
+	wait_for mountpoint -q "$MNT"
+	$as_nobody cat "$MNT/c/layer_0000/w_00" | cmp - <("$CKPT" cat "$AO_DIR/c" layer_0000/w_00)
+	$as_nobody ls -l "$MNT/c/layer_0000" >/dev/null
+	run $as_nobody sh -c "echo x > '$MNT/c/layer_0000/w_00'"
+	[ "$status" -ne 0 ]
+	ckpt_unmount
+	"$CKPTFS" "$AO_DIR/c" "$MNT" -f -o ro 2>"$AO_DIR/log" &
+	PID=$!
+	MOUNTS+=("$MNT")
+	PIDS+=("$PID")
+	wait_for mountpoint -q "$MNT"
+	run $as_nobody cat "$MNT/c/layer_0000/w_00"
+	[ "$status" -ne 0 ] && [[ "$output" == *"Permission denied"* ]]
+	ckpt_unmount
+}
