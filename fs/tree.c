@@ -374,16 +374,14 @@ int fs_getattr(struct ckptfs *fs, fuse_ino_t ino, struct stat *st)
 		if (ckpt_node_is_dir(t.node)) {
 			fill(fs, st, ino, S_IFDIR, dperm, 0, time_ns);
 		} else {
-			struct ckpt_leaf *l;
 			struct ckpt_err err = { 0, "" };
 			enum ckpt_node_kind k = ckpt_node_kind(t.node);
 
-			if ((rc = ckpt_item_leaf(t.st->item, t.node, &l, &err)) < 0) {
+			if ((rc = ckpt_item_leaf_size(t.st->item, t.node, &size, &err)) < 0) {
 				fs_log(fs, "%s", err.msg);
 				rc = -EIO;
 				break;
 			}
-			size = ckpt_leaf_size(l);
 			fs_wbuf_size_of(t.ts, t.key, &size); /* being written */
 			fill(fs, st, ino, S_IFREG,
 			     k == CKPT_NODE_ARRAY || k == CKPT_NODE_STRING ? fperm : 0444, size, time_ns);

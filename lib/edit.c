@@ -247,6 +247,9 @@ int ckpt_edit_begin(struct ckpt_edit **out, struct ckpt_item *it, struct ckpt_er
 		return ckpt_err_set(err, -ENOTSUP, "'%s': only pytree items can be edited", it->label);
 	if (it->is_version)
 		return ckpt_err_set(err, -EROFS, "'%s': versions are read-only", it->label);
+	/* the metadata documents, which reading never needed whole */
+	if ((rc = ckpt_pytree_load_docs(it, err)) < 0)
+		return rc;
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
@@ -266,8 +269,8 @@ int ckpt_edit_begin(struct ckpt_edit **out, struct ckpt_item *it, struct ckpt_er
 		l->kind = kind_of(n);
 		l->node = n;
 		l->value_type = strdup(n->value_type ? n->value_type : "jax.Array");
-		if (n->entry)
-			l->vm = json_deep_copy(json_object_get(n->entry, "value_metadata"));
+		if (n->vm)
+			l->vm = json_loads(n->vm, 0, NULL);
 		if (l->kind == E_ARRAY)
 			l->orig_param = strdup(n->param ? n->param : "");
 		rc = node_path(n, &l->path, &l->depth);

@@ -342,6 +342,11 @@ void ckpt_item_close(struct ckpt_item *it)
 	json_decref(it->strings);
 	json_decref(it->sharding);
 	json_decref(it->array_metas);
+	for (size_t i = 0; i < it->n_intern; i++)
+		free(it->intern[i]);
+	free(it->intern);
+	ckpt_map_release(&it->interned);
+	free(it->custom_metadata);
 	free(it->json);
 	free(it->meta_dir);
 	if (it->fd >= 0)
@@ -380,6 +385,58 @@ uint64_t ckpt_item_time_ns(const struct ckpt_item *it)
 
 int ckpt_pytree_leaf_open(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_leaf *l,
 			  struct ckpt_err *err);
+
+int ckpt_item_leaf_size(struct ckpt_item *it, const struct ckpt_node *n, uint64_t *size,
+			struct ckpt_err *err)
+{
+	struct leaf_slot *slot;
+	struct ckpt_leaf *l, tmp;
+	struct ckpt_err e2 = { 0, "" };
+	uint64_t known;
+	int rc;
+
+	if (it->kind == CKPT_ITEM_JSON || ckpt_node_is_dir(n))
+		return -EISDIR;
+	slot = &it->slots[n->id];
+	l = __atomic_load_n(&slot->leaf, __ATOMIC_ACQUIRE);
+	known = __atomic_load_n(&slot->size_plus1, __ATOMIC_ACQUIRE);
+	if (l || known) {
+		*size = l ? ckpt_leaf_size(l) : known - 1;
+		return 0;
+	}
+	if (n->kind != CKPT_NODE_ARRAY) {
+		rc = ckpt_item_leaf(it, n, &l, err);
+		if (rc == 0)
+			*size = ckpt_leaf_size(l);
+		return rc;
+	}
+	/* an array: read its metadata for the size, and keep only the size
+	 * (stat of 100,000 leaves must not keep 100,000 arrays open) */
+	pthread_mutex_lock(&it->lock);
+	if (slot->leaf || slot->err || slot->size_plus1) {
+		rc = slot->err;
+		if (rc)
+			ckpt_err_set(err, rc, "%s", slot->msg ? slot->msg : ckpt_strerror(rc));
+		else
+			*size = slot->leaf ? ckpt_leaf_size(slot->leaf) : slot->size_plus1 - 1;
+		pthread_mutex_unlock(&it->lock);
+		return rc;
+	}
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.fd = -1;
+	rc = ckpt_pytree_leaf_open(it, n, &tmp, &e2);
+	if (rc < 0) {
+		slot->err = rc;
+		slot->msg = strdup(e2.msg);
+		ckpt_err_set(err, rc, "%s", e2.msg);
+	} else {
+		*size = ckpt_leaf_size(&tmp);
+		__atomic_store_n(&slot->size_plus1, *size + 1, __ATOMIC_RELEASE);
+	}
+	ckpt_array_close(tmp.arr);
+	pthread_mutex_unlock(&it->lock);
+	return rc;
+}
 
 int ckpt_item_leaf(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_leaf **out,
 		   struct ckpt_err *err)

@@ -55,7 +55,10 @@ struct ckpt_node {
 	struct ckpt_node **children;
 	size_t n_children, cap_children;
 	struct ckpt_map index; /* key -> child position */
-	json_t *entry;         /* the _METADATA entry (borrowed from the item) */
+	/* compact JSON texts, interned by the item (NULL: none) */
+	const char *vm;         /* the _METADATA entry's value_metadata */
+	const char *sharding;   /* its _sharding value (itself JSON text) */
+	const char *array_meta; /* its array_metadata, without param_name */
 };
 
 enum leaf_kind { LEAF_ARRAY, LEAF_BYTES, LEAF_FILE };
@@ -70,6 +73,7 @@ struct ckpt_leaf {
 
 struct leaf_slot {
 	struct ckpt_leaf *leaf;
+	uint64_t size_plus1; /* the leaf's size + 1 once known without keeping it open */
 	int err;
 	char *msg;
 };
@@ -81,9 +85,15 @@ struct ckpt_item {
 	int fd;
 	char *label;
 	uint64_t time_ns;
-	/* pytree */
+	/* pytree: the metadata files are read as streams into the nodes; the
+	 * documents themselves are loaded only for edits (ckpt_pytree_load_docs) */
 	json_t *metadata, *strings, *sharding, *array_metas;
-	bool have_metadata, use_zarr3, have_use_zarr3, use_ocdbt, missing_is_error;
+	bool docs_loaded;
+	char *custom_metadata; /* _METADATA's custom_metadata, JSON text */
+	struct ckpt_map interned; /* text -> index in intern[] */
+	char **intern;
+	size_t n_intern, cap_intern;
+	bool have_metadata, use_zarr3, have_use_zarr3, use_ocdbt, have_use_ocdbt, missing_is_error;
 	struct ckpt_ocdbt_db *db;
 	struct ckpt_store store;
 	/* all kinds */
@@ -110,6 +120,8 @@ char *ckpt_item_meta_path(const struct ckpt_item *it, const char *name);
 
 /* pytree.c */
 int ckpt_pytree_open(struct ckpt_item *it, struct ckpt_err *err);
+/* loads _METADATA, _sharding and array_metadatas as documents (for edits) */
+int ckpt_pytree_load_docs(struct ckpt_item *it, struct ckpt_err *err);
 /* tree building shared by pytree.c and layout.c */
 struct ckpt_node *ckpt_node_new(struct ckpt_item *it, struct ckpt_node *parent, const char *key,
 				size_t key_n, uint8_t key_type, enum ckpt_node_kind kind);

@@ -8,6 +8,8 @@
 #include "model.h"
 
 #include "fsutil.h"
+#include "jscan.h"
+#include "map.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -59,6 +61,55 @@ static json_t *load_json(struct ckpt_item *it, const char *name, int *rc_out, st
 	return j;
 }
 
+static char *b64url(const char *s);
+
+static int load_bytes(struct ckpt_item *it, const char *name, uint8_t **buf, size_t *n,
+		      struct ckpt_err *err)
+{
+	char *path = ckpt_item_meta_path(it, name);
+	int rc;
+
+	if (!path)
+		return -ENOMEM;
+	rc = ckpt_read_file(it->fd, path, it->step->src->o.lim.max_json_bytes, buf, n, err);
+	free(path);
+	return rc;
+}
+
+/* one copy of each distinct text per item: leaves share their metadata */
+static const char *intern(struct ckpt_item *it, const char *s, size_t n)
+{
+	struct ckpt_bytes k = { (const uint8_t *)s, n };
+	size_t idx;
+	char *c;
+
+	if (ckpt_map_get(&it->interned, k, &idx) == 0)
+		return it->intern[idx];
+	if (ckpt_grow((void **)&it->intern, &it->cap_intern, it->n_intern + 1, sizeof(char *)) < 0 ||
+	    !(c = ckpt_strndup(s, n)))
+		return NULL;
+	if (ckpt_map_put(&it->interned, (struct ckpt_bytes){ (const uint8_t *)c, n }, it->n_intern) < 0) {
+		free(c);
+		return NULL;
+	}
+	it->intern[it->n_intern++] = c;
+	return c;
+}
+
+static const char *intern_json(struct ckpt_item *it, const json_t *j)
+{
+	char *t = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) : NULL;
+	const char *r = t ? intern(it, t, strlen(t)) : NULL;
+
+	free(t);
+	return r;
+}
+
+static json_t *parse_slice(const char *p, size_t n)
+{
+	return json_loadb(p, n, JSON_DECODE_ANY, NULL);
+}
+
 /* ---------------------------------------------------------------- tree from _METADATA */
 
 static enum ckpt_node_kind kind_of_value(const char *vt, bool skip)
@@ -100,18 +151,26 @@ static int key_at(const json_t *km, size_t i, const char **key, size_t *len, cha
 	return 0;
 }
 
-static int build_from_metadata(struct ckpt_item *it, const json_t *tm, struct ckpt_err *err)
+/* Builds the tree from tree_metadata (the bytes tm[0, tn)), one entry at a
+ * time: only one entry is ever a jansson document. */
+static int build_from_metadata(struct ckpt_item *it, const char *tm, size_t tn, struct ckpt_err *err)
 {
 	const struct ckpt_limits *lim = &it->step->src->o.lim;
-	const char *name;
-	json_t *entry;
 	struct ckpt_buf param = CKPT_BUF_INIT;
-	int rc = 0;
+	struct ckpt_jscan js;
+	const char *kp, *vp;
+	size_t kn, vn;
+	int rc = 0, more;
 
 	it->root = ckpt_node_new(it, NULL, "", 0, 0, CKPT_NODE_DICT);
 	if (!it->root)
 		return -ENOMEM;
-	json_object_foreach((json_t *)tm, name, entry) {
+	if (ckpt_jscan_open(&js, tm, tn, '{') < 0)
+		return ckpt_err_set(err, CKPT_ECORRUPT, "'%s/_METADATA': tree_metadata is not an object",
+				    it->label);
+	while ((more = ckpt_jscan_next(&js, &kp, &kn, &vp, &vn)) == 1) {
+		json_t *entry = parse_slice(vp, vn);
+		const char *name = kp; /* for messages: the raw key, quotes and all */
 		const json_t *km = json_object_get(entry, "key_metadata");
 		const json_t *vm = json_object_get(entry, "value_metadata");
 		const char *vt = json_string_value(json_object_get(vm, "value_type"));
@@ -119,16 +178,19 @@ static int build_from_metadata(struct ckpt_item *it, const json_t *tm, struct ck
 		struct ckpt_node *cur = it->root;
 		size_t depth;
 
+		(void)name;
 		if (!json_is_array(km) || !vt) {
 			rc = ckpt_err_set(err, CKPT_ECORRUPT,
-					  "'%s/_METADATA': entry %s lacks key_metadata or value_type",
-					  it->label, name);
+					  "'%s/_METADATA': entry %.*s lacks key_metadata or value_type",
+					  it->label, (int)CKPT_MIN(kn, 200), kp);
+			json_decref(entry);
 			break;
 		}
 		depth = json_array_size(km);
 		if (depth > lim->max_depth) {
 			rc = ckpt_err_set(err, -EFBIG, "'%s/_METADATA': entry nested %zu deep (limit %u)",
 					  it->label, depth, lim->max_depth);
+			json_decref(entry);
 			break;
 		}
 		param.len = 0;
@@ -140,10 +202,12 @@ static int build_from_metadata(struct ckpt_item *it, const json_t *tm, struct ck
 
 				if (!n || !(n->value_type = strdup(vt)) || !(n->param = strdup(""))) {
 					rc = -ENOMEM;
+					json_decref(entry);
 					break;
 				}
-				n->entry = entry;
+				n->vm = intern_json(it, vm);
 			}
+			json_decref(entry);
 			continue;
 		}
 		for (size_t i = 0; i < depth; i++) {
@@ -158,8 +222,8 @@ static int build_from_metadata(struct ckpt_item *it, const json_t *tm, struct ck
 			    (!last && key_at(km, i + 1, &(const char *){ NULL }, &(size_t){ 0 }, num,
 					     &next_kt) < 0)) {
 				rc = ckpt_err_set(err, CKPT_ECORRUPT,
-						  "'%s/_METADATA': entry %s has a bad key", it->label,
-						  name);
+						  "'%s/_METADATA': entry %.*s has a bad key", it->label,
+						  (int)CKPT_MIN(kn, 200), kp);
 				break;
 			}
 			if (i)
@@ -171,7 +235,7 @@ static int build_from_metadata(struct ckpt_item *it, const json_t *tm, struct ck
 					/* a placeholder for a prefix of this path: the deeper
 					 * entry wins (Orbax tree.py as_nested_tree) */
 					child->kind = next_kt == 1 ? CKPT_NODE_LIST : CKPT_NODE_DICT;
-					child->entry = NULL;
+					child->vm = NULL;
 					free(child->param);
 					child->param = NULL;
 				} else if (!child) {
@@ -194,11 +258,15 @@ static int build_from_metadata(struct ckpt_item *it, const json_t *tm, struct ck
 				rc = -ENOMEM;
 				break;
 			}
-			child->entry = entry;
+			child->vm = intern_json(it, vm);
 		}
+		json_decref(entry);
 		if (rc < 0 || (rc = ckpt_buf_finish(&param)) < 0)
 			break;
 	}
+	if (rc == 0 && more < 0)
+		rc = ckpt_err_set(err, CKPT_ECORRUPT, "'%s/_METADATA': tree_metadata is not valid JSON",
+				  it->label);
 	ckpt_buf_release(&param);
 	/* a dict whose children all have sequence keys is a list */
 	for (size_t i = 0; rc == 0 && i < it->n_nodes; i++) {
@@ -326,19 +394,21 @@ static int flat_from_dirs(struct ckpt_item *it, struct ckpt_err *err)
 
 /* ---------------------------------------------------------------- opening */
 
-static void load_array_metas(struct ckpt_item *it)
+/* array_metadatas/process_N as documents: param -> array_metadata (edits) */
+static json_t *load_array_metas(struct ckpt_item *it)
 {
 	char *dir = ckpt_item_meta_path(it, "array_metadatas");
 	int dfd = dir ? ckpt_open_beneath(it->fd, dir, O_RDONLY | O_DIRECTORY, 0) : -ENOMEM;
+	json_t *out;
 	DIR *d;
 
 	if (dfd < 0 || !(d = fdopendir(dfd))) {
 		if (dfd >= 0)
 			close(dfd);
 		free(dir);
-		return;
+		return NULL;
 	}
-	it->array_metas = json_object();
+	out = json_object();
 	for (struct dirent *e; (e = readdir(d));) {
 		char path[512];
 		json_t *j, *list;
@@ -355,44 +425,237 @@ static void load_array_metas(struct ckpt_item *it)
 			const char *pn = json_string_value(json_object_get(am, "param_name"));
 
 			if (pn)
-				json_object_set(it->array_metas, pn, am);
+				json_object_set(out, pn, am);
 		}
 		json_decref(j);
 	}
 	closedir(d);
 	free(dir);
+	return out;
+}
+
+int ckpt_pytree_load_docs(struct ckpt_item *it, struct ckpt_err *err)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&it->lock);
+	if (!it->docs_loaded) {
+		it->metadata = load_json(it, "_METADATA", &rc, err);
+		if (rc == -ENOENT) {
+			ckpt_err_clear(err);
+			rc = 0;
+		}
+		if (rc == 0) {
+			it->sharding = load_json(it, "_sharding", &(int){ 0 }, NULL);
+			it->array_metas = load_array_metas(it);
+			it->docs_loaded = true;
+		}
+	}
+	pthread_mutex_unlock(&it->lock);
+	return rc;
+}
+
+/* leaves by parameter name, and by its base64url (the _sharding key) */
+struct by_param {
+	struct ckpt_map param, b64;
+	char **keys;
+	size_t n;
+};
+
+static int by_param_build(struct ckpt_item *it, struct by_param *m)
+{
+	m->keys = calloc(it->n_nodes ? it->n_nodes : 1, sizeof(*m->keys));
+	if (!m->keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < it->n_nodes; i++) {
+		struct ckpt_node *n = it->nodes[i];
+		char *k;
+
+		if (!n->param || n->kind != CKPT_NODE_ARRAY)
+			continue;
+		if (!(k = b64url(n->param)))
+			return -ENOMEM;
+		m->keys[m->n++] = k;
+		if (ckpt_map_put(&m->param, (struct ckpt_bytes){ (const uint8_t *)n->param, strlen(n->param) }, i) < 0 ||
+		    ckpt_map_put(&m->b64, (struct ckpt_bytes){ (const uint8_t *)k, strlen(k) }, i) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void by_param_release(struct by_param *m)
+{
+	ckpt_map_release(&m->param);
+	ckpt_map_release(&m->b64);
+	for (size_t i = 0; i < m->n; i++)
+		free(m->keys[i]);
+	free(m->keys);
+}
+
+static struct ckpt_node *node_by(struct ckpt_item *it, struct ckpt_map *map, const char *k, size_t n)
+{
+	size_t i;
+
+	return ckpt_map_get(map, (struct ckpt_bytes){ (const uint8_t *)k, n }, &i) == 0 ? it->nodes[i]
+											     : NULL;
+}
+
+/* _sharding: {"<base64url param>": "<JSON text>"}, member by member */
+static void stream_sharding(struct ckpt_item *it, struct by_param *m)
+{
+	uint8_t *buf;
+	size_t n, kn, vn;
+	const char *kp, *vp;
+	struct ckpt_jscan js;
+
+	if (load_bytes(it, "_sharding", &buf, &n, NULL) < 0)
+		return; /* optional: a leaf's sharding is then unknown */
+	if (ckpt_jscan_open(&js, (const char *)buf, n, '{') == 0) {
+		while (ckpt_jscan_next(&js, &kp, &kn, &vp, &vn) == 1) {
+			json_t *k = parse_slice(kp, kn), *v = parse_slice(vp, vn);
+			struct ckpt_node *node = json_is_string(k)
+							 ? node_by(it, &m->b64, json_string_value(k),
+								   json_string_length(k))
+							 : NULL;
+
+			if (node && json_is_string(v))
+				node->sharding = intern(it, json_string_value(v), json_string_length(v));
+			json_decref(k);
+			json_decref(v);
+		}
+	}
+	free(buf);
+}
+
+/* array_metadatas/process_N: {"array_metadatas": [{"array_metadata": {...}}, ...]} */
+static void stream_array_metas(struct ckpt_item *it, struct by_param *m)
+{
+	char *dir = ckpt_item_meta_path(it, "array_metadatas");
+	int dfd = dir ? ckpt_open_beneath(it->fd, dir, O_RDONLY | O_DIRECTORY, 0) : -ENOMEM;
+	DIR *d;
+
+	if (dfd < 0 || !(d = fdopendir(dfd))) {
+		if (dfd >= 0)
+			close(dfd);
+		free(dir);
+		return;
+	}
+	for (struct dirent *e; (e = readdir(d));) {
+		char path[512];
+		uint8_t *buf;
+		size_t n, kn, vn;
+		const char *kp, *vp;
+		struct ckpt_jscan top, list;
+
+		if (strncmp(e->d_name, "process_", 8))
+			continue;
+		snprintf(path, sizeof(path), "array_metadatas/%s", e->d_name);
+		if (load_bytes(it, path, &buf, &n, NULL) < 0)
+			continue;
+		if (ckpt_jscan_open(&top, (const char *)buf, n, '{') == 0) {
+			while (ckpt_jscan_next(&top, &kp, &kn, &vp, &vn) == 1) {
+				const char *ep;
+				size_t en;
+
+				if (kn != 17 || memcmp(kp, "\"array_metadatas\"", 17) ||
+				    ckpt_jscan_open(&list, vp, vn, '[') < 0)
+					continue;
+				while (ckpt_jscan_next(&list, NULL, NULL, &ep, &en) == 1) {
+					json_t *w = parse_slice(ep, en), *am = json_object_get(w, "array_metadata");
+					const char *pn = json_string_value(json_object_get(am, "param_name"));
+					struct ckpt_node *node = pn ? node_by(it, &m->param, pn, strlen(pn)) : NULL;
+
+					if (node) {
+						json_object_del(am, "param_name"); /* it is the leaf's own */
+						node->array_meta = intern_json(it, am);
+					}
+					json_decref(w);
+				}
+			}
+		}
+		free(buf);
+	}
+	closedir(d);
+	free(dir);
+}
+
+/* _METADATA's top level: flags, custom_metadata, and where tree_metadata is */
+static int metadata_top(struct ckpt_item *it, const uint8_t *buf, size_t n, const char **tm,
+			size_t *tn, struct ckpt_err *err)
+{
+	struct ckpt_jscan js;
+	const char *kp, *vp;
+	size_t kn, vn;
+	int more;
+
+	*tm = NULL;
+	if (ckpt_jscan_open(&js, (const char *)buf, n, '{') < 0)
+		return ckpt_err_set(err, CKPT_ECORRUPT, "'%s/_METADATA' is not a JSON object", it->label);
+	while ((more = ckpt_jscan_next(&js, &kp, &kn, &vp, &vn)) == 1) {
+		json_t *k = parse_slice(kp, kn), *v;
+		const char *key = json_string_value(k);
+
+		if (!key) {
+			json_decref(k);
+			return ckpt_err_set(err, CKPT_ECORRUPT, "'%s/_METADATA': invalid JSON", it->label);
+		}
+		if (!strcmp(key, "tree_metadata")) {
+			*tm = vp;
+			*tn = vn;
+		} else if (!strcmp(key, "custom_metadata")) {
+			free(it->custom_metadata);
+			it->custom_metadata = ckpt_strndup(vp, vn);
+		} else if ((v = parse_slice(vp, vn)) != NULL) {
+			if (!strcmp(key, "use_zarr3")) {
+				it->have_use_zarr3 = json_is_boolean(v);
+				it->use_zarr3 = json_is_true(v);
+			} else if (!strcmp(key, "use_ocdbt") && json_is_boolean(v)) {
+				it->use_ocdbt = json_is_true(v);
+				it->have_use_ocdbt = true;
+			} else if (!strcmp(key, "store_array_data_equal_to_fill_value")) {
+				it->missing_is_error = json_is_true(v);
+			}
+			json_decref(v);
+		}
+		json_decref(k);
+	}
+	if (more < 0)
+		return ckpt_err_set(err, CKPT_ECORRUPT, "'%s/_METADATA': invalid JSON", it->label);
+	return 0;
 }
 
 int ckpt_pytree_open(struct ckpt_item *it, struct ckpt_err *err)
 {
 	const struct ckpt_limits *lim = &it->step->src->o.lim;
-	const json_t *v;
+	uint8_t *buf = NULL;
+	size_t n = 0, tn = 0;
+	const char *tm = NULL;
+	struct by_param bp;
 	int rc;
 
-	it->metadata = load_json(it, "_METADATA", &rc, err);
+	memset(&bp, 0, sizeof(bp));
+	rc = load_bytes(it, "_METADATA", &buf, &n, err);
 	if (rc == -ENOENT) {
 		ckpt_err_clear(err);
 		rc = 0;
+	} else if (rc == 0) {
+		it->have_metadata = true;
+		rc = metadata_top(it, buf, n, &tm, &tn, err);
 	}
-	if (rc < 0)
+	if (rc < 0) {
+		free(buf);
 		return rc;
-	if (it->metadata && !json_is_object(it->metadata))
-		return ckpt_err_set(err, CKPT_ECORRUPT, "'%s/_METADATA' is not a JSON object",
-				    it->label);
-	it->have_metadata = it->metadata != NULL;
-	v = json_object_get(it->metadata, "use_zarr3");
-	it->have_use_zarr3 = json_is_boolean(v);
-	it->use_zarr3 = json_is_true(v);
-	v = json_object_get(it->metadata, "use_ocdbt");
-	it->use_ocdbt = json_is_boolean(v) ? json_is_true(v) : ckpt_exists(it->fd, "manifest.ocdbt");
-	it->missing_is_error =
-		json_is_true(json_object_get(it->metadata, "store_array_data_equal_to_fill_value"));
+	}
+	if (!it->have_use_ocdbt)
+		it->use_ocdbt = ckpt_exists(it->fd, "manifest.ocdbt");
 	if (it->use_ocdbt) {
 		rc = ckpt_ocdbt_open(&it->db, it->fd, it->label, it->generation, lim, err);
 		if (rc == -ENOENT && !ckpt_exists(it->fd, "manifest.ocdbt"))
-			return ckpt_err_set(err, -ENOENT, "'%s/manifest.ocdbt' is missing", it->label);
-		if (rc < 0)
+			rc = ckpt_err_set(err, -ENOENT, "'%s/manifest.ocdbt' is missing", it->label);
+		if (rc < 0) {
+			free(buf);
 			return rc;
+		}
 	}
 	it->store.db = it->db;
 	it->store.dirfd = it->fd;
@@ -400,16 +663,21 @@ int ckpt_pytree_open(struct ckpt_item *it, struct ckpt_err *err)
 
 	/* optional files: a broken one only loses what it describes */
 	it->strings = load_json(it, "_strings.json", &rc, NULL);
-	it->sharding = load_json(it, "_sharding", &rc, NULL);
-	load_array_metas(it);
-
-	v = json_object_get(it->metadata, "tree_metadata");
-	if (json_is_object(v))
-		return build_from_metadata(it, v, err);
-	it->root = ckpt_node_new(it, NULL, "", 0, 0, CKPT_NODE_DICT);
-	if (!it->root)
-		return -ENOMEM;
-	return it->db ? flat_from_ocdbt(it) : flat_from_dirs(it, err);
+	rc = 0;
+	if (tm) {
+		rc = build_from_metadata(it, tm, tn, err);
+	} else {
+		it->root = ckpt_node_new(it, NULL, "", 0, 0, CKPT_NODE_DICT);
+		rc = !it->root ? -ENOMEM : it->db ? flat_from_ocdbt(it) : flat_from_dirs(it, err);
+	}
+	free(buf);
+	buf = NULL;
+	if (rc == 0 && (rc = by_param_build(it, &bp)) == 0) {
+		stream_sharding(it, &bp);
+		stream_array_metas(it, &bp);
+	}
+	by_param_release(&bp);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- leaves */
@@ -636,26 +904,26 @@ static void describe_array(struct ckpt_item *it, const struct ckpt_node *n, stru
 		json_object_set_new(storage, "stored_chunks", json_integer((json_int_t)chunks));
 	}
 	json_object_set_new(o, "storage", storage);
-	if (it->sharding) {
-		char *k = b64url(n->param);
-		const char *s = k ? json_string_value(json_object_get(it->sharding, k)) : NULL;
-		json_t *sh = s ? json_loads(s, 0, NULL) : NULL;
+	{
+		json_t *sh = n->sharding ? json_loads(n->sharding, 0, NULL) : NULL;
 
 		json_object_set_new(o, "sharding", sh ? sh : json_null());
-		free(k);
 	}
-	if (it->array_metas) {
-		json_t *am = json_object_get(it->array_metas, n->param);
+	if (n->array_meta) {
+		json_t *am = json_loads(n->array_meta, 0, NULL), *full = json_object();
 
-		if (am)
-			json_object_set(o, "array_metadata", am);
+		/* param_name first, as Orbax writes it */
+		json_object_set_new(full, "param_name", json_string(n->param));
+		json_object_update(full, am);
+		json_decref(am);
+		json_object_set_new(o, "array_metadata", full);
 	}
 }
 
 json_t *ckpt_leaf_describe(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_err *err)
 {
 	json_t *o = json_object();
-	struct ckpt_leaf *l = NULL;
+	struct ckpt_leaf *l = NULL, tmp = { .fd = -1 };
 	struct ckpt_err e = { 0, "" };
 	int rc;
 
@@ -666,17 +934,30 @@ json_t *ckpt_leaf_describe(struct ckpt_item *it, const struct ckpt_node *n, stru
 	if (n->param)
 		json_object_set_new(o, it->kind == CKPT_ITEM_RAW ? "file" : "param_name",
 				    json_string(n->param));
-	if (n->entry) {
-		const json_t *ws = json_object_get(json_object_get(n->entry, "value_metadata"),
-						   "write_shape");
+	if (n->vm) {
+		json_t *vm = json_loads(n->vm, 0, NULL);
+		json_t *ws = json_object_get(vm, "write_shape");
 
 		if (ws)
-			json_object_set(o, "write_shape", (json_t *)ws);
+			json_object_set(o, "write_shape", ws);
+		json_decref(vm);
 	}
 	if (ckpt_node_is_dir(n))
 		return o;
-	rc = ckpt_item_leaf(it, n, &l, &e);
+	if (n->kind == CKPT_NODE_ARRAY && !__atomic_load_n(&it->slots[n->id].leaf, __ATOMIC_ACQUIRE)) {
+		/* an array nobody reads: describe it from a short-lived open, so
+		 * that listing 100,000 leaves' JSON keeps no array open */
+		memset(&tmp, 0, sizeof(tmp));
+		tmp.fd = -1;
+		pthread_mutex_lock(&it->lock);
+		rc = ckpt_pytree_leaf_open(it, n, &tmp, &e);
+		pthread_mutex_unlock(&it->lock);
+		l = rc == 0 ? &tmp : NULL;
+	} else {
+		rc = ckpt_item_leaf(it, n, &l, &e);
+	}
 	if (rc < 0) {
+		ckpt_array_close(tmp.arr);
 		json_object_set_new(o, "error", json_string(e.msg));
 		ckpt_err_set(err, rc, "%s", e.msg);
 		return o;
@@ -686,6 +967,8 @@ json_t *ckpt_leaf_describe(struct ckpt_item *it, const struct ckpt_node *n, stru
 		describe_array(it, n, l, o);
 	else if (n->kind == CKPT_NODE_STRING)
 		json_object_set_new(o, "value", json_stringn((const char *)l->bytes, (size_t)l->size));
+	if (l == &tmp)
+		ckpt_array_close(tmp.arr);
 	return o;
 }
 
@@ -703,6 +986,10 @@ static void leaf_path(const struct ckpt_node *n, struct ckpt_buf *b)
 	}
 }
 
+/* an item's JSON lists each leaf's dtype, shape and size (which opens its
+ * array) only up to this many nodes: beyond, see each <leaf>.json */
+#define DESCRIBE_LEAVES_MAX 10000
+
 json_t *ckpt_item_describe(struct ckpt_item *it, struct ckpt_err *err)
 {
 	json_t *o = json_object(), *leaves = json_object();
@@ -716,9 +1003,12 @@ json_t *ckpt_item_describe(struct ckpt_item *it, struct ckpt_err *err)
 		json_object_set_new(o, "use_zarr3", json_boolean(it->use_zarr3));
 		json_object_set_new(o, "store_array_data_equal_to_fill_value",
 				    json_boolean(it->missing_is_error));
-		if (it->metadata && json_object_get(it->metadata, "custom_metadata"))
-			json_object_set(o, "custom_metadata",
-					json_object_get(it->metadata, "custom_metadata"));
+		if (it->custom_metadata) {
+			json_t *cm = json_loads(it->custom_metadata, JSON_DECODE_ANY, NULL);
+
+			if (cm)
+				json_object_set_new(o, "custom_metadata", cm);
+		}
 		if (it->db) {
 			json_t *db = json_object();
 
@@ -746,7 +1036,7 @@ json_t *ckpt_item_describe(struct ckpt_item *it, struct ckpt_err *err)
 			json_object_set_new(d, "value_type", json_string(n->value_type));
 		if (n->param)
 			json_object_set_new(d, "param_name", json_string(n->param));
-		if (!ckpt_node_is_dir(n)) {
+		if (!ckpt_node_is_dir(n) && it->n_nodes <= DESCRIBE_LEAVES_MAX) {
 			if (ckpt_item_leaf(it, n, &l, &e) == 0) {
 				if (l->kind == LEAF_ARRAY) {
 					const struct ckpt_zarr_meta *m = ckpt_array_meta(l->arr);
@@ -763,6 +1053,9 @@ json_t *ckpt_item_describe(struct ckpt_item *it, struct ckpt_err *err)
 		ckpt_buf_release(&path);
 	}
 	json_object_set_new(o, "leaves", leaves);
+	if (it->n_nodes > DESCRIBE_LEAVES_MAX)
+		json_object_set_new(o, "leaf_details",
+				    json_string("omitted above 10000 nodes: see each <leaf>.json"));
 	(void)err;
 	return o;
 }

@@ -351,8 +351,10 @@ static int write_ocdbt(struct ckpt_pytree_writer *pw, struct ckpt_err *err)
 	struct ckpt_ocdbt_wr **w = calloc(P, sizeof(*w)), *top = NULL;
 	struct ckpt_putlist pl = { 0 };
 	char **bases = calloc(P, sizeof(*bases));
+	unsigned per = pw->o.arrays_per_commit ? pw->o.arrays_per_commit : 1, batched = 0;
 	int rc = 0;
 
+	pw->o.hooks.no_fsync = pw->o.hooks.no_fsync || pw->o.no_fsync;
 	if (!w || !bases) {
 		free(w);
 		free(bases);
@@ -401,12 +403,45 @@ static int write_ocdbt(struct ckpt_pytree_writer *pw, struct ckpt_err *err)
 				      (struct ckpt_ocdbt_put){ CKPT_PUT_VALUE, NULL, 0, json, jn, NULL, NULL,
 							       0, 0 },
 				      (uint8_t *)json);
-		if (rc == 0)
+		if (rc == 0 && (++batched >= per || i + 1 == pw->n)) {
 			rc = ckpt_ocdbt_wr_commit(w[0], pl.p, pl.n, err);
+			ckpt_putlist_clear(&pl);
+			batched = 0;
+		}
+	}
+	if (rc == 0 && pl.n)
+		rc = ckpt_ocdbt_wr_commit(w[0], pl.p, pl.n, err);
+	ckpt_putlist_clear(&pl);
+	batched = 0;
+	/* chunks: one commit per array and process (chunks go round-robin) */
+	for (unsigned p = 0; p < P && per > 1 && rc == 0; p++) {
+		/* coalesced: each process's chunks of `per` arrays at a time */
+		batched = 0;
+		for (size_t i = 0; i < pw->n && rc == 0; i++) {
+			const struct leaf *l = &pw->l[i];
+			struct ckpt_chunk_src cs = chunk_src(pw, l);
+			uint64_t grid[CKPT_MAX_RANK], n;
+
+			if (l->kind != L_ARRAY)
+				continue;
+			n = ckpt_spec_grid(&l->spec, grid);
+			for (uint64_t c = p; c < n && rc == 0; c += P) {
+				uint64_t ci[CKPT_MAX_RANK];
+
+				ckpt_spec_coords(&l->spec, c, ci);
+				rc = ckpt_chunk_to_ocdbt(&cs, ci, l->param, w[p], &pl, err);
+			}
+			if (rc == 0 && ++batched >= per && pl.n) {
+				rc = ckpt_ocdbt_wr_commit(w[p], pl.p, pl.n, err);
+				ckpt_putlist_clear(&pl);
+				batched = 0;
+			}
+		}
+		if (rc == 0 && pl.n)
+			rc = ckpt_ocdbt_wr_commit(w[p], pl.p, pl.n, err);
 		ckpt_putlist_clear(&pl);
 	}
-	/* chunks: one commit per array and process (chunks go round-robin) */
-	for (size_t i = 0; i < pw->n && rc == 0; i++) {
+	for (size_t i = 0; i < pw->n && per <= 1 && rc == 0; i++) {
 		const struct leaf *l = &pw->l[i];
 		struct ckpt_chunk_src cs = chunk_src(pw, l);
 		uint64_t grid[CKPT_MAX_RANK], n;

@@ -37,6 +37,10 @@ struct ckpt_wopts {
 	uint64_t stream_threshold; /* contiguous chunks above this are streamed (default 64 MiB) */
 	const struct ckpt_ocdbt_config *ocdbt_cfg; /* new databases' config; NULL: Orbax's */
 	bool zstd_unsized; /* zarr v2 frames as TensorStore wrote them before 0.1.85 */
+	/* OCDBT commits: 0 (default) one per array, as the real TensorStore's
+	 * show in small checkpoints; n > 0 coalesces n arrays per commit (the
+	 * writer rewrites the tree at each commit: large trees need this) */
+	unsigned arrays_per_commit;
 };
 
 void ckpt_wopts_default(struct ckpt_wopts *o);

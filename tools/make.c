@@ -548,6 +548,10 @@ int ckpt_cmd_make(int argc, char **argv)
 	wo.processes = (unsigned)m.processes;
 	wo.chunk_bytes = m.chunk_bytes;
 	wo.no_fsync = m.no_fsync;
+	/* a commit per array, as TensorStore's show, until that gets
+	 * quadratic: then about 16 commits in all */
+	if (m.leaves > 256)
+		wo.arrays_per_commit = (unsigned)(m.leaves / 16 + 1);
 	if (m.stream_bytes)
 		wo.stream_threshold = m.stream_bytes;
 	if (m.max_node_bytes) {

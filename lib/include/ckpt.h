@@ -149,6 +149,9 @@ const struct ckpt_node *ckpt_item_node(const struct ckpt_item *it, uint64_t id);
 int ckpt_item_leaf(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_leaf **out,
 		   struct ckpt_err *err);
 uint64_t ckpt_leaf_size(const struct ckpt_leaf *l);
+/* A leaf's size, without keeping its array open (for stat). */
+int ckpt_item_leaf_size(struct ckpt_item *it, const struct ckpt_node *n, uint64_t *size,
+			struct ckpt_err *err);
 /* @return bytes copied, 0 at the end, or a negative error */
 int64_t ckpt_leaf_read(struct ckpt_leaf *l, void *buf, uint64_t off, size_t n, struct ckpt_err *err);
 /* Decodes ahead the chunk after byte off (read-ahead); no-op where pointless. */
