@@ -36,6 +36,7 @@
 #define INO_ROOT 1
 #define INO_LATEST 2
 #define INO_ROOT_META 3
+#define INO_STATS 4 /* "/.ckptfs-stats": not listed, the cache's statistics */
 #define INO_FIRST_FREE 16
 
 struct step_slot;
@@ -113,6 +114,7 @@ enum itype {
 	T_ROOT,
 	T_LATEST,
 	T_ROOT_META,
+	T_STATS,
 	T_STEP,      /* step directory (a direct step: also its item's root) */
 	T_STEP_JSON,
 	T_VERSIONS,  /* <step>/.versions */

@@ -615,6 +615,7 @@ int fs_resolve(struct ckptfs *fs, fuse_ino_t ino, struct target *t)
 	case INO_ROOT: t->type = T_ROOT; return 0;
 	case INO_LATEST: t->type = T_LATEST; return 0;
 	case INO_ROOT_META: t->type = T_ROOT_META; return 0;
+	case INO_STATS: t->type = T_STATS; return 0;
 	}
 	pthread_rwlock_rdlock(&fs->lock);
 	p = ino < fs->next_ino ? rec_at(fs, ino) : NULL;

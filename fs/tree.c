@@ -131,7 +131,7 @@ static int root_target(struct ckptfs *fs, struct target *t, struct tslot *ts)
 
 bool fs_immutable(struct ckptfs *fs, const struct target *t)
 {
-	if (t->type == T_ROOT || t->type == T_LATEST || t->type == T_ROOT_META)
+	if (t->type == T_ROOT || t->type == T_LATEST || t->type == T_ROOT_META || t->type == T_STATS)
 		return false;
 	if (t->ts && t->ts->is_version)
 		return true;
@@ -218,6 +218,17 @@ int fs_content(struct ckptfs *fs, const struct target *t, char **buf, size_t *n)
 			return rc;
 		*buf = p;
 		return 0;
+	}
+	case T_STATS: {
+		struct ckpt_src_stats st;
+
+		ckpt_src_stats(fs->src, &st);
+		j = json_pack("{sI sI sI sI sI sI sI}", "cache_hits", (json_int_t)st.cache_hits,
+			      "cache_misses", (json_int_t)st.cache_misses, "cache_evictions",
+			      (json_int_t)st.cache_evictions, "cache_bytes", (json_int_t)st.cache_bytes,
+			      "cache_entries", (json_int_t)st.cache_entries, "cache_budget",
+			      (json_int_t)st.cache_budget, "decoded_bytes", (json_int_t)st.decoded_bytes);
+		break;
 	}
 	case T_STEP_JSON:
 		if ((rc = fs_step_open(fs, t->step)) < 0)
@@ -343,6 +354,9 @@ int fs_getattr(struct ckptfs *fs, fuse_ino_t ino, struct stat *st)
 	case T_ROOT_META:
 		if ((rc = content_size(fs, &t, &size)) == 0)
 			fill(fs, st, ino, S_IFREG, 0444, size, 0);
+		break;
+	case T_STATS:
+		fill(fs, st, ino, S_IFREG, 0444, 0, 0); /* read with direct I/O: any size */
 		break;
 	case T_STEP:
 	case T_STEP_JSON:
@@ -500,6 +514,10 @@ static int lookup_root(struct ckptfs *fs, const char *name, fuse_ino_t *ino)
 		if (fs_readlink(fs, step, sizeof(step)) < 0)
 			return -ENOENT;
 		*ino = INO_LATEST;
+		return 0;
+	}
+	if (!strcmp(name, ".ckptfs-stats")) {
+		*ino = INO_STATS;
 		return 0;
 	}
 	if (!strcmp(name, "metadata.json") && ckpt_src_kind(fs->src) == CKPT_SRC_ROOT) {

@@ -38,6 +38,7 @@ struct ckpt_cache {
 	struct ckpt_cache_entry *head, *tail;
 	size_t bytes, budget;
 	uint64_t hits, misses, evictions;
+	uint64_t decoded; /* bytes decoded into the cache, ever (atomic) */
 };
 
 static size_t hash_key(struct ckpt_cache_key k, size_t nbuckets)
@@ -347,5 +348,11 @@ void ckpt_cache_stats(struct ckpt_cache *c, struct ckpt_cache_stats *st)
 	st->bytes = c->bytes;
 	st->entries = c->n;
 	st->budget = c->budget;
+	st->decoded = __atomic_load_n(&c->decoded, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&c->lock);
+}
+
+void ckpt_cache_count_decoded(struct ckpt_cache *c, uint64_t n)
+{
+	__atomic_add_fetch(&c->decoded, n, __ATOMIC_RELAXED);
 }

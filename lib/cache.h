@@ -47,8 +47,10 @@ void ckpt_cache_insert(struct ckpt_cache *c, struct ckpt_cache_key k, uint8_t *d
 void ckpt_cache_unref(struct ckpt_cache *c, struct ckpt_cache_ref *ref);
 
 struct ckpt_cache_stats {
-	uint64_t hits, misses, evictions, bytes, entries, budget;
+	uint64_t hits, misses, evictions, bytes, entries, budget, decoded;
 };
 void ckpt_cache_stats(struct ckpt_cache *c, struct ckpt_cache_stats *st);
+/* counts bytes decoded (for statistics) */
+void ckpt_cache_count_decoded(struct ckpt_cache *c, uint64_t n);
 
 #endif

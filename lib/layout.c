@@ -253,6 +253,15 @@ fail:
 	return rc;
 }
 
+void ckpt_src_stats(struct ckpt_src *s, struct ckpt_src_stats *out)
+{
+	struct ckpt_cache_stats c;
+
+	ckpt_cache_stats(s->cache, &c);
+	*out = (struct ckpt_src_stats){ c.hits, c.misses, c.evictions, c.bytes, c.entries, c.budget,
+					c.decoded };
+}
+
 void ckpt_src_close(struct ckpt_src *s)
 {
 	if (!s)

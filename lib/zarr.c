@@ -264,6 +264,7 @@ static int fill_chunk(void *vctx, uint8_t **data, size_t *n, struct ckpt_err *er
 	}
 	*data = dec;
 	*n = (size_t)a->m.chunk_nbytes;
+	ckpt_cache_count_decoded(a->o.cache, a->m.chunk_nbytes);
 	return 0;
 }
 
@@ -438,6 +439,7 @@ static int stream_next(struct ckpt_array *a, struct stream *st, uint8_t *out, si
 					    (unsigned long long)a->m.chunk_nbytes);
 	}
 	st->produced += n;
+	ckpt_cache_count_decoded(a->o.cache, n);
 	return 0;
 }
 

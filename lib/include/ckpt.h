@@ -69,6 +69,13 @@ void ckpt_step_ents_free(struct ckpt_step_ent *e, size_t n);
 /* index of the latest step in a scan result, or -1 */
 long ckpt_step_ents_latest(const struct ckpt_step_ent *e, size_t n);
 
+/* What the decoded-chunk cache has done since the source was opened. */
+struct ckpt_src_stats {
+	uint64_t cache_hits, cache_misses, cache_evictions, cache_bytes, cache_entries, cache_budget;
+	uint64_t decoded_bytes; /* bytes decompressed and decoded */
+};
+void ckpt_src_stats(struct ckpt_src *s, struct ckpt_src_stats *out);
+
 /* The root metadata (metadata/_ROOT_METADATA or metadata/metadata). -ENOENT if none. */
 int ckpt_src_root_metadata(struct ckpt_src *s, char **json, size_t *n, struct ckpt_err *err);
 

@@ -345,3 +345,18 @@ PY
 	ckpt_mount "$h/symlink"
 	[ "$(ints "$MNT/symlink/x" x1 | cut -d' ' -f1-4)" = "00 01 02 03" ]
 }
+
+@test "read-ahead: sequential reads are byte-exact with it on and off; /.ckptfs-stats counts decoding" {
+	"$CKPT" make "$BATS_TEST_TMPDIR/c" --leaves 2 --leaf-bytes 6M --chunk-bytes 256K --values pattern --no-fsync >/dev/null
+	"$CKPT" make "$BATS_TEST_TMPDIR/s" --leaves 1 --leaf-bytes 6M --stream-bytes 1M --values pattern --no-fsync >/dev/null
+	local opt src
+	for src in c s; do
+		for opt in readahead=0 readahead=2M,cache_size=1M readahead=64M; do
+			ckpt_mount "$BATS_TEST_TMPDIR/$src" -o ro,piece_size=256K,stream_threshold=1M,$opt
+			$PY "$ROOT/tests/tools/check_pattern.py" "$MNT/$src" "$( [ $src = c ] && echo 2 || echo 1)"
+			[ "$(jqv "$MNT/.ckptfs-stats" decoded_bytes)" -ge $((6 << 20)) ]
+			[ "$(ls "$MNT" | grep -c ckptfs-stats)" = 0 ]
+			ckpt_unmount
+		done
+	done
+}

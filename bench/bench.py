@@ -1,0 +1,273 @@
+#!/usr/bin/python3
+"""ckptfs benchmarks (scripts/bench runs this after a build).
+
+Generates its checkpoints with `ckpt make` into WORK (kept between runs),
+runs every case RUNS times on fresh mounts, prints one table of medians and
+of ratios measured in the same run, and writes it to bench/RESULTS.md with
+the machine's description.  A benchmark, not a test: nothing here fails on
+a slow machine.
+
+  bench.py BUILD WORK [--quick] [--runs N]
+--quick: 256 MiB instead of 1 GiB, 20,000 leaves instead of 100,000, no 10 GiB case.
+"""
+import json, os, platform, random, shutil, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MiB = 1 << 20
+
+
+def sh(*a, **kw):
+    return subprocess.run(a, check=True, **kw)
+
+
+class Mount:
+    def __init__(self, build, src, *opts):
+        self.mnt = tempfile.mkdtemp(prefix="ckptfs-bench.")
+        t0 = time.monotonic()
+        sh(os.path.join(build, "fs", "ckptfs"), src, self.mnt, "-o", ",".join(("ro",) + opts))
+        self.ready_s = time.monotonic() - t0
+        self.pid = int(subprocess.run(["pgrep", "-n", "-x", "ckptfs"], capture_output=True,
+                                      text=True).stdout.split()[0])
+
+    def hwm_kib(self):
+        for line in open("/proc/%d/status" % self.pid):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        return 0
+
+    def stats(self):
+        return json.load(open(os.path.join(self.mnt, ".ckptfs-stats")))
+
+    def close(self):
+        subprocess.run(["fusermount3", "-u", self.mnt])
+        for _ in range(100):
+            if not os.path.exists("/proc/%d" % self.pid):
+                break
+            time.sleep(0.05)
+        os.rmdir(self.mnt)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+def timed(fn):
+    t0 = time.monotonic()
+    fn()
+    return time.monotonic() - t0
+
+
+def cat(path):
+    sh("cat", path, stdout=subprocess.DEVNULL)
+
+
+def leaf(mnt, name):
+    """the first leaf file under the mounted checkpoint"""
+    for d, dirs, files in os.walk(os.path.join(mnt, name)):
+        dirs.sort()
+        for f in sorted(files):
+            if not f.endswith(".json"):
+                return os.path.join(d, f)
+    raise SystemExit("no leaf in " + name)
+
+
+def make(build, work, name, *args):
+    path = os.path.join(work, name)
+    if not os.path.exists(path):
+        print("  generating", name, " ".join(args), flush=True)
+        sh(os.path.join(build, "tools", "ckpt"), "make", path, "--no-fsync", *args,
+           stdout=subprocess.DEVNULL)
+    return path
+
+
+def med(xs):
+    return statistics.median(xs)
+
+
+def machine():
+    cpu = "?"
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = int(open("/proc/meminfo").readline().split()[1]) // 1024
+    return "%d CPUs (%s), %d MiB RAM, Linux %s" % (os.cpu_count(), cpu, mem, platform.release())
+
+
+def main():
+    build, work = sys.argv[1], sys.argv[2]
+    quick = "--quick" in sys.argv
+    runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 3
+    os.makedirs(work, exist_ok=True)
+    big = "256M" if quick else "1G"
+    nbig = (256 if quick else 1024) * MiB
+    nleaves = 20000 if quick else 100000
+    rows = []  # (case, what, value, unit)
+    notes = []
+
+    def row(case, what, value, unit):
+        rows.append((case, what, value, unit))
+        print("  %-4s %-58s %12.3f %s" % (case, what, value, unit), flush=True)
+
+    print("generating (kept in %s between runs)" % work)
+    one = make(build, work, "one_" + big, "--leaves", "1", "--leaf-bytes", big)
+    c16 = make(build, work, "c16_" + big, "--leaves", "1", "--leaf-bytes", big, "--chunk-bytes", "16M")
+    plain = make(build, work, "plain_" + big, "--leaves", "1", "--leaf-bytes", big, "--no-ocdbt")
+    plain16 = make(build, work, "plain16_" + big, "--leaves", "1", "--leaf-bytes", big, "--no-ocdbt",
+                   "--chunk-bytes", "16M")
+    many = make(build, work, "leaves_%d" % nleaves, "--leaves", str(nleaves), "--leaf-bytes", "64",
+                "--depth", "3")
+    eight = make(build, work, "eight", "--leaves", "8", "--leaf-bytes", "128M", "--chunk-bytes", "16M")
+    ten = None if quick else make(build, work, "ten_gib", "--leaves", "10", "--leaf-bytes", "1G",
+                                  "--values", "pattern", "--chunk-bytes", "64M")
+
+    # ------------------------------------------------------------ 1. sequential cat
+    print("1. sequential read of a %s float32 leaf" % big)
+    decoded = os.path.join(work, "decoded.bin")
+    with Mount(build, one) as m:
+        shutil.copyfile(leaf(m.mnt, os.path.basename(one)), decoded)
+    results = {}
+    for label, src in (("one chunk", one), ("16 MiB chunks", c16)):
+        ts = []
+        for _ in range(runs):
+            with Mount(build, src) as m:
+                ts.append(timed(lambda: cat(leaf(m.mnt, os.path.basename(src)))))
+        results[label] = med(ts)
+        row("1", "ckptfs cat, %s" % label, nbig / MiB / med(ts), "MiB/s")
+        ts = []
+        for _ in range(runs):
+            with Mount(build, src, "readahead=0") as m:
+                ts.append(timed(lambda: cat(leaf(m.mnt, os.path.basename(src)))))
+        results[label + " no readahead"] = med(ts)
+        row("1", "ckptfs cat, %s, -o readahead=0" % label, nbig / MiB / med(ts), "MiB/s")
+    chunks1 = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(plain) for f in fs
+                     if not f.startswith(".") and "w_00" in dp)
+    chunks16 = sorted((os.path.join(dp, f) for dp, _, fs in os.walk(plain16) for f in fs
+                       if not f.startswith(".") and "w_00" in dp),
+                      key=lambda p: int(os.path.basename(p).split(".")[0]))
+    for label, files in (("one chunk", chunks1), ("16 MiB chunks", chunks16)):
+        ts = [timed(lambda: sh("zstd", "-dcq", *files, stdout=subprocess.DEVNULL)) for _ in range(runs)]
+        results["zstd " + label] = med(ts)
+        row("1", "zstd -dc of the same compressed bytes, %s (1 core)" % label, nbig / MiB / med(ts), "MiB/s")
+    code = ("import sys, time, zarr\nt = time.monotonic()\na = zarr.open(sys.argv[1], mode='r')[...]\n"
+            "print(time.monotonic() - t)")
+    for label, p in (("one chunk", plain), ("16 MiB chunks", plain16)):
+        arr = [os.path.join(p, d) for d in os.listdir(p) if d.endswith("w_00")][0]
+        ts = [float(subprocess.run(["/usr/bin/python3", "-c", code, arr], capture_output=True,
+                                   text=True, check=True).stdout) for _ in range(runs)]
+        results["zarr " + label] = med(ts)
+        row("1", "python3-zarr reads the array, %s" % label, nbig / MiB / med(ts), "MiB/s")
+    cat(decoded)
+    ts = [timed(lambda: cat(decoded)) for _ in range(runs)]
+    results["page cache"] = med(ts)
+    row("1", "cat of the decoded bytes from the page cache (the limit)", nbig / MiB / med(ts), "MiB/s")
+    for label in ("one chunk", "16 MiB chunks"):
+        row("1", "ratio ckptfs / zstd -dc, %s" % label, results["zstd " + label] / results[label], "x")
+        row("1", "ratio ckptfs / python3-zarr, %s" % label, results["zarr " + label] / results[label], "x")
+        row("1", "ratio read-ahead on / off, %s" % label,
+            results[label + " no readahead"] / results[label], "x")
+
+    # ------------------------------------------------------------ 2. random preads
+    print("2. random 4 KiB preads in the %s leaf" % big)
+    for label, src, n in (("16 MiB chunks", c16, 300), ("one chunk", one, 10)):
+        lat = []
+        dec = []
+        for _ in range(runs):
+            with Mount(build, src) as m:
+                p = leaf(m.mnt, os.path.basename(src))
+                fd = os.open(p, os.O_RDONLY)
+                rnd = random.Random(1)
+                for _ in range(n):
+                    off = rnd.randrange(0, nbig - 4096) & ~4095
+                    t0 = time.monotonic()
+                    os.pread(fd, 4096, off)
+                    lat.append(time.monotonic() - t0)
+                os.close(fd)
+                dec.append(m.stats()["decoded_bytes"] / n)
+        lat.sort()
+        row("2", "%s: median latency (%d reads)" % (label, n), 1000 * med(lat), "ms")
+        row("2", "%s: 99th percentile latency" % label, 1000 * lat[int(0.99 * (len(lat) - 1))], "ms")
+        row("2", "%s: decoded bytes per 4 KiB read" % label, med(dec) / MiB, "MiB")
+
+    # ------------------------------------------------------------ 3. metadata walks
+    print("3. find, ls -lR, du -s on %d leaves" % nleaves)
+    with Mount(build, many) as m:
+        entries = int(subprocess.run("find %s | wc -l" % m.mnt, shell=True, capture_output=True,
+                                     text=True).stdout)
+    for tool in (["find"], ["ls", "-lR"], ["du", "-s"]):
+        cold, warm = [], []
+        for _ in range(runs):
+            with Mount(build, many) as m:
+                cold.append(timed(lambda: sh(*tool, m.mnt, stdout=subprocess.DEVNULL)))
+                warm.append(timed(lambda: sh(*tool, m.mnt, stdout=subprocess.DEVNULL)))
+        row("3", "%s: entries/s cold (first walk after mount)" % " ".join(tool), entries / med(cold), "1/s")
+        row("3", "%s: entries/s warm" % " ".join(tool), entries / med(warm), "1/s")
+
+    # ------------------------------------------------------------ 4. mount and memory
+    print("4. mount-to-ready and daemon peak RSS")
+    for label, src in (("%d leaves" % nleaves, many),) + ((("10 GiB", ten),) if ten else ()):
+        ready, first, hwm = [], [], []
+        for _ in range(runs):
+            with Mount(build, src) as m:
+                ready.append(m.ready_s)
+                first.append(timed(lambda: os.listdir(os.path.dirname(leaf(m.mnt, os.path.basename(src))))))
+                sh("ls", "-lR", m.mnt, stdout=subprocess.DEVNULL)
+                if src == ten:
+                    sh("sh", "-c", "cat $(find %s -type f ! -name '*.json') > /dev/null" % m.mnt)
+                hwm.append(m.hwm_kib())
+        row("4", "%s: mount until ckptfs returns (serving)" % label, 1000 * med(ready), "ms")
+        row("4", "%s: first listing of a leaf's directory" % label, 1000 * med(first), "ms")
+        row("4", "%s: daemon peak RSS after ls -lR%s" % (label, " and reading it all" if src == ten else ""),
+            med(hwm) / 1024, "MiB")
+
+    # ------------------------------------------------------------ 5. parallel readers
+    print("5. 8 processes reading 8 different 128 MiB leaves")
+    one_t, eight_t = [], []
+    for _ in range(runs):
+        with Mount(build, eight) as m:
+            files = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(m.mnt) for f in fs
+                           if not f.endswith(".json"))
+            one_t.append(timed(lambda: cat(files[0])))
+        with Mount(build, eight) as m:
+            files = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(m.mnt) for f in fs
+                           if not f.endswith(".json"))
+            t0 = time.monotonic()
+            ps = [subprocess.Popen(["cat", f], stdout=subprocess.DEVNULL) for f in files]
+            for p in ps:
+                p.wait()
+            eight_t.append(time.monotonic() - t0)
+    row("5", "1 process: throughput", 128 / med(one_t), "MiB/s")
+    row("5", "8 processes: aggregate throughput", 8 * 128 / med(eight_t), "MiB/s")
+    row("5", "ratio 8 processes / 1", (8 * 128 / med(eight_t)) / (128 / med(one_t)), "x")
+
+    # ------------------------------------------------------------ 6. repeated read
+    print("6. the same leaf read twice (kernel page cache, keep_cache)")
+    first, second = [], []
+    for _ in range(runs):
+        with Mount(build, c16) as m:
+            p = leaf(m.mnt, os.path.basename(c16))
+            first.append(timed(lambda: cat(p)))
+            second.append(timed(lambda: cat(p)))
+    row("6", "first read", nbig / MiB / med(first), "MiB/s")
+    row("6", "second read", nbig / MiB / med(second), "MiB/s")
+    row("6", "ratio second / first", med(first) / med(second), "x")
+
+    os.unlink(decoded)
+    with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as f:
+        f.write("# ckptfs benchmark results\n\n")
+        f.write("%s, %s; medians of %d runs%s; `scripts/bench`.\n\n" % (
+            time.strftime("%Y-%m-%d"), machine(), runs, " (--quick)" if quick else ""))
+        f.write("| case | what | value | unit |\n|---|---|---:|---|\n")
+        for c, w, v, u in rows:
+            f.write("| %s | %s | %.3f | %s |\n" % (c, w, v, u))
+        f.write("\nCases: 1 sequential `cat` of a %s float32 leaf (random normal values, zstd level 1) "
+                "against `zstd -dc`, python3-zarr and the page cache; 2 random 4 KiB preads; "
+                "3 metadata walks of %d leaves; 4 mount and memory; 5 parallel readers; "
+                "6 a repeated read. All mounts `-o ro`.\n" % (big, nleaves))
+    print("written bench/RESULTS.md")
+
+
+if __name__ == "__main__":
+    main()
