@@ -165,6 +165,8 @@ struct ckptfs {
 	const char *tmpdir; /* write buffers live in unlinked files here */
 	struct step_slot **dead; /* steps deleted from SOURCE while mounted */
 	size_t n_dead;
+	void *handles;      /* open file handles (ops.c) */
+	pthread_mutex_t handles_lock;
 	bool live;          /* the step watcher runs (live.c): the step list is current */
 	int live_stop;
 	pthread_t live_thread;
@@ -232,6 +234,9 @@ int fs_readlink(struct ckptfs *fs, char *buf, size_t cap);
 bool fs_immutable(struct ckptfs *fs, const struct target *t);
 /* true when the target's tree takes edits */
 bool fs_editable(struct ckptfs *fs, const struct target *t);
+
+/* ops.c: after the session, the handles the kernel never released */
+void fs_handles_close(struct ckptfs *fs);
 
 /* live.c: steps that come and go while mounted */
 int fs_live_start(struct ckptfs *fs);

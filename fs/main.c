@@ -213,6 +213,7 @@ int main(int argc, char **argv)
 		fs.tmpdir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	fs.next_ino = INO_FIRST_FREE;
 	fs.live_stop = -1;
+	pthread_mutex_init(&fs.handles_lock, NULL);
 	pthread_rwlock_init(&fs.lock, NULL);
 	pthread_mutex_init(&fs.log_lock, NULL);
 	pthread_mutex_init(&fs.scan_lock, NULL);
@@ -263,6 +264,7 @@ int main(int argc, char **argv)
 		fuse_loop_cfg_destroy(cfg);
 	}
 	fs_live_stop(&fs);
+	fs_handles_close(&fs);
 	/* 0: unmounted; > 0: the signal that asked us to stop; < 0: an error */
 	ret = ret < 0;
 out_unmount:

@@ -29,6 +29,9 @@ struct fh {
 	struct wbuf *wb;    /* FH_WRITE */
 	char *buf;          /* FH_BUF */
 	size_t n;
+	unsigned refs;      /* the open file, and reads in progress */
+	struct fh *prev, *next; /* every open handle: freed at unmount if the
+	                         * kernel's RELEASE did not arrive first */
 	uint64_t last_end;  /* FH_LEAF: where the last read ended (a hint) */
 	uint64_t ra_until;  /* FH_LEAF: read-ahead asked for up to here */
 };
@@ -222,16 +225,50 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
-static void fh_free(struct ckptfs *fs, struct fh *h)
+static void fh_link(struct ckptfs *fs, struct fh *h)
 {
-	if (!h)
-		return;
+	pthread_mutex_lock(&fs->handles_lock);
+	h->next = (struct fh *)fs->handles;
+	if (h->next)
+		h->next->prev = h;
+	fs->handles = h;
+	pthread_mutex_unlock(&fs->handles_lock);
+}
+
+static void fh_destroy(struct ckptfs *fs, struct fh *h)
+{
 	if (h->wb)
 		fs_wbuf_close(fs, h->wb);
 	if (h->st)
 		fs_state_put(h->ts, h->st);
 	free(h->buf);
 	free(h);
+}
+
+static void fh_free(struct ckptfs *fs, struct fh *h)
+{
+	if (!h || __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return; /* a read still replies from it */
+	pthread_mutex_lock(&fs->handles_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else if (fs->handles == h)
+		fs->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&fs->handles_lock);
+	fh_destroy(fs, h);
+}
+
+/* after the session: handles whose RELEASE never came (commits what they hold) */
+void fs_handles_close(struct ckptfs *fs)
+{
+	while (fs->handles) {
+		struct fh *h = (struct fh *)fs->handles;
+
+		fs->handles = h->next;
+		fh_destroy(fs, h);
+	}
 }
 
 static bool is_dir_target(const struct target *t)
@@ -259,6 +296,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	h->refs = 1;
 	if (is_dir_target(&t)) {
 		rc = -EISDIR;
 	} else if (t.type == T_LATEST) {
@@ -308,7 +346,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->keep_cache = fs_immutable(fs, &t);
 	fi->noflush = h->kind != FH_WRITE;
 	fs_put(&t);
-	fuse_reply_open(req, fi);
+	fh_link(fs, h);
+	if (fuse_reply_open(req, fi) == -ENOENT) /* the opener was interrupted: no RELEASE comes */
+		fh_free(fs, h);
 }
 
 /* A per-thread buffer for replies (fuse_reply_buf copies it at once); freed
@@ -365,17 +405,30 @@ static void read_ahead(struct ckptfs *fs, struct fh *h, uint64_t off, size_t siz
 	__atomic_store_n(&h->ra_until, off + size + win, __ATOMIC_RELAXED);
 }
 
-/* Valid replies: fuse_reply_buf, fuse_reply_data, fuse_reply_err */
+static void do_read(fuse_req_t req, struct fh *h, size_t size, off_t off);
+
+/* Valid replies: fuse_reply_buf, fuse_reply_data, fuse_reply_err.  The
+ * handle is held across the reply: the kernel may send RELEASE as soon as
+ * it has the reply, before fuse_reply_buf has returned here. */
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct ckptfs *fs = FS(req);
+	struct ckptfs *fs = FS(req); /* req is gone once replied to */
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	__atomic_add_fetch(&h->refs, 1, __ATOMIC_ACQ_REL);
+	do_read(req, h, size, off);
+	fh_free(fs, h);
+}
+
+static void do_read(fuse_req_t req, struct fh *h, size_t size, off_t off)
+{
+	struct ckptfs *fs = FS(req);
 	struct ckpt_err err = { 0, "" };
 	char *buf;
 	int64_t r;
 
-	(void)ino;
 	if (h->kind == FH_BUF) {
 		size_t n = (uint64_t)off >= h->n ? 0 : h->n - (size_t)off;
 
@@ -480,6 +533,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	h->refs = 1;
 	h->kind = FH_WRITE;
 	rc = fs_create_npy(fs, parent, name, &ino, &h->wb);
 	if (rc == 0 && (rc = entry_of(fs, ino, &e)) < 0)
@@ -492,7 +546,9 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	e.attr_timeout = e.entry_timeout = 0;
 	fi->fh = (uintptr_t)h;
 	fi->noflush = 0;
-	fuse_reply_create(req, &e, fi);
+	fh_link(fs, h);
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		fh_free(fs, h);
 }
 
 /* Valid replies: fuse_reply_entry, fuse_reply_err */

@@ -156,7 +156,7 @@ int ckpt_ocdbt_read_manifest(int dirfd, const char *label, const struct ckpt_lim
 
 		if (numbered_name(e->d_name, &g) && g >= best_gen) {
 			best_gen = g;
-			snprintf(best, sizeof(best), "%s", e->d_name);
+			snprintf(best, sizeof(best), "%.31s", e->d_name); /* 25 bytes: checked */
 		}
 	}
 	closedir(d);

@@ -1304,8 +1304,10 @@ int ckpt_ocdbt_wr_commit(struct ckpt_ocdbt_wr *w, const struct ckpt_ocdbt_put *p
 			rc = -ENOMEM;
 			goto fail_restore;
 		}
-		memcpy(sv, w->v, w->nv * sizeof(*sv));
-		memcpy(sr, w->r, w->nr * sizeof(*sr));
+		if (w->nv)
+			memcpy(sv, w->v, w->nv * sizeof(*sv));
+		if (w->nr)
+			memcpy(sr, w->r, w->nr * sizeof(*sr));
 		rc = versions_add(w, &v, err);
 		if (rc == 0)
 			rc = manifest_encode(w, &man);

@@ -24,7 +24,8 @@ struct ckpt_ra {
 	struct job q[QUEUE_MAX];
 	size_t head, n;
 	pthread_t *threads;
-	unsigned n_threads;
+	unsigned n_threads, want_threads; /* started on the first job: after a
+					   * daemon's fork, never before */
 	struct job *running; /* one slot per thread: what it runs, a == NULL when idle */
 	bool stop;
 };
@@ -78,21 +79,28 @@ int ckpt_ra_new(struct ckpt_ra **out, unsigned threads)
 		ckpt_ra_free(p);
 		return -ENOMEM;
 	}
-	for (unsigned i = 0; i < threads; i++) {
+	p->want_threads = threads;
+	*out = p;
+	return 0;
+}
+
+/* caller holds p->lock */
+static void start_threads(struct ckpt_ra *p)
+{
+	while (p->n_threads < p->want_threads) {
 		struct worker *w = malloc(sizeof(*w));
 
 		if (!w)
 			break;
 		w->p = p;
-		w->id = i;
-		if (pthread_create(&p->threads[i], NULL, worker_main, w) != 0) {
+		w->id = p->n_threads;
+		if (pthread_create(&p->threads[p->n_threads], NULL, worker_main, w) != 0) {
 			free(w);
 			break;
 		}
 		p->n_threads++;
 	}
-	*out = p;
-	return 0;
+	p->want_threads = p->n_threads; /* what could not start, never will */
 }
 
 void ckpt_ra_free(struct ckpt_ra *p)
@@ -115,9 +123,13 @@ void ckpt_ra_free(struct ckpt_ra *p)
 
 void ckpt_ra_submit(struct ckpt_ra *p, struct ckpt_array *a, uint64_t chunk, uint64_t piece)
 {
-	if (!p || !p->n_threads)
+	if (!p)
 		return;
 	pthread_mutex_lock(&p->lock);
+	if (p->n_threads < p->want_threads)
+		start_threads(p);
+	if (!p->n_threads)
+		goto out;
 	for (size_t i = 0; i < p->n; i++) {
 		struct job *j = &p->q[(p->head + i) % QUEUE_MAX];
 

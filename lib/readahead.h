@@ -6,8 +6,10 @@
  * A job is (array, chunk, piece): decode that whole chunk, or for a streamed
  * chunk its pieces up to `piece`.  Submitting never blocks: a job already
  * queued is not queued twice, and when the queue is full the job is dropped
- * (read-ahead is a hint).  ckpt_ra_forget() must run before an array is
- * freed: it drops the array's queued jobs and waits for its running one.
+ * (read-ahead is a hint).  The threads start with the first job, so that a
+ * process may fork (fuse_daemonize) after creating the pool.
+ * ckpt_ra_forget() must run before an array is freed: it drops the array's
+ * queued jobs and waits for its running one.
  */
 #ifndef CKPT_READAHEAD_H
 #define CKPT_READAHEAD_H
