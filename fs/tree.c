@@ -223,11 +223,12 @@ int fs_content(struct ckptfs *fs, const struct target *t, char **buf, size_t *n)
 		struct ckpt_src_stats st;
 
 		ckpt_src_stats(fs->src, &st);
-		j = json_pack("{sI sI sI sI sI sI sI}", "cache_hits", (json_int_t)st.cache_hits,
+		j = json_pack("{sI sI sI sI sI sI sI sI}", "cache_hits", (json_int_t)st.cache_hits,
 			      "cache_misses", (json_int_t)st.cache_misses, "cache_evictions",
 			      (json_int_t)st.cache_evictions, "cache_bytes", (json_int_t)st.cache_bytes,
 			      "cache_entries", (json_int_t)st.cache_entries, "cache_budget",
-			      (json_int_t)st.cache_budget, "decoded_bytes", (json_int_t)st.decoded_bytes);
+			      (json_int_t)st.cache_budget, "decoded_bytes", (json_int_t)st.decoded_bytes,
+			      "readahead_jobs", (json_int_t)st.readahead_jobs);
 		break;
 	}
 	case T_STEP_JSON:

@@ -259,7 +259,7 @@ void ckpt_src_stats(struct ckpt_src *s, struct ckpt_src_stats *out)
 
 	ckpt_cache_stats(s->cache, &c);
 	*out = (struct ckpt_src_stats){ c.hits, c.misses, c.evictions, c.bytes, c.entries, c.budget,
-					c.decoded };
+					c.decoded, ckpt_ra_done(s->ra) };
 }
 
 void ckpt_src_close(struct ckpt_src *s)

@@ -28,6 +28,7 @@ struct ckpt_ra {
 					   * daemon's fork, never before */
 	struct job *running; /* one slot per thread: what it runs, a == NULL when idle */
 	bool stop;
+	uint64_t done; /* jobs run */
 };
 
 struct worker {
@@ -57,6 +58,7 @@ static void *worker_main(void *arg)
 		ckpt_array_ra_run(j.a, j.chunk, j.piece);
 		pthread_mutex_lock(&p->lock);
 		p->running[w.id].a = NULL;
+		p->done++;
 		pthread_cond_broadcast(&p->idle);
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -143,6 +145,18 @@ void ckpt_ra_submit(struct ckpt_ra *p, struct ckpt_array *a, uint64_t chunk, uin
 	}
 out:
 	pthread_mutex_unlock(&p->lock);
+}
+
+uint64_t ckpt_ra_done(struct ckpt_ra *p)
+{
+	uint64_t n;
+
+	if (!p)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	n = p->done;
+	pthread_mutex_unlock(&p->lock);
+	return n;
 }
 
 void ckpt_ra_forget(struct ckpt_ra *p, struct ckpt_array *a)

@@ -23,6 +23,8 @@ int ckpt_ra_new(struct ckpt_ra **out, unsigned threads);
 void ckpt_ra_free(struct ckpt_ra *p);
 void ckpt_ra_submit(struct ckpt_ra *p, struct ckpt_array *a, uint64_t chunk, uint64_t piece);
 void ckpt_ra_forget(struct ckpt_ra *p, struct ckpt_array *a);
+/* jobs run so far (statistics) */
+uint64_t ckpt_ra_done(struct ckpt_ra *p);
 
 /* zarr.c: what a job runs */
 void ckpt_array_ra_run(struct ckpt_array *a, uint64_t chunk, uint64_t piece);

@@ -73,6 +73,7 @@ long ckpt_step_ents_latest(const struct ckpt_step_ent *e, size_t n);
 struct ckpt_src_stats {
 	uint64_t cache_hits, cache_misses, cache_evictions, cache_bytes, cache_entries, cache_budget;
 	uint64_t decoded_bytes; /* bytes decompressed and decoded */
+	uint64_t readahead_jobs; /* chunks (or runs of pieces) decoded ahead of readers */
 };
 void ckpt_src_stats(struct ckpt_src *s, struct ckpt_src_stats *out);
 

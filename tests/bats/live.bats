@@ -102,3 +102,21 @@ wait_for() {
 	[ "$status" -ne 0 ] && [[ "$output" == *"Permission denied"* ]]
 	ckpt_unmount
 }
+
+@test "as a daemon (no -f): returns when serving, decodes ahead, exits on unmount" {
+	local t=$BATS_TEST_TMPDIR
+	"$CKPT" make "$t/c" --leaves 1 --leaf-bytes 8M --chunk-bytes 256K --values pattern --no-fsync >/dev/null
+	mkdir "$t/m"
+	MNT=$t/m
+	MOUNTS+=("$MNT")
+	PIDS+=("")
+	# the parent returns once the mount serves: the next command may use it
+	"$CKPTFS" "$t/c" "$MNT" -o ro
+	$PY "$ROOT/tests/tools/check_pattern.py" "$MNT/c" 1
+	local pid
+	pid=$(pgrep -n -f "ckptfs $t/c $MNT")
+	[ "$(jqv "$MNT/.ckptfs-stats" readahead_jobs)" -gt 0 ]
+	fusermount3 -u "$MNT"
+	wait_for sh -c "! kill -0 $pid 2>/dev/null"
+	unset 'MOUNTS[-1]' 'PIDS[-1]'
+}
