@@ -245,8 +245,14 @@ int ckpt_dtype_encode_number(const struct ckpt_dtype *dt, double re, double im, 
 		return 0;
 	case CKPT_DK_INT:
 	case CKPT_DK_UINT: {
-		uint64_t u = is_int ? (dt->kind == CKPT_DK_UINT ? uval : (uint64_t)ival)
-				    : (uint64_t)(int64_t)re;
+		uint64_t u;
+
+		/* a float for an integer type: only a whole, representable one */
+		if (!is_int && (!isfinite(re) || re != floor(re) || re < -9223372036854775808.0 ||
+				re >= 18446744073709551616.0))
+			return -ERANGE;
+		u = is_int ? (dt->kind == CKPT_DK_UINT ? uval : (uint64_t)ival)
+			   : re < 0 ? (uint64_t)(int64_t)re : (uint64_t)re;
 
 		for (uint32_t i = 0; i < dt->itemsize; i++)
 			out[i] = (uint8_t)(u >> (8 * i));

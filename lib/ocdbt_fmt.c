@@ -674,7 +674,6 @@ int ckpt_ocdbt_node_parse(struct ckpt_ocdbt_node *nd, uint8_t *body, size_t n,
 
 	if (nd->height == 0) {
 		struct ckpt_ocdbt_leaf_entry *e = calloc(nd->n, sizeof(*e));
-		size_t n_ool = 0;
 
 		if (!e) {
 			rc = -ENOMEM;
@@ -694,7 +693,6 @@ int ckpt_ocdbt_node_parse(struct ckpt_ocdbt_node *nd, uint8_t *body, size_t n,
 				goto out;
 			}
 			e[i].is_inline = kind == 0;
-			n_ool += kind;
 		}
 		for (size_t i = 0; i < nd->n; i++) {
 			uint64_t id;

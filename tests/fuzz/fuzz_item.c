@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fuzz_item.c - a whole checkpoint directory whose metadata files are the
+ * input: _METADATA, _CHECKPOINT_METADATA, _sharding, array_metadatas/
+ * process_0, _strings.json and one array's .zarray, separated by NUL bytes.
+ * Opens it through the public API, walks the tree, describes and reads
+ * every leaf: the paths a mount takes.
+ */
+#define _GNU_SOURCE
+#include "ckpt.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *p, size_t n);
+
+static char dir[256];
+
+static void cleanup(void)
+{
+	static const char *const names[] = { "_METADATA", "_CHECKPOINT_METADATA", "_sharding",
+					     "array_metadatas/process_0", "_strings.json",
+					     "a/.zarray", "array_metadatas", "a", "" };
+	char path[512];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (unlink(path) < 0)
+			rmdir(path);
+	}
+}
+
+static void put(const char *name, const uint8_t *d, size_t n)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		return;
+	if (write(fd, d, n) < 0) {
+		/* a short file is input too */
+	}
+	close(fd);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
+{
+	static const char *const files[] = { "_METADATA", "_CHECKPOINT_METADATA", "_sharding",
+					     "array_metadatas/process_0", "_strings.json",
+					     "a/.zarray" };
+	struct ckpt_opts o;
+	struct ckpt_err err = { 0, "" };
+	struct ckpt_src *src;
+	struct ckpt_step *st;
+	struct ckpt_item *it;
+	size_t f = 0;
+
+	if (!dir[0]) {
+		char path[512];
+
+		snprintf(dir, sizeof(dir), "/tmp/ckptfs-fuzz-item.%d", (int)getpid());
+		mkdir(dir, 0755);
+		snprintf(path, sizeof(path), "%s/array_metadatas", dir);
+		mkdir(path, 0755);
+		snprintf(path, sizeof(path), "%s/a", dir);
+		mkdir(path, 0755);
+		atexit(cleanup);
+	}
+	for (f = 0; f < sizeof(files) / sizeof(*files); f++) {
+		const uint8_t *nul = memchr(p, 0, n);
+		size_t k = nul ? (size_t)(nul - p) : n;
+
+		put(files[f], p, k);
+		p += k + (nul ? 1 : 0);
+		n -= k + (nul ? 1 : 0);
+	}
+	ckpt_opts_default(&o);
+	o.readahead_threads = 0;
+	o.cache_bytes = 1 << 20;
+	o.lim.max_chunk_bytes = 1 << 20;
+	if (ckpt_src_open(&src, dir, &o, &err) < 0)
+		return 0;
+	if (ckpt_step_open(&st, src, strrchr(dir, '/') + 1, &err) == 0) {
+		json_decref(ckpt_step_describe(st));
+		for (size_t i = 0; i < ckpt_step_n_items(st); i++) {
+			if (ckpt_item_open(&it, st, i, &err) < 0)
+				continue;
+			json_decref(ckpt_item_describe(it, &err));
+			for (uint64_t k = 0; k < ckpt_item_n_nodes(it); k++) {
+				const struct ckpt_node *nd = ckpt_item_node(it, k);
+				struct ckpt_leaf *l;
+				uint64_t size;
+				uint8_t buf[256];
+
+				if (!nd || ckpt_node_is_dir(nd))
+					continue;
+				json_decref(ckpt_leaf_describe(it, nd, &err));
+				ckpt_item_leaf_size(it, nd, &size, &err);
+				if (ckpt_item_leaf(it, nd, &l, &err) == 0)
+					ckpt_leaf_read(l, buf, 0, sizeof(buf), &err);
+			}
+			ckpt_item_close(it);
+		}
+		ckpt_step_close(st);
+	}
+	ckpt_src_close(src);
+	return 0;
+}
