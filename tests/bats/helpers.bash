@@ -53,7 +53,8 @@ ckpt_teardown() {
 	local i
 	for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
 		if mountpoint -q "${MOUNTS[$i]}" 2>/dev/null; then
-			fusermount3 -u "${MOUNTS[$i]}" 2>/dev/null || fusermount3 -uz "${MOUNTS[$i]}" 2>/dev/null || true
+			fusermount3 -u "${MOUNTS[$i]}" 2>/dev/null || fusermount3 -uz "${MOUNTS[$i]}" 2>/dev/null ||
+				umount -l "${MOUNTS[$i]}" 2>/dev/null || true
 		fi
 		kill "${PIDS[$i]}" 2>/dev/null || true
 		wait "${PIDS[$i]}" 2>/dev/null || true

@@ -360,3 +360,14 @@ PY
 		done
 	done
 }
+
+@test "corruption matrix: every file truncated, bit-flipped and deleted in turn; no crash, no hang, EIO only" {
+	local t=$BATS_TEST_TMPDIR
+	"$CKPT" make "$t/o2" --leaves 3 --leaf-bytes 2K --chunk-bytes 512 --extras --json-item --no-fsync >/dev/null
+	"$CKPT" make "$t/p3" --no-ocdbt --zarr3 --leaves 2 --leaf-bytes 2K --chunk-bytes 512 --extras --no-fsync >/dev/null
+	mkdir "$t/work"
+	run $PY "$ROOT/tests/tools/corrupt_matrix.py" "$CKPTFS" "$t/work" "$t/o2" "$t/p3" \
+		"$REAL/gen/ocdbt_zarr3/ocdbt_zarr3" "$REAL/gen/composite/composite_checkpoint"
+	echo "$output" >&3
+	[ "$status" -eq 0 ]
+}
