@@ -50,6 +50,7 @@ struct ckpt_node {
 	enum ckpt_node_kind kind;
 	char *value_type;
 	char *param;     /* pytree leaves: the parameter name; raw files: the relative path */
+	bool param_nul;  /* the name holds a NUL byte (a C string cannot): unreadable */
 	uint64_t id;
 	struct ckpt_node *parent;
 	struct ckpt_node **children;

@@ -107,7 +107,7 @@ static const char *intern_json(struct ckpt_item *it, const json_t *j)
 
 static json_t *parse_slice(const char *p, size_t n)
 {
-	return json_loadb(p, n, JSON_DECODE_ANY, NULL);
+	return json_loadb(p, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL); /* keys may hold NUL */
 }
 
 /* ---------------------------------------------------------------- tree from _METADATA */
@@ -179,6 +179,11 @@ static int build_from_metadata(struct ckpt_item *it, const char *tm, size_t tn, 
 		size_t depth;
 
 		(void)name;
+		if (!entry) {
+			rc = ckpt_err_set(err, CKPT_ECORRUPT, "'%s/_METADATA': entry %.*s is not valid JSON",
+					  it->label, (int)CKPT_MIN(kn, 200), kp);
+			break;
+		}
 		if (!json_is_array(km) || !vt) {
 			rc = ckpt_err_set(err, CKPT_ECORRUPT,
 					  "'%s/_METADATA': entry %.*s lacks key_metadata or value_type",
@@ -258,6 +263,7 @@ static int build_from_metadata(struct ckpt_item *it, const char *tm, size_t tn, 
 				rc = -ENOMEM;
 				break;
 			}
+			child->param_nul = memchr(param.p, 0, param.len) != NULL;
 			child->vm = intern_json(it, vm);
 		}
 		json_decref(entry);
@@ -293,6 +299,7 @@ static int add_flat(struct ckpt_item *it, const char *param, size_t n)
 	if (!node || !(node->param = ckpt_strndup(param, n)) ||
 	    !(node->value_type = strdup("unknown")))
 		return -ENOMEM;
+	node->param_nul = memchr(param, 0, n) != NULL;
 	return 0;
 }
 
@@ -704,6 +711,10 @@ int ckpt_pytree_leaf_open(struct ckpt_item *it, const struct ckpt_node *n, struc
 {
 	const struct ckpt_opts *o = &it->step->src->o;
 
+	if (n->param_nul)
+		return ckpt_err_set(err, CKPT_ECORRUPT,
+				    "'%s': the parameter name of leaf '%s' holds a NUL byte", it->label,
+				    n->param);
 	switch (n->kind) {
 	case CKPT_NODE_ARRAY: {
 		struct ckpt_array_opts ao = { it->step->src->cache, &o->lim, it->missing_is_error,

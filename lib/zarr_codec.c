@@ -203,7 +203,8 @@ int ckpt_chain_decode(const struct ckpt_chain *ch, const struct ckpt_dtype *dt, 
 			}
 			if (rc < 0) {
 				free(dec);
-				ckpt_err_prefix(err, "%s: ", b2b_name(b));
+				if (strncmp(err->msg, b2b_name(b), strlen(b2b_name(b))))
+					ckpt_err_prefix(err, "%s: ", b2b_name(b));
 				goto out;
 			}
 			free(owned);

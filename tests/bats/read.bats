@@ -371,3 +371,34 @@ PY
 	echo "$output" >&3
 	[ "$status" -eq 0 ]
 }
+
+@test "hostile metadata: climbing names, NUL keys, 64-bit overflow, short chunks, a 1 GiB zstd bomb, 100,000-deep nesting, 200,000 entries" {
+	local h=$BATS_TEST_TMPDIR/h s
+	$PY "$ROOT/tests/tools/make_hostile_meta.py" "$h"
+	ckpt_mount "$h" -o ro
+	local t0=$SECONDS
+	for s in 1 2 3 4 5 6 7; do
+		timeout 60 find "$MNT/$s" >/dev/null 2>&1 || true
+		timeout 60 sh -c "find '$MNT/$s' -type f | head -1000 | while read -r f; do cat \"\$f\" >/dev/null 2>&1; done"
+	done
+	echo "# all seven walked in $((SECONDS - t0)) s" >&3
+	[ $((SECONDS - t0)) -lt 120 ]
+	kill -0 "$PID"
+	[ "$(cat "$MNT/1/ok" | wc -c)" = 16 ]
+	run cat "$MNT/1/%2E%2E/outside"
+	[[ "$output" == *"Input/output error"* ]]
+	ls "$MNT/2" | grep -qx "a%00b"
+	[ "$(ls "$MNT/7" | wc -l)" = 400000 ]
+	local rss
+	rss=$(ps -o rss= -p "$PID")
+	echo "# daemon RSS $rss KiB" >&3
+	[ -n "${CKPTFS_SANITIZED:-}" ] || [ "$rss" -lt 800000 ]
+	ckpt_unmount
+	grep -q "/etc.x/.zarray': cannot open: path leaves the item directory" "$MNT.log"
+	grep -q "the parameter name of leaf 'a' holds a NUL byte" "$MNT.log"
+	grep -q "big/.zarray': array size overflows 64 bits" "$MNT.log"
+	grep -q "chunk 'short/0': zstd: decoded 8 bytes, expected 64" "$MNT.log"
+	grep -q "chunk 'bomb/0': zstd: Destination buffer is too small" "$MNT.log"
+	grep -q "entry nested 100000 deep (limit 4096)" "$MNT.log"
+	[ "$(cat "$h/outside")" = "$(printf 'bait%.0s' $(seq 16))" ]
+}
