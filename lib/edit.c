@@ -22,7 +22,7 @@
  * Every file is replaced by writing NAME.ckptfs-tmp, fsync, rename.
  */
 #define _GNU_SOURCE
-#include "model.h"
+#include "edit_int.h"
 
 #include "buf.h"
 #include "chunkio.h"
@@ -43,39 +43,6 @@
 #include <time.h>
 #include <unistd.h>
 
-enum ekind { E_ARRAY, E_STRING, E_EMPTY, E_NONE };
-
-struct eleaf {
-	struct ckpt_key *path;
-	size_t depth;
-	enum ekind kind;
-	char *value_type;
-	json_t *vm;                    /* value_metadata to keep, or NULL */
-	const struct ckpt_node *node;  /* the original node, NULL for a new leaf */
-	char *orig_param;              /* arrays: where the data is now */
-	/* data changes */
-	struct ckpt_extent *dirty;
-	size_t n_dirty;
-	ckpt_bytes_fn src;
-	void *ctx;
-	bool is_new;
-	struct ckpt_zarr_spec spec; /* new arrays */
-	char *str;
-	size_t str_n;
-	bool str_set;
-};
-
-struct ckpt_edit {
-	struct ckpt_item *it;
-	struct eleaf *l;
-	size_t n, cap;
-	bool structural; /* _METADATA changes */
-	bool done;       /* an operation was recorded */
-	uint64_t written;
-	char what[256];
-};
-
-#define FAULT(name) ckpt_fault_point("edit-" name)
 
 /* ---------------------------------------------------------------- paths */
 
@@ -247,13 +214,23 @@ int ckpt_edit_begin(struct ckpt_edit **out, struct ckpt_item *it, struct ckpt_er
 		return ckpt_err_set(err, -ENOTSUP, "'%s': only pytree items can be edited", it->label);
 	if (it->is_version)
 		return ckpt_err_set(err, -EROFS, "'%s': versions are read-only", it->label);
+	if (it->mp_fd >= 0 && !it->step->file)
+		return ckpt_err_set(err, -ENOTSUP,
+				    "'%s': Orbax's msgpack aggregate files cannot be edited (Flax msgpack "
+				    "checkpoints can)", it->mp_label ? it->mp_label : it->label);
 	/* the metadata documents, which reading never needed whole */
-	if ((rc = ckpt_pytree_load_docs(it, err)) < 0)
+	if (it->mp_fd < 0 && (rc = ckpt_pytree_load_docs(it, err)) < 0)
 		return rc;
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	e->it = it;
+	e->mp = it->mp_fd >= 0;
+	e->hist = ckpt_history_path(it->step);
+	if (!e->hist) {
+		free(e);
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < it->n_nodes && rc == 0; i++) {
 		const struct ckpt_node *n = it->nodes[i];
 		struct eleaf *l;
@@ -292,6 +269,7 @@ void ckpt_edit_free(struct ckpt_edit *e)
 	for (size_t i = 0; i < e->n; i++)
 		eleaf_release(&e->l[i]);
 	free(e->l);
+	free(e->hist);
 	free(e);
 }
 
@@ -369,31 +347,42 @@ int ckpt_edit_write(struct ckpt_edit *e, const struct ckpt_node *leaf, const str
 	ssize_t i = find_node(e, leaf);
 	struct ckpt_array *arr = NULL;
 	struct ckpt_zarr_spec s;
+	uint64_t nb;
 	int rc;
 
 	if ((rc = once(e, err)) < 0)
 		return rc;
 	if (i < 0 || e->l[i].kind != E_ARRAY)
 		return ckpt_err_set(err, -EINVAL, "not an array leaf");
-	if ((rc = editable_spec(e->it, leaf, &s, &arr, err)) < 0)
-		return rc;
-	{
-		uint64_t nb = ckpt_array_meta(arr)->nbytes;
-
-		for (size_t k = 0; k < n_dirty; k++)
-			if (dirty[k].off > nb || dirty[k].len > nb - dirty[k].off)
-				return ckpt_err_set(err, -EINVAL, "write beyond the leaf's %llu bytes",
-						    (unsigned long long)nb);
+	memset(&s, 0, sizeof(s));
+	if (e->mp) {
+		/* the value is in the msgpack file, unless it is a placeholder */
+		if (!leaf->mp || leaf->mp->how == MPL_GDA)
+			return ckpt_err_set(err, -ENOTSUP,
+					    "'%s': '%s' is stored outside the msgpack file (%s): editing it "
+					    "is not supported", e->it->mp_label, leaf->param ? leaf->param : "",
+					    leaf->value_type ? leaf->value_type : "placeholder");
+		nb = leaf->mp->size;
+	} else {
+		if ((rc = editable_spec(e->it, leaf, &s, &arr, err)) < 0)
+			return rc;
+		nb = ckpt_array_meta(arr)->nbytes;
 	}
+	for (size_t k = 0; k < n_dirty; k++)
+		if (dirty[k].off > nb || dirty[k].len > nb - dirty[k].off)
+			return ckpt_err_set(err, -EINVAL, "write beyond the leaf's %llu bytes",
+					    (unsigned long long)nb);
 	e->l[i].dirty = malloc((n_dirty ? n_dirty : 1) * sizeof(*dirty));
 	if (!e->l[i].dirty)
 		return -ENOMEM;
-	memcpy(e->l[i].dirty, dirty, n_dirty * sizeof(*dirty));
+	if (n_dirty)
+		memcpy(e->l[i].dirty, dirty, n_dirty * sizeof(*dirty));
 	e->l[i].n_dirty = n_dirty;
 	e->l[i].src = src;
 	e->l[i].ctx = ctx;
 	e->l[i].spec = s;
-	snprintf(e->what, sizeof(e->what), "write %s", e->l[i].orig_param);
+	snprintf(e->what, sizeof(e->what), "write %s", e->l[i].orig_param && *e->l[i].orig_param
+		 ? e->l[i].orig_param : leaf->key);
 	return 0;
 }
 
@@ -410,7 +399,7 @@ int ckpt_edit_set_string(struct ckpt_edit *e, const struct ckpt_node *leaf, cons
 	e->l[i].str = ckpt_strndup(s, n);
 	e->l[i].str_n = n;
 	e->l[i].str_set = true;
-	snprintf(e->what, sizeof(e->what), "write string %s", leaf->param ? leaf->param : "");
+	snprintf(e->what, sizeof(e->what), "write string %s", leaf->param ? leaf->param : leaf->key);
 	return e->l[i].str ? 0 : -ENOMEM;
 }
 
@@ -467,7 +456,7 @@ int ckpt_edit_add_array(struct ckpt_edit *e, const struct ckpt_node *parent, con
 		return rc;
 	if (!ckpt_node_is_dir(parent))
 		return ckpt_err_set(err, -ENOTDIR, "the parent is not a directory");
-	if (!e->it->have_metadata)
+	if (!e->mp && !e->it->have_metadata)
 		return ckpt_err_set(err, -ENOTSUP, "'%s' has no _METADATA: only leaf data can be edited",
 				    e->it->label);
 	if (ckpt_dtype_from_name(&dt, dtype) < 0)
@@ -491,12 +480,15 @@ int ckpt_edit_add_array(struct ckpt_edit *e, const struct ckpt_node *parent, con
 	l->depth = d;
 	l->kind = E_ARRAY;
 	l->is_new = true;
-	l->value_type = strdup(dt.itemsize == 8 && dt.kind != CKPT_DK_COMPLEX ? "np.ndarray"
+	l->value_type = strdup(e->mp ? "ndarray"
+			       : dt.itemsize == 8 && dt.kind != CKPT_DK_COMPLEX ? "np.ndarray"
 			       : dt.itemsize == 16 ? "np.ndarray" : "jax.Array");
 	l->src = src;
 	l->ctx = ctx;
 	l->spec.format = e->it->use_zarr3 ? 3 : 2;
 	l->spec.dtype = dt;
+	if (dt.name == dt.raw_name) /* the copy's name is its own */
+		l->spec.dtype.name = l->spec.dtype.raw_name;
 	l->spec.rank = rank;
 	l->spec.compress = true;
 	memcpy(l->spec.shape, shape, rank * sizeof(*shape));
@@ -519,7 +511,7 @@ int ckpt_edit_mkdir(struct ckpt_edit *e, const struct ckpt_node *parent, const c
 		return rc;
 	if (!ckpt_node_is_dir(parent))
 		return ckpt_err_set(err, -ENOTDIR, "the parent is not a directory");
-	if (!e->it->have_metadata)
+	if (!e->mp && !e->it->have_metadata)
 		return ckpt_err_set(err, -ENOTSUP, "'%s' has no _METADATA", e->it->label);
 	if ((rc = child_path(parent, key, key_n, &p, &d)) < 0)
 		return rc;
@@ -551,7 +543,7 @@ int ckpt_edit_remove(struct ckpt_edit *e, const struct ckpt_node *n, struct ckpt
 		return rc;
 	if (!n->parent)
 		return ckpt_err_set(err, -EBUSY, "the item's root cannot be removed");
-	if (!e->it->have_metadata)
+	if (!e->mp && !e->it->have_metadata)
 		return ckpt_err_set(err, -ENOTSUP, "'%s' has no _METADATA", e->it->label);
 	if ((rc = node_path(n, &p, &d)) < 0)
 		return rc;
@@ -576,7 +568,7 @@ int ckpt_edit_rename(struct ckpt_edit *e, const struct ckpt_node *n, const struc
 		return rc;
 	if (!n->parent || !ckpt_node_is_dir(new_parent))
 		return ckpt_err_set(err, -EINVAL, "bad rename");
-	if (!e->it->have_metadata)
+	if (!e->mp && !e->it->have_metadata)
 		return ckpt_err_set(err, -ENOTSUP, "'%s' has no _METADATA", e->it->label);
 	if ((rc = node_path(n, &s, &sd)) < 0)
 		return rc;
@@ -617,6 +609,24 @@ int ckpt_edit_rename(struct ckpt_edit *e, const struct ckpt_node *n, const struc
 		keys_free(l->path, l->depth);
 		l->path = np;
 		l->depth = nd;
+	}
+	if (rc == 0 && e->mp) {
+		/* as d[new] = d.pop(old) does: the moved keys come last (a
+		 * msgpack map keeps its order) */
+		size_t k = 0, m = 0;
+		struct eleaf *tmp = malloc((e->n ? e->n : 1) * sizeof(*tmp));
+
+		if (!tmp)
+			rc = -ENOMEM;
+		for (size_t i = 0; tmp && i < e->n; i++)
+			if (!has_prefix(e->l[i].path, e->l[i].depth, d, dd, false))
+				e->l[k++] = e->l[i];
+			else
+				tmp[m++] = e->l[i];
+		if (tmp) {
+			memcpy(&e->l[k], tmp, m * sizeof(*tmp));
+			free(tmp);
+		}
 	}
 	if (rc == 0)
 		rc = keep_empty_parent(e, s, sd - 1, n->parent->kind == CKPT_NODE_LIST);
@@ -737,14 +747,14 @@ static int link_tree(int at, const char *src, const char *dst, unsigned depth)
 
 /* ---------------------------------------------------------------- versions */
 
-static int read_record(int fd, uint64_t v, json_t **out)
+static int read_record(int fd, const char *hist, uint64_t v, json_t **out)
 {
-	char rel[128];
+	char rel[CKPT_NAME_MAX + 128];
 	uint8_t *buf;
 	size_t n;
 	int rc;
 
-	snprintf(rel, sizeof(rel), CKPT_HISTORY "/versions/%llu.json", (unsigned long long)v);
+	snprintf(rel, sizeof(rel), "%s/versions/%llu.json", hist, (unsigned long long)v);
 	rc = ckpt_read_file(fd, rel, 1 << 20, &buf, &n, NULL);
 	if (rc < 0)
 		return rc;
@@ -754,12 +764,16 @@ static int read_record(int fd, uint64_t v, json_t **out)
 }
 
 /* the highest recorded version, or -ENOENT */
-static int last_version(int fd, uint64_t *v)
+static int last_version(int fd, const char *hist, uint64_t *v)
 {
-	*v = 0;
+	char rel[CKPT_NAME_MAX + 64];
 	DIR *d;
-	int dfd = ckpt_open_beneath(fd, CKPT_HISTORY "/versions", O_RDONLY | O_DIRECTORY, 0);
+	int dfd;
 	bool any = false;
+
+	*v = 0;
+	snprintf(rel, sizeof(rel), "%s/versions", hist);
+	dfd = ckpt_open_beneath(fd, rel, O_RDONLY | O_DIRECTORY, 0);
 
 	if (dfd < 0 || !(d = fdopendir(dfd))) {
 		if (dfd >= 0)
@@ -789,7 +803,7 @@ static int record_version(struct ckpt_edit *e, uint64_t v, uint64_t gen, const c
 	struct ckpt_item *it = e->it;
 	struct timespec ts;
 	json_t *r = json_object();
-	char rel[256];
+	char rel[CKPT_NAME_MAX + 256];
 	int rc = 0;
 
 	for (size_t i = 0; i < CKPT_ARRAY_SIZE(META_FILES) && rc == 0; i++) {
@@ -799,7 +813,7 @@ static int record_version(struct ckpt_edit *e, uint64_t v, uint64_t gen, const c
 		if (ckpt_read_file(it->fd, META_FILES[i], it->step->src->o.lim.max_json_bytes, &buf, &n,
 				   NULL) < 0)
 			continue;
-		snprintf(rel, sizeof(rel), CKPT_HISTORY "/versions/meta/%llu/%s", (unsigned long long)v,
+		snprintf(rel, sizeof(rel), "%s/versions/meta/%llu/%s", e->hist, (unsigned long long)v,
 			 META_FILES[i]);
 		rc = replace_file(e, it->fd, it->label, rel, buf, n, err);
 		free(buf);
@@ -810,11 +824,33 @@ static int record_version(struct ckpt_edit *e, uint64_t v, uint64_t gen, const c
 								   (uint64_t)ts.tv_nsec)));
 	json_object_set_new(r, "ocdbt_generation", gen ? json_integer((json_int_t)gen) : json_null());
 	json_object_set_new(r, "change", json_string(change));
-	snprintf(rel, sizeof(rel), CKPT_HISTORY "/versions/%llu.json", (unsigned long long)v);
+	snprintf(rel, sizeof(rel), "%s/versions/%llu.json", e->hist, (unsigned long long)v);
 	if (rc == 0)
 		rc = replace_json(e, it->fd, it->label, rel, r, false, err);
 	json_decref(r);
 	return rc;
+}
+
+int ckpt_edit_replace_file(struct ckpt_edit *e, int dirfd, const char *label, const char *rel,
+			   const void *p, size_t n, struct ckpt_err *err)
+{
+	return replace_file(e, dirfd, label, rel, p, n, err);
+}
+
+int ckpt_edit_last_version(struct ckpt_edit *e, uint64_t *v)
+{
+	return last_version(e->it->fd, e->hist, v);
+}
+
+int ckpt_edit_record_version(struct ckpt_edit *e, uint64_t v, uint64_t gen, const char *change,
+			     struct ckpt_err *err)
+{
+	return record_version(e, v, gen, change, err);
+}
+
+int ckpt_edit_sync_parent(int dirfd, const char *rel)
+{
+	return sync_parent(dirfd, rel);
 }
 
 static uint64_t db_generation(struct ckpt_item *it)
@@ -853,7 +889,7 @@ static int prepare_versions(struct ckpt_edit *e, uint64_t *next, struct ckpt_err
 	json_t *r;
 	int rc;
 
-	if (last_version(e->it->fd, &last) < 0) {
+	if (last_version(e->it->fd, e->hist, &last) < 0) {
 		rc = record_version(e, 0, db_generation(e->it), "original", err);
 		*next = 1;
 		return rc;
@@ -876,7 +912,7 @@ static int prepare_versions(struct ckpt_edit *e, uint64_t *next, struct ckpt_err
 			last++;
 		}
 	}
-	if (e->it->db && read_record(e->it->fd, last, &r) == 0) {
+	if (e->it->db && read_record(e->it->fd, e->hist, last, &r) == 0) {
 		uint64_t g = (uint64_t)json_integer_value(json_object_get(r, "ocdbt_generation"));
 
 		json_decref(r);
@@ -1583,6 +1619,13 @@ int ckpt_edit_commit(struct ckpt_edit *e, const char *what, uint64_t *version, s
 	if (!e->done) {
 		free(params);
 		return 0;
+	}
+	if (e->mp) {
+		free(params);
+		rc = ckpt_mp_edit_commit(e, what, version, err);
+		if (rc < 0)
+			ckpt_err_prefix(err, "'%s': edit failed: ", it->mp_label ? it->mp_label : it->label);
+		return rc;
 	}
 	for (size_t i = 0; i < e->n && rc == 0; i++) {
 		if (!(params[i] = param_of(e->l[i].path, e->l[i].depth)))

@@ -69,6 +69,7 @@ void ckpt_node_free_tree(struct ckpt_node *n)
 		free(n->key);
 		free(n->value_type);
 		free(n->param);
+		ckpt_mp_leaf_free(n->mp);
 		free(n);
 		n = parent;
 	}
@@ -258,6 +259,9 @@ int ckpt_item_open_at(struct ckpt_item **out, struct ckpt_step *st, size_t i, bo
 	if (!it)
 		return -ENOMEM;
 	pthread_mutex_init(&it->lock, NULL);
+	it->mp_fd = -1;
+	it->gda_fd = -1;
+	pthread_mutex_init(&it->gda_lock, NULL);
 	it->step = st;
 	it->kind = info->kind;
 	it->time_ns = st->time_ns;
@@ -287,7 +291,26 @@ int ckpt_item_open_at(struct ckpt_item **out, struct ckpt_step *st, size_t i, bo
 	}
 	switch (it->kind) {
 	case CKPT_ITEM_PYTREE:
-		rc = ckpt_pytree_open(it, err);
+		if (st->file) {
+			char *hist = NULL, *vfile = NULL;
+			bool values;
+
+			/* a Flax msgpack checkpoint: the step is one file; a version
+			 * of it is a hard link in its history (msgpack_edit.c) */
+			it->store.dirfd = it->fd;
+			it->store.label = it->label;
+			if (is_version && (!(hist = ckpt_history_path(st)) ||
+					   asprintf(&vfile, "%s/files/%llu", hist, (unsigned long long)version) < 0)) {
+				free(hist);
+				rc = -ENOMEM;
+				goto fail;
+			}
+			rc = ckpt_msgpack_open(it, vfile ? vfile : st->file, &values, err);
+			free(hist);
+			free(vfile);
+		} else {
+			rc = ckpt_pytree_open(it, err);
+		}
 		break;
 	case CKPT_ITEM_JSON:
 		rc = open_json_item(it, err);
@@ -347,6 +370,13 @@ void ckpt_item_close(struct ckpt_item *it)
 	free(it->intern);
 	ckpt_map_release(&it->interned);
 	free(it->custom_metadata);
+	if (it->mp_fd >= 0)
+		close(it->mp_fd);
+	if (it->gda_fd >= 0)
+		close(it->gda_fd);
+	free(it->mp_label);
+	free(it->gda_label);
+	pthread_mutex_destroy(&it->gda_lock);
 	free(it->json);
 	free(it->meta_dir);
 	if (it->fd >= 0)
@@ -526,6 +556,30 @@ int64_t ckpt_leaf_read(struct ckpt_leaf *l, void *buf, uint64_t off, size_t n, s
 		if (r < 0)
 			return ckpt_err_set(err, -errno, "read: %s", ckpt_strerror(-errno));
 		return r;
+	}
+	case LEAF_RANGES: {
+		/* the leaf's bytes are ranges of a msgpack file, in order */
+		uint64_t base = 0, done = 0;
+
+		if (off >= l->size)
+			return 0;
+		n = (size_t)CKPT_MIN((uint64_t)n, l->size - off);
+		for (size_t i = 0; i < l->n_ranges && done < n; i++) {
+			const struct ckpt_mp_range *rg = &l->ranges[i];
+			uint64_t at = off + done;
+
+			if (at < base + rg->len) {
+				uint64_t take = CKPT_MIN(rg->len - (at - base), (uint64_t)n - done);
+				int rc = ckpt_pread_full(l->fd, (uint8_t *)buf + done, (size_t)take,
+							 rg->off + (at - base));
+
+				if (rc < 0)
+					return ckpt_err_set(err, rc, "read: %s", ckpt_strerror(rc));
+				done += take;
+			}
+			base += rg->len;
+		}
+		return (int64_t)done;
 	}
 	}
 	return -EINVAL;

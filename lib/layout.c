@@ -72,6 +72,50 @@ static bool parse_step(const char *name, uint64_t *num)
 	return false;
 }
 
+/* A Flax checkpoint file name: "<prefix><step>", step an integer or a float
+ * (flax/training/checkpoints.py natural_sort); not "<prefix>tmp", not
+ * "*_gda".  *key: the step as a number. */
+static bool flax_step(const char *name, double *key)
+{
+	size_t n = strlen(name), i = n;
+	bool digits = false;
+	char *end;
+
+	if (n > 4 && !strcmp(name + n - 4, "_gda"))
+		return false;
+	while (i > 0 && name[i - 1] >= '0' && name[i - 1] <= '9')
+		i--, digits = true;
+	if (i > 0 && name[i - 1] == '.') {
+		i--;
+		while (i > 0 && name[i - 1] >= '0' && name[i - 1] <= '9')
+			i--, digits = true;
+	}
+	if (i > 0 && (name[i - 1] == '-' || name[i - 1] == '+') && i > 1 && name[i - 2] == '_')
+		i--;
+	if (!digits || i == n)
+		return false;
+	*key = strtod(name + i, &end);
+	return *end == 0;
+}
+
+/* a regular file that starts like a msgpack map (Flax writes one map) */
+static bool is_msgpack_file(int dirfd, const char *name)
+{
+	struct stat st;
+	uint8_t c;
+	int fd;
+	bool yes;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		return false;
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	yes = pread(fd, &c, 1, 0) == 1 && ((c & 0xf0) == 0x80 || c == 0xde || c == 0xdf);
+	close(fd);
+	return yes;
+}
+
 static bool has_file(int dirfd, const char *name)
 {
 	return ckpt_exists(dirfd, name);
@@ -175,8 +219,38 @@ int ckpt_src_open(struct ckpt_src **out, const char *path, const struct ckpt_opt
 		return -ENOMEM;
 	s->o = *o;
 	s->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->fd < 0 && errno == ENOTDIR) {
+		/* one Flax msgpack file: its directory, and the file as the one step */
+		char buf[4096], dir[4096];
+		const char *base = base_name(path, buf, sizeof(buf));
+		const char *slash = strrchr(path, '/');
+
+		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+		if (!dir[0])
+			snprintf(dir, sizeof(dir), "/");
+		s->fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (s->fd >= 0 && is_msgpack_file(s->fd, base)) {
+			s->kind = CKPT_SRC_SINGLE;
+			s->single_file = true;
+			s->path = strdup(dir);
+			s->single_name = strdup(base);
+			rc = !s->path || !s->single_name ? -ENOMEM : ckpt_cache_new(&s->cache, o->cache_bytes);
+			if (rc == 0 && o->readahead_threads)
+				rc = ckpt_ra_new(&s->ra, o->readahead_threads);
+			if (rc < 0)
+				goto fail;
+			*out = s;
+			return 0;
+		}
+		if (s->fd >= 0)
+			close(s->fd);
+		s->fd = -1;
+		errno = ENOTDIR;
+	}
 	if (s->fd < 0) {
-		rc = ckpt_err_set(err, -errno, "cannot open '%s': %s", path, ckpt_strerror(-errno));
+		rc = ckpt_err_set(err, -errno, "cannot open '%s': %s", path,
+				  errno == ENOTDIR ? "not a directory or a Flax msgpack checkpoint"
+						   : ckpt_strerror(-errno));
 		free(s);
 		return rc;
 	}
@@ -202,6 +276,14 @@ int ckpt_src_open(struct ckpt_src **out, const char *path, const struct ckpt_opt
 		if (is_uncommitted_name(e->d_name)) {
 			any_tmp = true;
 			continue;
+		}
+		{
+			double key;
+
+			if (flax_step(e->d_name, &key) && is_msgpack_file(s->fd, e->d_name)) {
+				any_step = true;
+				continue;
+			}
 		}
 		if (!parse_step(e->d_name, &num))
 			continue;
@@ -314,8 +396,8 @@ static int ent_cmp(const void *a, const void *b)
 
 	if (x->has_number != y->has_number)
 		return x->has_number ? 1 : -1;
-	if (x->has_number && x->number != y->number)
-		return x->number < y->number ? -1 : 1;
+	if (x->has_number && x->key != y->key)
+		return x->key < y->key ? -1 : 1;
 	return strcmp(x->name, y->name);
 }
 
@@ -337,6 +419,8 @@ int ckpt_src_scan(struct ckpt_src *s, struct ckpt_step_ent **out, size_t *n, str
 			return -ENOMEM;
 		}
 		e->has_number = parse_step(e->name, &e->number);
+		e->key = (double)e->number;
+		e->file = s->single_file;
 		*out = e;
 		*n = 1;
 		return 0;
@@ -348,8 +432,28 @@ int ckpt_src_scan(struct ckpt_src *s, struct ckpt_step_ent **out, size_t *n, str
 		uint64_t num;
 		int sub;
 
-		if (de->d_name[0] == '.' || is_uncommitted_name(de->d_name) ||
-		    !parse_step(de->d_name, &num))
+		double key;
+
+		if (de->d_name[0] == '.' || is_uncommitted_name(de->d_name))
+			continue;
+		if (de->d_type != DT_DIR && flax_step(de->d_name, &key) &&
+		    is_msgpack_file(s->fd, de->d_name)) {
+			/* a Flax msgpack checkpoint: written whole, then renamed */
+			if (ckpt_grow((void **)&e, &cap, cnt + 1, sizeof(*e)) < 0 ||
+			    ckpt_grow((void **)&marker, &mcap, cnt + 1, sizeof(*marker)) < 0 ||
+			    !(e[cnt].name = strdup(de->d_name))) {
+				rc = -ENOMEM;
+				break;
+			}
+			e[cnt].has_number = true;
+			e[cnt].number = key < 0 ? 0 : (uint64_t)key;
+			e[cnt].key = key;
+			e[cnt].file = true;
+			marker[cnt] = true;
+			cnt++;
+			continue;
+		}
+		if (!parse_step(de->d_name, &num))
 			continue;
 		sub = opendir_at(s->fd, de->d_name); /* O_NOFOLLOW: symlinked steps are not shown */
 		if (sub < 0)
@@ -363,6 +467,8 @@ int ckpt_src_scan(struct ckpt_src *s, struct ckpt_step_ent **out, size_t *n, str
 		}
 		e[cnt].has_number = true;
 		e[cnt].number = num;
+		e[cnt].key = (double)num;
+		e[cnt].file = false;
 		marker[cnt] = has_file(sub, "commit_success.txt");
 		any_marker |= marker[cnt];
 		close(sub);
@@ -378,7 +484,7 @@ int ckpt_src_scan(struct ckpt_src *s, struct ckpt_step_ent **out, size_t *n, str
 		for (size_t i = 0; i < cnt; i++) {
 			bool keep = true;
 
-			if (!marker[i] && (s->o.strict_commit || any_marker)) {
+			if (!marker[i] && !e[i].file && (s->o.strict_commit || any_marker)) {
 				int sub = opendir_at(s->fd, e[i].name);
 
 				keep = !s->o.strict_commit && sub >= 0 && meta_says_committed(sub);
@@ -572,6 +678,25 @@ static void read_step_meta(struct ckpt_step *st)
 	}
 }
 
+/* a Flax msgpack file as a step: one direct pytree item, its mtime as time */
+static int file_step(struct ckpt_step *st, struct ckpt_step **out)
+{
+	struct stat sb;
+
+	st->direct = true;
+	st->items = calloc(1, sizeof(*st->items));
+	if (!st->items || !(st->items[0].name = strdup(""))) {
+		ckpt_step_close(st);
+		return -ENOMEM;
+	}
+	st->items[0].kind = CKPT_ITEM_PYTREE;
+	st->n_items = 1;
+	if (fstatat(st->fd, st->file, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+		st->time_ns = (uint64_t)sb.st_mtim.tv_sec * 1000000000ull + (uint64_t)sb.st_mtim.tv_nsec;
+	*out = st;
+	return 0;
+}
+
 int ckpt_step_open(struct ckpt_step **out, struct ckpt_src *s, const char *name,
 		   struct ckpt_err *err)
 {
@@ -591,6 +716,35 @@ int ckpt_step_open(struct ckpt_step **out, struct ckpt_src *s, const char *name,
 		goto fail;
 	}
 	st->has_number = parse_step(name, &st->number);
+	if (s->kind == CKPT_SRC_SINGLE && s->single_file) {
+		if (strcmp(name, s->single_name)) {
+			rc = -ENOENT;
+			goto fail;
+		}
+		st->fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 3);
+		st->file = strdup(name);
+		st->path = path_join(s->path, name);
+		if (st->fd < 0 || !st->file || !st->path) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		return file_step(st, out);
+	}
+	if (s->kind == CKPT_SRC_ROOT) {
+		double key;
+
+		if (!strchr(name, '/') && name[0] != '.' && flax_step(name, &key) &&
+		    is_msgpack_file(s->fd, name)) {
+			st->fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 3);
+			st->file = strdup(name);
+			st->path = path_join(s->path, name);
+			if (st->fd < 0 || !st->file || !st->path) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+			return file_step(st, out);
+		}
+	}
 	if (s->kind == CKPT_SRC_SINGLE) {
 		if (strcmp(name, s->single_name)) {
 			rc = -ENOENT;
@@ -649,6 +803,7 @@ void ckpt_step_close(struct ckpt_step *st)
 	for (size_t i = 0; i < st->n_items; i++)
 		free(st->items[i].name);
 	free(st->items);
+	free(st->file);
 	json_decref(st->meta);
 	free(st->meta_error);
 	if (st->fd >= 0)

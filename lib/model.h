@@ -22,6 +22,7 @@ struct ckpt_src {
 	char *path;
 	enum ckpt_src_kind kind;
 	char *single_name;
+	bool single_file; /* SOURCE is one Flax msgpack file (fd: its directory) */
 	struct ckpt_opts o;
 	struct ckpt_cache *cache;
 	struct ckpt_ra *ra; /* read-ahead pool, or NULL */
@@ -32,6 +33,7 @@ struct ckpt_step {
 	char *name;
 	char *path;
 	int fd;
+	char *file;       /* a Flax msgpack step: the file in fd's directory, else NULL */
 	bool direct;
 	bool has_number;
 	uint64_t number;
@@ -60,16 +62,37 @@ struct ckpt_node {
 	const char *vm;         /* the _METADATA entry's value_metadata */
 	const char *sharding;   /* its _sharding value (itself JSON text) */
 	const char *array_meta; /* its array_metadata, without param_name */
+	struct ckpt_mp_leaf *mp; /* a leaf decoded from a msgpack file (msgpack.c) */
 };
 
-enum leaf_kind { LEAF_ARRAY, LEAF_BYTES, LEAF_FILE };
+/* Where a msgpack leaf's bytes are. */
+struct ckpt_mp_range {
+	uint64_t off, len;
+};
+
+struct ckpt_mp_leaf {
+	enum { MPL_RANGES, MPL_BYTES, MPL_GDA } how; /* placeholders are plain array nodes */
+	const char *what;        /* "ndarray", "numpy scalar", "int", "float", "bool", "str", ... */
+	char dtype[32];          /* numpy name; "" for strings and bytes */
+	uint32_t rank;
+	uint64_t shape[32];
+	struct ckpt_mp_range *r; /* MPL_RANGES: in the msgpack file, in order */
+	size_t n_r;
+	uint8_t *bytes;          /* MPL_BYTES: owned */
+	uint64_t size;           /* the leaf's bytes */
+	int8_t ext;              /* "msgpack extension": its type code */
+};
+
+enum leaf_kind { LEAF_ARRAY, LEAF_BYTES, LEAF_FILE, LEAF_RANGES };
 
 struct ckpt_leaf {
 	enum leaf_kind kind;
 	struct ckpt_array *arr;
 	const uint8_t *bytes; /* LEAF_BYTES: borrowed from the item */
 	uint64_t size;
-	int fd;               /* LEAF_FILE */
+	int fd;               /* LEAF_FILE (owned), LEAF_RANGES (the item's) */
+	const struct ckpt_mp_range *ranges; /* LEAF_RANGES */
+	size_t n_ranges;
 };
 
 struct leaf_slot {
@@ -112,15 +135,30 @@ struct ckpt_item {
 	uint64_t version;
 	char *meta_dir;
 	uint64_t generation;
+	/* a msgpack file: a Flax checkpoint, or Orbax's aggregate "checkpoint" */
+	int mp_fd;
+	char *mp_label;
+	int gda_fd;              /* <checkpoint>_gda/ for //GDAPlaceholder: leaves, or -1 */
+	char *gda_label;
+	struct ckpt_store gda_store;
+	pthread_mutex_t gda_lock;
 };
 
 #define CKPT_HISTORY ".ckptfs"
+/* versions.c: the history directory of a step's items, relative to the
+ * item's directory: .ckptfs, or .ckptfs/<file> for a Flax file step (whose
+ * "item directory" is the directory that holds the file) */
+char *ckpt_history_path(const struct ckpt_step *st);
 
 /* pytree.c: a metadata file of the item (or of the version being read) */
 char *ckpt_item_meta_path(const struct ckpt_item *it, const char *name);
 
 /* pytree.c */
 int ckpt_pytree_open(struct ckpt_item *it, struct ckpt_err *err);
+/* msgpack.c: the tree of msgpack file `name` (beneath it->fd); *values: some
+ * leaf holds its value (not only placeholders) */
+int ckpt_msgpack_open(struct ckpt_item *it, const char *name, bool *values, struct ckpt_err *err);
+void ckpt_mp_leaf_free(struct ckpt_mp_leaf *l);
 /* loads _METADATA, _sharding and array_metadatas as documents (for edits) */
 int ckpt_pytree_load_docs(struct ckpt_item *it, struct ckpt_err *err);
 /* tree building shared by pytree.c and layout.c */

@@ -63,6 +63,13 @@ static json_t *load_json(struct ckpt_item *it, const char *name, int *rc_out, st
 
 static char *b64url(const char *s);
 
+static bool has_regular_file(int fd, const char *name)
+{
+	struct stat st;
+
+	return fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
 static int load_bytes(struct ckpt_item *it, const char *name, uint8_t **buf, size_t *n,
 		      struct ckpt_err *err)
 {
@@ -671,7 +678,30 @@ int ckpt_pytree_open(struct ckpt_item *it, struct ckpt_err *err)
 	/* optional files: a broken one only loses what it describes */
 	it->strings = load_json(it, "_strings.json", &rc, NULL);
 	rc = 0;
-	if (tm) {
+	if (has_regular_file(it->fd, "checkpoint")) {
+		/* Orbax's msgpack aggregate file (before 0.5.16): its tree wins
+		 * when _METADATA has none, or when it holds values and not only
+		 * placeholders (Orbax's restore priority) */
+		bool values = false;
+		struct ckpt_err e2 = { 0, "" };
+
+		rc = ckpt_msgpack_open(it, "checkpoint", &values, tm ? &e2 : err);
+		if (tm && (rc < 0 || !values)) {
+			/* placeholders only: _METADATA's tree, an ordinary item */
+			ckpt_node_free_tree(it->root);
+			it->root = NULL;
+			it->n_nodes = 0;
+			if (it->mp_fd >= 0)
+				close(it->mp_fd);
+			it->mp_fd = -1;
+			free(it->mp_label);
+			it->mp_label = NULL;
+			rc = 0;
+		}
+	}
+	if (rc < 0 || it->root) {
+		/* the msgpack tree (or its error) */
+	} else if (tm) {
 		rc = build_from_metadata(it, tm, tn, err);
 	} else {
 		it->root = ckpt_node_new(it, NULL, "", 0, 0, CKPT_NODE_DICT);
@@ -715,6 +745,45 @@ int ckpt_pytree_leaf_open(struct ckpt_item *it, const struct ckpt_node *n, struc
 		return ckpt_err_set(err, CKPT_ECORRUPT,
 				    "'%s': the parameter name of leaf '%s' holds a NUL byte", it->label,
 				    n->param);
+	if (n->mp && n->mp->how != MPL_GDA) {
+		if (n->mp->how == MPL_BYTES) {
+			l->kind = LEAF_BYTES;
+			l->bytes = n->mp->bytes;
+		} else {
+			l->kind = LEAF_RANGES;
+			l->fd = it->mp_fd; /* the item's: not closed with the leaf */
+			l->ranges = n->mp->r;
+			l->n_ranges = n->mp->n_r;
+		}
+		l->size = n->mp->size;
+		return 0;
+	}
+	if (n->mp) {
+		/* //GDAPlaceholder:p -> the zarr v2 array <file>_gda/p */
+		struct ckpt_array_opts ao = { it->step->src->cache, &o->lim, false, o->stream_threshold,
+					      o->piece_bytes, it->step->src->ra };
+		char *prefix, *dir;
+		int rc;
+
+		pthread_mutex_lock(&it->gda_lock);
+		if (it->gda_fd < 0 && asprintf(&dir, "%s_gda", it->step->file ? it->step->file : "checkpoint") >= 0) {
+			it->gda_fd = ckpt_open_beneath(it->fd, dir, O_RDONLY | O_DIRECTORY, 0);
+			if (it->gda_fd >= 0 && asprintf(&it->gda_label, "%s_gda", it->mp_label) < 0)
+				it->gda_label = NULL;
+			it->gda_store = (struct ckpt_store){ NULL, it->gda_fd, it->gda_label ? it->gda_label : "?" };
+			free(dir);
+		}
+		pthread_mutex_unlock(&it->gda_lock);
+		if (it->gda_fd < 0)
+			return ckpt_err_set(err, -ENOENT, "'%s': the _gda directory of GDA placeholder '%s' is missing",
+					    it->mp_label, n->param);
+		if (asprintf(&prefix, "%s/", n->param) < 0)
+			return -ENOMEM;
+		l->kind = LEAF_ARRAY;
+		rc = ckpt_array_open(&l->arr, &it->gda_store, prefix, 2, &ao, err);
+		free(prefix);
+		return rc;
+	}
 	switch (n->kind) {
 	case CKPT_NODE_ARRAY: {
 		struct ckpt_array_opts ao = { it->step->src->cache, &o->lim, it->missing_is_error,
@@ -931,6 +1000,46 @@ static void describe_array(struct ckpt_item *it, const struct ckpt_node *n, stru
 	}
 }
 
+/* a leaf decoded from a msgpack file: dtype, shape, where its bytes are */
+static void describe_mp(struct ckpt_item *it, const struct ckpt_node *n, json_t *o)
+{
+	const struct ckpt_mp_leaf *m = n->mp;
+	json_t *st = json_object(), *rg = json_array();
+
+	if (m->dtype[0]) {
+		struct ckpt_dtype dt;
+
+		json_object_set_new(o, "dtype", json_string(m->dtype));
+		json_object_set_new(o, "shape", int_array(m->shape, m->rank));
+		if (ckpt_dtype_from_name(&dt, m->dtype) == 0) {
+			json_object_set_new(o, "itemsize", json_integer(dt.itemsize));
+			if (m->how == MPL_BYTES && m->rank == 0 && dt.kind != CKPT_DK_COMPLEX) {
+				double d = ckpt_dtype_to_double(&dt, m->bytes);
+
+				if (!strcmp(m->what, "bool"))
+					json_object_set_new(o, "value", json_boolean(d != 0));
+				else if (!strcmp(m->what, "int") && !strcmp(m->dtype, "int64"))
+					json_object_set_new(o, "value",
+							    json_integer((json_int_t)ckpt_load_le64(m->bytes)));
+				else
+					json_object_set_new(o, "value", json_real(d));
+			}
+		}
+	} else if (n->kind == CKPT_NODE_STRING && m->how == MPL_BYTES && !strcmp(m->what, "str")) {
+		json_object_set_new(o, "value", json_stringn((const char *)m->bytes, (size_t)m->size));
+	}
+	json_object_set_new(o, "msgpack_type", json_string(m->what));
+	json_object_set_new(st, "kind", json_string("msgpack"));
+	json_object_set_new(st, "file", json_string(it->mp_label ? it->mp_label : "?"));
+	for (size_t i = 0; i < m->n_r && i < 16; i++)
+		json_array_append_new(rg, json_pack("[II]", (json_int_t)m->r[i].off,
+						    (json_int_t)m->r[i].len));
+	json_object_set_new(st, "ranges", rg);
+	if (m->n_r > 16)
+		json_object_set_new(st, "n_ranges", json_integer((json_int_t)m->n_r));
+	json_object_set_new(o, "storage", st);
+}
+
 json_t *ckpt_leaf_describe(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_err *err)
 {
 	json_t *o = json_object();
@@ -974,9 +1083,11 @@ json_t *ckpt_leaf_describe(struct ckpt_item *it, const struct ckpt_node *n, stru
 		return o;
 	}
 	json_object_set_new(o, "size", json_integer((json_int_t)ckpt_leaf_size(l)));
-	if (l->kind == LEAF_ARRAY)
+	if (n->mp && n->mp->how != MPL_GDA)
+		describe_mp(it, n, o);
+	else if (l->kind == LEAF_ARRAY)
 		describe_array(it, n, l, o);
-	else if (n->kind == CKPT_NODE_STRING)
+	else if (n->kind == CKPT_NODE_STRING && l->kind == LEAF_BYTES)
 		json_object_set_new(o, "value", json_stringn((const char *)l->bytes, (size_t)l->size));
 	if (l == &tmp)
 		ckpt_array_close(tmp.arr);

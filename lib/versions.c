@@ -35,6 +35,15 @@ static int item_fd(struct ckpt_step *st, size_t i)
 	return openat(st->fd, info->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
+char *ckpt_history_path(const struct ckpt_step *st)
+{
+	char *p;
+
+	if (!st->file)
+		return strdup(CKPT_HISTORY);
+	return asprintf(&p, CKPT_HISTORY "/%s", st->file) < 0 ? NULL : p;
+}
+
 static int vcmp(const void *a, const void *b)
 {
 	const struct ckpt_version_info *x = a, *y = b;
@@ -48,21 +57,28 @@ int ckpt_item_versions(struct ckpt_step *st, size_t i, struct ckpt_version_info 
 	struct ckpt_version_info *v = NULL;
 	size_t cnt = 0, cap = 0;
 	int fd = item_fd(st, i), dfd;
+	char *hist = ckpt_history_path(st), rel[CKPT_NAME_MAX + 300];
 	DIR *d;
 
 	*out = NULL;
 	*n = 0;
-	if (fd < 0)
-		return ckpt_err_set(err, fd, "cannot open item: %s", ckpt_strerror(fd));
-	dfd = ckpt_open_beneath(fd, CKPT_HISTORY "/versions", O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0 || !hist) {
+		if (fd >= 0)
+			close(fd);
+		free(hist);
+		return fd < 0 ? ckpt_err_set(err, fd, "cannot open item: %s", ckpt_strerror(fd)) : -ENOMEM;
+	}
+	snprintf(rel, sizeof(rel), "%s/versions", hist);
+	dfd = ckpt_open_beneath(fd, rel, O_RDONLY | O_DIRECTORY, 0);
 	if (dfd < 0 || !(d = fdopendir(dfd))) {
 		if (dfd >= 0)
 			close(dfd);
 		close(fd);
+		free(hist);
 		return 0; /* never edited */
 	}
 	for (struct dirent *e; (e = readdir(d));) {
-		char *end, rel[300];
+		char *end;
 		unsigned long long x = strtoull(e->d_name, &end, 10);
 		uint8_t *buf;
 		size_t len;
@@ -70,7 +86,7 @@ int ckpt_item_versions(struct ckpt_step *st, size_t i, struct ckpt_version_info 
 
 		if (end == e->d_name || strcmp(end, ".json"))
 			continue;
-		snprintf(rel, sizeof(rel), CKPT_HISTORY "/versions/%s", e->d_name);
+		snprintf(rel, sizeof(rel), "%s/versions/%s", hist, e->d_name);
 		if (ckpt_read_file(fd, rel, 1 << 20, &buf, &len, NULL) < 0)
 			continue;
 		j = json_loadb((const char *)buf, len, 0, NULL);
@@ -90,6 +106,7 @@ int ckpt_item_versions(struct ckpt_step *st, size_t i, struct ckpt_version_info 
 	}
 	closedir(d);
 	close(fd);
+	free(hist);
 	qsort(v, cnt, sizeof(*v), vcmp);
 	*out = v;
 	*n = cnt;
@@ -135,7 +152,7 @@ int ckpt_item_prune(struct ckpt_step *st, size_t i, struct ckpt_err *err)
 	if (fd < 0)
 		return ckpt_err_set(err, fd, "cannot open item: %s", ckpt_strerror(fd));
 	snprintf(label, sizeof(label), "%s/%s", st->path, ckpt_step_item(st, i)->name);
-	if (ckpt_exists(fd, "manifest.ocdbt")) {
+	if (!st->file && ckpt_exists(fd, "manifest.ocdbt")) {
 		struct ckpt_ocdbt_db *db;
 		DIR *d;
 
@@ -167,8 +184,18 @@ int ckpt_item_prune(struct ckpt_step *st, size_t i, struct ckpt_err *err)
 			ckpt_ocdbt_close(db);
 		}
 	}
-	if (rc == 0)
+	if (rc == 0 && st->file) {
+		/* .ckptfs/<file> beneath the directory; .ckptfs goes once empty */
+		int hfd = ckpt_open_beneath(fd, CKPT_HISTORY, O_RDONLY | O_DIRECTORY, 0);
+
+		if (hfd >= 0) {
+			rc = ckpt_rm_tree(hfd, st->file, 0);
+			close(hfd);
+			unlinkat(fd, CKPT_HISTORY, AT_REMOVEDIR);
+		}
+	} else if (rc == 0) {
 		rc = ckpt_rm_tree(fd, CKPT_HISTORY, 0);
+	}
 	close(fd);
 	return rc;
 }

@@ -61,6 +61,8 @@ struct ckpt_step_ent {
 	char *name;
 	bool has_number;
 	uint64_t number;
+	double key;   /* the order: the step number, or a Flax file's float step */
+	bool file;    /* a Flax msgpack file, not a directory */
 };
 
 /* Lists the committed steps now on disk, ascending by step number. */

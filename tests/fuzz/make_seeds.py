@@ -24,6 +24,11 @@ def main():
             dirs.sort()
             for f in sorted(files):
                 p = os.path.join(d, f)
+                if f == "checkpoint" or (f.startswith("checkpoint_") and not f.endswith("tmp")
+                                         and os.path.isfile(p) and os.path.getsize(p) < (1 << 16)):
+                    data = read(p)
+                    if data[:1] and (data[0] & 0xf0 == 0x80 or data[0] in (0xde, 0xdf)):
+                        save(out, "msgpack", data)
                 if f == "manifest.ocdbt" or f.startswith("manifest."):
                     save(out, "ocdbt", b"\x00" + read(p))
                 elif os.path.basename(d) == "d" and len(f) == 32:
@@ -47,6 +52,18 @@ def main():
                              b'"compressor": null, "fill_value": 0, "order": "C", "filters": null}')
                 save(out, "item", b"\x00".join(parts))
                 items += 1
+    try:
+        import msgpack
+        nd = lambda shape, name, raw: msgpack.ExtType(1, msgpack.packb((shape, name, raw), use_bin_type=True))
+        save(out, "msgpack", msgpack.packb({
+            "chunked": {"__msgpack_chunked_array__": True, "shape": {"0": 2, "1": 3},
+                        "chunks": {"0": nd([4], "int16", bytes(8)), "1": nd([2], "int16", b"\x01\x00\x02\x00")}},
+            "tuple": msgpack.ExtType(4, msgpack.packb([1, -2.5, None])),
+            "s": msgpack.ExtType(3, msgpack.packb(((), "float32", b"\x00\x00\x80?"), use_bin_type=True)),
+            "c": msgpack.ExtType(2, msgpack.packb((1.0, -1.0))), "x": msgpack.ExtType(9, b"abc"),
+            "n": -70000, "u": 2 ** 64 - 1, "b": b"\x00\xff", "e": {}, "l": [], "none": None}, use_bin_type=True))
+    except ImportError:
+        pass
     try:
         import numpy as np
         for a in (np.arange(12, dtype="<f4").reshape(3, 4), np.zeros((2, 0), ">i8"),

@@ -1,0 +1,186 @@
+#!/usr/bin/env bats
+# Legacy checkpoints: Orbax's msgpack aggregate file and Flax's msgpack
+# checkpoints, read through the mount.
+
+load helpers
+
+teardown() { ckpt_teardown; }
+
+@test "Orbax aggregate files: inline arrays and PLACEHOLDER:// arrays, exact values" {
+	local f
+	for f in aggregate_all aggregate_some; do
+		ckpt_mount "$FIX/legacy/$f" -o ro
+		local s=$MNT/$f
+		[ "$(ints "$s/a" d8)" = "0 1 2 3 4 5 6 7" ]
+		[ "$(ints "$s/b" d8)" = "$(seq 0 2 30 | tr '\n' ' ' | sed 's/ $//')" ]
+		[ "$(ints "$s/c/a" d8)" = "0 3 6 9 12 15 18 21" ]
+		[ "$(ints "$s/c/e" d8)" = "$(seq 0 4 60 | tr '\n' ' ' | sed 's/ $//')" ]
+		[ "$(jqv "$s/c/a.json" shape)" = "[2, 4]" ]
+		[ "$(jqv "$s/c/a.json" storage.kind)" = msgpack ]
+		ckpt_unmount
+	done
+	ckpt_mount "$FIX/legacy/aggregate_some" -o ro
+	[ "$(jqv "$MNT/aggregate_some/a.json" value_type)" = placeholder ]
+	[ "$(jqv "$MNT/aggregate_some/a.json" storage.kind)" = directory ]
+}
+
+@test "Flax msgpack checkpoints: every dtype, scalars, strings, None, bytes, complex, chunked, bfloat16, tuples, GDA arrays" {
+	local d=$BATS_TEST_TMPDIR/flax
+	$PY "$ROOT/tests/tools/make_flax.py" "$d"
+	# an Orbax checkpoint written by Flax 0.6.11+ in the same directory
+	"$CKPT" make "$d/checkpoint_30" --leaves 1 --leaf-bytes 1K --no-fsync >/dev/null
+	ckpt_mount "$d" -o ro
+	[ "$(ls "$MNT" | tr '\n' ' ')" = "checkpoint_1.5 checkpoint_1.5.json checkpoint_10 checkpoint_10.json checkpoint_20 checkpoint_20.json checkpoint_30 checkpoint_30.json latest " ]
+	[ "$(readlink "$MNT/latest")" = checkpoint_30 ]
+	$PY "$ROOT/tests/tools/check_flax.py" "$MNT" "$d.expected.json"
+	[ "$(jqv "$MNT/checkpoint_20/metrics/name.json" value)" = run-3 ]
+	[ "$(jqv "$MNT/checkpoint_20/metrics/n.json" value)" = -6 ]
+	[ "$(jqv "$MNT/checkpoint_20/step.json" shape)" = "[]" ]
+	[ "$(jqv "$MNT/checkpoint_20/chunked.json" storage.ranges | tr -d ' \n')" != "[]" ]
+	[ -f "$MNT/checkpoint_20/metrics/none" ] && [ ! -s "$MNT/checkpoint_20/metrics/none" ]
+	[ -d "$MNT/checkpoint_20/opt_state/1" ] && [ -z "$(ls "$MNT/checkpoint_20/opt_state/1")" ]
+	[ -f "$MNT/checkpoint_30/layer_0000/w_00" ]
+	ckpt_unmount
+	# one file as SOURCE
+	ckpt_mount "$d/checkpoint_10" -o ro
+	[ "$(ls "$MNT")" = "$(printf 'checkpoint_10\ncheckpoint_10.json\nlatest')" ]
+	[ "$(ints "$MNT/checkpoint_10/step" d4)" = 2282 ]
+	ckpt_unmount
+}
+
+@test "Flax msgpack edits: new files Flax decodes, byte-exact re-encoding, versions, prune; what cannot be edited" {
+	local d=$BATS_TEST_TMPDIR/flax t=$BATS_TEST_TMPDIR
+	$PY "$ROOT/tests/tools/make_flax.py" "$d"
+	cp "$d/checkpoint_10" "$t/orig10"
+	cp "$d/checkpoint_20" "$t/orig20"
+	cp "$d/checkpoint_1.5" "$t/orig15"
+	ckpt_mount "$d"
+	local s=$MNT/checkpoint_10
+	# the same bytes written back: the file re-encodes byte for byte
+	cp "$MNT/checkpoint_1.5/dtypes/float32" "$t/f32"
+	dd if="$t/f32" of="$MNT/checkpoint_1.5/dtypes/float32" conv=notrunc status=none
+	cmp "$d/checkpoint_1.5" "$t/orig15"
+	[ "$(ls "$d/.ckptfs/checkpoint_1.5/files" | tr '\n' ' ')" = "0 1 " ]
+	# values in place: an array, Python scalars, a string, a complex
+	printf '\xfe\xfe\xfe\xfe\xfe\xfe' | dd of="$s/dtypes/int8" conv=notrunc status=none
+	printf '\x07\0\0\0\0\0\0\0' | dd of="$s/metrics/n" conv=notrunc status=none
+	$PY -c "import struct; open('$s/metrics/loss','r+b').write(struct.pack('<d', 1.25))"
+	printf '\0' | dd of="$s/metrics/ok" conv=notrunc status=none
+	printf 'renamed run' >"$s/metrics/name"
+	$PY -c "import struct; open('$s/metrics/c','r+b').write(struct.pack('<dd', 3.0, 4.5))"
+	$PY -c "import numpy as np; open('$s/metrics/s32','r+b').write(np.float32(-8).tobytes())"
+	# structure: a new array, a new dict, a move, a removed subtree
+	$PY -c "import numpy as np; np.save('$s/params/new.npy', np.arange(12, dtype=np.float32).reshape(3, 4))"
+	mkdir "$s/extra"
+	mv "$s/params/new" "$s/extra/moved"
+	rm -rf "$s/opt_state"
+	[ "$(jqv "$s/extra/moved.json" shape)" = "[3, 4]" ]
+	[ "$(jqv "$s/metrics/n.json" value)" = 7 ]
+	[ "$(cat "$s/metrics/name")" = "renamed run" ]
+	# checkpoint_20: a chunked array, written across a chunk boundary
+	printf '\x63\x00\x64\x00' | dd of="$MNT/checkpoint_20/chunked" bs=1 seek=10 conv=notrunc status=none
+	# what is not in the file is not edited
+	run dd if=/dev/zero of="$MNT/checkpoint_20/gda/big" bs=4 count=1 conv=notrunc status=none
+	[ "$status" -ne 0 ]
+	grep -q "'params/big' is stored outside the msgpack file (GDA placeholder): editing it is not supported" "$MNT.log"
+	# the history: every version readable, the first one as it was
+	cmp <(printf '\xfe\xff\x00\x01\x02\x03') "$s/.versions/0/dtypes/int8"
+	[ -d "$s/.versions/0/opt_state" ] && [ ! -e "$s/opt_state" ]
+	[ "$(jqv "$s/.versions/1.json" version.change)" = "write dtypes/int8 (6 bytes in 1 extents)" ]
+	cmp "$d/.ckptfs/checkpoint_10/files/0" "$t/orig10"
+	ckpt_unmount
+	# no new names where Flax looks (checkpoint_*), the GDA directory untouched
+	[ "$(cd "$d" && ls -d checkpoint_* | tr '\n' ' ')" = "checkpoint_1.5 checkpoint_10 checkpoint_20 checkpoint_20_gda checkpoint_tmp " ]
+	# decoded the way flax.serialization does, independently of ckptfs
+	$PY "$ROOT/tests/tools/check_flax_edit.py" "$t/orig10" "$d/checkpoint_10" "
+t['dtypes']['int8'] = np.full((2, 3), -2, np.int8)
+m = t['metrics']
+m['n'] = 7; m['loss'] = 1.25; m['ok'] = False; m['name'] = 'renamed run'; m['c'] = complex(3.0, 4.5)
+m['s32'] = np.float32(-8)
+del t['opt_state']
+t['extra'] = {'moved': np.arange(12, dtype=np.float32).reshape(3, 4)}"
+	$PY "$ROOT/tests/tools/check_flax_edit.py" "$t/orig20" "$d/checkpoint_20" "
+c = t['chunked'][1].copy().reshape(-1); c[5] = 99; c[6] = 100
+t['chunked'] = ('chunked', c.reshape(3, 5), 3)
+t['tuple'] = [1, 2.5]  # Orbax's ext 4 tuple comes back as a list"
+	# versions from the library too; prune keeps the live file only
+	[ "$("$CKPT" versions "$d" checkpoint_10 | grep -c .)" -ge 10 ]
+	"$CKPT" prune "$d" checkpoint_10
+	[ ! -e "$d/.ckptfs/checkpoint_10" ] && [ -d "$d/.ckptfs/checkpoint_20" ]
+	"$CKPT" prune "$d" checkpoint_20
+	"$CKPT" prune "$d" checkpoint_1.5
+	[ ! -e "$d/.ckptfs" ]
+	$PY "$ROOT/tests/tools/check_flax_edit.py" "$t/orig15" "$d/checkpoint_1.5" ""
+	# Orbax's aggregate files are read-only: a clear error, nothing changes
+	cp -r "$FIX/legacy/aggregate_all" "$t/agg"
+	local before
+	before=$(cd "$t/agg" && find . -type f -exec sha256sum {} + | sort)
+	ckpt_mount "$t/agg"
+	run dd if=/dev/zero of="$MNT/agg/a" bs=8 count=1 conv=notrunc status=none
+	[ "$status" -ne 0 ]
+	grep -q "Orbax's msgpack aggregate files cannot be edited (Flax msgpack checkpoints can)" "$MNT.log"
+	ckpt_unmount
+	[ "$(cd "$t/agg" && find . -type f -exec sha256sum {} + | sort)" = "$before" ]
+}
+
+@test "Flax msgpack edits: a crash at every commit point leaves the old or the new file; the next edit works" {
+	local t=$BATS_TEST_TMPDIR point crashed=0 rc
+	$PY "$ROOT/tests/tools/make_flax.py" "$t/base"
+	for point in edit-data edit-metadata edit-step edit-record; do
+		local c=$t/$point
+		cp -a "$t/base" "$c"
+		CKPTFS_FAULT=$point ckpt_mount "$c"
+		rc=0
+		printf '\x05\x05' | dd of="$MNT/checkpoint_10/dtypes/int8" conv=notrunc status=none || rc=$?
+		if [ $rc -ne 0 ]; then
+			rc=0
+			wait "$PID" || rc=$?
+			[ "$rc" -eq 99 ]
+			crashed=$((crashed + 1))
+			fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"
+			unset 'MOUNTS[-1]' 'PIDS[-1]'
+		else
+			ckpt_unmount
+		fi
+		cmp -s "$c/checkpoint_10" "$t/base/checkpoint_10" ||
+			$PY "$ROOT/tests/tools/check_flax_edit.py" "$t/base/checkpoint_10" "$c/checkpoint_10" \
+				"t['dtypes']['int8'] = np.array([[5, 5, 0], [1, 2, 3]], np.int8)"
+		[ "$(cd "$c" && ls | tr '\n' ' ')" = "checkpoint_1.5 checkpoint_10 checkpoint_20 checkpoint_20_gda checkpoint_tmp " ]
+		# the next edit, and the history shows the original
+		ckpt_mount "$c"
+		printf '\x09' | dd of="$MNT/checkpoint_10/dtypes/int8" bs=1 seek=5 conv=notrunc status=none
+		cmp <(printf '\xfe\xff\x00\x01\x02\x03') "$MNT/checkpoint_10/.versions/0/dtypes/int8"
+		[ "$(ints "$MNT/checkpoint_10/dtypes/int8" d1 | cut -d' ' -f6)" = 9 ]
+		ckpt_unmount
+	done
+	echo "# crashes: $crashed" >&3
+	[ "$crashed" -eq 4 ]
+}
+
+@test "corrupt and truncated msgpack files: a clear error for that step, the rest is served" {
+	local d=$BATS_TEST_TMPDIR/flax
+	$PY "$ROOT/tests/tools/make_flax.py" "$d"
+	head -c 700 "$d/checkpoint_10" >"$d/checkpoint_11"
+	{ printf '\x81\xa1a\xc7\xff\x01'; head -c 50 /dev/zero; } >"$d/checkpoint_12"
+	{ printf '\x81\xa1a\xdd\xff\xff\xff\xff'; } >"$d/checkpoint_13"
+	{ printf '\x82\xa1a\x01'; } >"$d/checkpoint_14"
+	ckpt_mount "$d" -o ro
+	local s
+	for s in 11 12 13 14; do
+		run ls "$MNT/checkpoint_$s"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"Input/output error"* ]]
+	done
+	grep -q "'$d/checkpoint_11' @[0-9]*: msgpack: \(cut short\|a string, binary or extension runs past the end\)" "$MNT.log"
+	grep -q "'$d/checkpoint_12' @[0-9]*: msgpack: a string, binary or extension runs past the end" "$MNT.log"
+	grep -q "'$d/checkpoint_13' @[0-9]*: msgpack: more entries than bytes left" "$MNT.log"
+	grep -q "'$d/checkpoint_14' @[0-9]*: msgpack: cut short" "$MNT.log"
+	$PY "$ROOT/tests/tools/check_flax.py" "$MNT" "$d.expected.json"
+	kill -0 "$PID"
+}
+
+@test "the Flax edit set for the real Flax (verify-flax-edits/) is what ckptfs writes today" {
+	$PY "$ROOT/tests/tools/make_flax_edit_set.py" "$BUILD" "$BATS_TEST_TMPDIR/set"
+	cmp "$BATS_TEST_TMPDIR/set/EXPECTED.json" "$REAL/verify-flax-edits/EXPECTED.json"
+	cmp "$BATS_TEST_TMPDIR/set/FILES.json" "$REAL/verify-flax-edits/FILES.json"
+}
