@@ -142,6 +142,13 @@ def main():
                 ts.append(timed(lambda: cat(leaf(m.mnt, os.path.basename(src)))))
         results[label + " no readahead"] = med(ts)
         row("1", "ckptfs cat, %s, -o readahead=0" % label, nbig / MiB / med(ts), "MiB/s")
+        ts, hwm = [], []
+        for _ in range(runs):
+            with Mount(build, src, "cache_size=32M") as m:
+                ts.append(timed(lambda: cat(leaf(m.mnt, os.path.basename(src)))))
+                hwm.append(m.hwm_kib())
+        row("1", "ckptfs cat, %s, -o cache_size=32M (daemon peak RSS %.0f MiB)" % (label, med(hwm) / 1024),
+            nbig / MiB / med(ts), "MiB/s")
     chunks1 = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(plain) for f in fs
                      if not f.startswith(".") and "w_00" in dp)
     chunks16 = sorted((os.path.join(dp, f) for dp, _, fs in os.walk(plain16) for f in fs
@@ -207,10 +214,13 @@ def main():
 
     # ------------------------------------------------------------ 4. mount and memory
     print("4. mount-to-ready and daemon peak RSS")
-    for label, src in (("%d leaves" % nleaves, many),) + ((("10 GiB", ten),) if ten else ()):
+    cases = (("%d leaves" % nleaves, many, ()),)
+    if ten:
+        cases += (("10 GiB", ten, ()), ("10 GiB, -o cache_size=32M", ten, ("cache_size=32M",)))
+    for label, src, opts in cases:
         ready, first, hwm = [], [], []
         for _ in range(runs):
-            with Mount(build, src) as m:
+            with Mount(build, src, *opts) as m:
                 ready.append(m.ready_s)
                 first.append(timed(lambda: os.listdir(os.path.dirname(leaf(m.mnt, os.path.basename(src))))))
                 sh("ls", "-lR", m.mnt, stdout=subprocess.DEVNULL)

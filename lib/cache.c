@@ -60,6 +60,11 @@ static bool key_eq(struct ckpt_cache_key a, struct ckpt_cache_key b)
 	return a.owner == b.owner && a.chunk == b.chunk && a.piece == b.piece;
 }
 
+size_t ckpt_cache_budget(const struct ckpt_cache *c)
+{
+	return c->budget; /* set once, at creation */
+}
+
 int ckpt_cache_new(struct ckpt_cache **out, size_t budget)
 {
 	struct ckpt_cache *c = calloc(1, sizeof(*c));

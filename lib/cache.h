@@ -50,6 +50,7 @@ struct ckpt_cache_stats {
 	uint64_t hits, misses, evictions, bytes, entries, budget, decoded;
 };
 void ckpt_cache_stats(struct ckpt_cache *c, struct ckpt_cache_stats *st);
+size_t ckpt_cache_budget(const struct ckpt_cache *c);
 /* counts bytes decoded (for statistics) */
 void ckpt_cache_count_decoded(struct ckpt_cache *c, uint64_t n);
 

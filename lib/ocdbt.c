@@ -35,8 +35,12 @@ struct ckpt_ocdbt_db {
 	uint64_t generation, commit_time;
 	struct ckpt_ocdbt_value *v;
 	size_t n, cap;
-	struct ckpt_ocdbt_node **nodes;
+	struct ckpt_ocdbt_node **nodes; /* after the walk: only leaf nodes' keys */
 	size_t n_nodes, cap_nodes;
+	uint8_t **blocks;               /* the inline values, copied out of the nodes */
+	size_t n_blocks, cap_blocks, block_left;
+	uint8_t *cur;                   /* the block being filled */
+	struct ckpt_bytes *seen;        /* while walking: recent values, by hash */
 	struct datafile *files;
 	size_t n_files, cap_files;
 	struct ckpt_map file_index; /* path -> index into files */
@@ -390,6 +394,61 @@ static int file_intern(struct ckpt_ocdbt_db *db, const char *path, size_t base_l
 	return 0;
 }
 
+/* Inline values are copied out of the decoded leaf nodes into blocks, so a
+ * leaf node can go as soon as its entries are in db->v.  A small table of
+ * recent values shares repeats (an item's .zarray texts are mostly alike)
+ * at a fixed cost: a full map of 200,000 values would cost more than it
+ * saves. */
+#define BLOCK (1u << 20)
+#define SEEN 4096
+
+static const uint8_t *keep_inline(struct ckpt_ocdbt_db *db, const uint8_t *p, size_t n)
+{
+	size_t h = (size_t)ckpt_hash(p, n) & (SEEN - 1);
+	uint8_t *dst;
+
+	if (db->seen && db->seen[h].p && db->seen[h].n == n && !memcmp(db->seen[h].p, p, n))
+		return db->seen[h].p;
+	if (ckpt_grow((void **)&db->blocks, &db->cap_blocks, db->n_blocks + 1, sizeof(*db->blocks)) < 0)
+		return NULL;
+	if (n > BLOCK / 4) {
+		/* a big value: a block of its own; the current block stays current */
+		if (!(dst = malloc(n)))
+			return NULL;
+		db->blocks[db->n_blocks++] = dst;
+	} else {
+		if (n > db->block_left) {
+			if (!(db->cur = malloc(BLOCK)))
+				return NULL;
+			db->blocks[db->n_blocks++] = db->cur;
+			db->block_left = BLOCK;
+		}
+		dst = db->cur + (BLOCK - db->block_left);
+		db->block_left -= n;
+	}
+	memcpy(dst, p, n);
+	if (db->seen)
+		db->seen[h] = (struct ckpt_bytes){ dst, n };
+	return dst;
+}
+
+/* After the walk: interior nodes go too (only leaf nodes' key buffers stay,
+ * db->v's keys point into them), and db->v is cut to size. */
+static void compact(struct ckpt_ocdbt_db *db)
+{
+	struct ckpt_ocdbt_value *v;
+
+	for (size_t i = 0; i < db->n_nodes; i++)
+		ckpt_ocdbt_node_trim(db->nodes[i]);
+	free(db->seen);
+	db->seen = NULL;
+	v = realloc(db->v, (db->n ? db->n : 1) * sizeof(*db->v));
+	if (v) {
+		db->v = v;
+		db->cap = db->n ? db->n : 1;
+	}
+}
+
 struct wstack_item {
 	const char *path; /* borrowed from a table that lives as long as db */
 	size_t base_len;
@@ -409,6 +468,8 @@ static int tree_walk(struct ckpt_ocdbt_db *db, const struct ckpt_ocdbt_version *
 
 	if (ver->root.offset == CKPT_OCDBT_MISSING)
 		return 0;
+	if (!db->seen)
+		db->seen = calloc(SEEN, sizeof(*db->seen)); /* NULL: nothing is shared */
 	if ((rc = ckpt_grow((void **)&stack, &scap, 1, sizeof(*stack))) < 0)
 		return rc;
 	stack[0] = (struct wstack_item){ vt->f[ver->root.file].path, vt->f[ver->root.file].base_len,
@@ -486,7 +547,12 @@ static int tree_walk(struct ckpt_ocdbt_db *db, const struct ckpt_ocdbt_version *
 				v->key = e->key;
 				v->len = e->value_len;
 				if (e->is_inline) {
-					v->inline_p = e->value.p ? e->value.p : (const uint8_t *)"";
+					v->inline_p = e->value_len ? keep_inline(db, e->value.p, (size_t)e->value_len)
+								   : (const uint8_t *)"";
+					if (!v->inline_p) {
+						rc = -ENOMEM;
+						goto out;
+					}
 				} else {
 					rc = file_intern(db, nd->table.f[e->file].path,
 							 nd->table.f[e->file].base_len, &v->file);
@@ -496,6 +562,7 @@ static int tree_walk(struct ckpt_ocdbt_db *db, const struct ckpt_ocdbt_version *
 				}
 				db->n++;
 			}
+			ckpt_ocdbt_node_trim(nd); /* what db->v needs is copied */
 		} else {
 			rc = ckpt_grow((void **)&stack, &scap, sn + nd->n, sizeof(*stack));
 			if (rc < 0)
@@ -596,6 +663,8 @@ int ckpt_ocdbt_open(struct ckpt_ocdbt_db **out, int dirfd, const char *label, ui
 	 * values intern their data file paths */
 	rc = tree_walk(db, &fg.found, &fg.table, lim, err);
 done:
+	if (rc == 0)
+		compact(db);
 	if (rc == 0) {
 		*out = db;
 		db = NULL;
@@ -625,6 +694,10 @@ void ckpt_ocdbt_close(struct ckpt_ocdbt_db *db)
 	ckpt_map_release(&db->file_index);
 	free(db->files);
 	free(db->nodes);
+	for (size_t i = 0; i < db->n_blocks; i++)
+		free(db->blocks[i]);
+	free(db->blocks);
+	free(db->seen);
 	free(db->v);
 	ckpt_ocdbt_manifest_release(&db->m);
 	if (db->dirfd >= 0)

@@ -780,6 +780,24 @@ out:
 	return rc;
 }
 
+void ckpt_ocdbt_node_trim(struct ckpt_ocdbt_node *nd)
+{
+	table_release(&nd->table);
+	free(nd->leaf);
+	free(nd->child);
+	free(nd->body);
+	nd->leaf = NULL;
+	nd->child = NULL;
+	nd->body = NULL;
+	nd->body_n = 0;
+	nd->n = 0;
+	if (nd->height) {
+		free(nd->keys);
+		nd->keys = NULL;
+		nd->keys_n = 0;
+	}
+}
+
 void ckpt_ocdbt_node_release(struct ckpt_ocdbt_node *nd)
 {
 	table_release(&nd->table);

@@ -145,6 +145,8 @@ void ckpt_ocdbt_vnode_release(struct ckpt_ocdbt_vnode *v);
 int ckpt_ocdbt_node_parse(struct ckpt_ocdbt_node *nd, uint8_t *body, size_t n,
 			  struct ckpt_bytes prefix, const char *transitive, size_t tlen,
 			  struct ckpt_err *err);
+/* Frees all but a leaf node's key buffer (what values found by the walk point into). */
+void ckpt_ocdbt_node_trim(struct ckpt_ocdbt_node *nd);
 void ckpt_ocdbt_node_release(struct ckpt_ocdbt_node *nd);
 
 /* Encoders, for the writer. */

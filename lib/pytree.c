@@ -662,16 +662,6 @@ int ckpt_pytree_open(struct ckpt_item *it, struct ckpt_err *err)
 	}
 	if (!it->have_use_ocdbt)
 		it->use_ocdbt = ckpt_exists(it->fd, "manifest.ocdbt");
-	if (it->use_ocdbt) {
-		rc = ckpt_ocdbt_open(&it->db, it->fd, it->label, it->generation, lim, err);
-		if (rc == -ENOENT && !ckpt_exists(it->fd, "manifest.ocdbt"))
-			rc = ckpt_err_set(err, -ENOENT, "'%s/manifest.ocdbt' is missing", it->label);
-		if (rc < 0) {
-			free(buf);
-			return rc;
-		}
-	}
-	it->store.db = it->db;
 	it->store.dirfd = it->fd;
 	it->store.label = it->label;
 
@@ -703,12 +693,21 @@ int ckpt_pytree_open(struct ckpt_item *it, struct ckpt_err *err)
 		/* the msgpack tree (or its error) */
 	} else if (tm) {
 		rc = build_from_metadata(it, tm, tn, err);
-	} else {
+	}
+	/* _METADATA's bytes go before the database comes: the peak is the
+	 * larger of the two, not their sum */
+	free(buf);
+	buf = NULL;
+	if (rc == 0 && it->use_ocdbt) {
+		rc = ckpt_ocdbt_open(&it->db, it->fd, it->label, it->generation, lim, err);
+		if (rc == -ENOENT && !ckpt_exists(it->fd, "manifest.ocdbt"))
+			rc = ckpt_err_set(err, -ENOENT, "'%s/manifest.ocdbt' is missing", it->label);
+		it->store.db = it->db;
+	}
+	if (rc == 0 && !it->root) {
 		it->root = ckpt_node_new(it, NULL, "", 0, 0, CKPT_NODE_DICT);
 		rc = !it->root ? -ENOMEM : it->db ? flat_from_ocdbt(it) : flat_from_dirs(it, err);
 	}
-	free(buf);
-	buf = NULL;
 	if (rc == 0 && (rc = by_param_build(it, &bp)) == 0) {
 		stream_sharding(it, &bp);
 		stream_array_metas(it, &bp);
@@ -1108,8 +1107,10 @@ static void leaf_path(const struct ckpt_node *n, struct ckpt_buf *b)
 	}
 }
 
-/* an item's JSON lists each leaf's dtype, shape and size (which opens its
- * array) only up to this many nodes: beyond, see each <leaf>.json */
+/* an item's JSON lists its leaves, with each one's dtype, shape and size
+ * (which opens its array), only up to this many nodes: beyond, the list
+ * would cost more memory than the tree (a JSON document of 100,000 leaves
+ * is ~90 MB as objects): `find` lists them, each <leaf>.json describes one */
 #define DESCRIBE_LEAVES_MAX 10000
 
 json_t *ckpt_item_describe(struct ckpt_item *it, struct ckpt_err *err)
@@ -1142,6 +1143,19 @@ json_t *ckpt_item_describe(struct ckpt_item *it, struct ckpt_err *err)
 			json_object_set_new(o, "ocdbt", db);
 		}
 	}
+	if (it->n_nodes > DESCRIBE_LEAVES_MAX) {
+		size_t count = 0;
+
+		for (size_t i = 0; i < it->n_nodes; i++)
+			count += !ckpt_node_is_dir(it->nodes[i]) || (!it->nodes[i]->n_children &&
+								      it->nodes[i] != it->root);
+		json_decref(leaves);
+		json_object_set_new(o, "n_leaves", json_integer((json_int_t)count));
+		json_object_set_new(o, "leaves_omitted",
+				    json_string("more than 10000 nodes: `find` lists the leaves, each "
+						"<leaf>.json describes one"));
+		return o;
+	}
 	for (size_t i = 0; i < it->n_nodes; i++) {
 		const struct ckpt_node *n = it->nodes[i];
 		struct ckpt_buf path = CKPT_BUF_INIT;
@@ -1158,7 +1172,7 @@ json_t *ckpt_item_describe(struct ckpt_item *it, struct ckpt_err *err)
 			json_object_set_new(d, "value_type", json_string(n->value_type));
 		if (n->param)
 			json_object_set_new(d, "param_name", json_string(n->param));
-		if (!ckpt_node_is_dir(n) && it->n_nodes <= DESCRIBE_LEAVES_MAX) {
+		if (!ckpt_node_is_dir(n)) {
 			if (ckpt_item_leaf(it, n, &l, &e) == 0) {
 				if (l->kind == LEAF_ARRAY) {
 					const struct ckpt_zarr_meta *m = ckpt_array_meta(l->arr);
@@ -1175,9 +1189,6 @@ json_t *ckpt_item_describe(struct ckpt_item *it, struct ckpt_err *err)
 		ckpt_buf_release(&path);
 	}
 	json_object_set_new(o, "leaves", leaves);
-	if (it->n_nodes > DESCRIBE_LEAVES_MAX)
-		json_object_set_new(o, "leaf_details",
-				    json_string("omitted above 10000 nodes: see each <leaf>.json"));
 	(void)err;
 	return o;
 }

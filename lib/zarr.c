@@ -117,7 +117,17 @@ int ckpt_array_open(struct ckpt_array **out, const struct ckpt_store *s, const c
 		for (uint32_t i = a->m.rank - 1; i > 0; i--)
 			a->cstride[i - 1] = a->cstride[i] * a->m.chunk[i];
 	}
-	a->streaming = a->m.chunk_nbytes > o->stream_threshold &&
+	/* a chunk the cache cannot hold a few of is streamed in pieces, or
+	 * every read would decode it whole again */
+	uint64_t stream_at = o->stream_threshold;
+
+	if (o->cache) {
+		size_t budget = ckpt_cache_budget(o->cache);
+
+		stream_at = CKPT_MIN(stream_at, (uint64_t)budget / 4);
+		a->o.piece_bytes = CKPT_MIN(a->o.piece_bytes, CKPT_MAX(budget / 16, (size_t)4096));
+	}
+	a->streaming = a->m.chunk_nbytes > stream_at &&
 		       ckpt_chain_streamable(&a->m.chain, &a->m.dtype, a->m.rank, a->m.chunk,
 					     &a->scomp);
 	if (!a->streaming && a->m.chunk_nbytes > o->lim->max_chunk_bytes) {
@@ -388,6 +398,24 @@ static int stream_init(struct ckpt_array *a, struct stream *st, struct ckpt_err 
 	return 0;
 }
 
+/* A stream that has produced its whole chunk keeps no decoder, input
+ * buffer or blob (~2 MiB): a reader that comes back starts it over. */
+static void stream_retire_if_done(struct ckpt_array *a, struct stream *st)
+{
+	if (!st->init || st->missing || st->produced < a->m.chunk_nbytes)
+		return;
+	ckpt_dstream_free(st->ds);
+	st->ds = NULL;
+	free(st->in);
+	st->in = NULL;
+	ckpt_blob_release(&st->blob);
+	memset(&st->blob, 0, sizeof(st->blob));
+	st->blob.fd = -1;
+	st->init = false;
+	st->produced = st->consumed = 0;
+	st->in_pos = st->in_len = 0;
+}
+
 /* Decodes the next n bytes of the stream into out. */
 static int stream_next(struct ckpt_array *a, struct stream *st, uint8_t *out, size_t n,
 		       struct ckpt_err *err)
@@ -503,6 +531,7 @@ static int copy_streamed(struct ckpt_array *a, uint64_t chunk, uint64_t off, siz
 				if (p == piece)
 					break;
 			}
+			stream_retire_if_done(a, st);
 		}
 		pthread_mutex_unlock(&st->lock);
 		stream_release(a, st);
@@ -656,6 +685,7 @@ static void stream_prefetch(struct ckpt_array *a, uint64_t chunk, uint64_t piece
 		}
 		ckpt_cache_insert(a->o.cache, (struct ckpt_cache_key){ a->uid, chunk, p + 1 }, buf, len);
 	}
+	stream_retire_if_done(a, st);
 	pthread_mutex_unlock(&st->lock);
 	stream_release(a, st);
 }

@@ -361,6 +361,20 @@ PY
 	done
 }
 
+@test "a chunk larger than the cache is streamed: a sequential read decodes each byte about once, memory stays bounded" {
+	# one 24 MiB chunk, a 4 MiB cache: kept whole it would not fit, and
+	# each read of the file would decode the whole chunk again
+	"$CKPT" make "$BATS_TEST_TMPDIR/b" --leaves 3 --leaf-bytes 24M --values pattern --no-fsync >/dev/null
+	ckpt_mount "$BATS_TEST_TMPDIR/b" -o ro,cache_size=4M
+	$PY "$ROOT/tests/tools/check_pattern.py" "$MNT/b" 3
+	local decoded
+	decoded=$(jqv "$MNT/.ckptfs-stats" decoded_bytes)
+	echo "# decoded $decoded bytes for $((72 << 20)); daemon peak RSS $(grep VmHWM /proc/$PID/status | tr -s ' ' | cut -d' ' -f2) KiB" >&3
+	[ "$decoded" -ge $((72 << 20)) ] && [ "$decoded" -le $((2 * (72 << 20))) ]
+	[ "$(grep VmHWM /proc/$PID/status | tr -s ' ' | cut -d' ' -f2)" -lt 100000 ]
+	ckpt_unmount
+}
+
 @test "corruption matrix: every file truncated, bit-flipped and deleted in turn; no crash, no hang, EIO only" {
 	local t=$BATS_TEST_TMPDIR
 	"$CKPT" make "$t/o2" --leaves 3 --leaf-bytes 2K --chunk-bytes 512 --extras --json-item --no-fsync >/dev/null
