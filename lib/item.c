@@ -67,7 +67,6 @@ void ckpt_node_free_tree(struct ckpt_node *n)
 		free(n->children);
 		ckpt_map_release(&n->index);
 		free(n->key);
-		free(n->value_type);
 		free(n->param);
 		ckpt_mp_leaf_free(n->mp);
 		free(n);

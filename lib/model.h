@@ -50,7 +50,7 @@ struct ckpt_node {
 	size_t key_n;
 	uint8_t key_type; /* 1 sequence, 2 dict, 0 unknown */
 	enum ckpt_node_kind kind;
-	char *value_type;
+	const char *value_type; /* a literal, or interned by the item: never freed alone */
 	char *param;     /* pytree leaves: the parameter name; raw files: the relative path */
 	bool param_nul;  /* the name holds a NUL byte (a C string cannot): unreadable */
 	uint64_t id;

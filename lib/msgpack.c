@@ -412,8 +412,8 @@ static int string_value(struct rd *r, struct ckpt_item *it, struct ckpt_node *n,
 			n->kind = CKPT_NODE_ARRAY;
 			n->param = strdup(param ? param : s + 17);
 			n->param_nul = strlen(s) != t->len;
-			n->value_type = strdup(param ? "placeholder" : "GDA placeholder");
-			rc = !n->param || !n->value_type ? -ENOMEM : 0;
+			n->value_type = param ? "placeholder" : "GDA placeholder";
+			rc = !n->param ? -ENOMEM : 0;
 			if (param) {
 				ckpt_mp_leaf_free(l);
 				n->mp = NULL;
@@ -434,8 +434,8 @@ static int string_value(struct rd *r, struct ckpt_item *it, struct ckpt_node *n,
 	}
 	*values = true;
 	n->kind = CKPT_NODE_STRING;
-	n->value_type = strdup("str");
-	return rc < 0 ? rc : n->value_type ? 0 : -ENOMEM;
+	n->value_type = "str";
+	return rc;
 }
 
 /* a map that starts with "__msgpack_chunked_array__": the array it holds */
@@ -451,8 +451,7 @@ static int chunked(struct rd *r, struct ckpt_node *n, uint64_t entries)
 		return -ENOMEM;
 	n->mp = l;
 	n->kind = CKPT_NODE_ARRAY;
-	if (!(n->value_type = strdup("ndarray")))
-		return -ENOMEM;
+	n->value_type = "ndarray";
 	for (uint64_t e = 1; e < entries; e++) {
 		struct tok k, v;
 
@@ -655,10 +654,8 @@ int ckpt_msgpack_open(struct ckpt_item *it, const char *name, bool *values, stru
 				goto out;
 			}
 			n->kind = t.len ? (map ? CKPT_NODE_DICT : CKPT_NODE_LIST) : CKPT_NODE_EMPTY;
-			if (!t.len && !(n->value_type = strdup(map ? "Dict" : "List"))) {
-				rc = -ENOMEM;
-				goto out;
-			}
+			if (!t.len)
+				n->value_type = map ? "Dict" : "List";
 			if (ckpt_grow((void **)&st, &scap, sn + 1, sizeof(*st)) < 0) {
 				rc = -ENOMEM;
 				goto out;
@@ -670,8 +667,8 @@ int ckpt_msgpack_open(struct ckpt_item *it, const char *name, bool *values, stru
 		switch (t.t) {
 		case T_NIL:
 			n->kind = CKPT_NODE_NONE;
-			n->value_type = strdup("None");
-			rc = n->value_type ? 0 : -ENOMEM;
+			n->value_type = "None";
+			rc = 0;
 			break;
 		case T_STR:
 			rc = string_value(r, it, n, &t, values);
@@ -681,8 +678,8 @@ int ckpt_msgpack_open(struct ckpt_item *it, const char *name, bool *values, stru
 
 			n->mp = leaf_new("bytes", "");
 			n->kind = CKPT_NODE_STRING;
-			n->value_type = strdup("bytes");
-			rc = !n->mp || !n->value_type ? -ENOMEM : add_range(n->mp, t.at, t.len, &cap);
+			n->value_type = "bytes";
+			rc = !n->mp ? -ENOMEM : add_range(n->mp, t.at, t.len, &cap);
 			if (rc == 0)
 				rc = skip(r, t.len);
 			break;
@@ -693,8 +690,8 @@ int ckpt_msgpack_open(struct ckpt_item *it, const char *name, bool *values, stru
 				size_t cap = 0;
 
 				n->mp = leaf_new(t.ext == 1 ? "ndarray" : "numpy scalar", "");
-				n->value_type = strdup(t.ext == 1 ? "ndarray" : "numpy scalar");
-				rc = !n->mp || !n->value_type ? -ENOMEM : ndarray(r, &t, n->mp, &cap);
+				n->value_type = t.ext == 1 ? "ndarray" : "numpy scalar";
+				rc = !n->mp ? -ENOMEM : ndarray(r, &t, n->mp, &cap);
 			} else if (t.ext == 2) {
 				struct tok a, re, im;
 				uint8_t b[16];
@@ -712,26 +709,26 @@ int ckpt_msgpack_open(struct ckpt_item *it, const char *name, bool *values, stru
 				memcpy(&u, &im.f, 8);
 				ckpt_store_le64(b + 8, u);
 				n->mp = leaf_new("complex", "complex128");
-				n->value_type = strdup("complex");
-				rc = !n->mp || !n->value_type ? -ENOMEM : leaf_bytes(n->mp, b, 16);
+				n->value_type = "complex";
+				rc = !n->mp ? -ENOMEM : leaf_bytes(n->mp, b, 16);
 			} else {
 				size_t cap = 0;
 
 				/* an extension nobody defined: its bytes, as they are */
 				n->kind = CKPT_NODE_STRING;
 				n->mp = leaf_new("msgpack extension", "");
-				n->value_type = strdup("msgpack extension");
+				n->value_type = "msgpack extension";
 				if (n->mp)
 					n->mp->ext = t.ext;
-				rc = !n->mp || !n->value_type ? -ENOMEM : add_range(n->mp, t.at, t.len, &cap);
+				rc = !n->mp ? -ENOMEM : add_range(n->mp, t.at, t.len, &cap);
 				if (rc == 0)
 					rc = skip(r, t.len);
 			}
 			break;
 		default:
 			n->kind = CKPT_NODE_ARRAY;
-			n->value_type = strdup("scalar");
-			rc = !n->value_type ? -ENOMEM : scalar(&n->mp, &t);
+			n->value_type = "scalar";
+			rc = scalar(&n->mp, &t);
 		}
 		if (rc < 0)
 			goto out;

@@ -479,6 +479,7 @@ static int tree_walk(struct ckpt_ocdbt_db *db, const struct ckpt_ocdbt_version *
 	while (sn > 0) {
 		struct wstack_item it = stack[--sn];
 		struct ckpt_ocdbt_node *nd;
+		struct ckpt_ocdbt_value *seg;
 		uint8_t *raw = NULL, *body = NULL;
 		size_t body_n;
 
@@ -529,38 +530,56 @@ static int tree_walk(struct ckpt_ocdbt_db *db, const struct ckpt_ocdbt_version *
 						  (unsigned long long)lim->max_keys);
 				goto out;
 			}
-			rc = ckpt_grow((void **)&db->v, &db->cap, db->n + nd->n, sizeof(*db->v));
-			if (rc < 0)
-				goto out;
+			/* the node's entries become values in place (a value is
+			 * smaller than an entry, and entry i is read before value i
+			 * is written over its start), so a node of 200,000 keys
+			 * never has both arrays at once */
+			_Static_assert(sizeof(struct ckpt_ocdbt_value) <= sizeof(struct ckpt_ocdbt_leaf_entry),
+				       "values are converted in place");
+			seg = (struct ckpt_ocdbt_value *)(void *)nd->leaf;
 			for (size_t i = 0; i < nd->n; i++) {
-				const struct ckpt_ocdbt_leaf_entry *e = &nd->leaf[i];
-				struct ckpt_ocdbt_value *v = &db->v[db->n];
+				const struct ckpt_ocdbt_leaf_entry e = nd->leaf[i];
+				struct ckpt_ocdbt_value v = { e.key, e.value_len, NULL, 0, 0 };
+				const struct ckpt_ocdbt_value *prev = i ? &seg[i - 1] : db->n ? &db->v[db->n - 1] : NULL;
 
-				if (db->n && ckpt_bytes_cmp(db->v[db->n - 1].key, e->key) >= 0) {
+				if (prev && ckpt_bytes_cmp(prev->key, e.key) >= 0) {
 					rc = ckpt_err_set(err, CKPT_ECORRUPT,
 							  "'%s/%s' @%llu: b+tree keys out of order",
 							  db->label, it.path,
 							  (unsigned long long)it.offset);
 					goto out;
 				}
-				memset(v, 0, sizeof(*v));
-				v->key = e->key;
-				v->len = e->value_len;
-				if (e->is_inline) {
-					v->inline_p = e->value_len ? keep_inline(db, e->value.p, (size_t)e->value_len)
-								   : (const uint8_t *)"";
-					if (!v->inline_p) {
+				if (e.is_inline) {
+					v.inline_p = e.value_len ? keep_inline(db, e.value.p, (size_t)e.value_len)
+								 : (const uint8_t *)"";
+					if (!v.inline_p) {
 						rc = -ENOMEM;
 						goto out;
 					}
 				} else {
-					rc = file_intern(db, nd->table.f[e->file].path,
-							 nd->table.f[e->file].base_len, &v->file);
+					rc = file_intern(db, nd->table.f[e.file].path,
+							 nd->table.f[e.file].base_len, &v.file);
 					if (rc < 0)
 						goto out;
-					v->offset = e->offset;
+					v.offset = e.offset;
 				}
-				db->n++;
+				seg[i] = v;
+			}
+			nd->leaf = NULL; /* seg owns the array now */
+			if (!db->v) {
+				void *p = realloc(seg, (nd->n ? nd->n : 1) * sizeof(*seg));
+
+				db->v = p ? p : seg;
+				db->n = db->cap = nd->n;
+			} else {
+				rc = ckpt_grow((void **)&db->v, &db->cap, db->n + nd->n, sizeof(*db->v));
+				if (rc == 0) {
+					memcpy(db->v + db->n, seg, nd->n * sizeof(*seg));
+					db->n += nd->n;
+				}
+				free(seg);
+				if (rc < 0)
+					goto out;
 			}
 			ckpt_ocdbt_node_trim(nd); /* what db->v needs is copied */
 		} else {

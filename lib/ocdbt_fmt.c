@@ -785,7 +785,7 @@ void ckpt_ocdbt_node_trim(struct ckpt_ocdbt_node *nd)
 	table_release(&nd->table);
 	free(nd->leaf);
 	free(nd->child);
-	free(nd->body);
+	ckpt_free_big(nd->body, nd->body_n);
 	nd->leaf = NULL;
 	nd->child = NULL;
 	nd->body = NULL;

@@ -61,7 +61,6 @@ static json_t *load_json(struct ckpt_item *it, const char *name, int *rc_out, st
 	return j;
 }
 
-static char *b64url(const char *s);
 
 static bool has_regular_file(int fd, const char *name)
 {
@@ -212,7 +211,7 @@ static int build_from_metadata(struct ckpt_item *it, const char *tm, size_t tn, 
 			if (!ckpt_node_find(cur, "", 0)) {
 				struct ckpt_node *n = ckpt_node_new(it, cur, "", 0, 0, kind_of_value(vt, skip));
 
-				if (!n || !(n->value_type = strdup(vt)) || !(n->param = strdup(""))) {
+				if (!n || !(n->value_type = intern(it, vt, strlen(vt))) || !(n->param = strdup(""))) {
 					rc = -ENOMEM;
 					json_decref(entry);
 					break;
@@ -265,7 +264,7 @@ static int build_from_metadata(struct ckpt_item *it, const char *tm, size_t tn, 
 			if (child)
 				break; /* a prefix placeholder, or a repeat: keep what is there */
 			child = ckpt_node_new(it, cur, key, klen, kt, kind_of_value(vt, skip));
-			if (!child || !(child->value_type = strdup(vt)) ||
+			if (!child || !(child->value_type = intern(it, vt, strlen(vt))) ||
 			    !(child->param = ckpt_strndup(param.p, param.len))) {
 				rc = -ENOMEM;
 				break;
@@ -303,9 +302,9 @@ static int add_flat(struct ckpt_item *it, const char *param, size_t n)
 	if (ckpt_node_find(it->root, param, n))
 		return 0;
 	node = ckpt_node_new(it, it->root, param, n, 0, CKPT_NODE_ARRAY);
-	if (!node || !(node->param = ckpt_strndup(param, n)) ||
-	    !(node->value_type = strdup("unknown")))
+	if (!node || !(node->param = ckpt_strndup(param, n)))
 		return -ENOMEM;
+	node->value_type = "unknown";
 	node->param_nul = memchr(param, 0, n) != NULL;
 	return 0;
 }
@@ -469,29 +468,19 @@ int ckpt_pytree_load_docs(struct ckpt_item *it, struct ckpt_err *err)
 	return rc;
 }
 
-/* leaves by parameter name, and by its base64url (the _sharding key) */
+/* leaves by parameter name (_sharding keys are its base64url: decoded) */
 struct by_param {
-	struct ckpt_map param, b64;
-	char **keys;
-	size_t n;
+	struct ckpt_map param;
 };
 
 static int by_param_build(struct ckpt_item *it, struct by_param *m)
 {
-	m->keys = calloc(it->n_nodes ? it->n_nodes : 1, sizeof(*m->keys));
-	if (!m->keys)
-		return -ENOMEM;
 	for (size_t i = 0; i < it->n_nodes; i++) {
 		struct ckpt_node *n = it->nodes[i];
-		char *k;
 
 		if (!n->param || n->kind != CKPT_NODE_ARRAY)
 			continue;
-		if (!(k = b64url(n->param)))
-			return -ENOMEM;
-		m->keys[m->n++] = k;
-		if (ckpt_map_put(&m->param, (struct ckpt_bytes){ (const uint8_t *)n->param, strlen(n->param) }, i) < 0 ||
-		    ckpt_map_put(&m->b64, (struct ckpt_bytes){ (const uint8_t *)k, strlen(k) }, i) < 0)
+		if (ckpt_map_put(&m->param, (struct ckpt_bytes){ (const uint8_t *)n->param, strlen(n->param) }, i) < 0)
 			return -ENOMEM;
 	}
 	return 0;
@@ -500,10 +489,32 @@ static int by_param_build(struct ckpt_item *it, struct by_param *m)
 static void by_param_release(struct by_param *m)
 {
 	ckpt_map_release(&m->param);
-	ckpt_map_release(&m->b64);
-	for (size_t i = 0; i < m->n; i++)
-		free(m->keys[i]);
-	free(m->keys);
+}
+
+/* base64url (padding optional) -> bytes in out (n * 3 / 4 + 3 bytes); -1 if not base64url */
+static ssize_t b64url_decode(const char *s, size_t n, uint8_t *out)
+{
+	uint32_t acc = 0;
+	size_t o = 0;
+	unsigned bits = 0;
+
+	while (n && s[n - 1] == '=')
+		n--;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		int v = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26
+			: c >= '0' && c <= '9' ? c - '0' + 52 : c == '-' ? 62 : c == '_' ? 63 : -1;
+
+		if (v < 0)
+			return -1;
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	return (ssize_t)o;
 }
 
 static struct ckpt_node *node_by(struct ckpt_item *it, struct ckpt_map *map, const char *k, size_t n)
@@ -527,10 +538,13 @@ static void stream_sharding(struct ckpt_item *it, struct by_param *m)
 	if (ckpt_jscan_open(&js, (const char *)buf, n, '{') == 0) {
 		while (ckpt_jscan_next(&js, &kp, &kn, &vp, &vn) == 1) {
 			json_t *k = parse_slice(kp, kn), *v = parse_slice(vp, vn);
-			struct ckpt_node *node = json_is_string(k)
-							 ? node_by(it, &m->b64, json_string_value(k),
-								   json_string_length(k))
+			size_t kl = json_is_string(k) ? json_string_length(k) : 0;
+			uint8_t *p = json_is_string(k) ? malloc(kl / 4 * 3 + 3) : NULL;
+			ssize_t pn = p ? b64url_decode(json_string_value(k), kl, p) : -1;
+			struct ckpt_node *node = pn >= 0 ? node_by(it, &m->param, (const char *)p, (size_t)pn)
 							 : NULL;
+
+			free(p);
 
 			if (node && json_is_string(v))
 				node->sharding = intern(it, json_string_value(v), json_string_length(v));
@@ -538,7 +552,7 @@ static void stream_sharding(struct ckpt_item *it, struct by_param *m)
 			json_decref(v);
 		}
 	}
-	free(buf);
+	ckpt_free_big(buf, n);
 }
 
 /* array_metadatas/process_N: {"array_metadatas": [{"array_metadata": {...}}, ...]} */
@@ -587,7 +601,7 @@ static void stream_array_metas(struct ckpt_item *it, struct by_param *m)
 				}
 			}
 		}
-		free(buf);
+		ckpt_free_big(buf, n);
 	}
 	closedir(d);
 	free(dir);
@@ -696,7 +710,7 @@ int ckpt_pytree_open(struct ckpt_item *it, struct ckpt_err *err)
 	}
 	/* _METADATA's bytes go before the database comes: the peak is the
 	 * larger of the two, not their sum */
-	free(buf);
+	ckpt_free_big(buf, n);
 	buf = NULL;
 	if (rc == 0 && it->use_ocdbt) {
 		rc = ckpt_ocdbt_open(&it->db, it->fd, it->label, it->generation, lim, err);
@@ -858,30 +872,6 @@ have_prefix:
 }
 
 /* ---------------------------------------------------------------- descriptions */
-
-static char *b64url(const char *s)
-{
-	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t n = strlen(s), o = 0;
-	char *out = malloc((n + 2) / 3 * 4 + 1);
-
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)(uint8_t)s[i] << 16;
-
-		if (i + 1 < n)
-			v |= (uint32_t)(uint8_t)s[i + 1] << 8;
-		if (i + 2 < n)
-			v |= (uint8_t)s[i + 2];
-		out[o++] = tbl[v >> 18];
-		out[o++] = tbl[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? tbl[v & 63] : '=';
-	}
-	out[o] = 0;
-	return out;
-}
 
 static json_t *int_array(const uint64_t *v, uint32_t n)
 {

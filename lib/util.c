@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <malloc.h>
 
 char *ckpt_strndup(const void *p, size_t n)
 {
@@ -51,4 +52,14 @@ int ckpt_grow(void **arr, size_t *cap, size_t need, size_t size)
 	*arr = p;
 	*cap = ncap;
 	return 0;
+}
+
+void ckpt_free_big(void *p, size_t n)
+{
+	free(p);
+	/* the daemon keeps freed memory for reuse (fs/main.c's mallopt), so a
+	 * one-off buffer of many MiB would stay resident beside the next one:
+	 * hand its pages back (glibc also drops free pages inside the heap) */
+	if (n >= ((size_t)4 << 20))
+		malloc_trim(0);
 }

@@ -77,6 +77,9 @@ static inline int ckpt_bytes_cmp(struct ckpt_bytes a, struct ckpt_bytes b)
 
 /* strdup of n bytes plus a NUL; NULL on ENOMEM */
 char *ckpt_strndup(const void *p, size_t n);
+/* frees a one-off buffer of n bytes and, when it was big, returns free
+ * memory to the system (metadata files read whole) */
+void ckpt_free_big(void *p, size_t n);
 /* calloc(n, size) with overflow check */
 void *ckpt_calloc(size_t n, size_t size);
 /* realloc to hold n elements of size; NULL on overflow/ENOMEM (old kept) */

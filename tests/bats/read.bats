@@ -371,7 +371,7 @@ PY
 	decoded=$(jqv "$MNT/.ckptfs-stats" decoded_bytes)
 	echo "# decoded $decoded bytes for $((72 << 20)); daemon peak RSS $(grep VmHWM /proc/$PID/status | tr -s ' ' | cut -d' ' -f2) KiB" >&3
 	[ "$decoded" -ge $((72 << 20)) ] && [ "$decoded" -le $((2 * (72 << 20))) ]
-	[ "$(grep VmHWM /proc/$PID/status | tr -s ' ' | cut -d' ' -f2)" -lt 100000 ]
+	[ -n "${CKPTFS_SANITIZED:-}" ] || [ "$(grep VmHWM /proc/$PID/status | tr -s ' ' | cut -d' ' -f2)" -lt 100000 ]
 	ckpt_unmount
 }
 
