@@ -24,12 +24,23 @@
 #define POLL_MS 1000
 #define SETTLE_MS 50   /* events come in bursts: wait for the end of one */
 
-static bool listed(const struct ckpt_step_ent *e, size_t n, const char *name)
+static const struct ckpt_step_ent *listed(const struct ckpt_step_ent *e, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
 		if (!strcmp(e[i].name, name))
-			return true;
-	return false;
+			return &e[i];
+	return NULL;
+}
+
+/* the name is there, but is it the same step?  On -o ro mounts a step
+ * replaced under its name (Flax's save_checkpoint(overwrite=True) renames a
+ * new file over the old; a step deleted and saved again between two looks)
+ * has a new inode.  On read-write mounts ckptfs's own edits of Flax files
+ * replace the file, so there the name is what counts. */
+static bool same_step(const struct ckptfs *fs, const struct ckpt_step_ent *a,
+		      const struct ckpt_step_ent *b)
+{
+	return !fs->o.ro || !a->ino || !b->ino || a->ino == b->ino;
 }
 
 static void inval_step(struct ckptfs *fs, const char *name)
@@ -65,7 +76,9 @@ static void refresh(struct ckptfs *fs)
 	latest_changed = (n == 0) != (n_old == 0) ||
 			 (n && n_old && strcmp(e[n - 1].name, old[n_old - 1].name));
 	for (size_t i = 0; i < n_old; i++) {
-		if (listed(e, n, old[i].name))
+		const struct ckpt_step_ent *now = listed(e, n, old[i].name);
+
+		if (now && same_step(fs, &old[i], now))
 			continue;
 		/* gone: a step saved again under this name is a new step */
 		fs_step_forget(fs, old[i].name);
@@ -73,7 +86,9 @@ static void refresh(struct ckptfs *fs)
 		changed = true;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (listed(old, n_old, e[i].name))
+		const struct ckpt_step_ent *was = listed(old, n_old, e[i].name);
+
+		if (was && same_step(fs, was, &e[i]))
 			continue;
 		inval_step(fs, e[i].name); /* a cached miss */
 		changed = true;

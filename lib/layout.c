@@ -449,6 +449,7 @@ int ckpt_src_scan(struct ckpt_src *s, struct ckpt_step_ent **out, size_t *n, str
 			e[cnt].number = key < 0 ? 0 : (uint64_t)key;
 			e[cnt].key = key;
 			e[cnt].file = true;
+			e[cnt].ino = (uint64_t)de->d_ino;
 			marker[cnt] = true;
 			cnt++;
 			continue;
@@ -469,6 +470,7 @@ int ckpt_src_scan(struct ckpt_src *s, struct ckpt_step_ent **out, size_t *n, str
 		e[cnt].number = num;
 		e[cnt].key = (double)num;
 		e[cnt].file = false;
+		e[cnt].ino = (uint64_t)de->d_ino;
 		marker[cnt] = has_file(sub, "commit_success.txt");
 		any_marker |= marker[cnt];
 		close(sub);

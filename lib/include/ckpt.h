@@ -63,6 +63,8 @@ struct ckpt_step_ent {
 	uint64_t number;
 	double key;   /* the order: the step number, or a Flax file's float step */
 	bool file;    /* a Flax msgpack file, not a directory */
+	uint64_t ino; /* the directory entry's inode (0: unknown): a step saved
+		       * again under the same name has a new one */
 };
 
 /* Lists the committed steps now on disk, ascending by step number. */

@@ -61,6 +61,25 @@ wait_for() {
 	[ "$(ls "$MNT")" = "" ]
 }
 
+@test "a step replaced under its own name (Flax overwrite, an Orbax step deleted and saved again at once) shows the new content" {
+	local t=$BATS_TEST_TMPDIR old
+	$PY "$ROOT/tests/tools/make_flax.py" "$t/root" >/dev/null
+	"$CKPT" make "$t/gen" --steps 2 --leaves 1 --leaf-bytes 1K --no-fsync >/dev/null
+	mv "$t/gen/0" "$t/root/40"
+	ckpt_mount "$t/root" -o ro
+	[ "$(ints "$MNT/checkpoint_10/step" d4)" = 2282 ]
+	old=$(sha256sum <"$MNT/40/state/layer_0000/w_00")
+	# what flax.training.checkpoints.save_checkpoint(overwrite=True) does: a new file renamed over
+	cp "$t/root/checkpoint_20" "$t/root/checkpoint_tmp" && mv "$t/root/checkpoint_tmp" "$t/root/checkpoint_10"
+	# an Orbax step deleted and saved again within one look of the watcher
+	rm -rf "$t/root/40" && mv "$t/gen/1" "$t/root/40"
+	step_is() { [ "$(ints "$MNT/checkpoint_10/step" d4)" = "$1" ]; }
+	leaf_changed() { [ "$(sha256sum <"$MNT/40/state/layer_0000/w_00")" != "$old" ]; }
+	wait_for step_is 2283
+	wait_for leaf_changed
+	cmp <("$CKPT" cat "$t/root" 40/state/layer_0000/w_00) "$MNT/40/state/layer_0000/w_00"
+}
+
 @test "without inotify, polling finds new steps within about a second" {
 	local t=$BATS_TEST_TMPDIR
 	"$CKPT" make "$t/gen" --steps 2 --leaves 1 --leaf-bytes 1K --no-fsync >/dev/null
