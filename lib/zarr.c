@@ -26,6 +26,7 @@
 struct stream {
 	uint64_t chunk;
 	bool init, missing;
+	bool retired; /* produced the whole chunk and let go of its decoder */
 	struct ckpt_blob blob;
 	uint64_t data_off, data_len; /* the compressed stream inside the blob */
 	struct ckpt_dstream *ds;
@@ -412,6 +413,7 @@ static void stream_retire_if_done(struct ckpt_array *a, struct stream *st)
 	memset(&st->blob, 0, sizeof(st->blob));
 	st->blob.fd = -1;
 	st->init = false;
+	st->retired = true;
 	st->produced = st->consumed = 0;
 	st->in_pos = st->in_len = 0;
 }
@@ -668,6 +670,13 @@ static void stream_prefetch(struct ckpt_array *a, uint64_t chunk, uint64_t piece
 	if (!st)
 		return;
 	pthread_mutex_lock(&st->lock);
+	if (st->retired) {
+		/* decoded to the end already: a job that comes late must not
+		 * start it over (a reader that needs an evicted piece will) */
+		pthread_mutex_unlock(&st->lock);
+		stream_release(a, st);
+		return;
+	}
 	if (!st->init)
 		rc = stream_init(a, st, &err);
 	while (rc == 0 && !st->missing && st->produced <= piece * P &&
