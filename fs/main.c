@@ -102,11 +102,11 @@ static void usage(const char *prog)
 	       "through the mount are copy-on-write commits (see README.md).\n\n"
 	       "ckptfs options:\n"
 	       "    -o ro                  read-only: no edits, everything cached\n"
-	       "    -o readahead=SIZE      decoded ahead of a sequential reader (default cache_size/4; 0: off)\n"
+	       "    -o readahead=SIZE      decoded ahead of a sequential reader (default cache_size/2; 0: off)\n"
 	       "    -o readahead_threads=N threads decoding ahead (default: CPUs, at most 16)\n"
 	       "    -o tmpdir=DIR          where bytes being written wait for close\n"
 	       "                           (default $TMPDIR or /tmp)\n"
-	       "    -o cache_size=SIZE     decoded-chunk cache budget (default 256M)\n"
+	       "    -o cache_size=SIZE     decoded-chunk cache budget (default 32M)\n"
 	       "    -o stream_threshold=SIZE  decode larger chunks as streams (default 64M)\n"
 	       "    -o piece_size=SIZE     piece size of streamed chunks (default 4M)\n"
 	       "    -o strict_commit       only show steps that have commit_success.txt\n"
@@ -193,7 +193,9 @@ int main(int argc, char **argv)
 	}
 	if (c.ra_threads_set)
 		fs.lib.readahead_threads = c.ra_threads;
-	fs.o.readahead_bytes = fs.lib.cache_bytes / 4;
+	/* half the cache: the next chunk decodes while this one is read,
+	 * and what was decoded ahead is still cached when the reader comes */
+	fs.o.readahead_bytes = fs.lib.cache_bytes / 2;
 	if (c.readahead) {
 		size_t v;
 
