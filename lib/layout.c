@@ -720,11 +720,14 @@ int ckpt_step_open(struct ckpt_step **out, struct ckpt_src *s, const char *name,
 		goto fail;
 	}
 	st->has_number = parse_step(name, &st->number);
-	if (s->kind == CKPT_SRC_SINGLE && s->single_file) {
-		if (strcmp(name, s->single_name)) {
-			rc = -ENOENT;
-			goto fail;
-		}
+	if (s->kind == CKPT_SRC_SINGLE && s->single_file && strcmp(name, s->single_name)) {
+		rc = -ENOENT;
+		goto fail;
+	}
+	if (s->kind == CKPT_SRC_SINGLE ? s->single_file
+				       : s->kind == CKPT_SRC_ROOT && !strchr(name, '/') && name[0] != '.' &&
+					 flax_step(name, &(double){ 0 }) && is_msgpack_file(s->fd, name)) {
+		/* a Flax msgpack file: the step is the file, in SOURCE's directory */
 		st->fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 3);
 		st->file = strdup(name);
 		st->path = path_join(s->path, name);
@@ -733,21 +736,6 @@ int ckpt_step_open(struct ckpt_step **out, struct ckpt_src *s, const char *name,
 			goto fail;
 		}
 		return file_step(st, out);
-	}
-	if (s->kind == CKPT_SRC_ROOT) {
-		double key;
-
-		if (!strchr(name, '/') && name[0] != '.' && flax_step(name, &key) &&
-		    is_msgpack_file(s->fd, name)) {
-			st->fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 3);
-			st->file = strdup(name);
-			st->path = path_join(s->path, name);
-			if (st->fd < 0 || !st->file || !st->path) {
-				rc = -ENOMEM;
-				goto fail;
-			}
-			return file_step(st, out);
-		}
 	}
 	if (s->kind == CKPT_SRC_SINGLE) {
 		if (strcmp(name, s->single_name)) {

@@ -608,7 +608,7 @@ static int emit(struct ckpt_edit *e, struct tree *tr, struct mw *w)
 
 /* ---------------------------------------------------------------- commit */
 
-static int same_inode(int dfd, const char *a, const char *b)
+static bool same_inode(int dfd, const char *a, const char *b)
 {
 	struct stat x, y;
 

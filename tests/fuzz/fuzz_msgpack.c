@@ -94,8 +94,6 @@ static void round_trip(struct ckpt_step *st, struct ckpt_item *it)
 	if (rc == 0)
 		rc = ckpt_edit_commit(e, "fuzz", NULL, &err);
 	ckpt_edit_free(e);
-	if (getenv("FUZZ_DEBUG"))
-		fprintf(stderr, "round trip: rc %d %s\n", rc, err.msg);
 	if (rc == 0) {
 		if (ckpt_item_open(&it2, st, 0, &err) < 0) {
 			fprintf(stderr, "the re-encoded file does not open: %s\n", err.msg);
