@@ -293,6 +293,84 @@ static int build_from_metadata(struct ckpt_item *it, const char *tm, size_t tn, 
 	return rc;
 }
 
+/* ---------------------------------------------------------------- the aggregate file */
+
+/* the node at n's key path in the tree under root, or NULL */
+static struct ckpt_node *same_path(struct ckpt_node *root, const struct ckpt_node *n,
+				   const struct ckpt_node ***stack, size_t *cap)
+{
+	size_t d = 0;
+
+	for (const struct ckpt_node *p = n; p->parent; p = p->parent) {
+		if (ckpt_grow((void **)stack, cap, d + 1, sizeof(**stack)) < 0)
+			return NULL;
+		(*stack)[d++] = p;
+	}
+	while (d > 0 && root) {
+		d--;
+		root = (struct ckpt_node *)ckpt_node_find(root, (*stack)[d]->key, (*stack)[d]->key_n);
+	}
+	return root;
+}
+
+/* Orbax's msgpack aggregate file `name` beside _METADATA (Orbax's restore,
+ * FORMAT-orbax-layout.md 2.8): a file of placeholders only is ignored;
+ * otherwise _METADATA gives the tree, and each of its leaves whose path holds
+ * a value in the file (not a placeholder) takes that value.  Keys only the
+ * file has are not part of the checkpoint. */
+static int overlay_aggregate(struct ckpt_item *it, const char *name, const char *tm, size_t tn,
+			     struct ckpt_err *err)
+{
+	struct ckpt_item a;
+	struct ckpt_err e2 = { 0, "" };
+	const struct ckpt_node **stack = NULL;
+	size_t cap = 0;
+	bool values = false;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	a.step = it->step;
+	a.fd = it->fd;
+	a.label = it->label;
+	a.mp_fd = -1;
+	/* a broken file beside _METADATA: _METADATA's tree, as if it held
+	 * placeholders only */
+	if (ckpt_msgpack_open(&a, name, &values, &e2) < 0 || !values)
+		goto out;
+	rc = build_from_metadata(it, tm, tn, err);
+	for (size_t i = 0; rc == 0 && i < it->n_nodes; i++) {
+		struct ckpt_node *n = it->nodes[i], *v;
+
+		if (!n->parent || is_container(n->kind) || n->kind == CKPT_NODE_EMPTY)
+			continue;
+		v = same_path(a.root, n, &stack, &cap);
+		if (!v || is_container(v->kind) || v->kind == CKPT_NODE_EMPTY)
+			continue;
+		if (v->mp && v->mp->how != MPL_GDA) {
+			n->mp = v->mp;
+			v->mp = NULL;
+			n->kind = v->kind;
+		} else if (v->kind == CKPT_NODE_NONE) {
+			n->kind = CKPT_NODE_NONE; /* None in the file wins too */
+		}
+	}
+	free(stack);
+	it->mp_fd = a.mp_fd;
+	it->mp_label = a.mp_label;
+	a.mp_fd = -1;
+	a.mp_label = NULL;
+	ckpt_node_free_tree(a.root);
+	free(a.nodes);
+	return rc;
+out:
+	ckpt_node_free_tree(a.root);
+	free(a.nodes);
+	if (a.mp_fd >= 0)
+		close(a.mp_fd);
+	free(a.mp_label);
+	return 0;
+}
+
 /* ---------------------------------------------------------------- tree without _METADATA */
 
 static int add_flat(struct ckpt_item *it, const char *param, size_t n)
@@ -682,32 +760,18 @@ int ckpt_pytree_open(struct ckpt_item *it, struct ckpt_err *err)
 	/* optional files: a broken one only loses what it describes */
 	it->strings = load_json(it, "_strings.json", &rc, NULL);
 	rc = 0;
-	if (has_regular_file(it->fd, "checkpoint")) {
-		/* Orbax's msgpack aggregate file (before 0.5.16): its tree wins
-		 * when _METADATA has none, or when it holds values and not only
-		 * placeholders (Orbax's restore priority) */
-		bool values = false;
-		struct ckpt_err e2 = { 0, "" };
+	{
+		char *agg = ckpt_item_meta_path(it, "checkpoint");
 
-		rc = ckpt_msgpack_open(it, "checkpoint", &values, tm ? &e2 : err);
-		if (tm && (rc < 0 || !values)) {
-			/* placeholders only: _METADATA's tree, an ordinary item */
-			ckpt_node_free_tree(it->root);
-			it->root = NULL;
-			it->n_nodes = 0;
-			if (it->mp_fd >= 0)
-				close(it->mp_fd);
-			it->mp_fd = -1;
-			free(it->mp_label);
-			it->mp_label = NULL;
-			rc = 0;
-		}
+		if (!agg)
+			rc = -ENOMEM;
+		else if (has_regular_file(it->fd, agg))
+			rc = tm ? overlay_aggregate(it, agg, tm, tn, err)
+				: ckpt_msgpack_open(it, agg, &(bool){ false }, err);
+		free(agg);
 	}
-	if (rc < 0 || it->root) {
-		/* the msgpack tree (or its error) */
-	} else if (tm) {
+	if (rc == 0 && !it->root && tm)
 		rc = build_from_metadata(it, tm, tn, err);
-	}
 	/* _METADATA's bytes go before the database comes: the peak is the
 	 * larger of the two, not their sum */
 	ckpt_free_big(buf, n);
