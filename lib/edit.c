@@ -214,18 +214,15 @@ int ckpt_edit_begin(struct ckpt_edit **out, struct ckpt_item *it, struct ckpt_er
 		return ckpt_err_set(err, -ENOTSUP, "'%s': only pytree items can be edited", it->label);
 	if (it->is_version)
 		return ckpt_err_set(err, -EROFS, "'%s': versions are read-only", it->label);
-	if (it->mp_fd >= 0 && !it->step->file)
-		return ckpt_err_set(err, -ENOTSUP,
-				    "'%s': Orbax's msgpack aggregate files cannot be edited (Flax msgpack "
-				    "checkpoints can)", it->mp_label ? it->mp_label : it->label);
 	/* the metadata documents, which reading never needed whole */
-	if (it->mp_fd < 0 && (rc = ckpt_pytree_load_docs(it, err)) < 0)
+	if (!it->step->file && (rc = ckpt_pytree_load_docs(it, err)) < 0)
 		return rc;
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	e->it = it;
-	e->mp = it->mp_fd >= 0;
+	e->mp = it->mp_fd >= 0 && it->step->file;
+	e->agg = it->mp_fd >= 0 && !it->step->file;
 	e->hist = ckpt_history_path(it->step);
 	if (!e->hist) {
 		free(e);
@@ -355,7 +352,7 @@ int ckpt_edit_write(struct ckpt_edit *e, const struct ckpt_node *leaf, const str
 	if (i < 0 || e->l[i].kind != E_ARRAY)
 		return ckpt_err_set(err, -EINVAL, "not an array leaf");
 	memset(&s, 0, sizeof(s));
-	if (e->mp) {
+	if (e->mp || (e->agg && leaf->mp)) {
 		/* the value is in the msgpack file, unless it is a placeholder */
 		if (!leaf->mp || leaf->mp->how == MPL_GDA)
 			return ckpt_err_set(err, -ENOTSUP,
@@ -818,6 +815,19 @@ static int record_version(struct ckpt_edit *e, uint64_t v, uint64_t gen, const c
 		rc = replace_file(e, it->fd, it->label, rel, buf, n, err);
 		free(buf);
 	}
+	if (rc == 0 && e->agg) {
+		/* Orbax's aggregate file: a hard link (every edit replaces it) */
+		snprintf(rel, sizeof(rel), "%s/versions/meta/%llu/checkpoint", e->hist, (unsigned long long)v);
+		rc = ckpt_mkdirs_beneath(it->fd, rel);
+		unlinkat(it->fd, rel, 0); /* a leftover of an edit that stopped */
+		if (rc == 0 && linkat(it->fd, "checkpoint", it->fd, rel, 0) < 0)
+			rc = -errno;
+		if (rc == 0)
+			rc = sync_parent(it->fd, rel);
+		if (rc < 0)
+			rc = ckpt_err_set(err, rc, "'%s/%s': cannot keep the aggregate file: %s", it->label, rel,
+					  ckpt_strerror(rc));
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	json_object_set_new(r, "version", json_integer((json_int_t)v));
 	json_object_set_new(r, "time_ns", json_integer((json_int_t)((uint64_t)ts.tv_sec * 1000000000ull +
@@ -918,6 +928,18 @@ static int prepare_versions(struct ckpt_edit *e, uint64_t *next, struct ckpt_err
 		json_decref(r);
 		if (g != db_generation(e->it)) {
 			rc = record_version(e, last + 1, db_generation(e->it), "changed outside ckptfs", err);
+			if (rc < 0)
+				return rc;
+			last++;
+		}
+	}
+	if (e->agg) {
+		char rel[CKPT_NAME_MAX + 64];
+
+		snprintf(rel, sizeof(rel), "%s/versions/meta/%llu/checkpoint", e->hist, (unsigned long long)last);
+		if (!ckpt_same_inode(e->it->fd, rel, "checkpoint")) {
+			rc = record_version(e, last + 1, db_generation(e->it),
+					    "changed outside ckptfs, or an edit that stopped before its record", err);
 			if (rc < 0)
 				return rc;
 			last++;
@@ -1138,7 +1160,7 @@ static int orig_spec(struct ckpt_item *it, const struct ckpt_node *n, struct ckp
 static bool param_live(const struct ckpt_edit *e, const char *p, char **params)
 {
 	for (size_t i = 0; i < e->n; i++)
-		if (e->l[i].kind == E_ARRAY && params[i] && !strcmp(params[i], p))
+		if (e->l[i].kind == E_ARRAY && !eleaf_inline(&e->l[i]) && params[i] && !strcmp(params[i], p))
 			return true;
 	return false;
 }
@@ -1154,7 +1176,7 @@ static int ocdbt_data(struct ckpt_edit *e, char **params, struct ckpt_ocdbt_wr *
 		for (size_t i = 0; i < e->n && rc == 0; i++) {
 			struct eleaf *l = &e->l[i];
 
-			if (l->kind != E_ARRAY)
+			if (l->kind != E_ARRAY || eleaf_inline(l))
 				continue;
 			if (l->is_new) {
 				struct ckpt_chunk_src cs = { &l->spec, l->src, l->ctx, (uint64_t)64 << 20, false };
@@ -1218,7 +1240,7 @@ static int ocdbt_data(struct ckpt_edit *e, char **params, struct ckpt_ocdbt_wr *
 			struct ckpt_array *orig;
 			struct ckpt_zarr_spec s;
 
-			if (n->kind != CKPT_NODE_ARRAY || !n->param || param_live(e, n->param, params))
+			if (n->kind != CKPT_NODE_ARRAY || n->mp || !n->param || param_live(e, n->param, params))
 				continue;
 			if (orig_spec(it, n, &s, &orig, err) < 0) {
 				ckpt_err_clear(err); /* unreadable: nothing to delete */
@@ -1270,7 +1292,8 @@ static int dir_data(struct ckpt_edit *e, char **params, uint64_t ver, struct ckp
 		char esc[CKPT_NAME_MAX + 1], *tmp;
 		bool changed_here;
 
-		if (l->kind != E_ARRAY || !(l->is_new || l->n_dirty || strcmp(params[i], l->orig_param)))
+		if (l->kind != E_ARRAY || eleaf_inline(l) ||
+		    !(l->is_new || l->n_dirty || strcmp(params[i], l->orig_param)))
 			continue;
 		if (!ckpt_path_is_clean(params[i], strlen(params[i])))
 			return ckpt_err_set(err, -EINVAL, "'%s' cannot be a directory name", params[i]);
@@ -1373,7 +1396,7 @@ static int dir_cleanup(struct ckpt_edit *e, char **params, uint64_t ver)
 	for (size_t i = 0; i < it->n_nodes; i++) {
 		const struct ckpt_node *n = it->nodes[i];
 
-		if (n->kind != CKPT_NODE_ARRAY || !n->param || param_live(e, n->param, params) ||
+		if (n->kind != CKPT_NODE_ARRAY || n->mp || !n->param || param_live(e, n->param, params) ||
 		    !ckpt_is_dir(it->fd, n->param))
 			continue;
 		to_history(it, n->param, n->param, ver - 1);
@@ -1452,7 +1475,7 @@ static json_t *new_metadata(struct ckpt_edit *e)
 
 static bool is_jax(const struct eleaf *l)
 {
-	return l->kind == E_ARRAY && !strcmp(l->value_type, "jax.Array");
+	return l->kind == E_ARRAY && !eleaf_inline(l) && !strcmp(l->value_type, "jax.Array");
 }
 
 /* _sharding: union (old names kept) or exact */
@@ -1537,7 +1560,7 @@ static json_t *new_strings(struct ckpt_edit *e, char **params, bool keep_old)
 		const struct eleaf *l = &e->l[i];
 		const char *op = l->node ? l->node->param : NULL;
 
-		if (l->kind != E_STRING)
+		if (l->kind != E_STRING || eleaf_inline(l))
 			continue;
 		if (l->str_set)
 			json_object_set_new(out, params[i], json_stringn(l->str, l->str_n));
@@ -1555,7 +1578,7 @@ static int write_docs(struct ckpt_edit *e, char **params, bool keep_old, struct 
 
 	for (size_t i = 0; i < e->n; i++) {
 		any_jax |= is_jax(&e->l[i]);
-		any_str |= e->l[i].kind == E_STRING;
+		any_str |= e->l[i].kind == E_STRING && !eleaf_inline(&e->l[i]);
 	}
 	if (any_jax || it->sharding) {
 		json_t *j = new_sharding(e, params, keep_old);
@@ -1603,6 +1626,112 @@ static int stamp_step(struct ckpt_edit *e, struct ckpt_err *err)
 	return rc;
 }
 
+/* ---------------------------------------------------------------- Orbax's aggregate file */
+
+/* The aggregate file "checkpoint" beside _METADATA: Orbax takes the tree from
+ * _METADATA and, for each of its paths, the value the file holds there (a
+ * placeholder: the array storage).  So values that only move or go are
+ * written in two steps around _METADATA, the commit point: before it, a file
+ * with the old leaves and the new (paths _METADATA does not name are
+ * ignored); after it, the file with the new leaves only.  A data edit of a
+ * value in the file has the file's rename as its commit point. */
+
+static const struct ckpt_node *orig_at(const struct ckpt_item *it, const struct ckpt_key *p, size_t d)
+{
+	const struct ckpt_node *n = it->root;
+
+	for (size_t i = 0; i < d && n; i++)
+		n = ckpt_node_find(n, p[i].s, p[i].n);
+	return n;
+}
+
+static bool is_leaf_node(const struct ckpt_node *n)
+{
+	return n->parent && n->kind != CKPT_NODE_DICT && n->kind != CKPT_NODE_LIST &&
+	       n->kind != CKPT_NODE_FILE;
+}
+
+static bool node_inline(const struct ckpt_node *n)
+{
+	return n->mp && n->mp->how != MPL_GDA;
+}
+
+/* a path whose value in the file changes cannot change in the same commit
+ * as _METADATA: both would have to be the commit point */
+static int agg_check(struct ckpt_edit *e, struct ckpt_err *err)
+{
+	for (size_t i = 0; i < e->n; i++) {
+		const struct eleaf *l = &e->l[i];
+		const struct ckpt_node *o = orig_at(e->it, l->path, l->depth);
+
+		if (o && is_leaf_node(o) && o != l->node && (eleaf_inline(l) || node_inline(o)))
+			return ckpt_err_set(err, -EEXIST,
+					    "'%s': '%s' holds its value in the aggregate file: it cannot be "
+					    "replaced in the same step as the tree changes (remove it first)",
+					    e->it->mp_label, o->param ? o->param : o->key);
+	}
+	return 0;
+}
+
+/* before _METADATA: the file with the old leaves beside the new ones, where
+ * a value of the file moves to a new path */
+static int agg_grow(struct ckpt_edit *e, char **params, struct ckpt_err *err)
+{
+	static char empty[] = "";
+	struct ckpt_item *it = e->it;
+	bool *stays = calloc(it->n_nodes ? it->n_nodes : 1, sizeof(*stays)), moved = false;
+	struct eleaf *old = NULL;
+	char **op = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	if (!stays)
+		return -ENOMEM;
+	for (size_t i = 0; i < e->n; i++) {
+		const struct eleaf *l = &e->l[i];
+
+		if (l->node && orig_at(it, l->path, l->depth) == l->node)
+			stays[l->node->id] = true;
+		else if (eleaf_inline(l))
+			moved = true;
+	}
+	if (moved) {
+		old = calloc(it->n_nodes, sizeof(*old));
+		op = calloc(it->n_nodes, sizeof(*op));
+		if (!old || !op)
+			rc = -ENOMEM;
+	}
+	for (size_t i = 0; moved && rc == 0 && i < it->n_nodes; i++) {
+		const struct ckpt_node *nd = it->nodes[i];
+		struct eleaf *o = &old[n];
+
+		if (!is_leaf_node(nd) || stays[nd->id])
+			continue;
+		o->node = nd;
+		o->kind = kind_of(nd);
+		o->value_type = strdup(nd->value_type ? nd->value_type : "");
+		op[n++] = nd->param ? nd->param : empty;
+		rc = o->value_type ? node_path(nd, &o->path, &o->depth) : -ENOMEM;
+	}
+	if (moved && rc == 0)
+		rc = ckpt_mp_write_aggregate(e, params, old, n, op, err);
+	for (size_t i = 0; old && i < n; i++)
+		eleaf_release(&old[i]);
+	free(old);
+	free(op);
+	free(stays);
+	return rc;
+}
+
+/* a value in the file was written */
+static bool agg_touched(const struct ckpt_edit *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (eleaf_inline(&e->l[i]) && (e->l[i].dirty || e->l[i].str_set))
+			return true;
+	return false;
+}
+
 /* ---------------------------------------------------------------- commit */
 
 int ckpt_edit_commit(struct ckpt_edit *e, const char *what, uint64_t *version, struct ckpt_err *err)
@@ -1636,6 +1765,8 @@ int ckpt_edit_commit(struct ckpt_edit *e, const char *what, uint64_t *version, s
 			    !strcmp(params[k], params[i]))
 				rc = ckpt_err_set(err, -EEXIST, "two arrays would be named '%s'", params[i]);
 	}
+	if (rc == 0 && e->agg && e->structural)
+		rc = agg_check(e, err);
 	if (rc == 0)
 		rc = prepare_versions(e, &ver, err);
 	/* 1. data */
@@ -1653,12 +1784,18 @@ int ckpt_edit_commit(struct ckpt_edit *e, const char *what, uint64_t *version, s
 
 		rc = write_docs(e, params, true, err);
 		FAULT("grow");
+		if (rc == 0 && e->agg)
+			rc = agg_grow(e, params, err);
+		FAULT("aggregate-grow");
 		m = rc == 0 ? new_metadata(e) : NULL;
 		if (m) {
 			rc = replace_json(e, it->fd, it->label, "_METADATA", m, false, err);
 			json_decref(m);
 		}
 		FAULT("metadata");
+		if (rc == 0 && e->agg)
+			rc = ckpt_mp_write_aggregate(e, params, NULL, 0, NULL, err);
+		FAULT("aggregate");
 		if (rc == 0)
 			rc = write_docs(e, params, false, err);
 		if (rc == 0 && w)
@@ -1667,7 +1804,12 @@ int ckpt_edit_commit(struct ckpt_edit *e, const char *what, uint64_t *version, s
 			rc = dir_cleanup(e, params, ver);
 		FAULT("shrink");
 	} else if (rc == 0) {
-		rc = write_docs(e, params, false, err);
+		/* a value in the aggregate file: its rename is the commit point */
+		if (e->agg && agg_touched(e))
+			rc = ckpt_mp_write_aggregate(e, params, NULL, 0, NULL, err);
+		FAULT("aggregate");
+		if (rc == 0)
+			rc = write_docs(e, params, false, err);
 	}
 	/* 5. the step's commit time, the version record */
 	if (rc == 0)

@@ -39,10 +39,18 @@ struct ckpt_edit {
 	bool structural; /* _METADATA changes */
 	bool done;       /* an operation was recorded */
 	bool mp;         /* a Flax msgpack file step (msgpack_edit.c commits it) */
+	bool agg;        /* an Orbax item with a msgpack aggregate file holding values */
 	char *hist;      /* the item's history directory, relative to it->fd */
 	uint64_t written;
 	char what[256];
 };
+
+/* the leaf's value is in the msgpack file (Flax's file, or Orbax's aggregate
+ * file), not in the item's array storage */
+static inline bool eleaf_inline(const struct eleaf *l)
+{
+	return !l->is_new && l->node && l->node->mp && l->node->mp->how != MPL_GDA;
+}
 
 #define FAULT(name) ckpt_fault_point("edit-" name)
 
@@ -56,5 +64,12 @@ int ckpt_edit_sync_parent(int dirfd, const char *rel);
 
 /* msgpack_edit.c: writes the edited msgpack file and commits it */
 int ckpt_mp_edit_commit(struct ckpt_edit *e, const char *what, uint64_t *version, struct ckpt_err *err);
+/* msgpack_edit.c: Orbax's aggregate file "checkpoint" for the edit's leaves
+ * (params[i]: leaf i's parameter name), written beside it, fsynced and
+ * renamed over it; values in the file stay there, the others are
+ * placeholders.  old[0, n_old): leaves that keep their old place where they
+ * fit beside the new ones (NULL: none) */
+int ckpt_mp_write_aggregate(struct ckpt_edit *e, char **params, const struct eleaf *old, size_t n_old,
+			    char **old_params, struct ckpt_err *err);
 
 #endif

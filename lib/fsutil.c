@@ -253,3 +253,12 @@ int ckpt_rm_tree(int at, const char *name, unsigned depth)
 	closedir(d);
 	return unlinkat(at, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;
 }
+
+bool ckpt_same_inode(int dirfd, const char *a, const char *b)
+{
+	struct stat x, y;
+
+	if (fstatat(dirfd, a, &x, AT_SYMLINK_NOFOLLOW) < 0 || fstatat(dirfd, b, &y, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	return x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}

@@ -46,5 +46,7 @@ DIR *ckpt_opendir_fd(int fd);
 /* true when name exists beneath dirfd (any type) */
 bool ckpt_exists(int dirfd, const char *path);
 bool ckpt_is_dir(int dirfd, const char *path);
+/* a and b (beneath dirfd, links not followed) are the same file */
+bool ckpt_same_inode(int dirfd, const char *a, const char *b);
 
 #endif

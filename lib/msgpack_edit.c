@@ -430,18 +430,31 @@ static void put_complex(struct mw *w, struct ckpt_edit *e, const struct eleaf *l
 	put(w, p, sizeof(p));
 }
 
-static void put_leaf(struct mw *w, struct ckpt_edit *e, const struct eleaf *l)
+/* param: Orbax's aggregate file, where a value kept elsewhere is a placeholder */
+static void put_leaf(struct mw *w, struct ckpt_edit *e, const struct eleaf *l, const char *param)
 {
 	const struct ckpt_node *n = l->node;
 	const struct ckpt_mp_leaf *m = n ? n->mp : NULL;
 	uint8_t h[16];
 
+	if (param && !eleaf_inline(l) && (l->kind == E_ARRAY || l->kind == E_STRING)) {
+		char *s;
+
+		if (asprintf(&s, "PLACEHOLDER://%s", param) < 0) {
+			w->rc = -ENOMEM;
+			return;
+		}
+		put_str(w, s, strlen(s));
+		free(s);
+		return;
+	}
 	switch (l->kind) {
 	case E_NONE:
 		put(w, "\xc0", 1);
 		return;
 	case E_EMPTY:
-		put(w, l->value_type && !strcmp(l->value_type, "List") ? "\x90" : "\x80", 1);
+		put(w, l->value_type && (!strcmp(l->value_type, "List") || !strcmp(l->value_type, "Tuple"))
+			       ? "\x90" : "\x80", 1);
 		return;
 	case E_STRING: {
 		uint64_t size = leaf_size(l);
@@ -529,37 +542,65 @@ static ssize_t tn_new(struct tree *tr, const struct ckpt_key *key)
 	return (ssize_t)tr->n++;
 }
 
-/* the leaves' paths as a tree, children in the order they first appear */
-static int build(struct ckpt_edit *e, struct tree *tr, struct ckpt_err *err)
+/* a leaf list: ls[0, n), with their parameter names (Orbax's aggregate file)
+ * or NULL */
+struct leaves {
+	const struct eleaf *l;
+	size_t n;
+	char **params;
+};
+
+/* the leaves' paths as a tree, children in the order they first appear;
+ * then the leaves of `old` where they fit (the aggregate file during an edit:
+ * the old leaves beside the new ones): a path already taken, or inside a
+ * leaf, is skipped, and an empty container of the new tree gives way to an
+ * old leaf inside it */
+static int build(const struct leaves *nw, const struct leaves *old, struct tree *tr, struct ckpt_err *err)
 {
+	size_t total = nw->n + (old ? old->n : 0);
+
 	if (tn_new(tr, NULL) < 0)
 		return -ENOMEM;
-	for (size_t i = 0; i < e->n; i++) {
-		const struct eleaf *l = &e->l[i];
+	for (size_t i = 0; i < total; i++) {
+		bool is_old = i >= nw->n;
+		const struct eleaf *l = is_old ? &old->l[i - nw->n] : &nw->l[i];
 		size_t cur = 0;
+		bool fits = true;
 
-		for (size_t d = 0; d < l->depth; d++) {
+		for (size_t d = 0; d < l->depth && fits; d++) {
 			struct ckpt_bytes kb = { (const uint8_t *)l->path[d].s, l->path[d].n };
 			size_t at;
-			ssize_t nw;
+			ssize_t nn;
 
-			if (tr->t[cur].leaf >= 0)
-				return ckpt_err_set(err, -EINVAL, "a value is both a leaf and a container");
+			if (tr->t[cur].leaf >= 0) {
+				if (!is_old)
+					return ckpt_err_set(err, -EINVAL, "a value is both a leaf and a container");
+				if ((size_t)tr->t[cur].leaf >= nw->n || nw->l[tr->t[cur].leaf].kind != E_EMPTY) {
+					fits = false;
+					break;
+				}
+				tr->t[cur].leaf = -1;
+			}
 			if (ckpt_map_get(&tr->t[cur].map, kb, &at) == 0) {
 				cur = at;
 				continue;
 			}
-			if ((nw = tn_new(tr, &l->path[d])) < 0 ||
+			if ((nn = tn_new(tr, &l->path[d])) < 0 ||
 			    ckpt_grow((void **)&tr->t[cur].kids, &tr->t[cur].ck, tr->t[cur].nk + 1,
 				      sizeof(size_t)) < 0 ||
-			    ckpt_map_put(&tr->t[cur].map, kb, (size_t)nw) < 0)
+			    ckpt_map_put(&tr->t[cur].map, kb, (size_t)nn) < 0)
 				return -ENOMEM;
-			tr->t[cur].kids[tr->t[cur].nk++] = (size_t)nw;
+			tr->t[cur].kids[tr->t[cur].nk++] = (size_t)nn;
 			tr->t[cur].seq = tr->t[cur].seq && l->path[d].type == 1;
-			cur = (size_t)nw;
+			cur = (size_t)nn;
 		}
-		if (tr->t[cur].nk || tr->t[cur].leaf >= 0 || cur == 0)
+		if (!fits)
+			continue;
+		if (tr->t[cur].nk || tr->t[cur].leaf >= 0 || cur == 0) {
+			if (is_old)
+				continue;
 			return ckpt_err_set(err, -EINVAL, "a value is both a leaf and a container");
+		}
 		tr->t[cur].leaf = (ssize_t)i;
 	}
 	return 0;
@@ -570,7 +611,8 @@ struct wframe {
 };
 
 /* the whole file: an explicit stack, as deep as the tree */
-static int emit(struct ckpt_edit *e, struct tree *tr, struct mw *w)
+static int emit(struct ckpt_edit *e, const struct leaves *nw, const struct leaves *old, struct tree *tr,
+		struct mw *w)
 {
 	struct wframe *st = NULL;
 	size_t sn = 0, cap = 0;
@@ -592,7 +634,11 @@ static int emit(struct ckpt_edit *e, struct tree *tr, struct mw *w)
 		if (f->node == 0 || !p->seq)
 			put_str(w, c->key->s, c->key->n);
 		if (c->leaf >= 0) {
-			put_leaf(w, e, &e->l[c->leaf]);
+			size_t i = (size_t)c->leaf;
+			const struct leaves *ls = i < nw->n ? nw : old;
+
+			i -= ls == nw ? 0 : nw->n;
+			put_leaf(w, e, &ls->l[i], ls->params ? ls->params[i] : NULL);
 			continue;
 		}
 		put(w, h, c->seq ? hdr_arr(h, c->nk) : hdr_map(h, c->nk));
@@ -607,15 +653,6 @@ static int emit(struct ckpt_edit *e, struct tree *tr, struct mw *w)
 }
 
 /* ---------------------------------------------------------------- commit */
-
-static bool same_inode(int dfd, const char *a, const char *b)
-{
-	struct stat x, y;
-
-	if (fstatat(dfd, a, &x, AT_SYMLINK_NOFOLLOW) < 0 || fstatat(dfd, b, &y, AT_SYMLINK_NOFOLLOW) < 0)
-		return false;
-	return x.st_dev == y.st_dev && x.st_ino == y.st_ino;
-}
 
 /* files/<v>: a hard link to the live file */
 static int keep_file(struct ckpt_edit *e, uint64_t v, struct ckpt_err *err)
@@ -648,7 +685,7 @@ static int prepare(struct ckpt_edit *e, uint64_t *next, struct ckpt_err *err)
 		return rc;
 	}
 	snprintf(rel, sizeof(rel), "%s/files/%llu", e->hist, (unsigned long long)last);
-	if (!same_inode(e->it->fd, rel, e->it->step->file)) {
+	if (!ckpt_same_inode(e->it->fd, rel, e->it->step->file)) {
 		last++;
 		if ((rc = keep_file(e, last, err)) < 0 ||
 		    (rc = ckpt_edit_record_version(e, last, 0, "changed outside ckptfs, or an edit that "
@@ -659,19 +696,19 @@ static int prepare(struct ckpt_edit *e, uint64_t *next, struct ckpt_err *err)
 	return 0;
 }
 
-int ckpt_mp_edit_commit(struct ckpt_edit *e, const char *what, uint64_t *version, struct ckpt_err *err)
+/* the file for the leaves ls[0, nl) written to tmp, fsynced and renamed over
+ * final (the commit point), its directory fsynced; `fault`: the fault
+ * point just before the rename */
+static int write_file(struct ckpt_edit *e, const struct leaves *nw, const struct leaves *old,
+		      const char *tmp, const char *final, const char *fault, struct ckpt_err *err)
 {
 	struct ckpt_item *it = e->it;
 	struct tree tr = { 0 };
 	struct mw w = { .fd = -1, .label = it->mp_label, .err = err };
-	char tmp[CKPT_NAME_MAX + 64];
-	uint64_t ver = 0;
 	int rc;
 
-	snprintf(tmp, sizeof(tmp), "%s/tmp", e->hist);
-	if ((rc = build(e, &tr, err)) < 0 || (rc = prepare(e, &ver, err)) < 0)
+	if ((rc = build(nw, old, &tr, err)) < 0)
 		goto out;
-	/* 1. the new file */
 	w.buf = malloc(WBUF);
 	w.scratch = malloc(WBUF);
 	if (!w.buf || !w.scratch) {
@@ -683,7 +720,7 @@ int ckpt_mp_edit_commit(struct ckpt_edit *e, const char *what, uint64_t *version
 		rc = ckpt_err_set(err, w.fd, "'%s/%s': %s", it->label, tmp, ckpt_strerror(w.fd));
 		goto out;
 	}
-	if ((rc = emit(e, &tr, &w)) == 0 && (rc = flush(&w)) == 0 && fsync(w.fd) < 0)
+	if ((rc = emit(e, nw, old, &tr, &w)) == 0 && (rc = flush(&w)) == 0 && fsync(w.fd) < 0)
 		rc = ckpt_err_set(err, -errno, "'%s/%s': fsync: %s", it->label, tmp, ckpt_strerror(-errno));
 	if (close(w.fd) < 0 && rc == 0)
 		rc = ckpt_err_set(err, -errno, "'%s/%s': close: %s", it->label, tmp, ckpt_strerror(-errno));
@@ -691,17 +728,51 @@ int ckpt_mp_edit_commit(struct ckpt_edit *e, const char *what, uint64_t *version
 	if (rc < 0)
 		goto out;
 	e->written += w.total;
-	FAULT("data");
-	/* 2. the commit point */
-	if (renameat(it->fd, tmp, it->fd, it->step->file) < 0) {
+	ckpt_fault_point(fault);
+	if (renameat(it->fd, tmp, it->fd, final) < 0) {
 		rc = ckpt_err_set(err, -errno, "'%s': cannot rename the new file into place: %s", it->mp_label,
 				  ckpt_strerror(-errno));
 		goto out;
 	}
-	if ((rc = ckpt_edit_sync_parent(it->fd, it->step->file)) < 0) {
+	if ((rc = ckpt_edit_sync_parent(it->fd, final)) < 0)
 		rc = ckpt_err_set(err, rc, "'%s': fsync of its directory: %s", it->mp_label, ckpt_strerror(rc));
-		goto out;
+out:
+	if (w.fd >= 0)
+		close(w.fd);
+	if (rc < 0)
+		unlinkat(it->fd, tmp, 0);
+	free(w.buf);
+	free(w.scratch);
+	tree_free(&tr);
+	return rc;
+}
+
+int ckpt_mp_write_aggregate(struct ckpt_edit *e, char **params, const struct eleaf *old, size_t n_old,
+			    char **old_params, struct ckpt_err *err)
+{
+	struct leaves nw = { e->l, e->n, params }, o = { old, n_old, old_params };
+
+	return write_file(e, &nw, old ? &o : NULL, "checkpoint.ckptfs-tmp", "checkpoint",
+			  "edit-aggregate-tmp", err);
+}
+
+int ckpt_mp_edit_commit(struct ckpt_edit *e, const char *what, uint64_t *version, struct ckpt_err *err)
+{
+	char tmp[CKPT_NAME_MAX + 64];
+	uint64_t ver = 0;
+	int rc;
+
+	snprintf(tmp, sizeof(tmp), "%s/tmp", e->hist);
+	if ((rc = prepare(e, &ver, err)) < 0)
+		return rc;
+	/* 1. the new file; 2. the commit point: its rename */
+	{
+		struct leaves nw = { e->l, e->n, NULL };
+
+		rc = write_file(e, &nw, NULL, tmp, e->it->step->file, "edit-data", err);
 	}
+	if (rc < 0)
+		return rc;
 	FAULT("metadata");
 	/* 3. the history */
 	rc = keep_file(e, ver, err);
@@ -711,13 +782,5 @@ int ckpt_mp_edit_commit(struct ckpt_edit *e, const char *what, uint64_t *version
 	FAULT("record");
 	if (rc == 0 && version)
 		*version = ver;
-out:
-	if (w.fd >= 0)
-		close(w.fd);
-	if (rc < 0)
-		unlinkat(it->fd, tmp, 0);
-	free(w.buf);
-	free(w.scratch);
-	tree_free(&tr);
 	return rc;
 }

@@ -56,6 +56,100 @@ make_agg() {
 	grep -q "^extras/table 'int64\[3, 4\] \[5, 5," "$BATS_TEST_TMPDIR/restored"
 }
 
+@test "Orbax aggregate file edits: values in the file, arrays in storage, moves, removals, additions (OCDBT and directories), checked by Orbax's restore rules" {
+	local t=$BATS_TEST_TMPDIR v
+	for v in oc dir; do
+		if [ $v = dir ]; then make_agg "$t/$v" --no-ocdbt; else make_agg "$t/$v"; fi
+		cp -a "$t/$v" "$t/$v.orig"
+		ckpt_mount "$t/$v"
+		local s=$MNT/$v
+		# values in the file, in place: an array, Python scalars, a string, a numpy scalar
+		printf '\x63\0\0\0\0\0\0\0' | dd of="$s/agg/arr" conv=notrunc status=none
+		printf '\x09\0\0\0\0\0\0\0' | dd of="$s/agg/n" conv=notrunc status=none
+		printf '\0' | dd of="$s/agg/ok" conv=notrunc status=none
+		printf 'cooldown' >"$s/agg/tag"
+		$PY -c "import numpy as np; open('$s/agg/f32','r+b').write(np.float32(-1).tobytes())"
+		# an array in storage
+		printf '\0\0\x80\x3f' | dd of="$s/layer_0000/w_00" conv=notrunc status=none
+		# the tree: values of the file and arrays in storage moved, removed, added
+		mv "$s/agg/arr" "$s/agg/arr2"
+		mv "$s/agg/seq" "$s/seq"
+		mv "$s/layer_0000/w_01" "$s/agg/w"
+		rm "$s/agg/lr"
+		mkdir "$s/new"
+		$PY -c "import numpy as np; np.save('$s/new/x.npy', np.arange(10, dtype=np.int32))"
+		# a value of the file replaced while the tree changes: refused, nothing written
+		run mv "$s/agg/f32" "$s/agg/n"
+		[ "$status" -ne 0 ]
+		grep -q "'agg.n' holds its value in the aggregate file: it cannot be replaced in the same step as the tree changes (remove it first)" "$MNT.log"
+		[ "$(jqv "$s/agg/n.json" value)" = 9 ]
+		# what the mount shows, and the history
+		[ "$(ints "$s/agg/arr2" d8)" = "99 3 6 9 12 15" ]
+		[ "$(ls "$s" | tr '\n' ' ')" = "agg extras layer_0000 new seq " ]
+		[ "$(ints "$s/.versions/0/agg/arr" d8)" = "0 3 6 9 12 15" ]
+		[ "$(cat "$s/.versions/0/agg/tag")" = warmup ]
+		[ -f "$s/.versions/0/agg/lr" ] && [ ! -e "$s/agg/lr" ]
+		[ "$(jqv "$s/.versions/1.json" version.change)" = "write agg/arr (8 bytes in 1 extents)" ]
+		ckpt_unmount
+		# restored the way Orbax restores, independently of ckptfs
+		$PY "$ROOT/tests/tools/orbax_restore.py" "$t/$v" "$t/$v.orig" "
+a = t['agg']
+a['arr'][0, 0] = 99; a['n'] = 9; a['ok'] = False; a['tag'] = 'cooldown'; a['f32'] = np.float32(-1)
+t['layer_0000']['w_00'].reshape(-1)[0] = 1.0
+a['arr2'] = a.pop('arr'); t['seq'] = a.pop('seq'); a['w'] = t['layer_0000'].pop('w_01'); del a['lr']
+t['new'] = {'x': np.arange(10, dtype=np.int32)}"
+		# the file keeps Orbax's form: placeholders, no key _METADATA does not name
+		$PY -c "import msgpack; t = msgpack.unpackb(open('$t/$v/checkpoint','rb').read(), strict_map_key=False)
+assert t['agg']['w'] == 'PLACEHOLDER://agg.w' and t['new']['x'] == 'PLACEHOLDER://new.x', t
+assert t['seq'] == [1, 2.5] and 'only_in_file' not in t and 'lr' not in t['agg'], t"
+		# prune keeps the live state
+		"$CKPT" prune "$t/$v" "$v"
+		[ ! -e "$t/$v/.ckptfs/versions/meta/0" ]
+		$PY "$ROOT/tests/tools/orbax_restore.py" "$t/$v" >/dev/null
+	done
+}
+
+@test "Orbax aggregate file edits: a crash at every commit point restores as the old or the new state; the next edit works" {
+	local t=$BATS_TEST_TMPDIR point op crashed=0 rc
+	make_agg "$t/base"
+	local -A change=([move]="t['seq'] = t['agg'].pop('seq')" [write]="t['agg']['arr'][0, 0] = 99")
+	for op in move write; do
+		for point in edit-data edit-grow edit-aggregate-tmp edit-aggregate-grow edit-metadata edit-aggregate edit-shrink edit-step edit-record; do
+			local c=$t/$op-$point
+			cp -a "$t/base" "$c"
+			CKPTFS_FAULT=$point ckpt_mount "$c"
+			rc=0
+			if [ $op = move ]; then
+				mv "$MNT/$op-$point/agg/seq" "$MNT/$op-$point/seq" 2>/dev/null || rc=$?
+			else
+				printf '\x63' | dd of="$MNT/$op-$point/agg/arr" conv=notrunc status=none 2>/dev/null || rc=$?
+			fi
+			if ! mountpoint -q "$MNT" || [ $rc -ne 0 ]; then
+				rc=0
+				wait "$PID" || rc=$?
+				[ "$rc" -eq 99 ]
+				crashed=$((crashed + 1))
+				fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"
+				unset 'MOUNTS[-1]' 'PIDS[-1]'
+			else
+				ckpt_unmount
+			fi
+			# Orbax restores the old or the new state
+			$PY "$ROOT/tests/tools/orbax_restore.py" "$c" "$t/base" "" >/dev/null ||
+				$PY "$ROOT/tests/tools/orbax_restore.py" "$c" "$t/base" "${change[$op]}"
+			# the next edit, and the history shows the original
+			ckpt_mount "$c"
+			printf '\x05' | dd of="$MNT/$op-$point/agg/n" conv=notrunc status=none
+			[ "$(ints "$MNT/$op-$point/.versions/0/agg/arr" d8)" = "0 3 6 9 12 15" ]
+			ckpt_unmount
+			$PY "$ROOT/tests/tools/orbax_restore.py" "$c" "$t/base" "t['agg']['n'] = 5" >/dev/null ||
+				$PY "$ROOT/tests/tools/orbax_restore.py" "$c" "$t/base" "t['agg']['n'] = 5; ${change[$op]}"
+		done
+	done
+	echo "# crashes: $crashed" >&3
+	[ "$crashed" -ge 10 ]
+}
+
 @test "Flax msgpack checkpoints: every dtype, scalars, strings, None, bytes, complex, chunked, bfloat16, tuples, GDA arrays" {
 	local d=$BATS_TEST_TMPDIR/flax
 	$PY "$ROOT/tests/tools/make_flax.py" "$d"
