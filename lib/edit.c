@@ -453,7 +453,7 @@ int ckpt_edit_add_array(struct ckpt_edit *e, const struct ckpt_node *parent, con
 		return rc;
 	if (!ckpt_node_is_dir(parent))
 		return ckpt_err_set(err, -ENOTDIR, "the parent is not a directory");
-	if (!e->mp && !e->it->have_metadata)
+	if (!e->mp && !e->agg && !e->it->have_metadata)
 		return ckpt_err_set(err, -ENOTSUP, "'%s' has no _METADATA: only leaf data can be edited",
 				    e->it->label);
 	if (ckpt_dtype_from_name(&dt, dtype) < 0)
@@ -508,7 +508,7 @@ int ckpt_edit_mkdir(struct ckpt_edit *e, const struct ckpt_node *parent, const c
 		return rc;
 	if (!ckpt_node_is_dir(parent))
 		return ckpt_err_set(err, -ENOTDIR, "the parent is not a directory");
-	if (!e->mp && !e->it->have_metadata)
+	if (!e->mp && !e->agg && !e->it->have_metadata)
 		return ckpt_err_set(err, -ENOTSUP, "'%s' has no _METADATA", e->it->label);
 	if ((rc = child_path(parent, key, key_n, &p, &d)) < 0)
 		return rc;
@@ -540,7 +540,7 @@ int ckpt_edit_remove(struct ckpt_edit *e, const struct ckpt_node *n, struct ckpt
 		return rc;
 	if (!n->parent)
 		return ckpt_err_set(err, -EBUSY, "the item's root cannot be removed");
-	if (!e->mp && !e->it->have_metadata)
+	if (!e->mp && !e->agg && !e->it->have_metadata)
 		return ckpt_err_set(err, -ENOTSUP, "'%s' has no _METADATA", e->it->label);
 	if ((rc = node_path(n, &p, &d)) < 0)
 		return rc;
@@ -565,7 +565,7 @@ int ckpt_edit_rename(struct ckpt_edit *e, const struct ckpt_node *n, const struc
 		return rc;
 	if (!n->parent || !ckpt_node_is_dir(new_parent))
 		return ckpt_err_set(err, -EINVAL, "bad rename");
-	if (!e->mp && !e->it->have_metadata)
+	if (!e->mp && !e->agg && !e->it->have_metadata)
 		return ckpt_err_set(err, -ENOTSUP, "'%s' has no _METADATA", e->it->label);
 	if ((rc = node_path(n, &s, &sd)) < 0)
 		return rc;
@@ -1634,7 +1634,9 @@ static int stamp_step(struct ckpt_edit *e, struct ckpt_err *err)
  * written in two steps around _METADATA, the commit point: before it, a file
  * with the old leaves and the new (paths _METADATA does not name are
  * ignored); after it, the file with the new leaves only.  A data edit of a
- * value in the file has the file's rename as its commit point. */
+ * value in the file has the file's rename as its commit point, and so has
+ * every edit of an item without _METADATA (Orbax before 0.5), whose tree the
+ * file is. */
 
 static const struct ckpt_node *orig_at(const struct ckpt_item *it, const struct ckpt_key *p, size_t d)
 {
@@ -1765,7 +1767,7 @@ int ckpt_edit_commit(struct ckpt_edit *e, const char *what, uint64_t *version, s
 			    !strcmp(params[k], params[i]))
 				rc = ckpt_err_set(err, -EEXIST, "two arrays would be named '%s'", params[i]);
 	}
-	if (rc == 0 && e->agg && e->structural)
+	if (rc == 0 && e->agg && e->structural && it->have_metadata)
 		rc = agg_check(e, err);
 	if (rc == 0)
 		rc = prepare_versions(e, &ver, err);
@@ -1784,10 +1786,12 @@ int ckpt_edit_commit(struct ckpt_edit *e, const char *what, uint64_t *version, s
 
 		rc = write_docs(e, params, true, err);
 		FAULT("grow");
-		if (rc == 0 && e->agg)
+		if (rc == 0 && e->agg && it->have_metadata)
 			rc = agg_grow(e, params, err);
 		FAULT("aggregate-grow");
-		m = rc == 0 ? new_metadata(e) : NULL;
+		/* without _METADATA (Orbax before 0.5), the aggregate file is the
+		 * tree, and its rename the commit point */
+		m = rc == 0 && it->have_metadata ? new_metadata(e) : NULL;
 		if (m) {
 			rc = replace_json(e, it->fd, it->label, "_METADATA", m, false, err);
 			json_decref(m);

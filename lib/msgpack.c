@@ -663,7 +663,7 @@ int ckpt_msgpack_open(struct ckpt_item *it, const char *name, bool *values, stru
 			st[sn++] = (struct frame){ n, t.len, 0, end, map };
 			continue;
 		}
-		*values = *values || t.t != T_STR;
+		*values = *values || (t.t != T_STR && t.t != T_NIL); /* None: no leaf to Orbax */
 		switch (t.t) {
 		case T_NIL:
 			n->kind = CKPT_NODE_NONE;

@@ -10,7 +10,10 @@ for the arrays and strings in storage, the values of the aggregated leaves
 bool, a string, None, a list), `extras/table` with a value that overrides
 the array in storage, and `only_in_file`, which `_METADATA` does not name
 (Orbax does not restore it).  `_METADATA` gains the aggregated leaves with
-skip_deserialize, as Orbax wrote them."""
+skip_deserialize, as Orbax wrote them.
+
+  make_aggregate.py ITEM --no-metadata: as Orbax before 0.5 wrote it: no
+  `_METADATA` (the file is the tree) and no strings in storage."""
 import json
 import os
 import sys
@@ -28,7 +31,7 @@ def npscalar(x):
     return msgpack.ExtType(3, msgpack.packb([[], x.dtype.name, x.tobytes()]))
 
 
-def main(item):
+def main(item, no_metadata=False):
     meta = json.load(open(os.path.join(item, "_METADATA")))
     tm = meta["tree_metadata"]
     tree = {}
@@ -42,6 +45,8 @@ def main(item):
     for ent in tm.values():
         path = [str(k["key"]) for k in ent["key_metadata"]]
         vt = ent["value_metadata"]["value_type"]
+        if no_metadata and vt == "string":
+            continue
         put(path, {} if vt == "Dict" else None if vt == "None" else "PLACEHOLDER://" + ".".join(path))
     agg = {
         "arr": (ndarray(np.arange(6, dtype=np.int64).reshape(2, 3) * 3), "np.ndarray"),
@@ -68,9 +73,13 @@ def main(item):
     tree["only_in_file"] = 1
     with open(os.path.join(item, "checkpoint"), "wb") as f:
         f.write(msgpack.packb(tree))
+    if no_metadata:
+        os.unlink(os.path.join(item, "_METADATA"))
+        os.unlink(os.path.join(item, "_strings.json"))
+        return
     with open(os.path.join(item, "_METADATA"), "w") as f:
         json.dump(meta, f)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], "--no-metadata" in sys.argv[2:])
