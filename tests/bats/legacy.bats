@@ -65,35 +65,26 @@ make_agg() {
 
 @test "Orbax aggregate file edits: values in the file, arrays in storage, moves, removals, additions (OCDBT, directories, no _METADATA), checked by Orbax's restore rules" {
 	local t=$BATS_TEST_TMPDIR v
+	# the edits (make_aggregate_edit_set.py): every item must restore, by
+	# Orbax's rules (orbax_restore.py), as the original plus the changes;
+	# EXPECTED.json is the set the real Orbax is to restore
+	$PY "$ROOT/tests/tools/make_aggregate_edit_set.py" "$BUILD" "$t/set"
+	cmp "$t/set/EXPECTED.json" "$REAL/verify-aggregate-edits/EXPECTED.json"
+	ckpt_mount "$t/set"
 	for v in oc dir nometa; do
-		case $v in
-		dir) make_agg "$t/$v" --no-ocdbt ;;
-		nometa) make_agg "$t/$v" --no-metadata ;;
-		*) make_agg "$t/$v" ;;
-		esac
-		cp -a "$t/$v" "$t/$v.orig"
-		ckpt_mount "$t/$v"
-		local s=$MNT/$v
-		# values in the file, in place: an array, Python scalars, a string, a numpy scalar
-		printf '\x63\0\0\0\0\0\0\0' | dd of="$s/agg/arr" conv=notrunc status=none
-		printf '\x09\0\0\0\0\0\0\0' | dd of="$s/agg/n" conv=notrunc status=none
-		printf '\0' | dd of="$s/agg/ok" conv=notrunc status=none
-		printf 'cooldown' >"$s/agg/tag"
-		$PY -c "import numpy as np; open('$s/agg/f32','r+b').write(np.float32(-1).tobytes())"
-		# an array in storage
-		printf '\0\0\x80\x3f' | dd of="$s/layer_0000/w_00" conv=notrunc status=none
-		# the tree: values of the file and arrays in storage moved, removed, added
-		mv "$s/agg/arr" "$s/agg/arr2"
-		mv "$s/agg/seq" "$s/seq"
-		mv "$s/layer_0000/w_01" "$s/agg/w"
-		rm "$s/agg/lr"
-		mkdir "$s/new"
-		$PY -c "import numpy as np; np.save('$s/new/x.npy', np.arange(10, dtype=np.int32))"
-		local more="" top="agg extras layer_0000 new seq "
+		local s=$MNT/set/$v h=$MNT/set/.versions/$v more="" top="agg extras layer_0000 new seq "
+		# what the mount shows, and the history
+		[ "$(ints "$s/agg/arr2" d8)" = "99 3 6 9 12 15" ]
+		[ "$(jqv "$s/agg/n.json" value)" = 9 ]
+		[ "$(ints "$h/0/agg/arr" d8)" = "0 3 6 9 12 15" ]
+		[ "$(cat "$h/0/agg/tag")" = warmup ]
+		[ -f "$h/0/agg/lr" ] && [ ! -e "$s/agg/lr" ]
+		[ "$(jqv "$h/1.json" version.change)" = "write agg/arr (8 bytes in 1 extents)" ]
+		cp -a "$t/set/$v" "$t/$v.before"
 		if [ $v = nometa ]; then
 			# the file is the tree: one commit point, any edit
 			mv "$s/agg/f32" "$s/agg/n"
-			more="a['n'] = a.pop('f32')"
+			more="t['agg']['n'] = t['agg'].pop('f32')"
 			top="agg extras layer_0000 new only_in_file only_in_file.json seq "
 		else
 			# a value of the file replaced while the tree changes: refused, nothing written
@@ -102,30 +93,20 @@ make_agg() {
 			grep -q "'agg.n' holds its value in the aggregate file: it cannot be replaced in the same step as the tree changes (remove it first)" "$MNT.log"
 			[ "$(jqv "$s/agg/n.json" value)" = 9 ]
 		fi
-		# what the mount shows, and the history
-		[ "$(ints "$s/agg/arr2" d8)" = "99 3 6 9 12 15" ]
 		[ "$(ls "$s" | tr '\n' ' ')" = "$top" ]
-		[ "$(ints "$s/.versions/0/agg/arr" d8)" = "0 3 6 9 12 15" ]
-		[ "$(cat "$s/.versions/0/agg/tag")" = warmup ]
-		[ -f "$s/.versions/0/agg/lr" ] && [ ! -e "$s/agg/lr" ]
-		[ "$(jqv "$s/.versions/1.json" version.change)" = "write agg/arr (8 bytes in 1 extents)" ]
-		ckpt_unmount
-		# restored the way Orbax restores, independently of ckptfs
-		$PY "$ROOT/tests/tools/orbax_restore.py" "$t/$v" "$t/$v.orig" "
-a = t['agg']
-a['arr'][0, 0] = 99; a['n'] = 9; a['ok'] = False; a['tag'] = 'cooldown'; a['f32'] = np.float32(-1)
-t['layer_0000']['w_00'].reshape(-1)[0] = 1.0
-a['arr2'] = a.pop('arr'); t['seq'] = a.pop('seq'); a['w'] = t['layer_0000'].pop('w_01'); del a['lr']
-t['new'] = {'x': np.arange(10, dtype=np.int32)}
-$more"
+		$PY "$ROOT/tests/tools/orbax_restore.py" "$t/set/$v" "$t/$v.before" "$more" >/dev/null
+	done
+	ckpt_unmount
+	for v in oc dir nometa; do
 		# the file keeps Orbax's form: placeholders, no key _METADATA does not name
-		$PY -c "import msgpack; t = msgpack.unpackb(open('$t/$v/checkpoint','rb').read(), strict_map_key=False)
+		$PY -c "import msgpack; t = msgpack.unpackb(open('$t/set/$v/checkpoint','rb').read(), strict_map_key=False)
 assert t['agg']['w'] == 'PLACEHOLDER://agg.w' and t['new']['x'] == 'PLACEHOLDER://new.x', t
 assert t['seq'] == [1, 2.5] and ('only_in_file' in t) == ('$v' == 'nometa') and 'lr' not in t['agg'], t"
 		# prune keeps the live state
-		"$CKPT" prune "$t/$v" "$v"
-		[ ! -e "$t/$v/.ckptfs/versions/meta/0" ]
-		$PY "$ROOT/tests/tools/orbax_restore.py" "$t/$v" >/dev/null
+		cp -a "$t/set/$v" "$t/$v.live"
+		"$CKPT" prune "$t/set" "set/$v"
+		[ ! -e "$t/set/$v/.ckptfs/versions/meta/0" ]
+		$PY "$ROOT/tests/tools/orbax_restore.py" "$t/set/$v" "$t/$v.live" "" >/dev/null
 	done
 }
 

@@ -2,7 +2,8 @@
 /*
  * fuzz_item.c - a whole checkpoint directory whose metadata files are the
  * input: _METADATA, _CHECKPOINT_METADATA, _sharding, array_metadatas/
- * process_0, _strings.json and one array's .zarray, separated by NUL bytes.
+ * process_0, _strings.json and one array's .zarray, separated by NUL bytes,
+ * then (the rest, if any) Orbax's msgpack aggregate file "checkpoint".
  * Opens it through the public API, walks the tree, describes and reads
  * every leaf: the paths a mount takes.
  */
@@ -24,7 +25,7 @@ static void cleanup(void)
 {
 	static const char *const names[] = { "_METADATA", "_CHECKPOINT_METADATA", "_sharding",
 					     "array_metadatas/process_0", "_strings.json",
-					     "a/.zarray", "array_metadatas", "a", "" };
+					     "a/.zarray", "checkpoint", "array_metadatas", "a", "" };
 	char path[512];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
@@ -79,6 +80,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
 		put(files[f], p, k);
 		p += k + (nul ? 1 : 0);
 		n -= k + (nul ? 1 : 0);
+	}
+	{
+		char path[512];
+
+		snprintf(path, sizeof(path), "%s/checkpoint", dir);
+		if (n)
+			put("checkpoint", p, n);
+		else
+			unlink(path);
 	}
 	ckpt_opts_default(&o);
 	o.readahead_threads = 0;

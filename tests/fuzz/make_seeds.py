@@ -50,6 +50,8 @@ def main():
                     parts.append(read(q, 1 << 20) if os.path.exists(q) else b"")
                 parts.append(b'{"zarr_format": 2, "shape": [4], "chunks": [4], "dtype": "<i4", '
                              b'"compressor": null, "fill_value": 0, "order": "C", "filters": null}')
+                if "checkpoint" in files:  # Orbax's aggregate file: the rest
+                    parts.append(read(os.path.join(d, "checkpoint")))
                 save(out, "item", b"\x00".join(parts))
                 items += 1
     try:

@@ -131,6 +131,8 @@ def restore(item):
                 if strings is None:
                     strings = json.load(open(os.path.join(item, "_strings.json")))
                 out[path] = strings[".".join(path)]
+            elif vt == "scalar":  # ScalarHandler: a Python scalar
+                out[path] = store.array(".".join(path)).item()
             else:
                 out[path] = store.array(".".join(path))
     else:
