@@ -214,6 +214,9 @@ int ckpt_edit_begin(struct ckpt_edit **out, struct ckpt_item *it, struct ckpt_er
 		return ckpt_err_set(err, -ENOTSUP, "'%s': only pytree items can be edited", it->label);
 	if (it->is_version)
 		return ckpt_err_set(err, -EROFS, "'%s': versions are read-only", it->label);
+	if (it->agg_error)
+		return ckpt_err_set(err, -EIO, "'%s/checkpoint': the aggregate file cannot be read (%s): "
+				    "the item is not edited", it->label, it->agg_error);
 	/* the metadata documents, which reading never needed whole */
 	if (!it->step->file && (rc = ckpt_pytree_load_docs(it, err)) < 0)
 		return rc;
@@ -235,6 +238,12 @@ int ckpt_edit_begin(struct ckpt_edit **out, struct ckpt_item *it, struct ckpt_er
 		if (n->kind == CKPT_NODE_DICT || n->kind == CKPT_NODE_LIST || n->kind == CKPT_NODE_FILE ||
 		    !n->parent)
 			continue;
+		if (n->agg_lost) {
+			rc = ckpt_err_set(err, -EIO, "'%s/checkpoint': _METADATA says the value of '%s' is in "
+					  "this aggregate file, which does not hold it: the item is not edited",
+					  it->label, n->param ? n->param : n->key);
+			break;
+		}
 		l = append(e);
 		if (!l) {
 			rc = -ENOMEM;

@@ -374,6 +374,7 @@ void ckpt_item_close(struct ckpt_item *it)
 	if (it->gda_fd >= 0)
 		close(it->gda_fd);
 	free(it->mp_label);
+	free(it->agg_error);
 	free(it->gda_label);
 	pthread_mutex_destroy(&it->gda_lock);
 	free(it->json);

@@ -53,6 +53,7 @@ struct ckpt_node {
 	const char *value_type; /* a literal, or interned by the item: never freed alone */
 	char *param;     /* pytree leaves: the parameter name; raw files: the relative path */
 	bool param_nul;  /* the name holds a NUL byte (a C string cannot): unreadable */
+	bool agg_lost;   /* its value is in the aggregate file, which lacks it (agg_error) */
 	uint64_t id;
 	struct ckpt_node *parent;
 	struct ckpt_node **children;
@@ -138,6 +139,7 @@ struct ckpt_item {
 	/* a msgpack file: a Flax checkpoint, or Orbax's aggregate "checkpoint" */
 	int mp_fd;
 	char *mp_label;
+	char *agg_error; /* why values of the aggregate file are missing */
 	int gda_fd;              /* <checkpoint>_gda/ for //GDAPlaceholder: leaves, or -1 */
 	char *gda_label;
 	struct ckpt_store gda_store;

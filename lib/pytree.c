@@ -137,6 +137,13 @@ static bool is_container(enum ckpt_node_kind k)
 	return k == CKPT_NODE_DICT || k == CKPT_NODE_LIST;
 }
 
+/* value types Orbax makes up from _METADATA alone */
+static bool is_empty_type(const char *vt)
+{
+	return !strcmp(vt, "None") || !strcmp(vt, "Dict") || !strcmp(vt, "List") || !strcmp(vt, "Tuple") ||
+	       !strcmp(vt, "NamedTuple");
+}
+
 /* key text and type of key_metadata element i */
 static int key_at(const json_t *km, size_t i, const char **key, size_t *len, char *numbuf,
 		  uint8_t *type)
@@ -333,42 +340,52 @@ static int overlay_aggregate(struct ckpt_item *it, const char *name, const char 
 	a.fd = it->fd;
 	a.label = it->label;
 	a.mp_fd = -1;
-	/* a broken file beside _METADATA: _METADATA's tree, as if it held
-	 * placeholders only */
-	if (ckpt_msgpack_open(&a, name, &values, &e2) < 0 || !values)
-		goto out;
-	rc = build_from_metadata(it, tm, tn, err);
-	for (size_t i = 0; rc == 0 && i < it->n_nodes; i++) {
+	if ((rc = ckpt_msgpack_open(&a, name, &values, &e2)) < 0) {
+		/* _METADATA's tree; what only the file held cannot be read */
+		ckpt_node_free_tree(a.root);
+		a.root = NULL;
+		values = true;
+		it->agg_error = strdup(e2.msg);
+		if (!it->agg_error)
+			rc = -ENOMEM;
+		else
+			rc = 0;
+	}
+	if (rc == 0)
+		rc = build_from_metadata(it, tm, tn, err);
+	for (size_t i = 0; rc == 0 && values && i < it->n_nodes; i++) {
 		struct ckpt_node *n = it->nodes[i], *v;
 
 		if (!n->parent || is_container(n->kind) || n->kind == CKPT_NODE_EMPTY)
 			continue;
-		v = same_path(a.root, n, &stack, &cap);
-		if (!v || is_container(v->kind) || v->kind == CKPT_NODE_EMPTY)
-			continue;
-		if (v->mp && v->mp->how != MPL_GDA) {
+		v = a.root ? same_path(a.root, n, &stack, &cap) : NULL;
+		if (v && v->mp && v->mp->how != MPL_GDA) {
 			n->mp = v->mp;
 			v->mp = NULL;
 			n->kind = v->kind;
-		} else if (v->kind == CKPT_NODE_NONE) {
+		} else if (v && v->kind == CKPT_NODE_NONE) {
 			n->kind = CKPT_NODE_NONE; /* None in the file wins too */
+		} else if (n->vm && n->value_type && !is_empty_type(n->value_type)) {
+			/* _METADATA says the value is in the file, which lacks it */
+			json_t *vm = json_loads(n->vm, 0, NULL);
+
+			n->agg_lost = json_is_true(json_object_get(vm, "skip_deserialize"));
+			json_decref(vm);
 		}
 	}
 	free(stack);
-	it->mp_fd = a.mp_fd;
-	it->mp_label = a.mp_label;
-	a.mp_fd = -1;
-	a.mp_label = NULL;
-	ckpt_node_free_tree(a.root);
-	free(a.nodes);
-	return rc;
-out:
+	if (values && !it->agg_error) {
+		it->mp_fd = a.mp_fd;
+		it->mp_label = a.mp_label;
+		a.mp_fd = -1;
+		a.mp_label = NULL;
+	}
 	ckpt_node_free_tree(a.root);
 	free(a.nodes);
 	if (a.mp_fd >= 0)
 		close(a.mp_fd);
 	free(a.mp_label);
-	return 0;
+	return rc;
 }
 
 /* ---------------------------------------------------------------- tree without _METADATA */
@@ -822,6 +839,14 @@ int ckpt_pytree_leaf_open(struct ckpt_item *it, const struct ckpt_node *n, struc
 		return ckpt_err_set(err, CKPT_ECORRUPT,
 				    "'%s': the parameter name of leaf '%s' holds a NUL byte", it->label,
 				    n->param);
+	if (n->agg_lost && it->agg_error)
+		return ckpt_err_set(err, CKPT_ECORRUPT, "'%s': _METADATA says the value of '%s' is in the "
+				    "aggregate file, which cannot be read: %s", it->label,
+				    n->param ? n->param : n->key, it->agg_error);
+	if (n->agg_lost)
+		return ckpt_err_set(err, CKPT_ECORRUPT, "'%s/checkpoint': _METADATA says the value of '%s' is "
+				    "in this aggregate file, which does not hold it", it->label,
+				    n->param ? n->param : n->key);
 	if (n->mp && n->mp->how != MPL_GDA) {
 		if (n->mp->how == MPL_BYTES) {
 			l->kind = LEAF_BYTES;

@@ -63,6 +63,41 @@ make_agg() {
 	grep -q "^extras/table 'int64\[3, 4\] \[5, 5," "$BATS_TEST_TMPDIR/restored"
 }
 
+@test "a broken aggregate file beside _METADATA: what only it held is an error naming it, the rest is served, no edit" {
+	local d=$BATS_TEST_TMPDIR/agg t=$BATS_TEST_TMPDIR
+	make_agg "$d"
+	cp "$d/checkpoint" "$t/full"
+	head -c 100 "$t/full" >"$d/checkpoint"
+	cp "$d/checkpoint" "$t/cut"
+	ckpt_mount "$d"
+	local s=$MNT/agg
+	run cat "$s/agg/arr"
+	[ "$status" -ne 0 ]
+	grep -q "'$d': _METADATA says the value of 'agg.arr' is in the aggregate file, which cannot be read: '$d/checkpoint' @[0-9]*: msgpack: " "$MNT.log"
+	[ "$(cat "$s/extras/name")" = ckptfs ]
+	[ "$(stat -c %s "$s/layer_0000/w_00")" = 4096 ]
+	od -An -tx1 "$s/layer_0000/w_00" >/dev/null
+	run dd if=/dev/zero of="$s/layer_0000/w_00" bs=4 count=1 conv=notrunc status=none
+	[ "$status" -ne 0 ]
+	grep -q "the aggregate file cannot be read (.*): the item is not edited" "$MNT.log"
+	kill -0 "$PID"
+	ckpt_unmount
+	cmp "$d/checkpoint" "$t/cut"
+	[ ! -e "$d/.ckptfs" ]
+	# a whole file that lacks a value _METADATA says it holds
+	$PY -c "import msgpack; t = msgpack.unpackb(open('$t/full','rb').read(), strict_map_key=False)
+del t['agg']['n']; open('$d/checkpoint','wb').write(msgpack.packb(t))"
+	ckpt_mount "$d"
+	run cat "$MNT/agg/agg/n"
+	[ "$status" -ne 0 ]
+	grep -q "'$d/checkpoint': _METADATA says the value of 'agg.n' is in this aggregate file, which does not hold it" "$MNT.log"
+	[ "$(jqv "$MNT/agg/agg/lr.json" value)" = 0.125 ]
+	run rm "$MNT/agg/agg/lr"
+	[ "$status" -ne 0 ]
+	grep -q "which does not hold it: the item is not edited" "$MNT.log"
+	[ ! -e "$d/.ckptfs" ]
+}
+
 @test "Orbax aggregate file edits: values in the file, arrays in storage, moves, removals, additions (OCDBT, directories, no _METADATA), checked by Orbax's restore rules" {
 	local t=$BATS_TEST_TMPDIR v
 	# the edits (make_aggregate_edit_set.py): every item must restore, by
