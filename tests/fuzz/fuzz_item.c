@@ -5,7 +5,10 @@
  * process_0, _strings.json and one array's .zarray, separated by NUL bytes,
  * then (the rest, if any) Orbax's msgpack aggregate file "checkpoint".
  * Opens it through the public API, walks the tree, describes and reads
- * every leaf: the paths a mount takes.
+ * every leaf: the paths a mount takes.  Then, where every leaf reads, the
+ * edit path of values held in the aggregate file: a write that changes
+ * nothing, a move of such a value to a new key at the top and back, each
+ * of which must read back as the same tree with the same bytes.
  */
 #define _GNU_SOURCE
 #include "ckpt.h"
@@ -48,6 +51,144 @@ static void put(const char *name, const uint8_t *d, size_t n)
 		/* a short file is input too */
 	}
 	close(fd);
+}
+
+struct snap {
+	enum ckpt_node_kind kind;
+	uint64_t size;
+	uint8_t head[64];
+	size_t key_n;
+	char key[32];
+	bool in_file; /* the value is in the aggregate file */
+};
+
+static int none(void *ctx, uint64_t off, void *buf, size_t n, struct ckpt_err *err)
+{
+	(void)ctx, (void)off, (void)buf, (void)n;
+	return ckpt_err_set(err, -EIO, "no dirty bytes were declared");
+}
+
+/* every node's kind, key and first leaf bytes; NULL if a leaf cannot be read */
+static struct snap *snapshot(struct ckpt_item *it, uint64_t *count)
+{
+	uint64_t nn = ckpt_item_n_nodes(it);
+	struct snap *s = calloc(nn ? nn : 1, sizeof(*s));
+
+	for (uint64_t k = 0; s && k < nn; k++) {
+		const struct ckpt_node *nd = ckpt_item_node(it, k);
+		struct ckpt_err err = { 0, "" };
+		struct ckpt_leaf *l;
+		const char *key = ckpt_node_key(nd, &s[k].key_n), *kind;
+		json_t *d;
+
+		s[k].kind = ckpt_node_kind(nd);
+		memcpy(s[k].key, key, s[k].key_n < sizeof(s[k].key) ? s[k].key_n : sizeof(s[k].key));
+		if (ckpt_node_is_dir(nd))
+			continue;
+		if (ckpt_item_leaf(it, nd, &l, &err) < 0 ||
+		    ckpt_leaf_read(l, s[k].head, 0, sizeof(s[k].head), &err) < 0) {
+			free(s);
+			return NULL;
+		}
+		s[k].size = ckpt_leaf_size(l);
+		d = ckpt_leaf_describe(it, nd, &err);
+		kind = json_string_value(json_object_get(json_object_get(d, "storage"), "kind"));
+		s[k].in_file = kind && !strcmp(kind, "msgpack");
+		json_decref(d);
+	}
+	*count = nn;
+	return s;
+}
+
+/* reopens the item: it must read as `a` did */
+static void same_as(struct ckpt_step *st, const struct snap *a, uint64_t na, const char *what)
+{
+	struct ckpt_err err = { 0, "" };
+	struct ckpt_item *it2;
+	struct snap *b;
+	uint64_t nb = 0;
+
+	if (ckpt_item_open(&it2, st, 0, &err) < 0) {
+		fprintf(stderr, "after %s, the item does not open: %s\n", what, err.msg);
+		abort();
+	}
+	b = snapshot(it2, &nb);
+	if (!b || nb != na || memcmp(a, b, na * sizeof(*a))) {
+		fprintf(stderr, "after %s, the item reads differently (%llu vs %llu nodes)\n", what,
+			(unsigned long long)na, (unsigned long long)nb);
+		abort();
+	}
+	free(b);
+	ckpt_item_close(it2);
+}
+
+static int edit_move(struct ckpt_step *st, const char *from, const char *to)
+{
+	struct ckpt_err err = { 0, "" };
+	struct ckpt_item *it;
+	struct ckpt_edit *e;
+	const struct ckpt_node *root, *n;
+	int rc;
+
+	if (ckpt_item_open(&it, st, 0, &err) < 0)
+		return -1;
+	root = ckpt_item_node(it, 0);
+	n = ckpt_node_find(root, from, strlen(from));
+	rc = n ? ckpt_edit_begin(&e, it, &err) : -1;
+	if (rc == 0) {
+		rc = ckpt_edit_rename(e, n, root, to, strlen(to), &err);
+		if (rc == 0)
+			rc = ckpt_edit_commit(e, "fuzz", NULL, &err);
+		ckpt_edit_free(e);
+	}
+	ckpt_item_close(it);
+	return rc;
+}
+
+static void round_trip(struct ckpt_step *st, struct ckpt_item *it)
+{
+	struct ckpt_err err = { 0, "" };
+	struct ckpt_edit *e;
+	struct snap *a;
+	uint64_t na = 0;
+	const struct ckpt_node *target = NULL, *top = NULL, *root = ckpt_item_node(it, 0);
+	char from[33];
+	int rc;
+
+	a = snapshot(it, &na);
+	if (!root || ckpt_node_find(root, "fuzz-moved", 10))
+		na = 0;
+	for (uint64_t k = 0; a && k < na; k++) {
+		const struct ckpt_node *nd = ckpt_item_node(it, k);
+
+		if (!a[k].in_file)
+			continue;
+		if (!target && a[k].kind == CKPT_NODE_ARRAY)
+			target = nd;
+		if (!top && a[k].key_n < sizeof(from) && !memchr(a[k].key, 0, a[k].key_n) &&
+		    ckpt_node_find(root, a[k].key, a[k].key_n) == nd)
+			top = nd;
+	}
+	if (target && ckpt_edit_begin(&e, it, &err) == 0) {
+		rc = ckpt_edit_write(e, target, NULL, 0, none, NULL, &err);
+		if (rc == 0)
+			rc = ckpt_edit_commit(e, "fuzz", NULL, &err);
+		ckpt_edit_free(e);
+		if (rc == 0)
+			same_as(st, a, na, "a write that changes nothing");
+	}
+	if (top) {
+		size_t kn;
+		const char *k = ckpt_node_key(top, &kn);
+
+		memcpy(from, k, kn);
+		from[kn] = 0;
+		if (edit_move(st, from, "fuzz-moved") == 0 && edit_move(st, "fuzz-moved", from) == 0)
+			same_as(st, a, na, "a move there and back");
+	}
+	if (target || top)
+		ckpt_item_prune(st, 0, &err);
+	free(a);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
@@ -115,6 +256,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
 				if (ckpt_item_leaf(it, nd, &l, &err) == 0)
 					ckpt_leaf_read(l, buf, 0, sizeof(buf), &err);
 			}
+			round_trip(st, it);
 			ckpt_item_close(it);
 		}
 		ckpt_step_close(st);
