@@ -486,7 +486,9 @@ int ckpt_edit_add_array(struct ckpt_edit *e, const struct ckpt_node *parent, con
 	l->depth = d;
 	l->kind = E_ARRAY;
 	l->is_new = true;
-	l->value_type = strdup(e->mp ? "ndarray"
+	/* an aggregate item: Orbax's legacy restore path gets no sharding for
+	 * a new jax.Array; a numpy array needs none */
+	l->value_type = strdup(e->mp ? "ndarray" : e->agg ? "np.ndarray"
 			       : dt.itemsize == 8 && dt.kind != CKPT_DK_COMPLEX ? "np.ndarray"
 			       : dt.itemsize == 16 ? "np.ndarray" : "jax.Array");
 	l->src = src;
