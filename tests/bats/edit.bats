@@ -255,26 +255,6 @@ assert (a.ravel() == np.arange(1024, dtype='<f4')).all(), a[:8]"
 	PY
 }
 
-# crash_run POINT DIR CMD...: mounts DIR with the fault point armed and runs
-# CMD (an edit) there; if the daemon died at the point (exit 99), the edit
-# must have failed.  Sets CRASHED=1 when it did.
-crash_run() {
-	local point=$1 dir=$2
-	shift 2
-	CKPTFS_FAULT=$point ckpt_mount "$dir"
-	local pid=$PID rc=0
-	CRASHED=0
-	if (cd "$MNT/$(basename "$dir")/state" && "$@"); then
-		ckpt_unmount # the point was not on this edit's path
-	else
-		wait "$pid" || rc=$?
-		[ "$rc" -eq 99 ] || { echo "$point: edit failed, daemon exit $rc" >&2; cat "$MNT.log" >&2; return 1; }
-		CRASHED=1
-		fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"
-		unset 'MOUNTS[-1]' 'PIDS[-1]'
-	fi
-}
-
 @test "a crash at every commit point leaves the old or the new state, never a mix" {
 	local kind args point crashed=0 t=$BATS_TEST_TMPDIR
 	head -c 12000 /dev/urandom >"$t/patch"
@@ -294,7 +274,7 @@ open('$t/new','wb').write(a)"
 			n=$(basename "$c")
 			cp -a "$t/t_$kind" "$c"
 			# a write in place, then a structural edit (a new array)
-			crash_run $point "$c" dd if="$t/patch" of=layer_0000/w_01 bs=12000 seek=1 conv=notrunc status=none
+			crash_run $point "$c" "$n/state" dd if="$t/patch" of=layer_0000/w_01 bs=12000 seek=1 conv=notrunc status=none
 			crashed=$((crashed + CRASHED))
 			ckpt_mount "$c" -o ro
 			cmp -s "$MNT/$n/state/layer_0000/w_01" "$t/old" || cmp -s "$MNT/$n/state/layer_0000/w_01" "$t/new" ||
@@ -302,7 +282,7 @@ open('$t/new','wb').write(a)"
 			[ "$(digests "$MNT/$n/state" | grep -v w_01)" = "$(grep -v w_01 "$t/all_old")" ]
 			ckpt_unmount
 			[ "$kind" = plain ] || verify_ocdbt "$c/state"
-			crash_run $point "$c" $PY -c "import numpy as np; np.save('layer_0000/x.npy', np.arange(5, dtype=np.int16))"
+			crash_run $point "$c" "$n/state" $PY -c "import numpy as np; np.save('layer_0000/x.npy', np.arange(5, dtype=np.int16))"
 			crashed=$((crashed + CRASHED))
 			ckpt_mount "$c" -o ro
 			[ ! -e "$MNT/$n/state/layer_0000/x" ] || [ "$(ints "$MNT/$n/state/layer_0000/x" d2)" = "0 1 2 3 4" ]

@@ -49,6 +49,27 @@ ckpt_unmount() {
 	unset 'MOUNTS[-1]' 'PIDS[-1]'
 }
 
+# crash_run POINT DIR SUB CMD...: mounts DIR with the fault point POINT
+# armed and runs CMD (an edit) in $MNT/SUB; if the daemon died at the point
+# (exit 99), the edit must have failed.  Sets CRASHED=1 when it did; the
+# mount is gone either way.
+crash_run() {
+	local point=$1 dir=$2 sub=$3
+	shift 3
+	CKPTFS_FAULT=$point ckpt_mount "$dir"
+	local pid=$PID rc=0
+	CRASHED=0
+	if (cd "$MNT/$sub" && "$@"); then
+		ckpt_unmount # the point was not on this edit's path
+	else
+		wait "$pid" || rc=$?
+		[ "$rc" -eq 99 ] || { echo "$point: edit failed, daemon exit $rc" >&2; cat "$MNT.log" >&2; return 1; }
+		CRASHED=1
+		fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"
+		unset 'MOUNTS[-1]' 'PIDS[-1]'
+	fi
+}
+
 ckpt_teardown() {
 	local i
 	for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do

@@ -149,33 +149,21 @@ assert m[\"('new', 'x')\"]['value_metadata'] == {'value_type': 'np.ndarray', 'sk
 }
 
 @test "Orbax aggregate file edits: a crash at every commit point restores as the old or the new state; the next edit works" {
-	local t=$BATS_TEST_TMPDIR point run base op crashed=0 rc
+	local t=$BATS_TEST_TMPDIR point run base op crashed=0
 	make_agg "$t/base"
 	make_agg "$t/nometa" --no-metadata
 	local -A change=([move]="t['seq'] = t['agg'].pop('seq')" [write]="t['agg']['arr'][0, 0] = 99")
 	for run in base:move base:write nometa:move; do
 		base=${run%:*} op=${run#*:}
 		for point in edit-data edit-grow edit-aggregate-tmp edit-aggregate-grow edit-metadata edit-aggregate edit-shrink edit-step edit-record; do
-			local c=$t/$base-$op-$point
+			local c=$t/$base-$op-$point s
 			cp -a "$t/$base" "$c"
-			CKPTFS_FAULT=$point ckpt_mount "$c"
-			local s=$MNT/${c##*/}
-			rc=0
 			if [ $op = move ]; then
-				mv "$s/agg/seq" "$s/seq" 2>/dev/null || rc=$?
+				crash_run $point "$c" "${c##*/}" mv agg/seq seq
 			else
-				printf '\x63' | dd of="$s/agg/arr" conv=notrunc status=none 2>/dev/null || rc=$?
+				crash_run $point "$c" "${c##*/}" bash -c "printf '\x63' | dd of=agg/arr conv=notrunc status=none"
 			fi
-			if ! mountpoint -q "$MNT" || [ $rc -ne 0 ]; then
-				rc=0
-				wait "$PID" || rc=$?
-				[ "$rc" -eq 99 ]
-				crashed=$((crashed + 1))
-				fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"
-				unset 'MOUNTS[-1]' 'PIDS[-1]'
-			else
-				ckpt_unmount
-			fi
+			crashed=$((crashed + CRASHED))
 			# Orbax restores the old or the new state
 			$PY "$ROOT/tests/tools/orbax_restore.py" "$c" "$t/$base" "" >/dev/null ||
 				$PY "$ROOT/tests/tools/orbax_restore.py" "$c" "$t/$base" "${change[$op]}"
@@ -283,24 +271,13 @@ t['tuple'] = [1, 2.5]  # Orbax's ext 4 tuple comes back as a list"
 }
 
 @test "Flax msgpack edits: a crash at every commit point leaves the old or the new file; the next edit works" {
-	local t=$BATS_TEST_TMPDIR point crashed=0 rc
+	local t=$BATS_TEST_TMPDIR point crashed=0
 	$PY "$ROOT/tests/tools/make_flax.py" "$t/base"
 	for point in edit-data edit-metadata edit-step edit-record; do
 		local c=$t/$point
 		cp -a "$t/base" "$c"
-		CKPTFS_FAULT=$point ckpt_mount "$c"
-		rc=0
-		printf '\x05\x05' | dd of="$MNT/checkpoint_10/dtypes/int8" conv=notrunc status=none || rc=$?
-		if [ $rc -ne 0 ]; then
-			rc=0
-			wait "$PID" || rc=$?
-			[ "$rc" -eq 99 ]
-			crashed=$((crashed + 1))
-			fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"
-			unset 'MOUNTS[-1]' 'PIDS[-1]'
-		else
-			ckpt_unmount
-		fi
+		crash_run $point "$c" checkpoint_10/dtypes bash -c "printf '\x05\x05' | dd of=int8 conv=notrunc status=none"
+		crashed=$((crashed + CRASHED))
 		cmp -s "$c/checkpoint_10" "$t/base/checkpoint_10" ||
 			$PY "$ROOT/tests/tools/check_flax_edit.py" "$t/base/checkpoint_10" "$c/checkpoint_10" \
 				"t['dtypes']['int8'] = np.array([[5, 5, 0], [1, 2, 3]], np.int8)"

@@ -20,14 +20,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import orbax_restore  # noqa: E402
+from mounted import mounted  # noqa: E402
 
 build, out = sys.argv[1:3]
 if os.path.exists(out):
@@ -43,15 +42,7 @@ for v, opts in VARIANTS.items():
                    (["--no-metadata"] if v == "nometa" else []), check=True)
     orig[v] = orbax_restore.nest(orbax_restore.restore(d))
 
-mnt = tempfile.mkdtemp()
-log = open(mnt + ".log", "w")
-daemon = subprocess.Popen([os.path.join(build, "fs", "ckptfs"), out, mnt, "-f"], stderr=log)
-try:
-    for _ in range(200):
-        if os.path.ismount(mnt):
-            break
-        time.sleep(0.05)
-
+with mounted(os.path.join(build, "fs", "ckptfs"), out) as mnt:
     def put(path, data):
         with open(os.path.join(mnt, path), "r+b") as f:
             f.write(data)
@@ -74,14 +65,6 @@ try:
         os.unlink(os.path.join(mnt, s + "agg/lr"))
         os.mkdir(os.path.join(mnt, s + "new"))
         np.save(os.path.join(mnt, s + "new/x.npy"), np.arange(10, dtype=np.int32))
-finally:
-    subprocess.run(["fusermount3", "-u", mnt])
-    rc = daemon.wait()
-    log.close()
-    os.rmdir(mnt)
-if rc != 0:
-    sys.exit("ckptfs exited with %d: %s" % (rc, open(mnt + ".log").read()))
-os.unlink(mnt + ".log")
 
 
 def record(x):

@@ -13,7 +13,7 @@ python3-msgpack and numpy (never from what ckptfs wrote), in
 real_checkpoints.py's format; OUT/FILES.json the SHA-256 of each edited file
 (the test checks that ckptfs still writes exactly these).  The edited files
 are decoded here too and must already match EXPECTED.json."""
-import hashlib, json, os, shutil, struct, subprocess, sys, tempfile, time
+import hashlib, json, os, shutil, struct, subprocess, sys
 import msgpack
 import numpy as np
 
@@ -21,6 +21,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.argv, ARGS = sys.argv[:1], sys.argv[1:]
 build, out = ARGS
 exec(open(os.path.join(HERE, "check_flax_edit.py")).read().split("\ndef main")[0])  # load()
+sys.path.insert(0, HERE)
+from mounted import mounted  # noqa: E402
 
 if os.path.exists(out):
     shutil.rmtree(out)
@@ -46,15 +48,7 @@ with open(os.path.join(out, "checkpoint_30"), "wb") as f:
         "step": nd(np.array(30, np.int32))}, use_bin_type=True))
 orig = {n: load(os.path.join(out, n)) for n in ("checkpoint_1.5", "checkpoint_10", "checkpoint_30")}
 
-mnt = tempfile.mkdtemp()
-log = open(mnt + ".log", "w")
-daemon = subprocess.Popen([os.path.join(build, "fs", "ckptfs"), out, mnt, "-f"], stderr=log)
-try:
-    for _ in range(200):
-        if os.path.ismount(mnt):
-            break
-        time.sleep(0.05)
-
+with mounted(os.path.join(build, "fs", "ckptfs"), out) as mnt:
     def put(path, data, off=0):
         with open(os.path.join(mnt, path), "r+b") as f:
             f.seek(off)
@@ -90,14 +84,6 @@ try:
     put(s + "big", np.array([99, 100], np.float32).tobytes(), 7 * 4)  # across chunks 0 and 1
     put(s + "params/bf", bytes.fromhex("c040"), 2)  # bfloat16 6.0
     put(s + "step", np.int32(31).tobytes())
-finally:
-    subprocess.run(["fusermount3", "-u", mnt])
-    rc = daemon.wait()
-    log.close()
-    os.rmdir(mnt)
-if rc != 0:
-    sys.exit("ckptfs exited with %d: %s" % (rc, open(mnt + ".log").read()))
-os.unlink(mnt + ".log")
 
 # what restore_checkpoint must give: the originals with the intended changes
 t = orig["checkpoint_10"]
