@@ -1587,6 +1587,11 @@ static int write_docs(struct ckpt_edit *e, char **params, bool keep_old, struct 
 	bool any_jax = false, any_str = false;
 	int rc = 0;
 
+	/* without _METADATA there are no value types to keep them by: they
+	 * stay as they are */
+	if (!it->have_metadata)
+		return 0;
+
 	for (size_t i = 0; i < e->n; i++) {
 		any_jax |= is_jax(&e->l[i]);
 		any_str |= e->l[i].kind == E_STRING && !eleaf_inline(&e->l[i]);

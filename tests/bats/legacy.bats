@@ -137,6 +137,8 @@ del t['agg']['n']; open('$d/checkpoint','wb').write(msgpack.packb(t))"
 		$PY -c "import msgpack; t = msgpack.unpackb(open('$t/set/$v/checkpoint','rb').read(), strict_map_key=False)
 assert t['agg']['w'] == 'PLACEHOLDER://agg.w' and t['new']['x'] == 'PLACEHOLDER://new.x', t
 assert t['seq'] == [1, 2.5] and ('only_in_file' in t) == ('$v' == 'nometa') and 'lr' not in t['agg'], t"
+		# without _METADATA, the other metadata files are left as they were
+		[ $v != nometa ] || cmp "$t/set/$v/_sharding" <("$CKPT" make "$t/nm0" --leaves 3 --extras --no-fsync --deterministic >/dev/null && cat "$t/nm0/_sharding")
 		# a new array is a numpy array (Orbax's restore path here gives no sharding)
 		[ $v = nometa ] || $PY -c "import json; m = json.load(open('$t/set/$v/_METADATA'))['tree_metadata']
 assert m[\"('new', 'x')\"]['value_metadata'] == {'value_type': 'np.ndarray', 'skip_deserialize': False}, m"
