@@ -361,7 +361,7 @@ int ckpt_edit_write(struct ckpt_edit *e, const struct ckpt_node *leaf, const str
 	if (i < 0 || e->l[i].kind != E_ARRAY)
 		return ckpt_err_set(err, -EINVAL, "not an array leaf");
 	memset(&s, 0, sizeof(s));
-	if (e->mp || (e->agg && leaf->mp)) {
+	if (e->mp || (e->agg && node_inline(leaf))) {
 		/* the value is in the msgpack file, unless it is a placeholder */
 		if (!leaf->mp || leaf->mp->how == MPL_GDA)
 			return ckpt_err_set(err, -ENOTSUP,
@@ -804,6 +804,12 @@ static int last_version(int fd, const char *hist, uint64_t *v)
 static const char *const META_FILES[] = { "_METADATA", "_sharding", "array_metadatas/process_0",
 					  "_strings.json" };
 
+/* the aggregate file as version v keeps it */
+static void agg_version_path(const struct ckpt_edit *e, uint64_t v, char *out, size_t n)
+{
+	snprintf(out, n, "%s/versions/meta/%llu/checkpoint", e->hist, (unsigned long long)v);
+}
+
 /* records the item's live state as version v */
 static int record_version(struct ckpt_edit *e, uint64_t v, uint64_t gen, const char *change,
 			  struct ckpt_err *err)
@@ -828,7 +834,7 @@ static int record_version(struct ckpt_edit *e, uint64_t v, uint64_t gen, const c
 	}
 	if (rc == 0 && e->agg) {
 		/* Orbax's aggregate file: a hard link (every edit replaces it) */
-		snprintf(rel, sizeof(rel), "%s/versions/meta/%llu/checkpoint", e->hist, (unsigned long long)v);
+		agg_version_path(e, v, rel, sizeof(rel));
 		rc = ckpt_mkdirs_beneath(it->fd, rel);
 		unlinkat(it->fd, rel, 0); /* a leftover of an edit that stopped */
 		if (rc == 0 && linkat(it->fd, "checkpoint", it->fd, rel, 0) < 0)
@@ -947,7 +953,7 @@ static int prepare_versions(struct ckpt_edit *e, uint64_t *next, struct ckpt_err
 	if (e->agg) {
 		char rel[CKPT_NAME_MAX + 64];
 
-		snprintf(rel, sizeof(rel), "%s/versions/meta/%llu/checkpoint", e->hist, (unsigned long long)last);
+		agg_version_path(e, last, rel, sizeof(rel));
 		if (!ckpt_same_inode(e->it->fd, rel, "checkpoint")) {
 			rc = record_version(e, last + 1, db_generation(e->it),
 					    "changed outside ckptfs, or an edit that stopped before its record", err);
@@ -1251,7 +1257,8 @@ static int ocdbt_data(struct ckpt_edit *e, char **params, struct ckpt_ocdbt_wr *
 			struct ckpt_array *orig;
 			struct ckpt_zarr_spec s;
 
-			if (n->kind != CKPT_NODE_ARRAY || n->mp || !n->param || param_live(e, n->param, params))
+			if (n->kind != CKPT_NODE_ARRAY || node_inline(n) || !n->param ||
+			    param_live(e, n->param, params))
 				continue;
 			if (orig_spec(it, n, &s, &orig, err) < 0) {
 				ckpt_err_clear(err); /* unreadable: nothing to delete */
@@ -1407,7 +1414,7 @@ static int dir_cleanup(struct ckpt_edit *e, char **params, uint64_t ver)
 	for (size_t i = 0; i < it->n_nodes; i++) {
 		const struct ckpt_node *n = it->nodes[i];
 
-		if (n->kind != CKPT_NODE_ARRAY || n->mp || !n->param || param_live(e, n->param, params) ||
+		if (n->kind != CKPT_NODE_ARRAY || node_inline(n) || !n->param || param_live(e, n->param, params) ||
 		    !ckpt_is_dir(it->fd, n->param))
 			continue;
 		to_history(it, n->param, n->param, ver - 1);
@@ -1667,11 +1674,6 @@ static bool is_leaf_node(const struct ckpt_node *n)
 {
 	return n->parent && n->kind != CKPT_NODE_DICT && n->kind != CKPT_NODE_LIST &&
 	       n->kind != CKPT_NODE_FILE;
-}
-
-static bool node_inline(const struct ckpt_node *n)
-{
-	return n->mp && n->mp->how != MPL_GDA;
 }
 
 /* a path whose value in the file changes cannot change in the same commit

@@ -45,11 +45,16 @@ struct ckpt_edit {
 	char what[256];
 };
 
-/* the leaf's value is in the msgpack file (Flax's file, or Orbax's aggregate
+/* the node's value is in the msgpack file (Flax's file, or Orbax's aggregate
  * file), not in the item's array storage */
+static inline bool node_inline(const struct ckpt_node *n)
+{
+	return n->mp && n->mp->how != MPL_GDA;
+}
+
 static inline bool eleaf_inline(const struct eleaf *l)
 {
-	return !l->is_new && l->node && l->node->mp && l->node->mp->how != MPL_GDA;
+	return !l->is_new && l->node && node_inline(l->node);
 }
 
 #define FAULT(name) ckpt_fault_point("edit-" name)

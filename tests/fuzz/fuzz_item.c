@@ -174,20 +174,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
 		for (size_t i = 0; i < ckpt_step_n_items(st); i++) {
 			if (ckpt_item_open(&it, st, i, &err) < 0)
 				continue;
-			json_decref(ckpt_item_describe(it, &err));
-			for (uint64_t k = 0; k < ckpt_item_n_nodes(it); k++) {
-				const struct ckpt_node *nd = ckpt_item_node(it, k);
-				struct ckpt_leaf *l;
-				uint64_t size;
-				uint8_t buf[256];
-
-				if (!nd || ckpt_node_is_dir(nd))
-					continue;
-				json_decref(ckpt_leaf_describe(it, nd, &err));
-				ckpt_item_leaf_size(it, nd, &size, &err);
-				if (ckpt_item_leaf(it, nd, &l, &err) == 0)
-					ckpt_leaf_read(l, buf, 0, sizeof(buf), &err);
-			}
+			read_every_leaf(it);
 			round_trip(st, it);
 			ckpt_item_close(it);
 		}

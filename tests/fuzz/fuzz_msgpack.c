@@ -90,18 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
 		return 0;
 	if (ckpt_step_open(&st, src, "checkpoint_1", &err) == 0) {
 		if (ckpt_item_open(&it, st, 0, &err) == 0) {
-			json_decref(ckpt_item_describe(it, &err));
-			for (uint64_t k = 0; k < ckpt_item_n_nodes(it); k++) {
-				const struct ckpt_node *nd = ckpt_item_node(it, k);
-				struct ckpt_leaf *l;
-				uint8_t buf[256];
-
-				if (!nd || ckpt_node_is_dir(nd))
-					continue;
-				json_decref(ckpt_leaf_describe(it, nd, &err));
-				if (ckpt_item_leaf(it, nd, &l, &err) == 0)
-					ckpt_leaf_read(l, buf, 0, sizeof(buf), &err);
-			}
+			read_every_leaf(it);
 			round_trip(st, it);
 			ckpt_item_close(it);
 		}

@@ -83,4 +83,25 @@ static void same_as(struct ckpt_step *st, const struct snap *a, uint64_t na, con
 	ckpt_item_close(it2);
 }
 
+/* every leaf described, sized and read (the paths a mount takes) */
+static void read_every_leaf(struct ckpt_item *it)
+{
+	struct ckpt_err err = { 0, "" };
+
+	json_decref(ckpt_item_describe(it, &err));
+	for (uint64_t k = 0; k < ckpt_item_n_nodes(it); k++) {
+		const struct ckpt_node *nd = ckpt_item_node(it, k);
+		struct ckpt_leaf *l;
+		uint64_t size;
+		uint8_t buf[256];
+
+		if (!nd || ckpt_node_is_dir(nd))
+			continue;
+		json_decref(ckpt_leaf_describe(it, nd, &err));
+		ckpt_item_leaf_size(it, nd, &size, &err);
+		if (ckpt_item_leaf(it, nd, &l, &err) == 0)
+			ckpt_leaf_read(l, buf, 0, sizeof(buf), &err);
+	}
+}
+
 #endif
