@@ -6,7 +6,7 @@
  */
 #include "zarr_codec.h"
 
-#include "compress.h"
+#include "codec.h"
 #include "crc32c.h"
 #include "ndcopy.h"
 #include "util.h"
@@ -21,23 +21,6 @@ static uint64_t elems(uint32_t rank, const uint64_t *shape)
 	for (uint32_t i = 0; i < rank; i++)
 		n *= shape[i];
 	return n;
-}
-
-static enum ckpt_comp comp_of(enum ckpt_b2b b)
-{
-	return b == CKPT_B2B_ZSTD ? CKPT_COMP_ZSTD : b == CKPT_B2B_GZIP ? CKPT_COMP_GZIP
-									: CKPT_COMP_ZLIB;
-}
-
-static const char *b2b_name(enum ckpt_b2b b)
-{
-	switch (b) {
-	case CKPT_B2B_ZSTD: return "zstd";
-	case CKPT_B2B_GZIP: return "gzip";
-	case CKPT_B2B_ZLIB: return "zlib";
-	case CKPT_B2B_CRC32C: return "crc32c";
-	}
-	return "?";
 }
 
 /* shapes after each transpose: s[0] = shape, s[t+1][k] = s[t][perm_t[k]] */
@@ -156,9 +139,10 @@ int ckpt_chain_decode(const struct ckpt_chain *ch, const struct ckpt_dtype *dt, 
 
 	/* bytes-to-bytes, last codec first */
 	for (uint32_t i = ch->n_b2b; i-- > 0;) {
-		enum ckpt_b2b b = ch->b2b[i];
+		enum ckpt_comp b = ch->b2b[i].id;
+		const char *bname = ckpt_codec_name(b);
 
-		if (b == CKPT_B2B_CRC32C) {
+		if (b == CKPT_COMP_CRC32C) {
 			if (cur_n < 4) {
 				rc = ckpt_err_set(err, CKPT_ECORRUPT, "crc32c: object too short");
 				goto out;
@@ -177,15 +161,14 @@ int ckpt_chain_decode(const struct ckpt_chain *ch, const struct ckpt_dtype *dt, 
 			size_t dec_n;
 
 			for (uint32_t k = 0; k < i; k++)
-				if (ch->b2b[k] == CKPT_B2B_CRC32C)
+				if (ch->b2b[k].id == CKPT_COMP_CRC32C)
 					expect += 4;
 			if (ch->shard) {
-				rc = ckpt_decompress_alloc(comp_of(b), cur, cur_n, lim->max_chunk_bytes,
+				rc = ckpt_codec_decode_alloc(b, cur, cur_n, lim->max_chunk_bytes,
 							   &dec, &dec_n, err);
 			} else if (i == 0 && !ch->n_transpose && !cur_in_out) {
 				/* the common case: decompress straight into the output */
-				rc = ckpt_decompress_into(comp_of(b), cur, cur_n, out, (size_t)expect,
-							  err);
+				rc = ckpt_codec_decode_into(b, cur, cur_n, out, (size_t)expect, err);
 				if (rc == 0) {
 					cur = out;
 					cur_n = (size_t)expect;
@@ -196,15 +179,15 @@ int ckpt_chain_decode(const struct ckpt_chain *ch, const struct ckpt_dtype *dt, 
 				}
 			} else {
 				dec = malloc(expect ? (size_t)expect : 1);
-				rc = dec ? ckpt_decompress_into(comp_of(b), cur, cur_n, dec,
+				rc = dec ? ckpt_codec_decode_into(b, cur, cur_n, dec,
 								(size_t)expect, err)
 					 : -ENOMEM;
 				dec_n = (size_t)expect;
 			}
 			if (rc < 0) {
 				free(dec);
-				if (strncmp(err->msg, b2b_name(b), strlen(b2b_name(b))))
-					ckpt_err_prefix(err, "%s: ", b2b_name(b));
+				if (strncmp(err->msg, bname, strlen(bname)))
+					ckpt_err_prefix(err, "%s: ", bname);
 				goto out;
 			}
 			free(owned);
@@ -283,8 +266,8 @@ bool ckpt_chain_streamable(const struct ckpt_chain *ch, const struct ckpt_dtype 
 			return false;
 		return ckpt_chain_streamable(&ch->shard->codecs, dt, rank, shape, comp);
 	}
-	if (ch->n_b2b > 1 || (ch->n_b2b == 1 && ch->b2b[0] == CKPT_B2B_CRC32C))
+	if (ch->n_b2b > 1 || (ch->n_b2b == 1 && !ckpt_codec_streams(ch->b2b[0].id)))
 		return false;
-	*comp = ch->n_b2b ? comp_of(ch->b2b[0]) : CKPT_COMP_NONE;
+	*comp = ch->n_b2b ? ch->b2b[0].id : CKPT_COMP_NONE;
 	return true;
 }
