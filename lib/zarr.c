@@ -709,6 +709,12 @@ void ckpt_array_ra_run(struct ckpt_array *a, uint64_t chunk, uint64_t piece)
 		ckpt_array_prefetch(a, chunk, &err); /* errors surface when read */
 }
 
+/* the read-ahead pool's job for an array */
+static void ra_job(void *owner, uint64_t chunk, uint64_t piece)
+{
+	ckpt_array_ra_run(owner, chunk, piece);
+}
+
 void ckpt_array_readahead(struct ckpt_array *a, uint64_t off, uint64_t len)
 {
 	const struct ckpt_zarr_meta *m = &a->m;
@@ -722,7 +728,7 @@ void ckpt_array_readahead(struct ckpt_array *a, uint64_t off, uint64_t len)
 	if (a->streaming) {
 		/* pieces up to the one holding the last byte, chunk by chunk */
 		for (uint64_t c = c0; c <= c1 && c < c0 + 4; c++)
-			ckpt_ra_submit(a->o.ra, a, c,
+			ckpt_ra_submit(a->o.ra, ra_job, a, c,
 				       c == c1 ? cpos * m->dtype.itemsize / a->o.piece_bytes : UINT64_MAX);
 		return;
 	}
@@ -732,7 +738,7 @@ void ckpt_array_readahead(struct ckpt_array *a, uint64_t off, uint64_t len)
 		if (ckpt_cache_lookup(a->o.cache, (struct ckpt_cache_key){ a->uid, c, 0 }, &ref) == 0)
 			ckpt_cache_unref(a->o.cache, &ref);
 		else
-			ckpt_ra_submit(a->o.ra, a, c, 0);
+			ckpt_ra_submit(a->o.ra, ra_job, a, c, 0);
 	}
 }
 
