@@ -367,7 +367,6 @@ static int stream_init(struct ckpt_array *a, struct stream *st, struct ckpt_err 
 		const struct ckpt_shard *sh = a->m.chain.shard;
 		uint64_t ib = ckpt_shard_index_size(sh, a->m.rank, a->m.chunk), off, len;
 		uint8_t idx[20];
-		bool miss;
 
 		if (ib > sizeof(idx) || ib > st->blob.len)
 			return ckpt_err_set(err, CKPT_ECORRUPT, "'%s': shard '%s' too short",
@@ -375,13 +374,12 @@ static int stream_init(struct ckpt_array *a, struct stream *st, struct ckpt_err 
 		rc = ckpt_blob_read(a->s, &st->blob, sh->index_at_start ? 0 : st->blob.len - ib,
 				    (size_t)ib, idx, err);
 		if (rc == 0)
-			rc = ckpt_shard_index_entry(sh, idx, ib, 0, st->blob.len, &off, &len, &miss,
-						    err);
+			rc = ckpt_shard_index_check(sh, idx, ib, st->blob.len, err);
 		if (rc < 0) {
 			ckpt_err_prefix(err, "'%s': shard '%s': ", a->s->label, key);
 			return rc;
 		}
-		if (miss) {
+		if (!ckpt_shard_index_at(idx, 0, &off, &len)) {
 			st->missing = true;
 			st->init = true;
 			return 0;

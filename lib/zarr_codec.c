@@ -9,6 +9,7 @@
 #include "codec.h"
 #include "crc32c.h"
 #include "ndcopy.h"
+#include "rd.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -38,31 +39,45 @@ uint64_t ckpt_shard_index_size(const struct ckpt_shard *s, uint32_t rank, const 
 	uint64_t n = 1;
 
 	for (uint32_t i = 0; i < rank; i++)
-		n *= shape[i] / s->inner[i];
-	return n * 16 + (s->index_crc32c ? 4 : 0);
+		if (ckpt_mul_overflow(n, shape[i] / s->inner[i], &n))
+			return UINT64_MAX;
+	if (ckpt_mul_overflow(n, 16, &n) || n > UINT64_MAX - 4)
+		return UINT64_MAX;
+	return n + (s->index_crc32c ? 4 : 0);
 }
 
-int ckpt_shard_index_entry(const struct ckpt_shard *s, const uint8_t *idx, uint64_t ib, uint64_t j,
-			   uint64_t shard_len, uint64_t *off, uint64_t *len, bool *missing,
-			   struct ckpt_err *err)
+int ckpt_shard_index_check(const struct ckpt_shard *s, const uint8_t *idx, uint64_t ib,
+			   uint64_t shard_len, struct ckpt_err *err)
 {
-	uint64_t end, body = ib - (s->index_crc32c ? 4 : 0);
+	uint64_t body = ib - (s->index_crc32c ? 4 : 0), off, len, end;
+	struct ckpt_rd r;
 
-	if (j * 16 + 16 > body)
-		return -EINVAL;
+	if (ib > shard_len || ib < (s->index_crc32c ? 4u : 0u) || body % 16 || ib > SIZE_MAX)
+		return ckpt_err_set(err, CKPT_ECORRUPT,
+				    "shard of %llu bytes is smaller than its %llu-byte index",
+				    (unsigned long long)shard_len, (unsigned long long)ib);
+	r = ckpt_rd_init(idx, (size_t)body);
 	if (s->index_crc32c && ckpt_crc32c(0, idx, (size_t)body) != ckpt_load_le32(idx + body))
 		return ckpt_err_set(err, CKPT_ECORRUPT, "shard index checksum mismatch");
+	for (uint64_t j = 0; r.left; j++) {
+		if (ckpt_rd_u64le(&r, &off) < 0 || ckpt_rd_u64le(&r, &len) < 0)
+			return ckpt_err_set(err, CKPT_ECORRUPT, "shard index truncated");
+		if (off == UINT64_MAX && len == UINT64_MAX)
+			continue;
+		if (ckpt_add_overflow(off, len, &end) || end > shard_len)
+			return ckpt_err_set(err, CKPT_ECORRUPT,
+					    "shard index entry %llu (%llu+%llu) outside the %llu-byte shard",
+					    (unsigned long long)j, (unsigned long long)off,
+					    (unsigned long long)len, (unsigned long long)shard_len);
+	}
+	return 0;
+}
+
+bool ckpt_shard_index_at(const uint8_t *idx, uint64_t j, uint64_t *off, uint64_t *len)
+{
 	*off = ckpt_load_le64(idx + j * 16);
 	*len = ckpt_load_le64(idx + j * 16 + 8);
-	*missing = *off == UINT64_MAX && *len == UINT64_MAX;
-	if (*missing)
-		return 0;
-	if (ckpt_add_overflow(*off, *len, &end) || end > shard_len)
-		return ckpt_err_set(err, CKPT_ECORRUPT,
-				    "shard index entry %llu+%llu outside the %llu-byte shard",
-				    (unsigned long long)*off, (unsigned long long)*len,
-				    (unsigned long long)shard_len);
-	return 0;
+	return !(*off == UINT64_MAX && *len == UINT64_MAX);
 }
 
 static int shard_decode(const struct ckpt_shard *s, const struct ckpt_dtype *dt, uint32_t rank,
@@ -84,25 +99,20 @@ static int shard_decode(const struct ckpt_shard *s, const struct ckpt_dtype *dt,
 		return ckpt_err_set(err, CKPT_ECORRUPT, "shard of %zu bytes is smaller than its index",
 				    in_n);
 	idx = s->index_at_start ? in : in + in_n - ib;
-	if (s->index_crc32c &&
-	    ckpt_crc32c(0, idx, (size_t)(ib - 4)) != ckpt_load_le32(idx + ib - 4))
-		return ckpt_err_set(err, CKPT_ECORRUPT, "shard index checksum mismatch");
+	rc = ckpt_shard_index_check(s, idx, ib, in_n, err);
+	if (rc < 0)
+		return rc;
 	inner_bytes = elems(rank, s->inner) * dt->itemsize;
 	tmp = malloc(inner_bytes ? (size_t)inner_bytes : 1);
 	if (!tmp)
 		return -ENOMEM;
 	for (uint64_t j = 0; j < n_inner; j++) {
-		uint64_t off = ckpt_load_le64(idx + j * 16), len = ckpt_load_le64(idx + j * 16 + 8), end;
+		uint64_t off, len;
 
-		if (off == UINT64_MAX && len == UINT64_MAX) {
+		if (!ckpt_shard_index_at(idx, j, &off, &len)) {
 			ckpt_fill_elems(tmp, elems(rank, s->inner), fill, dt->itemsize);
 		} else {
-			if (ckpt_add_overflow(off, len, &end) || end > in_n) {
-				rc = ckpt_err_set(err, CKPT_ECORRUPT,
-						  "shard index entry %llu+%llu outside the %zu-byte shard",
-						  (unsigned long long)off, (unsigned long long)len, in_n);
-				break;
-			}
+			/* inside the shard: ckpt_shard_index_check */
 			rc = ckpt_chain_decode(&s->codecs, dt, rank, s->inner, fill, in + off,
 					       (size_t)len, tmp, lim, err);
 			if (rc < 0) {

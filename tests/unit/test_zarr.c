@@ -9,6 +9,7 @@
 #include "harness.h"
 #include "ndcopy.h"
 #include "readahead.h"
+#include "util.h"
 #include "store.h"
 #include "zarr.h"
 #include "zarr_codec.h"
@@ -303,6 +304,47 @@ static void test_codec__decompression_limits(void)
 	free(zeros);
 }
 
+/* the shard index is checked once, against the shard's length */
+static void test_codec__shard_index_checked_once(void)
+{
+	struct ckpt_shard sh = { .inner = { 2 }, .index_crc32c = true };
+	uint64_t shape[1] = { 4 }, off, len;
+	struct ckpt_err err = { 0, "" };
+	uint8_t idx[36];
+
+	CHECK_EQ(ckpt_shard_index_size(&sh, 1, shape), 36);
+	ckpt_store_le64(idx, 0);
+	ckpt_store_le64(idx + 8, 10);
+	ckpt_store_le64(idx + 16, UINT64_MAX); /* missing */
+	ckpt_store_le64(idx + 24, UINT64_MAX);
+	ckpt_store_le32(idx + 32, ckpt_crc32c(0, idx, 32));
+	CHECK_EQ(ckpt_shard_index_check(&sh, idx, 36, 46, &err), 0);
+	CHECK(ckpt_shard_index_at(idx, 0, &off, &len) && off == 0 && len == 10);
+	CHECK(!ckpt_shard_index_at(idx, 1, &off, &len));
+	CHECK_EQ(ckpt_shard_index_check(&sh, idx, 36, 30, &err), CKPT_ECORRUPT); /* index > shard */
+	ckpt_err_clear(&err);
+	CHECK_EQ(ckpt_shard_index_check(&sh, idx, 36, 45, &err), 0); /* 0+10 still fits */
+	ckpt_store_le64(idx, 40); /* 40+10 > 46 */
+	ckpt_store_le32(idx + 32, ckpt_crc32c(0, idx, 32));
+	CHECK_EQ(ckpt_shard_index_check(&sh, idx, 36, 46, &err), CKPT_ECORRUPT);
+	CHECK(strstr(err.msg, "entry 0") != NULL);
+	ckpt_err_clear(&err);
+	ckpt_store_le64(idx, UINT64_MAX - 1); /* offset + length overflows */
+	ckpt_store_le32(idx + 32, ckpt_crc32c(0, idx, 32));
+	CHECK_EQ(ckpt_shard_index_check(&sh, idx, 36, 46, &err), CKPT_ECORRUPT);
+	ckpt_err_clear(&err);
+	idx[3] ^= 1; /* checksum */
+	CHECK_EQ(ckpt_shard_index_check(&sh, idx, 36, 46, &err), CKPT_ECORRUPT);
+	CHECK(strstr(err.msg, "checksum") != NULL);
+	/* an index too large to count overflows to UINT64_MAX, never wraps */
+	{
+		struct ckpt_shard big = { .inner = { 1, 1, 1 } };
+		uint64_t bshape[3] = { 1ull << 30, 1ull << 30, 1ull << 30 };
+
+		CHECK(ckpt_shard_index_size(&big, 3, bshape) == UINT64_MAX);
+	}
+}
+
 static void test_ndcopy__transpose_and_boxes(void)
 {
 	uint64_t shape[3] = { 2, 3, 4 };
@@ -410,6 +452,7 @@ int main(int argc, char **argv)
 	RUN(test_zarr__errors_name_the_problem);
 	RUN(test_codec__chains);
 	RUN(test_codec__decompression_limits);
+	RUN(test_codec__shard_index_checked_once);
 	RUN(test_ndcopy__transpose_and_boxes);
 	RUN(test_stream__late_readahead_after_the_end);
 	DONE();
