@@ -304,6 +304,67 @@ static void test_codec__decompression_limits(void)
 	free(zeros);
 }
 
+/* zarr v3 blosc inside a shard (two inner chunks, one missing) and v2 bz2, through the chain */
+static void test_codec__blosc_and_bz2_chains(void)
+{
+	struct ckpt_err err = { 0, "" };
+	struct ckpt_zarr_meta m;
+	int32_t vals[12], out[12];
+	uint8_t shard[1024], *z;
+	size_t zn, at = 0;
+
+	for (int i = 0; i < 12; i++)
+		vals[i] = i * 1000;
+	CHECK_EQ(parse(&m, "{\"zarr_format\":3,\"node_type\":\"array\",\"shape\":[12],\"data_type\":"
+			   "\"int32\",\"chunk_grid\":{\"name\":\"regular\",\"configuration\":{\"chunk_shape\":[12]}},"
+			   "\"fill_value\":7,\"codecs\":[{\"name\":\"sharding_indexed\",\"configuration\":{"
+			   "\"chunk_shape\":[4],\"codecs\":[{\"name\":\"bytes\",\"configuration\":{\"endian\":"
+			   "\"little\"}},{\"name\":\"blosc\",\"configuration\":{\"cname\":\"lz4\",\"clevel\":5,"
+			   "\"shuffle\":\"shuffle\",\"typesize\":4,\"blocksize\":0}}],\"index_codecs\":[{\"name\":"
+			   "\"bytes\",\"configuration\":{\"endian\":\"little\"}},{\"name\":\"crc32c\"}]}}]}",
+		       &err),
+		 0);
+	CHECK(m.chain.shard && m.chain.shard->codecs.n_b2b == 1);
+	CHECK(m.chain.shard->codecs.b2b[0].id == CKPT_COMP_BLOSC);
+	for (int k = 0; k < 3; k += 2) { /* inner chunks 0 and 2; 1 is missing */
+		CHECK_EQ(ckpt_codec_encode(&m.chain.shard->codecs.b2b[0], vals + 4 * k, 16, &z, &zn), 0);
+		memcpy(shard + at, z, zn);
+		ckpt_store_le64(shard + 512 + 16 * k, at);
+		ckpt_store_le64(shard + 512 + 16 * k + 8, zn);
+		at += zn;
+		free(z);
+	}
+	ckpt_store_le64(shard + 512 + 16, UINT64_MAX);
+	ckpt_store_le64(shard + 512 + 24, UINT64_MAX);
+	ckpt_store_le32(shard + 512 + 48, ckpt_crc32c(0, shard + 512, 48));
+	memmove(shard + at, shard + 512, 52);
+	CHECK_EQ(ckpt_chain_decode(&m.chain, &m.dtype, m.rank, m.chunk, m.fill, shard, at + 52,
+				   (uint8_t *)out, &lim, &err),
+		 0);
+	CHECK(!memcmp(out, vals, 16) && !memcmp(out + 8, vals + 8, 16));
+	CHECK(out[4] == 7 && out[7] == 7);
+	/* a corrupt inner frame: an error naming blosc and the inner chunk */
+	shard[12] ^= 0x40;
+	ckpt_err_clear(&err);
+	CHECK_EQ(ckpt_chain_decode(&m.chain, &m.dtype, m.rank, m.chunk, m.fill, shard, at + 52,
+				   (uint8_t *)out, &lim, &err),
+		 CKPT_ECORRUPT);
+	CHECK(strstr(err.msg, "inner chunk 0") && strstr(err.msg, "blosc"));
+	ckpt_zarr_meta_release(&m);
+
+	CHECK_EQ(parse(&m, "{\"chunks\":[12],\"compressor\":{\"id\":\"bz2\",\"level\":1},\"dtype\":\"<i4\","
+			   "\"fill_value\":0,\"filters\":null,\"order\":\"C\",\"shape\":[12],\"zarr_format\":2}",
+		       &err),
+		 0);
+	CHECK_EQ(ckpt_codec_encode(&m.chain.b2b[0], vals, sizeof(vals), &z, &zn), 0);
+	CHECK_EQ(ckpt_chain_decode(&m.chain, &m.dtype, m.rank, m.chunk, m.fill, z, zn, (uint8_t *)out,
+				   &lim, &err),
+		 0);
+	CHECK(!memcmp(out, vals, sizeof(vals)));
+	free(z);
+	ckpt_zarr_meta_release(&m);
+}
+
 /* the shard index is checked once, against the shard's length */
 static void test_codec__shard_index_checked_once(void)
 {
@@ -452,6 +513,7 @@ int main(int argc, char **argv)
 	RUN(test_zarr__errors_name_the_problem);
 	RUN(test_codec__chains);
 	RUN(test_codec__decompression_limits);
+	RUN(test_codec__blosc_and_bz2_chains);
 	RUN(test_codec__shard_index_checked_once);
 	RUN(test_ndcopy__transpose_and_boxes);
 	RUN(test_stream__late_readahead_after_the_end);
