@@ -148,6 +148,12 @@ struct wstack_item {
 	struct ckpt_bytes lower;  /* inclusive lower bound of the subtree's keys */
 };
 
+/*
+ * The whole B+tree walk in one function (about 140 lines), on purpose: the
+ * explicit stack, the strictly-increasing key check across nodes and the
+ * ownership of each decoded node are one invariant; split, each part would
+ * need all of that state passed in.
+ */
 static int tree_walk(struct ckpt_ocdbt_db *db, const struct ckpt_ocdbt_version *ver,
 		     const struct ckpt_ocdbt_table *vt, const struct ckpt_limits *lim,
 		     struct ckpt_err *err)

@@ -61,6 +61,11 @@ out:
 	return rc;
 }
 
+/*
+ * One function (about 150 lines) because the node format is column-wise:
+ * the key columns, then per-entry columns for leaves or for interior
+ * references, all read in order by one reader with one cleanup path.
+ */
 int ckpt_ocdbt_node_parse(struct ckpt_ocdbt_node *nd, uint8_t *body, size_t n,
 			  struct ckpt_bytes prefix, const char *transitive, size_t tlen,
 			  struct ckpt_err *err)

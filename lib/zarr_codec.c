@@ -133,6 +133,12 @@ static int shard_decode(const struct ckpt_shard *s, const struct ckpt_dtype *dt,
 	return rc;
 }
 
+/*
+ * About 125 lines in one function: the three stages (bytes-to-bytes, the
+ * array-to-bytes codec, the transposes) hand buffers to each other, and
+ * which buffer is owned, borrowed or the caller's output is tracked in one
+ * place with one cleanup path.
+ */
 int ckpt_chain_decode(const struct ckpt_chain *ch, const struct ckpt_dtype *dt, uint32_t rank,
 		      const uint64_t *shape, const uint8_t *fill, const uint8_t *in, size_t in_n,
 		      uint8_t *out, const struct ckpt_limits *lim, struct ckpt_err *err)
