@@ -14,6 +14,7 @@
 #include "zarr.h"
 #include "zarr_codec.h"
 #include "zarr_meta.h"
+#include "zarr_write.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -365,6 +366,61 @@ static void test_codec__blosc_and_bz2_chains(void)
 	ckpt_zarr_meta_release(&m);
 }
 
+/* an edit's chunk encoder uses the array's own codec (v2 and a v3 shard), and decodes back */
+static void test_codec__chunks_encode_with_the_arrays_codec(void)
+{
+	static const char *const metas[] = {
+		"{\"chunks\":[100],\"compressor\":{\"id\":\"blosc\",\"cname\":\"zstd\",\"clevel\":3,"
+		"\"shuffle\":2,\"blocksize\":0},\"dtype\":\"<i4\",\"fill_value\":0,\"filters\":null,"
+		"\"order\":\"C\",\"shape\":[100],\"zarr_format\":2}",
+		"{\"chunks\":[100],\"compressor\":{\"id\":\"bz2\",\"level\":9},\"dtype\":\"<i4\","
+		"\"fill_value\":0,\"filters\":null,\"order\":\"C\",\"shape\":[100],\"zarr_format\":2}",
+		"{\"zarr_format\":3,\"node_type\":\"array\",\"shape\":[100],\"data_type\":\"int32\","
+		"\"chunk_grid\":{\"name\":\"regular\",\"configuration\":{\"chunk_shape\":[100]}},"
+		"\"fill_value\":0,\"codecs\":[{\"name\":\"sharding_indexed\",\"configuration\":{"
+		"\"chunk_shape\":[100],\"codecs\":[{\"name\":\"bytes\",\"configuration\":{\"endian\":"
+		"\"little\"}},{\"name\":\"blosc\",\"configuration\":{\"cname\":\"lz4\",\"clevel\":5,"
+		"\"shuffle\":\"shuffle\",\"typesize\":4,\"blocksize\":0}}],\"index_codecs\":[{\"name\":"
+		"\"bytes\",\"configuration\":{\"endian\":\"little\"}},{\"name\":\"crc32c\"}]}}]}",
+	};
+	struct ckpt_err err = { 0, "" };
+	int32_t vals[100], out[100];
+
+	for (int i = 0; i < 100; i++)
+		vals[i] = i * i;
+	for (size_t k = 0; k < sizeof(metas) / sizeof(metas[0]); k++) {
+		const struct ckpt_chain *in;
+		struct ckpt_zarr_spec sp;
+		struct ckpt_zarr_meta m;
+		uint8_t *enc;
+		size_t en;
+
+		CHECK_EQ(parse(&m, metas[k], &err), 0);
+		in = m.chain.shard ? &m.chain.shard->codecs : &m.chain;
+		memset(&sp, 0, sizeof(sp));
+		sp.format = m.format;
+		sp.dtype = m.dtype;
+		sp.rank = m.rank;
+		memcpy(sp.shape, m.shape, sizeof(sp.shape));
+		memcpy(sp.chunk, m.chunk, sizeof(sp.chunk));
+		sp.compress = true;
+		sp.codec = in->b2b[0];
+		CHECK(ckpt_zarr_spec_own_codec(&sp));
+		CHECK_EQ(ckpt_zarr_chunk_encode(&sp, (const uint8_t *)vals, sizeof(vals), &enc, &en), 0);
+		if (k == 0)
+			CHECK(enc[0] == 2 && (enc[2] & 0x04)); /* a blosc frame, bitshuffled */
+		if (k == 1)
+			CHECK(!memcmp(enc, "BZh9", 4));
+		memset(out, 0, sizeof(out));
+		CHECK_EQ(ckpt_chain_decode(&m.chain, &m.dtype, m.rank, m.chunk, m.fill, enc, en,
+					   (uint8_t *)out, &lim, &err),
+			 0);
+		CHECK(!memcmp(out, vals, sizeof(vals)));
+		free(enc);
+		ckpt_zarr_meta_release(&m);
+	}
+}
+
 /* the shard index is checked once, against the shard's length */
 static void test_codec__shard_index_checked_once(void)
 {
@@ -514,6 +570,7 @@ int main(int argc, char **argv)
 	RUN(test_codec__chains);
 	RUN(test_codec__decompression_limits);
 	RUN(test_codec__blosc_and_bz2_chains);
+	RUN(test_codec__chunks_encode_with_the_arrays_codec);
 	RUN(test_codec__shard_index_checked_once);
 	RUN(test_ndcopy__transpose_and_boxes);
 	RUN(test_stream__late_readahead_after_the_end);
