@@ -251,8 +251,9 @@ static int stream_chunk(const struct ckpt_chunk_src *c, const uint64_t *ci, stru
 
 static bool streams(const struct ckpt_chunk_src *c)
 {
+	/* the table's codecs other than zstd encode whole chunks only */
 	return prod(c->spec->chunk, c->spec->rank) * c->spec->dtype.itemsize > c->stream_threshold &&
-	       contiguous(c->spec);
+	       contiguous(c->spec) && !ckpt_zarr_spec_own_codec(c->spec);
 }
 
 /* the whole encoded chunk in memory (new) */

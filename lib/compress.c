@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* compress.c - zstd/zlib/gzip codecs (tier 1); see compress.h. */
+/* compress.c - zstd/zlib/gzip/bzip2 codecs (tier 1); see compress.h. */
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_c_srcSizeHint, as TensorStore sets it */
 #include "compress.h"
 
@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <bzlib.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -19,6 +20,9 @@ const char *ckpt_comp_name(enum ckpt_comp c)
 	case CKPT_COMP_ZSTD: return "zstd";
 	case CKPT_COMP_ZLIB: return "zlib";
 	case CKPT_COMP_GZIP: return "gzip";
+	case CKPT_COMP_BZ2: return "bz2";
+	case CKPT_COMP_BLOSC: return "blosc";
+	case CKPT_COMP_CRC32C: return "crc32c";
 	}
 	return "?";
 }
@@ -28,6 +32,8 @@ struct ckpt_dstream {
 	ZSTD_DStream *zs;
 	z_stream z;
 	bool z_init, z_end;
+	bz_stream bz;
+	bool bz_init, bz_end;
 	bool zs_frame_done; /* zstd: the last call ended a frame */
 };
 
@@ -54,6 +60,15 @@ int ckpt_dstream_new(struct ckpt_dstream **out, enum ckpt_comp c)
 			return -ENOMEM;
 		}
 		s->z_init = true;
+	} else if (c == CKPT_COMP_BZ2) {
+		if (BZ2_bzDecompressInit(&s->bz, 0, 0) != BZ_OK) {
+			free(s);
+			return -ENOMEM;
+		}
+		s->bz_init = true;
+	} else if (c != CKPT_COMP_NONE) {
+		free(s);
+		return -EINVAL; /* not a stream codec */
 	}
 	*out = s;
 	return 0;
@@ -67,7 +82,57 @@ void ckpt_dstream_free(struct ckpt_dstream *s)
 		ZSTD_freeDStream(s->zs);
 	if (s->z_init)
 		inflateEnd(&s->z);
+	if (s->bz_init)
+		BZ2_bzDecompressEnd(&s->bz);
 	free(s);
+}
+
+static int bz_restart(struct ckpt_dstream *s)
+{
+	BZ2_bzDecompressEnd(&s->bz);
+	memset(&s->bz, 0, sizeof(s->bz));
+	s->bz_end = false;
+	if (BZ2_bzDecompressInit(&s->bz, 0, 0) != BZ_OK) {
+		s->bz_init = false;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* one step of bzip2; concatenated streams decode as one (Python's bz2 does) */
+static int bz_run(struct ckpt_dstream *s, const uint8_t **in, size_t *in_n, uint8_t *out,
+		  size_t out_cap, size_t *produced, bool *done, struct ckpt_err *err)
+{
+	size_t in_take, out_take;
+	int r;
+
+	if (!s->bz_init)
+		return -ENOMEM;
+	if (s->bz_end) {
+		if (*in_n == 0) {
+			*done = true;
+			return 0;
+		}
+		if (bz_restart(s) < 0)
+			return -ENOMEM;
+	}
+	in_take = CKPT_MIN(*in_n, (size_t)UINT_MAX);
+	out_take = CKPT_MIN(out_cap, (size_t)UINT_MAX);
+	s->bz.next_in = (char *)(uintptr_t)*in;
+	s->bz.avail_in = (unsigned)in_take;
+	s->bz.next_out = (char *)out;
+	s->bz.avail_out = (unsigned)out_take;
+	r = BZ2_bzDecompress(&s->bz);
+	if (r != BZ_OK && r != BZ_STREAM_END)
+		return ckpt_err_set(err, CKPT_ECORRUPT, "bz2: bad stream (error %d)", r);
+	*produced = out_take - s->bz.avail_out;
+	*in += in_take - s->bz.avail_in;
+	*in_n -= in_take - s->bz.avail_in;
+	if (r == BZ_STREAM_END) {
+		s->bz_end = true;
+		*done = *in_n == 0;
+	}
+	return 0;
 }
 
 int ckpt_dstream_reset(struct ckpt_dstream *s)
@@ -78,7 +143,7 @@ int ckpt_dstream_reset(struct ckpt_dstream *s)
 		ZSTD_DCtx_reset(s->zs, ZSTD_reset_session_only);
 	if (s->z_init && inflateReset(&s->z) != Z_OK)
 		return -ENOMEM;
-	return 0;
+	return s->bz_init ? bz_restart(s) : 0;
 }
 
 int ckpt_dstream_run(struct ckpt_dstream *s, const uint8_t **in, size_t *in_n, uint8_t *out,
@@ -152,6 +217,11 @@ int ckpt_dstream_run(struct ckpt_dstream *s, const uint8_t **in, size_t *in_n, u
 		}
 		return 0;
 	}
+	case CKPT_COMP_BZ2:
+		return bz_run(s, in, in_n, out, out_cap, produced, done, err);
+	case CKPT_COMP_BLOSC:
+	case CKPT_COMP_CRC32C:
+		break;
 	}
 	return -EINVAL;
 }
@@ -458,5 +528,33 @@ int ckpt_zlib_compress(bool gzip, int level, const void *src, size_t n, uint8_t 
 	}
 	*out = buf;
 	*out_n = cap - z.avail_out;
+	return 0;
+}
+
+int ckpt_bz2_compress(int level, const void *src, size_t n, uint8_t **out, size_t *out_n)
+{
+	unsigned cap, len;
+	uint8_t *buf;
+	int r;
+
+	*out = NULL;
+	/* bzip2's bound: 1% plus 600 bytes */
+	if (n > (size_t)UINT_MAX / 2)
+		return -EFBIG;
+	if (level < 1 || level > 9)
+		level = 9;
+	cap = (unsigned)(n + n / 100 + 600);
+	buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	len = cap;
+	r = BZ2_bzBuffToBuffCompress((char *)buf, &len, (char *)(uintptr_t)src, (unsigned)n, level,
+				     0, 0);
+	if (r != BZ_OK) {
+		free(buf);
+		return r == BZ_MEM_ERROR ? -ENOMEM : -EIO;
+	}
+	*out = buf;
+	*out_n = len;
 	return 0;
 }

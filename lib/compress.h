@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * compress.h - zstd / zlib / gzip byte codecs, whole-buffer and streaming
- * (tier 1).  Output sizes are always bounded by the caller: an expected size
+ * compress.h - zstd / zlib / gzip / bzip2 byte codecs, whole-buffer and
+ * streaming (tier 1).  The ids of every codec live here; which zarr names
+ * map to them, and blosc, are codec.h's table.  Output sizes are always bounded by the caller: an expected size
  * or a cap, so a small compressed input cannot expand without limit.
  */
 #ifndef CKPT_COMPRESS_H
@@ -18,6 +19,9 @@ enum ckpt_comp {
 	CKPT_COMP_ZSTD,
 	CKPT_COMP_ZLIB, /* zlib stream (numcodecs "zlib") */
 	CKPT_COMP_GZIP, /* gzip member(s) (numcodecs/zarr3 "gzip") */
+	CKPT_COMP_BZ2,  /* bzip2 stream(s) (numcodecs "bz2") */
+	CKPT_COMP_BLOSC, /* a blosc frame: not a stream, decoded by codec.c */
+	CKPT_COMP_CRC32C, /* zarr3 checksum trailer: not a compressor (codec table only) */
 };
 
 const char *ckpt_comp_name(enum ckpt_comp c);
@@ -50,10 +54,13 @@ bool ckpt_zstd_is_single_frame(const void *src, size_t n);
 int ckpt_zstd_compress(int level, const void *src, size_t n, uint8_t **out, size_t *out_n);
 int ckpt_zstd_compress_hinted(int level, const void *src, size_t n, uint8_t **out, size_t *out_n);
 int ckpt_zlib_compress(bool gzip, int level, const void *src, size_t n, uint8_t **out, size_t *out_n);
+/* one bzip2 stream, block size level (1-9; others: 9) */
+int ckpt_bz2_compress(int level, const void *src, size_t n, uint8_t **out, size_t *out_n);
 
 /*
  * A streaming decoder: feed compressed bytes, get decoded bytes.
  * Calling sequence: ckpt_dstream_new -> ckpt_dstream_run ... -> ckpt_dstream_free.
+ * Stream kinds: NONE, ZSTD, ZLIB, GZIP, BZ2 (others: -EINVAL).
  * ckpt_dstream_reset starts over for a new stream of the same kind.
  */
 struct ckpt_dstream;

@@ -327,14 +327,16 @@ static int editable_spec(struct ckpt_item *it, const struct ckpt_node *n, struct
 				goto refuse;
 		if (ch->n_b2b || ch->n_transpose || in->shard || in->n_transpose || in->big_endian ||
 		    !ch->shard->index_crc32c || ch->shard->index_at_start || in->n_b2b > 1 ||
-		    (in->n_b2b == 1 && in->b2b[0] != CKPT_B2B_ZSTD))
+		    (in->n_b2b == 1 && !ckpt_codec_encodes(in->b2b[0].id)))
 			goto refuse;
 		s->compress = in->n_b2b == 1;
+		s->codec = in->b2b[0];
 	} else {
 		if (m->format != 2 || ch->n_transpose || ch->big_endian || ch->n_b2b > 1 ||
-		    (ch->n_b2b == 1 && ch->b2b[0] != CKPT_B2B_ZSTD))
+		    (ch->n_b2b == 1 && !ckpt_codec_encodes(ch->b2b[0].id)))
 			goto refuse;
 		s->compress = ch->n_b2b == 1;
+		s->codec = ch->b2b[0];
 	}
 	*arr_out = leaf->arr;
 	return 0;
@@ -1217,6 +1219,7 @@ static int ocdbt_data(struct ckpt_edit *e, char **params, struct ckpt_ocdbt_wr *
 				if (rc < 0)
 					break;
 				s.compress = l->spec.compress;
+				s.codec = l->spec.codec;
 				m = (struct merged){ orig, l->dirty, l->n_dirty, l->src, l->ctx };
 				cs = (struct ckpt_chunk_src){ &s, merged_read, &m, (uint64_t)64 << 20, false };
 				n = ckpt_spec_grid(&s, grid);
@@ -1357,6 +1360,7 @@ static int dir_data(struct ckpt_edit *e, char **params, uint64_t ver, struct ckp
 
 				rc = orig_spec(it, l->node, &s, &orig, err);
 				s.compress = l->spec.compress;
+				s.codec = l->spec.codec;
 				m = (struct merged){ orig, l->dirty, l->n_dirty, l->src, l->ctx };
 				cs = (struct ckpt_chunk_src){ &s, merged_read, &m, (uint64_t)64 << 20, false };
 				n = ckpt_spec_grid(&s, grid);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * jscan.c - see jscan.h.
+ * jscan.c - see jscan.h.  Every byte is read through the bounds-checked
+ * reader (rd.h).
  */
 #include "jscan.h"
 
@@ -10,24 +11,33 @@
 
 #define MAX_NESTING 100000
 
-static void ws(struct ckpt_jscan *j)
+/* the next byte, not consumed; false at the end */
+static bool at(const struct ckpt_jscan *j, uint8_t *c)
 {
-	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-		j->p++;
+	return ckpt_rd_peek(&j->r, c) == 0;
 }
 
-/* past the string that starts at j->p ('"') */
+static void ws(struct ckpt_jscan *j)
+{
+	uint8_t c;
+
+	while (at(j, &c) && (c == ' ' || c == '\t' || c == '\n' || c == '\r'))
+		ckpt_rd_skip(&j->r, 1);
+}
+
+/* past the string that starts at the reader ('"') */
 static int skip_string(struct ckpt_jscan *j)
 {
-	j->p++;
-	while (j->p < j->end) {
-		if (*j->p == '\\') {
-			if (j->end - j->p < 2)
+	uint8_t c;
+
+	ckpt_rd_skip(&j->r, 1);
+	while (ckpt_rd_u8(&j->r, &c) == 0) {
+		if (c == '\\') {
+			if (ckpt_rd_skip(&j->r, 1) < 0)
 				return CKPT_ECORRUPT;
-			j->p += 2;
 			continue;
 		}
-		if (*j->p++ == '"')
+		if (c == '"')
 			return 0;
 	}
 	return CKPT_ECORRUPT;
@@ -37,34 +47,32 @@ static int skip_string(struct ckpt_jscan *j)
 static int skip_value(struct ckpt_jscan *j)
 {
 	size_t depth = 0;
+	uint8_t c;
 
 	ws(j);
-	if (j->p >= j->end)
+	if (!at(j, &c))
 		return CKPT_ECORRUPT;
 	do {
-		char c;
-
-		if (j->p >= j->end)
+		if (!at(j, &c))
 			return CKPT_ECORRUPT;
-		c = *j->p;
 		if (c == '"') {
 			if (skip_string(j) < 0)
 				return CKPT_ECORRUPT;
 		} else if (c == '{' || c == '[') {
 			if (++depth > MAX_NESTING)
 				return CKPT_ECORRUPT;
-			j->p++;
+			ckpt_rd_skip(&j->r, 1);
 		} else if (c == '}' || c == ']') {
 			if (depth == 0)
 				return CKPT_ECORRUPT;
 			depth--;
-			j->p++;
+			ckpt_rd_skip(&j->r, 1);
 		} else if (depth == 0) {
-			/* a number or literal: up to a delimiter */
-			while (j->p < j->end && !strchr(",}] \t\r\n", *j->p))
-				j->p++;
+			/* a number or literal: up to a delimiter (or a NUL) */
+			while (at(j, &c) && !strchr(",}] \t\r\n", c))
+				ckpt_rd_skip(&j->r, 1);
 		} else {
-			j->p++;
+			ckpt_rd_skip(&j->r, 1);
 		}
 	} while (depth > 0);
 	return 0;
@@ -72,52 +80,46 @@ static int skip_value(struct ckpt_jscan *j)
 
 int ckpt_jscan_open(struct ckpt_jscan *j, const char *s, size_t n, char open)
 {
-	j->p = s;
-	j->end = s + n;
+	j->r = ckpt_rd_init(s, n);
 	j->started = false;
 	ws(j);
-	if (j->p >= j->end || *j->p != open)
-		return CKPT_ECORRUPT;
-	j->p++;
-	return 0;
+	return ckpt_rd_lit(&j->r, &open, 1);
 }
 
 int ckpt_jscan_next(struct ckpt_jscan *j, const char **key, size_t *key_n, const char **val,
 		    size_t *val_n)
 {
-	const char *v;
+	size_t before;
+	uint8_t c;
 
 	ws(j);
-	if (j->p >= j->end)
+	if (!at(j, &c))
 		return CKPT_ECORRUPT;
-	if (*j->p == '}' || *j->p == ']') {
-		j->p++;
+	if (c == '}' || c == ']') {
+		ckpt_rd_skip(&j->r, 1);
 		return 0;
 	}
 	if (j->started) {
-		if (*j->p != ',')
+		if (ckpt_rd_lit(&j->r, ",", 1) < 0)
 			return CKPT_ECORRUPT;
-		j->p++;
 		ws(j);
 	}
 	j->started = true;
 	if (key) {
-		const char *k = j->p;
-
-		if (j->p >= j->end || *j->p != '"' || skip_string(j) < 0)
+		*key = (const char *)j->r.p;
+		before = j->r.left;
+		if (!at(j, &c) || c != '"' || skip_string(j) < 0)
 			return CKPT_ECORRUPT;
-		*key = k;
-		*key_n = (size_t)(j->p - k);
+		*key_n = before - j->r.left;
 		ws(j);
-		if (j->p >= j->end || *j->p != ':')
+		if (ckpt_rd_lit(&j->r, ":", 1) < 0)
 			return CKPT_ECORRUPT;
-		j->p++;
 	}
 	ws(j);
-	v = j->p;
+	*val = (const char *)j->r.p;
+	before = j->r.left;
 	if (skip_value(j) < 0)
 		return CKPT_ECORRUPT;
-	*val = v;
-	*val_n = (size_t)(j->p - v);
+	*val_n = before - j->r.left;
 	return 1;
 }

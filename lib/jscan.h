@@ -14,12 +14,14 @@
 #ifndef CKPT_JSCAN_H
 #define CKPT_JSCAN_H
 
+#include "rd.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
 struct ckpt_jscan {
-	const char *p, *end;
-	bool started; /* a member was returned: the next needs a comma */
+	struct ckpt_rd r; /* the bounds-checked reader over the document */
+	bool started;     /* a member was returned: the next needs a comma */
 };
 
 /* Starts a walk of the object or array at s[0, n): 0, or CKPT_ECORRUPT. */

@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "dtype.h"
+#include "rd.h"
 #include "util.h"
 
 #include "include/ckpt.h"
@@ -19,76 +20,73 @@
 #include <stdio.h>
 #include <string.h>
 
-struct scan {
-	const char *p, *end;
-};
-
-static void ws(struct scan *s)
+/* the dict's scanner: every byte through the bounds-checked reader */
+static bool peek_is(const struct ckpt_rd *r, char c)
 {
-	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n'))
-		s->p++;
+	uint8_t b;
+
+	return ckpt_rd_peek(r, &b) == 0 && b == (uint8_t)c;
 }
 
-static bool eat(struct scan *s, char c)
+static void ws(struct ckpt_rd *r)
 {
-	ws(s);
-	if (s->p < s->end && *s->p == c) {
-		s->p++;
-		return true;
-	}
-	return false;
+	while (peek_is(r, ' ') || peek_is(r, '\t') || peek_is(r, '\n'))
+		ckpt_rd_skip(r, 1);
+}
+
+static bool eat(struct ckpt_rd *r, char c)
+{
+	ws(r);
+	return ckpt_rd_lit(r, &c, 1) == 0;
 }
 
 /* a '...' or "..." literal without escapes into out */
-static bool str(struct scan *s, char *out, size_t cap)
+static bool str(struct ckpt_rd *r, char *out, size_t cap)
 {
-	char q;
+	uint8_t q, c;
 	size_t n = 0;
 
-	ws(s);
-	if (s->p >= s->end || (*s->p != '\'' && *s->p != '"'))
+	ws(r);
+	if (!peek_is(r, '\'') && !peek_is(r, '"'))
 		return false;
-	q = *s->p++;
-	while (s->p < s->end && *s->p != q) {
-		if (*s->p == '\\' || n + 1 >= cap)
+	ckpt_rd_u8(r, &q);
+	for (;;) {
+		if (ckpt_rd_u8(r, &c) < 0)
 			return false;
-		out[n++] = *s->p++;
+		if (c == q)
+			break;
+		if (c == '\\' || n + 1 >= cap)
+			return false;
+		out[n++] = (char)c;
 	}
-	if (s->p >= s->end)
-		return false;
-	s->p++;
 	out[n] = 0;
 	return true;
 }
 
-static bool word(struct scan *s, const char *w)
+static bool word(struct ckpt_rd *r, const char *w)
 {
-	size_t n = strlen(w);
-
-	ws(s);
-	if ((size_t)(s->end - s->p) >= n && !memcmp(s->p, w, n)) {
-		s->p += n;
-		return true;
-	}
-	return false;
+	ws(r);
+	return ckpt_rd_lit(r, w, strlen(w)) == 0;
 }
 
-static bool number(struct scan *s, uint64_t *v)
+static bool number(struct ckpt_rd *r, uint64_t *v)
 {
 	bool any = false;
+	uint8_t c;
 
-	ws(s);
+	ws(r);
 	*v = 0;
-	while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
-		unsigned d = (unsigned)(*s->p++ - '0');
+	while (ckpt_rd_peek(r, &c) == 0 && c >= '0' && c <= '9') {
+		unsigned d = (unsigned)(c - '0');
 
 		if (*v > (UINT64_MAX - d) / 10)
 			return false;
 		*v = *v * 10 + d;
 		any = true;
+		ckpt_rd_skip(r, 1);
 	}
-	if (any && s->p < s->end && *s->p == 'L')
-		s->p++; /* Python 2 longs */
+	if (any && peek_is(r, 'L'))
+		ckpt_rd_skip(r, 1); /* Python 2 longs */
 	return any;
 }
 
@@ -100,29 +98,36 @@ static int bad(struct ckpt_err *err, const char *why)
 int ckpt_npy_parse(const uint8_t *p, size_t n, struct ckpt_npy *h, struct ckpt_err *err)
 {
 	struct ckpt_dtype dt;
-	struct scan s;
+	struct ckpt_rd r = ckpt_rd_init(p, n), s;
+	struct ckpt_bytes dict;
 	uint64_t hlen, elems = 1;
+	uint8_t major, minor;
 	bool have_descr = false, have_order = false, have_shape = false, fortran = false;
 	char key[32], descr[32];
 
 	memset(h, 0, sizeof(*h));
-	if (n < 10 || memcmp(p, "\x93NUMPY", 6))
+	if (ckpt_rd_lit(&r, "\x93NUMPY", 6) < 0 || ckpt_rd_u8(&r, &major) < 0 ||
+	    ckpt_rd_u8(&r, &minor) < 0)
 		return bad(err, "no \\x93NUMPY magic");
-	if (p[6] == 1) {
-		hlen = (uint64_t)p[8] | (uint64_t)p[9] << 8;
-		h->data_off = 10 + hlen;
-	} else if (p[6] == 2 || p[6] == 3) {
-		if (n < 12)
+	if (major == 1) {
+		uint16_t l16;
+
+		if (ckpt_rd_u16le(&r, &l16) < 0)
+			return bad(err, "no \\x93NUMPY magic");
+		hlen = l16;
+	} else if (major == 2 || major == 3) {
+		uint32_t l32;
+
+		if (ckpt_rd_u32le(&r, &l32) < 0)
 			return bad(err, "header cut short");
-		hlen = ckpt_load_le32(p + 8);
-		h->data_off = 12 + hlen;
+		hlen = l32;
 	} else {
 		return bad(err, "unknown format version");
 	}
-	if (h->data_off > n)
+	if (ckpt_rd_bytes(&r, (size_t)hlen, &dict) < 0)
 		return bad(err, "header cut short");
-	s.p = (const char *)p + (h->data_off - hlen);
-	s.end = (const char *)p + h->data_off;
+	h->data_off = n - r.left;
+	s = ckpt_rd_init(dict.p, dict.n);
 	if (!eat(&s, '{'))
 		return bad(err, "header is not a dict");
 	while (!eat(&s, '}')) {
@@ -150,14 +155,14 @@ int ckpt_npy_parse(const uint8_t *p, size_t n, struct ckpt_npy *h, struct ckpt_e
 				if (d && elems > UINT64_MAX / d)
 					return bad(err, "'shape' overflows");
 				elems *= d;
-				if (!eat(&s, ',') && !(ws(&s), s.p < s.end && *s.p == ')'))
+				if (!eat(&s, ',') && !(ws(&s), peek_is(&s, ')')))
 					return bad(err, "'shape' is not a tuple of sizes");
 			}
 			have_shape = true;
 		} else {
 			return bad(err, "unexpected key in the header dict");
 		}
-		if (!eat(&s, ',') && !(ws(&s), s.p < s.end && *s.p == '}'))
+		if (!eat(&s, ',') && !(ws(&s), peek_is(&s, '}')))
 			return bad(err, "malformed header dict");
 	}
 	if (!have_descr || !have_order || !have_shape)

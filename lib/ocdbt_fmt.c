@@ -1,33 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * ocdbt_fmt.c - OCDBT envelope, manifest, version-tree and B+tree node codecs
- * (tier 1).  Every read goes through rd.h; every count from disk is checked
+ * ocdbt_fmt.c - OCDBT envelope, manifest, data file table and version-tree
+ * codecs (tier 1); the B+tree nodes are ocdbt_node.c.  Every read goes through rd.h; every count from disk is checked
  * against the bytes left before anything is allocated.
  * Format: shared/docs/FORMAT-ocdbt-zarr.md sections 3-8.
  */
 #include "ocdbt_fmt.h"
 
 #include "compress.h"
+#include "ocdbt_fmt_int.h"
 #include "crc32c.h"
 #include "rd.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#define CORRUPT(err, ...) ckpt_err_set(err, CKPT_ECORRUPT, __VA_ARGS__)
-#define TRY(x)                         \
-	do {                           \
-		if ((rc = (x)) < 0)    \
-			goto out;      \
-	} while (0)
-/* a reader failure: bytes ran out or a value was out of range */
-#define RD(x, what)                                                   \
-	do {                                                          \
-		if ((x) < 0) {                                        \
-			rc = CORRUPT(err, "truncated or invalid %s", what); \
-			goto out;                                     \
-		}                                                     \
-	} while (0)
 
 static const char *magic_name(uint32_t magic)
 {
@@ -167,7 +153,7 @@ void ckpt_ocdbt_config_encode(const struct ckpt_ocdbt_config *c, struct ckpt_buf
 
 /* ---------------------------------------------------------------- data file table */
 
-static void table_release(struct ckpt_ocdbt_table *t)
+void ckpt_ocdbt_table_release(struct ckpt_ocdbt_table *t)
 {
 	for (size_t i = 0; i < t->n; i++)
 		free(t->f[i].path);
@@ -176,8 +162,8 @@ static void table_release(struct ckpt_ocdbt_table *t)
 	t->n = 0;
 }
 
-static int table_parse(struct ckpt_rd *r, struct ckpt_ocdbt_table *t, const char *transitive,
-		       size_t tlen, struct ckpt_err *err)
+int ckpt_ocdbt_table_parse(struct ckpt_rd *r, struct ckpt_ocdbt_table *t, const char *transitive,
+			   size_t tlen, struct ckpt_err *err)
 {
 	uint32_t *prefix = NULL, *suffix = NULL, *base = NULL;
 	size_t n = 0, prev_len = 0;
@@ -254,7 +240,7 @@ out:
 	free(suffix);
 	free(base);
 	if (rc < 0)
-		table_release(t);
+		ckpt_ocdbt_table_release(t);
 	return rc;
 }
 
@@ -301,7 +287,7 @@ void ckpt_ocdbt_table_encode(const struct ckpt_ocdbt_fid *ids, size_t n, struct 
 
 /* ---------------------------------------------------------------- version tree entries */
 
-static int check_file(uint64_t id, const struct ckpt_ocdbt_table *t, struct ckpt_err *err)
+int ckpt_ocdbt_check_file(uint64_t id, const struct ckpt_ocdbt_table *t, struct ckpt_err *err)
 {
 	if (id >= t->n)
 		return CORRUPT(err, "data file index %llu out of range (table has %zu)",
@@ -309,14 +295,14 @@ static int check_file(uint64_t id, const struct ckpt_ocdbt_table *t, struct ckpt
 	return 0;
 }
 
-static int check_loc(struct ckpt_ocdbt_loc *l, const struct ckpt_ocdbt_table *t,
-		     struct ckpt_err *err)
+int ckpt_ocdbt_check_loc(struct ckpt_ocdbt_loc *l, const struct ckpt_ocdbt_table *t,
+			 struct ckpt_err *err)
 {
 	uint64_t end;
 
 	if (l->offset == CKPT_OCDBT_MISSING)
 		return 0;
-	if (check_file(l->file, t, err) < 0)
+	if (ckpt_ocdbt_check_file(l->file, t, err) < 0)
 		return CKPT_ECORRUPT;
 	if (ckpt_add_overflow(l->offset, l->length, &end) || end > INT64_MAX)
 		return CORRUPT(err, "node location %llu+%llu overflows",
@@ -370,7 +356,7 @@ static int versions_parse(struct ckpt_rd *r, const struct ckpt_ocdbt_table *t,
 	for (size_t i = 0; i < n; i++)
 		RD(ckpt_rd_u64le(r, &v[i].commit_time), "version list");
 	for (size_t i = 0; i < n; i++) {
-		if ((rc = check_loc(&v[i].root, t, err)) < 0)
+		if ((rc = ckpt_ocdbt_check_loc(&v[i].root, t, err)) < 0)
 			goto out;
 		if (v[i].root_height >= CKPT_OCDBT_MAX_HEIGHT) {
 			rc = CORRUPT(err, "b+tree height %u exceeds %d", v[i].root_height,
@@ -431,7 +417,7 @@ static int vrefs_parse(struct ckpt_rd *r, const struct ckpt_ocdbt_table *t, bool
 			rc = CORRUPT(err, "version node reference without a location");
 			goto out;
 		}
-		if ((rc = check_loc(&v[i].loc, t, err)) < 0)
+		if ((rc = ckpt_ocdbt_check_loc(&v[i].loc, t, err)) < 0)
 			goto out;
 	}
 	*out = v;
@@ -502,7 +488,7 @@ int ckpt_ocdbt_manifest_parse(struct ckpt_ocdbt_manifest *m, const uint8_t *body
 			rc = CORRUPT(err, "trailing bytes after the config of a numbered manifest");
 		goto out;
 	}
-	TRY(table_parse(&r, &m->table, "", 0, err));
+	TRY(ckpt_ocdbt_table_parse(&r, &m->table, "", 0, err));
 	TRY(versions_parse(&r, &m->table, &m->versions, &m->n_versions, err));
 	if (m->n_versions > ((size_t)1 << m->config.version_tree_arity_log2)) {
 		rc = CORRUPT(err, "manifest holds %zu inline versions, more than the arity",
@@ -526,7 +512,7 @@ out:
 
 void ckpt_ocdbt_manifest_release(struct ckpt_ocdbt_manifest *m)
 {
-	table_release(&m->table);
+	ckpt_ocdbt_table_release(&m->table);
 	free(m->versions);
 	free(m->vrefs);
 	m->versions = NULL;
@@ -551,7 +537,7 @@ int ckpt_ocdbt_vnode_parse(struct ckpt_ocdbt_vnode *v, const uint8_t *body, size
 			     v->arity_log2);
 		goto out;
 	}
-	TRY(table_parse(&r, &v->table, transitive, tlen, err));
+	TRY(ckpt_ocdbt_table_parse(&r, &v->table, transitive, tlen, err));
 	if (v->height == 0)
 		TRY(versions_parse(&r, &v->table, &v->versions, &v->n, err));
 	else
@@ -571,239 +557,8 @@ out:
 
 void ckpt_ocdbt_vnode_release(struct ckpt_ocdbt_vnode *v)
 {
-	table_release(&v->table);
+	ckpt_ocdbt_table_release(&v->table);
 	free(v->versions);
 	free(v->vrefs);
 	memset(v, 0, sizeof(*v));
-}
-
-/* ---------------------------------------------------------------- b+tree nodes */
-
-/* Rebuilds the full keys of n entries from prefix/suffix columns. */
-static int keys_build(struct ckpt_ocdbt_node *nd, struct ckpt_rd *r, const uint32_t *pre,
-		      const uint32_t *suf, struct ckpt_bytes prefix, struct ckpt_bytes *keys,
-		      size_t body_n, struct ckpt_err *err)
-{
-	uint64_t total = 0, limit;
-	size_t prev_len = 0, pos = 0;
-	int rc = 0;
-
-	for (size_t i = 0; i < nd->n; i++) {
-		if (pre[i] > prev_len)
-			return CORRUPT(err, "b+tree key %zu: prefix %u longer than previous key", i,
-				       pre[i]);
-		prev_len = (size_t)pre[i] + suf[i];
-		total += prefix.n + prev_len;
-	}
-	/* prefix compression can expand: bound what a small node may allocate */
-	limit = CKPT_MAX((uint64_t)64 << 20, (uint64_t)body_n * 32);
-	if (total > limit)
-		return ckpt_err_set(err, -EFBIG, "b+tree node keys expand to %llu bytes",
-				    (unsigned long long)total);
-	nd->keys = malloc(total ? (size_t)total : 1);
-	if (!nd->keys)
-		return -ENOMEM;
-	nd->keys_n = (size_t)total;
-	for (size_t i = 0; i < nd->n; i++) {
-		struct ckpt_bytes s;
-		uint8_t *k = nd->keys + pos;
-
-		RD(ckpt_rd_bytes(r, suf[i], &s), "b+tree keys");
-		memcpy(k, prefix.p, prefix.n);
-		if (pre[i])
-			memcpy(k + prefix.n, keys[i - 1].p + prefix.n, pre[i]);
-		memcpy(k + prefix.n + pre[i], s.p, s.n);
-		keys[i].p = k;
-		keys[i].n = prefix.n + pre[i] + suf[i];
-		pos += keys[i].n;
-		if (i && ckpt_bytes_cmp(keys[i - 1], keys[i]) >= 0) {
-			rc = CORRUPT(err, "b+tree keys not strictly increasing at entry %zu", i);
-			goto out;
-		}
-	}
-out:
-	return rc;
-}
-
-int ckpt_ocdbt_node_parse(struct ckpt_ocdbt_node *nd, uint8_t *body, size_t n,
-			  struct ckpt_bytes prefix, const char *transitive, size_t tlen,
-			  struct ckpt_err *err)
-{
-	struct ckpt_rd r = ckpt_rd_init(body, n);
-	uint32_t *pre = NULL, *suf = NULL, *scp = NULL, num;
-	struct ckpt_bytes *keys = NULL;
-	int rc = 0;
-
-	memset(nd, 0, sizeof(*nd));
-	nd->body = body;
-	nd->body_n = n;
-	RD(ckpt_rd_u8(&r, &nd->height), "b+tree node");
-	if (nd->height >= CKPT_OCDBT_MAX_HEIGHT) {
-		rc = CORRUPT(err, "b+tree node height %u exceeds %d", nd->height,
-			     CKPT_OCDBT_MAX_HEIGHT);
-		goto out;
-	}
-	TRY(table_parse(&r, &nd->table, transitive, tlen, err));
-	RD(ckpt_rd_varint32(&r, &num), "b+tree node");
-	if (num == 0 || num > 1048576) {
-		rc = CORRUPT(err, "b+tree node has %u entries (allowed 1..1048576)", num);
-		goto out;
-	}
-	RD(ckpt_rd_count(&r, num, 2, &nd->n), "b+tree node");
-	pre = calloc(nd->n, sizeof(*pre));
-	suf = calloc(nd->n, sizeof(*suf));
-	keys = calloc(nd->n, sizeof(*keys));
-	if (!pre || !suf || !keys) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 1; i < nd->n; i++)
-		RD(ckpt_rd_varint16(&r, &pre[i]), "b+tree key prefixes");
-	for (size_t i = 0; i < nd->n; i++)
-		RD(ckpt_rd_varint16(&r, &suf[i]), "b+tree key suffixes");
-	if (nd->height > 0) {
-		scp = calloc(nd->n, sizeof(*scp));
-		if (!scp) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		for (size_t i = 0; i < nd->n; i++)
-			RD(ckpt_rd_varint16(&r, &scp[i]), "b+tree subtree prefixes");
-	}
-	TRY(keys_build(nd, &r, pre, suf, prefix, keys, n, err));
-
-	if (nd->height == 0) {
-		struct ckpt_ocdbt_leaf_entry *e = calloc(nd->n, sizeof(*e));
-
-		if (!e) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		nd->leaf = e;
-		for (size_t i = 0; i < nd->n; i++) {
-			e[i].key = keys[i];
-			RD(ckpt_rd_varint(&r, &e[i].value_len), "b+tree value lengths");
-		}
-		for (size_t i = 0; i < nd->n; i++) {
-			uint8_t kind;
-
-			RD(ckpt_rd_u8(&r, &kind), "b+tree value kinds");
-			if (kind > 1) {
-				rc = CORRUPT(err, "b+tree value kind %u unknown", kind);
-				goto out;
-			}
-			e[i].is_inline = kind == 0;
-		}
-		for (size_t i = 0; i < nd->n; i++) {
-			uint64_t id;
-
-			if (e[i].is_inline)
-				continue;
-			RD(ckpt_rd_varint(&r, &id), "b+tree value files");
-			if ((rc = check_file(id, &nd->table, err)) < 0)
-				goto out;
-			e[i].file = (uint32_t)id;
-		}
-		for (size_t i = 0; i < nd->n; i++) {
-			uint64_t end;
-
-			if (e[i].is_inline)
-				continue;
-			RD(ckpt_rd_varint(&r, &e[i].offset), "b+tree value offsets");
-			if (ckpt_add_overflow(e[i].offset, e[i].value_len, &end) || end > INT64_MAX) {
-				rc = CORRUPT(err, "b+tree value location overflows");
-				goto out;
-			}
-		}
-		for (size_t i = 0; i < nd->n; i++) {
-			if (!e[i].is_inline)
-				continue;
-			if (e[i].value_len > (1u << 20) || e[i].value_len > r.left) {
-				rc = CORRUPT(err, "b+tree inline value of %llu bytes does not fit",
-					     (unsigned long long)e[i].value_len);
-				goto out;
-			}
-			RD(ckpt_rd_bytes(&r, (size_t)e[i].value_len, &e[i].value), "inline values");
-		}
-	} else {
-		struct ckpt_ocdbt_child *c = calloc(nd->n, sizeof(*c));
-		uint64_t tmp;
-
-		if (!c) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		nd->child = c;
-		for (size_t i = 0; i < nd->n; i++) {
-			c[i].key = keys[i];
-			if (scp[i] > keys[i].n - prefix.n) {
-				rc = CORRUPT(err, "b+tree subtree prefix %u longer than key", scp[i]);
-				goto out;
-			}
-			c[i].subtree_prefix = (uint32_t)(prefix.n + scp[i]);
-		}
-		for (size_t i = 0; i < nd->n; i++) {
-			RD(ckpt_rd_varint(&r, &tmp), "b+tree child files");
-			if ((rc = check_file(tmp, &nd->table, err)) < 0)
-				goto out;
-			c[i].loc.file = (uint32_t)tmp;
-		}
-		for (size_t i = 0; i < nd->n; i++)
-			RD(ckpt_rd_varint(&r, &c[i].loc.offset), "b+tree child offsets");
-		for (size_t i = 0; i < nd->n; i++)
-			RD(ckpt_rd_varint(&r, &c[i].loc.length), "b+tree child lengths");
-		for (size_t i = 0; i < nd->n; i++)
-			RD(ckpt_rd_varint(&r, &c[i].stats.num_keys), "b+tree child statistics");
-		for (size_t i = 0; i < nd->n; i++)
-			RD(ckpt_rd_varint(&r, &c[i].stats.num_tree_bytes), "b+tree child statistics");
-		for (size_t i = 0; i < nd->n; i++)
-			RD(ckpt_rd_varint(&r, &c[i].stats.num_indirect_value_bytes),
-			   "b+tree child statistics");
-		for (size_t i = 0; i < nd->n; i++) {
-			if (c[i].loc.offset == CKPT_OCDBT_MISSING) {
-				rc = CORRUPT(err, "b+tree child without a location");
-				goto out;
-			}
-			if ((rc = check_loc(&c[i].loc, &nd->table, err)) < 0)
-				goto out;
-		}
-	}
-	if (ckpt_rd_end(&r) < 0)
-		rc = CORRUPT(err, "%zu trailing bytes after a b+tree node", r.left);
-out:
-	free(pre);
-	free(suf);
-	free(scp);
-	free(keys);
-	if (rc < 0)
-		ckpt_ocdbt_node_release(nd);
-	return rc;
-}
-
-void ckpt_ocdbt_node_trim(struct ckpt_ocdbt_node *nd)
-{
-	table_release(&nd->table);
-	free(nd->leaf);
-	free(nd->child);
-	ckpt_free_big(nd->body, nd->body_n);
-	nd->leaf = NULL;
-	nd->child = NULL;
-	nd->body = NULL;
-	nd->body_n = 0;
-	nd->n = 0;
-	if (nd->height) {
-		free(nd->keys);
-		nd->keys = NULL;
-		nd->keys_n = 0;
-	}
-}
-
-void ckpt_ocdbt_node_release(struct ckpt_ocdbt_node *nd)
-{
-	table_release(&nd->table);
-	free(nd->leaf);
-	free(nd->child);
-	free(nd->body);
-	free(nd->keys);
-	memset(nd, 0, sizeof(*nd));
 }

@@ -4,6 +4,8 @@
 
 #include "err.h"
 
+#include <string.h>
+
 int ckpt_rd_u8(struct ckpt_rd *r, uint8_t *out)
 {
 	if (r->left < 1)
@@ -11,6 +13,24 @@ int ckpt_rd_u8(struct ckpt_rd *r, uint8_t *out)
 	*out = r->p[0];
 	r->p++;
 	r->left--;
+	return 0;
+}
+
+int ckpt_rd_peek(const struct ckpt_rd *r, uint8_t *out)
+{
+	if (r->left < 1)
+		return CKPT_ECORRUPT;
+	*out = r->p[0];
+	return 0;
+}
+
+int ckpt_rd_u16le(struct ckpt_rd *r, uint16_t *out)
+{
+	if (r->left < 2)
+		return CKPT_ECORRUPT;
+	*out = (uint16_t)(r->p[0] | r->p[1] << 8);
+	r->p += 2;
+	r->left -= 2;
 	return 0;
 }
 
@@ -103,6 +123,15 @@ int ckpt_rd_bytes(struct ckpt_rd *r, size_t n, struct ckpt_bytes *out)
 int ckpt_rd_skip(struct ckpt_rd *r, size_t n)
 {
 	if (r->left < n)
+		return CKPT_ECORRUPT;
+	r->p += n;
+	r->left -= n;
+	return 0;
+}
+
+int ckpt_rd_lit(struct ckpt_rd *r, const void *lit, size_t n)
+{
+	if (r->left < n || memcmp(r->p, lit, n))
 		return CKPT_ECORRUPT;
 	r->p += n;
 	r->left -= n;

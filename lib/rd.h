@@ -26,6 +26,9 @@ static inline struct ckpt_rd ckpt_rd_init(const void *p, size_t n)
 }
 
 int ckpt_rd_u8(struct ckpt_rd *r, uint8_t *out);
+/* the next byte, not consumed */
+int ckpt_rd_peek(const struct ckpt_rd *r, uint8_t *out);
+int ckpt_rd_u16le(struct ckpt_rd *r, uint16_t *out);
 int ckpt_rd_u32le(struct ckpt_rd *r, uint32_t *out);
 int ckpt_rd_u64le(struct ckpt_rd *r, uint64_t *out);
 int ckpt_rd_u32be(struct ckpt_rd *r, uint32_t *out);
@@ -39,6 +42,8 @@ int ckpt_rd_varint32(struct ckpt_rd *r, uint32_t *out);
 int ckpt_rd_varint16(struct ckpt_rd *r, uint32_t *out);
 int ckpt_rd_bytes(struct ckpt_rd *r, size_t n, struct ckpt_bytes *out);
 int ckpt_rd_skip(struct ckpt_rd *r, size_t n);
+/* consumes the n bytes of lit when they come next */
+int ckpt_rd_lit(struct ckpt_rd *r, const void *lit, size_t n);
 /* Checks that n items of at least min_each bytes could follow; *out = n. */
 int ckpt_rd_count(const struct ckpt_rd *r, uint64_t n, size_t min_each, size_t *out);
 /* CKPT_ECORRUPT if bytes remain */

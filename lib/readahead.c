@@ -14,8 +14,9 @@
 #define QUEUE_MAX 256
 
 struct job {
-	struct ckpt_array *a;
-	uint64_t chunk, piece;
+	ckpt_ra_fn fn;
+	void *owner; /* NULL: an idle slot in running[] */
+	uint64_t a, b;
 };
 
 struct ckpt_ra {
@@ -26,7 +27,7 @@ struct ckpt_ra {
 	pthread_t *threads;
 	unsigned n_threads, want_threads; /* started on the first job: after a
 					   * daemon's fork, never before */
-	struct job *running; /* one slot per thread: what it runs, a == NULL when idle */
+	struct job *running; /* one slot per thread: what it runs, owner NULL when idle */
 	bool stop;
 	uint64_t done; /* jobs run */
 };
@@ -55,9 +56,9 @@ static void *worker_main(void *arg)
 		p->n--;
 		p->running[w.id] = j;
 		pthread_mutex_unlock(&p->lock);
-		ckpt_array_ra_run(j.a, j.chunk, j.piece);
+		j.fn(j.owner, j.a, j.b);
 		pthread_mutex_lock(&p->lock);
-		p->running[w.id].a = NULL;
+		p->running[w.id].owner = NULL;
 		p->done++;
 		pthread_cond_broadcast(&p->idle);
 	}
@@ -123,7 +124,7 @@ void ckpt_ra_free(struct ckpt_ra *p)
 	free(p);
 }
 
-void ckpt_ra_submit(struct ckpt_ra *p, struct ckpt_array *a, uint64_t chunk, uint64_t piece)
+void ckpt_ra_submit(struct ckpt_ra *p, ckpt_ra_fn fn, void *owner, uint64_t a, uint64_t b)
 {
 	if (!p)
 		return;
@@ -135,11 +136,11 @@ void ckpt_ra_submit(struct ckpt_ra *p, struct ckpt_array *a, uint64_t chunk, uin
 	for (size_t i = 0; i < p->n; i++) {
 		struct job *j = &p->q[(p->head + i) % QUEUE_MAX];
 
-		if (j->a == a && j->chunk == chunk && j->piece >= piece)
+		if (j->fn == fn && j->owner == owner && j->a == a && j->b >= b)
 			goto out; /* already asked for */
 	}
-	if (p->n < QUEUE_MAX && !p->stop) {
-		p->q[(p->head + p->n) % QUEUE_MAX] = (struct job){ a, chunk, piece };
+	if (p->n < QUEUE_MAX && !p->stop && owner) {
+		p->q[(p->head + p->n) % QUEUE_MAX] = (struct job){ fn, owner, a, b };
 		p->n++;
 		pthread_cond_signal(&p->work);
 	}
@@ -159,7 +160,7 @@ uint64_t ckpt_ra_done(struct ckpt_ra *p)
 	return n;
 }
 
-void ckpt_ra_forget(struct ckpt_ra *p, struct ckpt_array *a)
+void ckpt_ra_forget(struct ckpt_ra *p, const void *owner)
 {
 	bool busy;
 
@@ -173,7 +174,7 @@ void ckpt_ra_forget(struct ckpt_ra *p, struct ckpt_array *a)
 		for (size_t i = 0; i < p->n; i++) {
 			struct job j = p->q[(p->head + i) % QUEUE_MAX];
 
-			if (j.a != a)
+			if (j.owner != owner)
 				p->q[(p->head + kept++) % QUEUE_MAX] = j;
 		}
 		p->n = kept;
@@ -181,7 +182,7 @@ void ckpt_ra_forget(struct ckpt_ra *p, struct ckpt_array *a)
 	do {
 		busy = false;
 		for (unsigned i = 0; i < p->n_threads; i++)
-			busy = busy || p->running[i].a == a;
+			busy = busy || p->running[i].owner == owner;
 		if (busy)
 			pthread_cond_wait(&p->idle, &p->lock);
 	} while (busy);

@@ -4,13 +4,12 @@
  *
  * A read is cut into runs: maximal spans of output bytes that are contiguous
  * in one decoded chunk (a run crosses rows when the chunk spans whole rows).
- * Whole chunks go through the cache; streamed chunks are cut into pieces of
- * piece_bytes, each cached on its own, produced in order by one decoder per
- * chunk (restarted when a reader goes back before it).
+ * Whole chunks go through the cache; streamed chunks are zarr_stream.c's.
  */
 #include "zarr.h"
 
 #include "compress.h"
+#include "zarr_int.h"
 #include "ndcopy.h"
 #include "util.h"
 #include "zarr_codec.h"
@@ -19,42 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_STREAMS 16
-#define STREAM_IN_BYTES (1u << 20)
-
-struct stream {
-	uint64_t chunk;
-	bool init, missing;
-	bool retired; /* produced the whole chunk and let go of its decoder */
-	struct ckpt_blob blob;
-	uint64_t data_off, data_len; /* the compressed stream inside the blob */
-	struct ckpt_dstream *ds;
-	uint64_t produced, consumed;
-	uint8_t *in;
-	size_t in_pos, in_len;
-	pthread_mutex_t lock;
-	unsigned users;
-	uint64_t last_use;
-	struct stream *next;
-};
-
-struct ckpt_array {
-	struct ckpt_zarr_meta m;
-	const struct ckpt_store *s;
-	char *prefix;
-	char *meta_json;
-	size_t meta_json_n;
-	uint64_t uid;
-	struct ckpt_array_opts o;
-	bool streaming;
-	enum ckpt_comp scomp;
-	uint64_t cstride[CKPT_MAX_RANK]; /* chunk-buffer strides in elements */
-	pthread_mutex_t slock;
-	struct stream *streams;
-	unsigned n_streams;
-	uint64_t use_clock;
-};
 
 static uint64_t next_uid = 1;
 
@@ -151,25 +114,16 @@ out:
 	return rc;
 }
 
-static void stream_free(struct stream *st)
-{
-	ckpt_blob_release(&st->blob);
-	ckpt_dstream_free(st->ds);
-	free(st->in);
-	pthread_mutex_destroy(&st->lock);
-	free(st);
-}
-
 void ckpt_array_close(struct ckpt_array *a)
 {
 	if (!a)
 		return;
 	ckpt_ra_forget(a->o.ra, a);
 	while (a->streams) {
-		struct stream *st = a->streams;
+		struct zstream *st = a->streams;
 
 		a->streams = st->next;
-		stream_free(st);
+		ckpt_zstream_free(st);
 	}
 	ckpt_zarr_meta_release(&a->m);
 	pthread_mutex_destroy(&a->slock);
@@ -199,35 +153,12 @@ bool ckpt_array_streams(const struct ckpt_array *a)
 	return a->streaming;
 }
 
-static void chunk_coords(const struct ckpt_array *a, uint64_t lin, uint64_t *ci)
-{
-	for (uint32_t k = a->m.rank; k-- > 0;) {
-		ci[k] = lin % a->m.grid[k];
-		lin /= a->m.grid[k];
-	}
-}
-
-static void chunk_key(const struct ckpt_array *a, const uint64_t *ci, char *buf, size_t cap)
-{
-	size_t p = (size_t)snprintf(buf, cap, "%s", a->prefix);
-
-	if (p < cap)
-		ckpt_zarr_chunk_key(&a->m, ci, buf + p, cap - p);
-}
-
 /* ---------------------------------------------------------------- whole chunks */
 
 struct fill_ctx {
 	struct ckpt_array *a;
 	uint64_t chunk;
 };
-
-static int missing_chunk(struct ckpt_array *a, const char *key, struct ckpt_err *err)
-{
-	return ckpt_err_set(err, CKPT_ECORRUPT,
-			    "'%s': chunk '%s' is missing (the checkpoint stores every chunk)",
-			    a->s->label, key);
-}
 
 static int fill_chunk(void *vctx, uint8_t **data, size_t *n, struct ckpt_err *err)
 {
@@ -239,8 +170,8 @@ static int fill_chunk(void *vctx, uint8_t **data, size_t *n, struct ckpt_err *er
 	uint8_t *raw = NULL, *dec;
 	int rc;
 
-	chunk_coords(a, c->chunk, ci);
-	chunk_key(a, ci, key, sizeof(key));
+	ckpt_zarr_chunk_coords(a, c->chunk, ci);
+	ckpt_zarr_key_of(a, ci, key, sizeof(key));
 	dec = malloc(a->m.chunk_nbytes ? (size_t)a->m.chunk_nbytes : 1);
 	if (!dec)
 		return -ENOMEM;
@@ -248,7 +179,7 @@ static int fill_chunk(void *vctx, uint8_t **data, size_t *n, struct ckpt_err *er
 	if (rc == -ENOENT) {
 		if (a->o.missing_is_error) {
 			free(dec);
-			return missing_chunk(a, key, err);
+			return ckpt_zarr_missing_chunk(a, key, err);
 		}
 		ckpt_fill_elems(dec, a->m.chunk_nbytes / a->m.dtype.itemsize, a->m.fill,
 				a->m.dtype.itemsize);
@@ -292,258 +223,6 @@ static int copy_whole(struct ckpt_array *a, uint64_t chunk, uint64_t off, size_t
 		return rc;
 	memcpy(out, ref.data + off, n);
 	ckpt_cache_unref(a->o.cache, &ref);
-	return 0;
-}
-
-/* ---------------------------------------------------------------- streamed chunks */
-
-static struct stream *stream_acquire(struct ckpt_array *a, uint64_t chunk)
-{
-	struct stream *st, **pp, *victim = NULL;
-
-	pthread_mutex_lock(&a->slock);
-	for (st = a->streams; st; st = st->next)
-		if (st->chunk == chunk)
-			break;
-	if (!st) {
-		if (a->n_streams >= MAX_STREAMS) {
-			for (struct stream *s = a->streams; s; s = s->next)
-				if (!s->users && (!victim || s->last_use < victim->last_use))
-					victim = s;
-			if (victim) {
-				for (pp = &a->streams; *pp != victim; pp = &(*pp)->next)
-					;
-				*pp = victim->next;
-				a->n_streams--;
-				stream_free(victim);
-			}
-		}
-		st = calloc(1, sizeof(*st));
-		if (st) {
-			st->chunk = chunk;
-			st->blob.fd = -1;
-			pthread_mutex_init(&st->lock, NULL);
-			st->next = a->streams;
-			a->streams = st;
-			a->n_streams++;
-		}
-	}
-	if (st) {
-		st->users++;
-		st->last_use = ++a->use_clock;
-	}
-	pthread_mutex_unlock(&a->slock);
-	return st;
-}
-
-static void stream_release(struct ckpt_array *a, struct stream *st)
-{
-	pthread_mutex_lock(&a->slock);
-	st->users--;
-	pthread_mutex_unlock(&a->slock);
-}
-
-static int stream_init(struct ckpt_array *a, struct stream *st, struct ckpt_err *err)
-{
-	uint64_t ci[CKPT_MAX_RANK];
-	char key[1024];
-	int rc;
-
-	chunk_coords(a, st->chunk, ci);
-	chunk_key(a, ci, key, sizeof(key));
-	rc = ckpt_store_get(a->s, key, &st->blob, err);
-	if (rc == -ENOENT) {
-		if (a->o.missing_is_error)
-			return missing_chunk(a, key, err);
-		st->missing = true;
-		st->init = true;
-		return 0;
-	}
-	if (rc < 0)
-		return rc;
-	st->data_off = 0;
-	st->data_len = st->blob.len;
-	if (a->m.chain.shard) {
-		const struct ckpt_shard *sh = a->m.chain.shard;
-		uint64_t ib = ckpt_shard_index_size(sh, a->m.rank, a->m.chunk), off, len;
-		uint8_t idx[20];
-		bool miss;
-
-		if (ib > sizeof(idx) || ib > st->blob.len)
-			return ckpt_err_set(err, CKPT_ECORRUPT, "'%s': shard '%s' too short",
-					    a->s->label, key);
-		rc = ckpt_blob_read(a->s, &st->blob, sh->index_at_start ? 0 : st->blob.len - ib,
-				    (size_t)ib, idx, err);
-		if (rc == 0)
-			rc = ckpt_shard_index_entry(sh, idx, ib, 0, st->blob.len, &off, &len, &miss,
-						    err);
-		if (rc < 0) {
-			ckpt_err_prefix(err, "'%s': shard '%s': ", a->s->label, key);
-			return rc;
-		}
-		if (miss) {
-			st->missing = true;
-			st->init = true;
-			return 0;
-		}
-		st->data_off = off;
-		st->data_len = len;
-	}
-	st->in = malloc(STREAM_IN_BYTES);
-	if (!st->in)
-		return -ENOMEM;
-	rc = ckpt_dstream_new(&st->ds, a->scomp);
-	if (rc < 0)
-		return rc;
-	st->init = true;
-	return 0;
-}
-
-/* A stream that has produced its whole chunk keeps no decoder, input
- * buffer or blob (~2 MiB): a reader that comes back starts it over. */
-static void stream_retire_if_done(struct ckpt_array *a, struct stream *st)
-{
-	if (!st->init || st->missing || st->produced < a->m.chunk_nbytes)
-		return;
-	ckpt_dstream_free(st->ds);
-	st->ds = NULL;
-	free(st->in);
-	st->in = NULL;
-	ckpt_blob_release(&st->blob);
-	memset(&st->blob, 0, sizeof(st->blob));
-	st->blob.fd = -1;
-	st->init = false;
-	st->retired = true;
-	st->produced = st->consumed = 0;
-	st->in_pos = st->in_len = 0;
-}
-
-/* Decodes the next n bytes of the stream into out. */
-static int stream_next(struct ckpt_array *a, struct stream *st, uint8_t *out, size_t n,
-		       struct ckpt_err *err)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		size_t produced;
-		bool done;
-		int rc;
-
-		if (st->in_pos == st->in_len) {
-			size_t take = (size_t)CKPT_MIN((uint64_t)STREAM_IN_BYTES,
-						       st->data_len - st->consumed);
-
-			if (take == 0)
-				return ckpt_err_set(err, CKPT_ECORRUPT,
-						    "'%s': chunk '%s' ends after %llu of %llu bytes",
-						    a->s->label, st->blob.key,
-						    (unsigned long long)(st->produced + got),
-						    (unsigned long long)a->m.chunk_nbytes);
-			rc = ckpt_blob_read(a->s, &st->blob, st->data_off + st->consumed, take, st->in,
-					    err);
-			if (rc < 0)
-				return rc;
-			st->consumed += take;
-			st->in_pos = 0;
-			st->in_len = take;
-		}
-		{
-			const uint8_t *in = st->in + st->in_pos;
-			size_t in_n = st->in_len - st->in_pos;
-
-			rc = ckpt_dstream_run(st->ds, &in, &in_n, out + got, n - got, &produced,
-					      &done, err);
-			if (rc < 0) {
-				ckpt_err_prefix(err, "'%s': chunk '%s': ", a->s->label,
-						st->blob.key);
-				return rc;
-			}
-			st->in_pos = st->in_len - in_n;
-		}
-		got += produced;
-		if (done && got < n)
-			return ckpt_err_set(err, CKPT_ECORRUPT,
-					    "'%s': chunk '%s' decodes to %llu bytes, expected %llu",
-					    a->s->label, st->blob.key,
-					    (unsigned long long)(st->produced + got),
-					    (unsigned long long)a->m.chunk_nbytes);
-	}
-	st->produced += n;
-	ckpt_cache_count_decoded(a->o.cache, n);
-	return 0;
-}
-
-static int copy_streamed(struct ckpt_array *a, uint64_t chunk, uint64_t off, size_t n,
-			 uint8_t *out, struct ckpt_err *err)
-{
-	const uint64_t P = a->o.piece_bytes;
-
-	while (n > 0) {
-		uint64_t piece = off / P, within = off % P;
-		size_t take = (size_t)CKPT_MIN((uint64_t)n, P - within);
-		struct ckpt_cache_key key = { a->uid, chunk, piece + 1 };
-		struct ckpt_cache_ref ref;
-		struct stream *st;
-		int rc = 0;
-
-		if (ckpt_cache_lookup(a->o.cache, key, &ref) == 0) {
-			memcpy(out, ref.data + within, take);
-			ckpt_cache_unref(a->o.cache, &ref);
-			goto next;
-		}
-		st = stream_acquire(a, chunk);
-		if (!st)
-			return -ENOMEM;
-		pthread_mutex_lock(&st->lock);
-		if (ckpt_cache_lookup(a->o.cache, key, &ref) == 0) {
-			memcpy(out, ref.data + within, take);
-			ckpt_cache_unref(a->o.cache, &ref);
-		} else {
-			if (!st->init)
-				rc = stream_init(a, st, err);
-			if (rc == 0 && !st->missing && st->produced > piece * P) {
-				/* the reader went back: start the stream over */
-				rc = ckpt_dstream_reset(st->ds);
-				st->produced = st->consumed = 0;
-				st->in_pos = st->in_len = 0;
-			}
-			/* produce pieces up to and including the one asked for */
-			while (rc == 0) {
-				uint64_t p = st->missing ? piece : st->produced / P;
-				size_t len = (size_t)CKPT_MIN(P, a->m.chunk_nbytes - p * P);
-				uint8_t *buf = malloc(len ? len : 1);
-
-				if (!buf) {
-					rc = -ENOMEM;
-					break;
-				}
-				if (st->missing)
-					ckpt_fill_elems(buf, len / a->m.dtype.itemsize, a->m.fill,
-							a->m.dtype.itemsize);
-				else
-					rc = stream_next(a, st, buf, len, err);
-				if (rc < 0) {
-					free(buf);
-					break;
-				}
-				if (p == piece)
-					memcpy(out, buf + within, take);
-				ckpt_cache_insert(a->o.cache, (struct ckpt_cache_key){ a->uid, chunk, p + 1 },
-						  buf, len);
-				if (p == piece)
-					break;
-			}
-			stream_retire_if_done(a, st);
-		}
-		pthread_mutex_unlock(&st->lock);
-		stream_release(a, st);
-		if (rc < 0)
-			return rc;
-next:
-		off += take;
-		out += take;
-		n -= take;
-	}
 	return 0;
 }
 
@@ -609,7 +288,7 @@ int64_t ckpt_array_read(struct ckpt_array *a, void *buf, uint64_t off, size_t n,
 		locate(a, pos, &chunk_lin, &cpos, &run);
 		take = CKPT_MIN(run * isz - b, end - pos);
 		if (a->streaming)
-			rc = copy_streamed(a, chunk_lin, cpos * isz + b, (size_t)take, out, err);
+			rc = ckpt_zarr_copy_streamed(a, chunk_lin, cpos * isz + b, (size_t)take, out, err);
 		else
 			rc = copy_whole(a, chunk_lin, cpos * isz + b, (size_t)take, out, err);
 		if (rc < 0)
@@ -649,64 +328,20 @@ int ckpt_array_prefetch(struct ckpt_array *a, uint64_t chunk, struct ckpt_err *e
 	return rc;
 }
 
-/* decodes the pieces of a streamed chunk up to `piece`, never starting over */
-static void stream_prefetch(struct ckpt_array *a, uint64_t chunk, uint64_t piece)
-{
-	const uint64_t P = a->o.piece_bytes;
-	struct ckpt_err err = { 0, "" };
-	struct ckpt_cache_ref ref;
-	struct stream *st;
-	int rc = 0;
-
-	if (chunk >= a->m.n_chunks || a->m.chunk_nbytes == 0)
-		return;
-	if (piece > (a->m.chunk_nbytes - 1) / P)
-		piece = (a->m.chunk_nbytes - 1) / P; /* the whole chunk */
-	if (ckpt_cache_lookup(a->o.cache, (struct ckpt_cache_key){ a->uid, chunk, piece + 1 }, &ref) == 0) {
-		ckpt_cache_unref(a->o.cache, &ref);
-		return;
-	}
-	st = stream_acquire(a, chunk);
-	if (!st)
-		return;
-	pthread_mutex_lock(&st->lock);
-	if (st->retired) {
-		/* decoded to the end already: a job that comes late must not
-		 * start it over (a reader that needs an evicted piece will) */
-		pthread_mutex_unlock(&st->lock);
-		stream_release(a, st);
-		return;
-	}
-	if (!st->init)
-		rc = stream_init(a, st, &err);
-	while (rc == 0 && !st->missing && st->produced <= piece * P &&
-	       st->produced < a->m.chunk_nbytes) {
-		uint64_t p = st->produced / P;
-		size_t len = (size_t)CKPT_MIN(P, a->m.chunk_nbytes - p * P);
-		uint8_t *buf = malloc(len ? len : 1);
-
-		if (!buf)
-			break;
-		rc = stream_next(a, st, buf, len, &err);
-		if (rc < 0) {
-			free(buf); /* the reader will meet the error and report it */
-			break;
-		}
-		ckpt_cache_insert(a->o.cache, (struct ckpt_cache_key){ a->uid, chunk, p + 1 }, buf, len);
-	}
-	stream_retire_if_done(a, st);
-	pthread_mutex_unlock(&st->lock);
-	stream_release(a, st);
-}
-
 void ckpt_array_ra_run(struct ckpt_array *a, uint64_t chunk, uint64_t piece)
 {
 	struct ckpt_err err = { 0, "" };
 
 	if (a->streaming)
-		stream_prefetch(a, chunk, piece);
+		ckpt_zarr_stream_prefetch(a, chunk, piece);
 	else
 		ckpt_array_prefetch(a, chunk, &err); /* errors surface when read */
+}
+
+/* the read-ahead pool's job for an array */
+static void ra_job(void *owner, uint64_t chunk, uint64_t piece)
+{
+	ckpt_array_ra_run(owner, chunk, piece);
 }
 
 void ckpt_array_readahead(struct ckpt_array *a, uint64_t off, uint64_t len)
@@ -722,7 +357,7 @@ void ckpt_array_readahead(struct ckpt_array *a, uint64_t off, uint64_t len)
 	if (a->streaming) {
 		/* pieces up to the one holding the last byte, chunk by chunk */
 		for (uint64_t c = c0; c <= c1 && c < c0 + 4; c++)
-			ckpt_ra_submit(a->o.ra, a, c,
+			ckpt_ra_submit(a->o.ra, ra_job, a, c,
 				       c == c1 ? cpos * m->dtype.itemsize / a->o.piece_bytes : UINT64_MAX);
 		return;
 	}
@@ -732,7 +367,7 @@ void ckpt_array_readahead(struct ckpt_array *a, uint64_t off, uint64_t len)
 		if (ckpt_cache_lookup(a->o.cache, (struct ckpt_cache_key){ a->uid, c, 0 }, &ref) == 0)
 			ckpt_cache_unref(a->o.cache, &ref);
 		else
-			ckpt_ra_submit(a->o.ra, a, c, 0);
+			ckpt_ra_submit(a->o.ra, ra_job, a, c, 0);
 	}
 }
 
@@ -772,7 +407,7 @@ int ckpt_array_view(struct ckpt_array *a, uint64_t off, size_t n, struct ckpt_ca
 			return 1;
 		}
 		/* decode up to that piece (it is cached on the way) */
-		if ((rc = copy_streamed(a, chunk, at, 1, &one, err)) < 0)
+		if ((rc = ckpt_zarr_copy_streamed(a, chunk, at, 1, &one, err)) < 0)
 			return rc;
 	}
 	return 0; /* evicted at once: a cache smaller than a piece */
@@ -791,8 +426,8 @@ int ckpt_array_stored(struct ckpt_array *a, uint64_t *bytes, uint64_t *chunks,
 		struct ckpt_blob b;
 		int rc;
 
-		chunk_coords(a, c, ci);
-		chunk_key(a, ci, key, sizeof(key));
+		ckpt_zarr_chunk_coords(a, c, ci);
+		ckpt_zarr_key_of(a, ci, key, sizeof(key));
 		rc = ckpt_store_get(a->s, key, &b, err);
 		if (rc == -ENOENT)
 			continue;

@@ -65,6 +65,8 @@ int ckpt_array_stored(struct ckpt_array *a, uint64_t *bytes, uint64_t *chunks,
 /* Schedules the decoding of the chunks (pieces of streamed chunks) holding
  * bytes [off, off+len) on the read-ahead pool; returns at once. */
 void ckpt_array_readahead(struct ckpt_array *a, uint64_t off, uint64_t len);
+/* what a read-ahead job does: decode chunk (streamed: its pieces up to piece) into the cache */
+void ckpt_array_ra_run(struct ckpt_array *a, uint64_t chunk, uint64_t piece);
 /* Decodes chunk `chunk` ahead of time into the cache (read-ahead). */
 int ckpt_array_prefetch(struct ckpt_array *a, uint64_t chunk, struct ckpt_err *err);
 /* The linear chunk index holding byte off, and the chunk count. */

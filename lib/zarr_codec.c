@@ -6,9 +6,10 @@
  */
 #include "zarr_codec.h"
 
-#include "compress.h"
+#include "codec.h"
 #include "crc32c.h"
 #include "ndcopy.h"
+#include "rd.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -21,23 +22,6 @@ static uint64_t elems(uint32_t rank, const uint64_t *shape)
 	for (uint32_t i = 0; i < rank; i++)
 		n *= shape[i];
 	return n;
-}
-
-static enum ckpt_comp comp_of(enum ckpt_b2b b)
-{
-	return b == CKPT_B2B_ZSTD ? CKPT_COMP_ZSTD : b == CKPT_B2B_GZIP ? CKPT_COMP_GZIP
-									: CKPT_COMP_ZLIB;
-}
-
-static const char *b2b_name(enum ckpt_b2b b)
-{
-	switch (b) {
-	case CKPT_B2B_ZSTD: return "zstd";
-	case CKPT_B2B_GZIP: return "gzip";
-	case CKPT_B2B_ZLIB: return "zlib";
-	case CKPT_B2B_CRC32C: return "crc32c";
-	}
-	return "?";
 }
 
 /* shapes after each transpose: s[0] = shape, s[t+1][k] = s[t][perm_t[k]] */
@@ -55,31 +39,45 @@ uint64_t ckpt_shard_index_size(const struct ckpt_shard *s, uint32_t rank, const 
 	uint64_t n = 1;
 
 	for (uint32_t i = 0; i < rank; i++)
-		n *= shape[i] / s->inner[i];
-	return n * 16 + (s->index_crc32c ? 4 : 0);
+		if (ckpt_mul_overflow(n, shape[i] / s->inner[i], &n))
+			return UINT64_MAX;
+	if (ckpt_mul_overflow(n, 16, &n) || n > UINT64_MAX - 4)
+		return UINT64_MAX;
+	return n + (s->index_crc32c ? 4 : 0);
 }
 
-int ckpt_shard_index_entry(const struct ckpt_shard *s, const uint8_t *idx, uint64_t ib, uint64_t j,
-			   uint64_t shard_len, uint64_t *off, uint64_t *len, bool *missing,
-			   struct ckpt_err *err)
+int ckpt_shard_index_check(const struct ckpt_shard *s, const uint8_t *idx, uint64_t ib,
+			   uint64_t shard_len, struct ckpt_err *err)
 {
-	uint64_t end, body = ib - (s->index_crc32c ? 4 : 0);
+	uint64_t body = ib - (s->index_crc32c ? 4 : 0), off, len, end;
+	struct ckpt_rd r;
 
-	if (j * 16 + 16 > body)
-		return -EINVAL;
+	if (ib > shard_len || ib < (s->index_crc32c ? 4u : 0u) || body % 16 || ib > SIZE_MAX)
+		return ckpt_err_set(err, CKPT_ECORRUPT,
+				    "shard of %llu bytes is smaller than its %llu-byte index",
+				    (unsigned long long)shard_len, (unsigned long long)ib);
+	r = ckpt_rd_init(idx, (size_t)body);
 	if (s->index_crc32c && ckpt_crc32c(0, idx, (size_t)body) != ckpt_load_le32(idx + body))
 		return ckpt_err_set(err, CKPT_ECORRUPT, "shard index checksum mismatch");
+	for (uint64_t j = 0; r.left; j++) {
+		if (ckpt_rd_u64le(&r, &off) < 0 || ckpt_rd_u64le(&r, &len) < 0)
+			return ckpt_err_set(err, CKPT_ECORRUPT, "shard index truncated");
+		if (off == UINT64_MAX && len == UINT64_MAX)
+			continue;
+		if (ckpt_add_overflow(off, len, &end) || end > shard_len)
+			return ckpt_err_set(err, CKPT_ECORRUPT,
+					    "shard index entry %llu (%llu+%llu) outside the %llu-byte shard",
+					    (unsigned long long)j, (unsigned long long)off,
+					    (unsigned long long)len, (unsigned long long)shard_len);
+	}
+	return 0;
+}
+
+bool ckpt_shard_index_at(const uint8_t *idx, uint64_t j, uint64_t *off, uint64_t *len)
+{
 	*off = ckpt_load_le64(idx + j * 16);
 	*len = ckpt_load_le64(idx + j * 16 + 8);
-	*missing = *off == UINT64_MAX && *len == UINT64_MAX;
-	if (*missing)
-		return 0;
-	if (ckpt_add_overflow(*off, *len, &end) || end > shard_len)
-		return ckpt_err_set(err, CKPT_ECORRUPT,
-				    "shard index entry %llu+%llu outside the %llu-byte shard",
-				    (unsigned long long)*off, (unsigned long long)*len,
-				    (unsigned long long)shard_len);
-	return 0;
+	return !(*off == UINT64_MAX && *len == UINT64_MAX);
 }
 
 static int shard_decode(const struct ckpt_shard *s, const struct ckpt_dtype *dt, uint32_t rank,
@@ -101,25 +99,20 @@ static int shard_decode(const struct ckpt_shard *s, const struct ckpt_dtype *dt,
 		return ckpt_err_set(err, CKPT_ECORRUPT, "shard of %zu bytes is smaller than its index",
 				    in_n);
 	idx = s->index_at_start ? in : in + in_n - ib;
-	if (s->index_crc32c &&
-	    ckpt_crc32c(0, idx, (size_t)(ib - 4)) != ckpt_load_le32(idx + ib - 4))
-		return ckpt_err_set(err, CKPT_ECORRUPT, "shard index checksum mismatch");
+	rc = ckpt_shard_index_check(s, idx, ib, in_n, err);
+	if (rc < 0)
+		return rc;
 	inner_bytes = elems(rank, s->inner) * dt->itemsize;
 	tmp = malloc(inner_bytes ? (size_t)inner_bytes : 1);
 	if (!tmp)
 		return -ENOMEM;
 	for (uint64_t j = 0; j < n_inner; j++) {
-		uint64_t off = ckpt_load_le64(idx + j * 16), len = ckpt_load_le64(idx + j * 16 + 8), end;
+		uint64_t off, len;
 
-		if (off == UINT64_MAX && len == UINT64_MAX) {
+		if (!ckpt_shard_index_at(idx, j, &off, &len)) {
 			ckpt_fill_elems(tmp, elems(rank, s->inner), fill, dt->itemsize);
 		} else {
-			if (ckpt_add_overflow(off, len, &end) || end > in_n) {
-				rc = ckpt_err_set(err, CKPT_ECORRUPT,
-						  "shard index entry %llu+%llu outside the %zu-byte shard",
-						  (unsigned long long)off, (unsigned long long)len, in_n);
-				break;
-			}
+			/* inside the shard: ckpt_shard_index_check */
 			rc = ckpt_chain_decode(&s->codecs, dt, rank, s->inner, fill, in + off,
 					       (size_t)len, tmp, lim, err);
 			if (rc < 0) {
@@ -140,6 +133,12 @@ static int shard_decode(const struct ckpt_shard *s, const struct ckpt_dtype *dt,
 	return rc;
 }
 
+/*
+ * About 125 lines in one function: the three stages (bytes-to-bytes, the
+ * array-to-bytes codec, the transposes) hand buffers to each other, and
+ * which buffer is owned, borrowed or the caller's output is tracked in one
+ * place with one cleanup path.
+ */
 int ckpt_chain_decode(const struct ckpt_chain *ch, const struct ckpt_dtype *dt, uint32_t rank,
 		      const uint64_t *shape, const uint8_t *fill, const uint8_t *in, size_t in_n,
 		      uint8_t *out, const struct ckpt_limits *lim, struct ckpt_err *err)
@@ -156,9 +155,10 @@ int ckpt_chain_decode(const struct ckpt_chain *ch, const struct ckpt_dtype *dt, 
 
 	/* bytes-to-bytes, last codec first */
 	for (uint32_t i = ch->n_b2b; i-- > 0;) {
-		enum ckpt_b2b b = ch->b2b[i];
+		enum ckpt_comp b = ch->b2b[i].id;
+		const char *bname = ckpt_codec_name(b);
 
-		if (b == CKPT_B2B_CRC32C) {
+		if (b == CKPT_COMP_CRC32C) {
 			if (cur_n < 4) {
 				rc = ckpt_err_set(err, CKPT_ECORRUPT, "crc32c: object too short");
 				goto out;
@@ -177,15 +177,14 @@ int ckpt_chain_decode(const struct ckpt_chain *ch, const struct ckpt_dtype *dt, 
 			size_t dec_n;
 
 			for (uint32_t k = 0; k < i; k++)
-				if (ch->b2b[k] == CKPT_B2B_CRC32C)
+				if (ch->b2b[k].id == CKPT_COMP_CRC32C)
 					expect += 4;
 			if (ch->shard) {
-				rc = ckpt_decompress_alloc(comp_of(b), cur, cur_n, lim->max_chunk_bytes,
+				rc = ckpt_codec_decode_alloc(b, cur, cur_n, lim->max_chunk_bytes,
 							   &dec, &dec_n, err);
 			} else if (i == 0 && !ch->n_transpose && !cur_in_out) {
 				/* the common case: decompress straight into the output */
-				rc = ckpt_decompress_into(comp_of(b), cur, cur_n, out, (size_t)expect,
-							  err);
+				rc = ckpt_codec_decode_into(b, cur, cur_n, out, (size_t)expect, err);
 				if (rc == 0) {
 					cur = out;
 					cur_n = (size_t)expect;
@@ -196,15 +195,15 @@ int ckpt_chain_decode(const struct ckpt_chain *ch, const struct ckpt_dtype *dt, 
 				}
 			} else {
 				dec = malloc(expect ? (size_t)expect : 1);
-				rc = dec ? ckpt_decompress_into(comp_of(b), cur, cur_n, dec,
+				rc = dec ? ckpt_codec_decode_into(b, cur, cur_n, dec,
 								(size_t)expect, err)
 					 : -ENOMEM;
 				dec_n = (size_t)expect;
 			}
 			if (rc < 0) {
 				free(dec);
-				if (strncmp(err->msg, b2b_name(b), strlen(b2b_name(b))))
-					ckpt_err_prefix(err, "%s: ", b2b_name(b));
+				if (strncmp(err->msg, bname, strlen(bname)))
+					ckpt_err_prefix(err, "%s: ", bname);
 				goto out;
 			}
 			free(owned);
@@ -283,8 +282,8 @@ bool ckpt_chain_streamable(const struct ckpt_chain *ch, const struct ckpt_dtype 
 			return false;
 		return ckpt_chain_streamable(&ch->shard->codecs, dt, rank, shape, comp);
 	}
-	if (ch->n_b2b > 1 || (ch->n_b2b == 1 && ch->b2b[0] == CKPT_B2B_CRC32C))
+	if (ch->n_b2b > 1 || (ch->n_b2b == 1 && !ckpt_codec_streams(ch->b2b[0].id)))
 		return false;
-	*comp = ch->n_b2b ? comp_of(ch->b2b[0]) : CKPT_COMP_NONE;
+	*comp = ch->n_b2b ? ch->b2b[0].id : CKPT_COMP_NONE;
 	return true;
 }

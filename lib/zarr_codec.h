@@ -28,15 +28,19 @@ int ckpt_chain_decode(const struct ckpt_chain *ch, const struct ckpt_dtype *dt, 
 bool ckpt_chain_streamable(const struct ckpt_chain *ch, const struct ckpt_dtype *dt, uint32_t rank,
 			   const uint64_t *shape, enum ckpt_comp *comp);
 
-/* Size of a shard index (16 bytes per inner chunk, plus 4 with crc32c). */
+/* Size of a shard index (16 bytes per inner chunk, plus 4 with crc32c); UINT64_MAX on overflow. */
 uint64_t ckpt_shard_index_size(const struct ckpt_shard *s, uint32_t rank, const uint64_t *shape);
 
 /*
- * Parses a shard index (ib bytes, from ckpt_shard_index_size) and returns
- * inner chunk j's location; *missing when it is absent.
+ * Checks a shard index, once, before any entry is used: its ib bytes (from
+ * ckpt_shard_index_size) fit the shard_len-byte shard, its crc32c matches,
+ * and every entry is "missing" (all ones) or lies inside the shard.
+ * @return 0 or CKPT_ECORRUPT (naming the entry)
  */
-int ckpt_shard_index_entry(const struct ckpt_shard *s, const uint8_t *idx, uint64_t ib, uint64_t j,
-			   uint64_t shard_len, uint64_t *off, uint64_t *len, bool *missing,
-			   struct ckpt_err *err);
+int ckpt_shard_index_check(const struct ckpt_shard *s, const uint8_t *idx, uint64_t ib,
+			   uint64_t shard_len, struct ckpt_err *err);
+
+/* Entry j of a checked index: false when the inner chunk is missing. */
+bool ckpt_shard_index_at(const uint8_t *idx, uint64_t j, uint64_t *off, uint64_t *len);
 
 #endif

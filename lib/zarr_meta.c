@@ -238,30 +238,17 @@ static int sizes(struct ckpt_zarr_meta *m, struct ckpt_err *err)
 
 /* ---------------------------------------------------------------- v2 */
 
-static int v2_compressor(struct ckpt_chain *ch, const json_t *c, struct ckpt_err *err)
+static int v2_compressor(struct ckpt_chain *ch, const json_t *c, const struct ckpt_dtype *dt,
+			 struct ckpt_err *err)
 {
-	const char *id;
-	json_int_t level = 1;
+	int rc;
 
 	if (!c || json_is_null(c))
 		return 0;
-	if (!json_is_object(c) || !json_is_string(json_object_get(c, "id")))
-		return BAD("'compressor' must be null or an object with an 'id'");
-	id = json_string_value(json_object_get(c, "id"));
-	if (json_is_integer(json_object_get(c, "level")))
-		level = json_integer_value(json_object_get(c, "level"));
-	ch->n_b2b = 1;
-	ch->level[0] = (int)level;
-	if (!strcmp(id, "zstd"))
-		ch->b2b[0] = CKPT_B2B_ZSTD;
-	else if (!strcmp(id, "gzip"))
-		ch->b2b[0] = CKPT_B2B_GZIP;
-	else if (!strcmp(id, "zlib"))
-		ch->b2b[0] = CKPT_B2B_ZLIB;
-	else
-		return UNSUP("compressor '%s' is not supported (supported: zstd, gzip, zlib, null)",
-			     id);
-	return 0;
+	rc = ckpt_codec_from_v2(c, dt, &ch->b2b[0], err);
+	if (rc == 0)
+		ch->n_b2b = 1;
+	return rc;
 }
 
 static int parse_v2(struct ckpt_zarr_meta *m, const json_t *j, struct ckpt_err *err)
@@ -297,7 +284,7 @@ static int parse_v2(struct ckpt_zarr_meta *m, const json_t *j, struct ckpt_err *
 		return UNSUP("filter '%s' is not supported",
 			     str_or(json_object_get(f0, "id"), "?"));
 	}
-	if ((rc = v2_compressor(&m->chain, json_object_get(j, "compressor"), err)) < 0)
+	if ((rc = v2_compressor(&m->chain, json_object_get(j, "compressor"), &m->dtype, err)) < 0)
 		return rc;
 	m->chain.big_endian = m->dtype.big_endian;
 	if (json_is_string(order) && !strcmp(json_string_value(order), "F") && m->rank > 1) {
@@ -425,18 +412,19 @@ static int parse_chain(struct ckpt_zarr_meta *m, struct ckpt_chain *ch, const js
 			have_a2b = true;
 			if ((rc = parse_shard(m, ch, cfg, rank, depth, err)) < 0)
 				return rc;
-		} else if (!strcmp(name, "zstd") || !strcmp(name, "gzip") || !strcmp(name, "crc32c")) {
+		} else {
+			struct ckpt_codec_cfg cc;
+
+			rc = ckpt_codec_from_v3(name, cfg, &m->dtype, &cc, err);
+			if (rc == -ENOENT)
+				return UNSUP("codec '%s' is not supported", name);
+			if (rc < 0)
+				return rc;
 			if (!have_a2b)
 				return BAD("codec '%s' before the array-to-bytes codec", name);
 			if (ch->n_b2b >= CKPT_MAX_CODECS)
 				return UNSUP("more than %d bytes-to-bytes codecs", CKPT_MAX_CODECS);
-			ch->b2b[ch->n_b2b] = name[0] == 'z' ? CKPT_B2B_ZSTD
-					     : name[0] == 'g' ? CKPT_B2B_GZIP
-							      : CKPT_B2B_CRC32C;
-			ch->level[ch->n_b2b] = (int)json_integer_value(json_object_get(cfg, "level"));
-			ch->n_b2b++;
-		} else {
-			return UNSUP("codec '%s' is not supported", name);
+			ch->b2b[ch->n_b2b++] = cc;
 		}
 	}
 	if (!have_a2b)

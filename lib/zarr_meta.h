@@ -11,6 +11,7 @@
 #define CKPT_ZARR_META_H
 
 #include "ckpt_limits.h"
+#include "codec.h"
 #include "dtype.h"
 #include "err.h"
 
@@ -21,13 +22,6 @@
 #define CKPT_MAX_CODECS 8
 #define CKPT_MAX_SHARD_NESTING 4
 
-enum ckpt_b2b {
-	CKPT_B2B_ZSTD,
-	CKPT_B2B_GZIP,
-	CKPT_B2B_ZLIB,
-	CKPT_B2B_CRC32C,
-};
-
 struct ckpt_shard;
 
 struct ckpt_chain {
@@ -36,8 +30,7 @@ struct ckpt_chain {
 	bool big_endian;                 /* array->bytes "bytes" codec */
 	struct ckpt_shard *shard;        /* array->bytes "sharding_indexed", or NULL */
 	uint32_t n_b2b;
-	enum ckpt_b2b b2b[CKPT_MAX_CODECS];
-	int level[CKPT_MAX_CODECS];      /* compression level, for display and writers */
+	struct ckpt_codec_cfg b2b[CKPT_MAX_CODECS]; /* bytes-to-bytes codecs (codec.h), in order */
 };
 
 struct ckpt_shard {

@@ -133,6 +133,11 @@ int ckpt_zarr_meta_json(const struct ckpt_zarr_spec *s, char **out, size_t *n)
 	return 0;
 }
 
+bool ckpt_zarr_spec_own_codec(const struct ckpt_zarr_spec *s)
+{
+	return s->compress && s->codec.id != CKPT_COMP_NONE && s->codec.id != CKPT_COMP_ZSTD;
+}
+
 static void shard_index(uint64_t off, uint64_t len, uint8_t idx[20])
 {
 	ckpt_store_le64(idx, off);
@@ -148,6 +153,8 @@ int ckpt_zarr_chunk_encode(const struct ckpt_zarr_spec *s, const uint8_t *chunk,
 	int rc;
 
 	*out = NULL;
+	if (s->format == 2 && ckpt_zarr_spec_own_codec(s))
+		return ckpt_codec_encode(&s->codec, chunk, n, out, out_n);
 	if (s->format == 2) {
 		if (s->compress && s->zstd_unsized)
 			return ckpt_zstd_compress_hinted(1, chunk, n, out, out_n);
@@ -162,7 +169,11 @@ int ckpt_zarr_chunk_encode(const struct ckpt_zarr_spec *s, const uint8_t *chunk,
 		return 0;
 	}
 	/* zarr3: one inner chunk per shard, index (offset, length) + crc32c at the end */
-	if (s->compress) {
+	if (ckpt_zarr_spec_own_codec(s)) {
+		rc = ckpt_codec_encode(&s->codec, chunk, n, &z, &zn);
+		if (rc < 0)
+			return rc;
+	} else if (s->compress) {
 		rc = ckpt_zstd_compress(3, chunk, n, &z, &zn);
 		if (rc < 0)
 			return rc;

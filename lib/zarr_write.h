@@ -7,6 +7,7 @@
 #ifndef CKPT_ZARR_WRITE_H
 #define CKPT_ZARR_WRITE_H
 
+#include "codec.h"
 #include "compress.h"
 #include "dtype.h"
 #include "zarr_meta.h"
@@ -21,7 +22,15 @@ struct ckpt_zarr_spec {
 	/* zarr v2 zstd frames without a content size, as TensorStore wrote them
 	 * before 0.1.85 (the compat fixtures); default: ZSTD_compress, as 0.1.85 */
 	bool zstd_unsized;
+	/* with compress: the array's own codec when it is not zstd (edits of
+	 * arrays zarr-python wrote: blosc, bz2, zlib, gzip); id NONE or ZSTD:
+	 * TensorStore's zstd as above.  Only chunks use it: the metadata of an
+	 * existing array is kept as it is. */
+	struct ckpt_codec_cfg codec;
 };
+
+/* whether chunks of s use codec (not TensorStore's zstd) */
+bool ckpt_zarr_spec_own_codec(const struct ckpt_zarr_spec *s);
 
 /* .zarray or zarr.json bytes (new, NUL-terminated) */
 int ckpt_zarr_meta_json(const struct ckpt_zarr_spec *s, char **out, size_t *n);

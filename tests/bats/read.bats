@@ -211,13 +211,7 @@ real_item() { # CASE REL -> the mount path of the item (mounts the checkpoint)
 	for c in zarr2_cases zarr3_cases; do
 		ckpt_mount "$REAL/extra/$c"
 		while read -r k h; do
-			if [ "$k" = blosc ]; then
-				run cat "$MNT/$c/blosc"
-				[ "$status" -ne 0 ]
-				grep -q "compressor 'blosc' is not supported" "$MNT.log"
-				grep -q "blosc" "$MNT/$c/blosc.json"
-				continue
-			fi
+			[ "$k" = blosc ] && grep -q "blosc" "$MNT/$c/blosc.json"
 			[ "$(sha256sum <"$MNT/$c/$k" | cut -d' ' -f1)" = "$h" ] || { echo "$c/$k differs"; false; }
 		done < <($PY -c 'import json,sys
 for k,v in json.load(open(sys.argv[1]))["cases"][sys.argv[2]]["data"].items(): print(k, v.get("sha256",""))' "$REAL/extra/EXTRA.json" "$c")

@@ -74,6 +74,28 @@ static void test_rd__fixed_and_counts(void)
 	CHECK_EQ(ckpt_rd_count(&r, 1ull << 62, 8, &n), CKPT_ECORRUPT);
 }
 
+static void test_rd__peek_u16_literals(void)
+{
+	struct ckpt_rd r = ckpt_rd_init("\x34\x12{x", 4);
+	uint16_t v;
+	uint8_t c;
+
+	CHECK_EQ(ckpt_rd_peek(&r, &c), 0);
+	CHECK_EQ(c, 0x34);
+	CHECK_EQ(r.left, 4);
+	CHECK_EQ(ckpt_rd_u16le(&r, &v), 0);
+	CHECK_EQ(v, 0x1234);
+	CHECK_EQ(ckpt_rd_lit(&r, "{y", 2), CKPT_ECORRUPT); /* not advanced */
+	CHECK_EQ(r.left, 2);
+	CHECK_EQ(ckpt_rd_lit(&r, "{x", 2), 0);
+	CHECK_EQ(ckpt_rd_peek(&r, &c), CKPT_ECORRUPT);
+	CHECK_EQ(ckpt_rd_u16le(&r, &v), CKPT_ECORRUPT);
+	CHECK_EQ(ckpt_rd_lit(&r, "", 0), 0);
+	r = ckpt_rd_init("\x01", 1);
+	CHECK_EQ(ckpt_rd_u16le(&r, &v), CKPT_ECORRUPT);
+	CHECK_EQ(r.left, 1);
+}
+
 static void test_buf__varint_round_trip(void)
 {
 	struct ckpt_buf b = CKPT_BUF_INIT;
@@ -128,6 +150,7 @@ int main(void)
 	RUN(test_rd__varints);
 	RUN(test_rd__bad_varints);
 	RUN(test_rd__fixed_and_counts);
+	RUN(test_rd__peek_u16_literals);
 	RUN(test_buf__varint_round_trip);
 	RUN(test_crc32c__vectors);
 	DONE();

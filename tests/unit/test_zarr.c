@@ -9,10 +9,12 @@
 #include "harness.h"
 #include "ndcopy.h"
 #include "readahead.h"
+#include "util.h"
 #include "store.h"
 #include "zarr.h"
 #include "zarr_codec.h"
 #include "zarr_meta.h"
+#include "zarr_write.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -46,8 +48,8 @@ static void test_zarr__real_v2_metadata(void)
 	CHECK(!strcmp(m.dtype.name, "int32"));
 	CHECK(m.fill_null);
 	CHECK_EQ(m.chain.n_b2b, 1);
-	CHECK_EQ(m.chain.b2b[0], CKPT_B2B_ZSTD);
-	CHECK_EQ(m.chain.level[0], 1);
+	CHECK_EQ(m.chain.b2b[0].id, CKPT_COMP_ZSTD);
+	CHECK_EQ(m.chain.b2b[0].level, 1);
 	ckpt_zarr_chunk_key(&m, idx, key, sizeof(key));
 	CHECK(!strcmp(key, "0"));
 	ckpt_zarr_meta_release(&m);
@@ -178,11 +180,11 @@ static void test_zarr__errors_name_the_problem(void)
 	struct ckpt_zarr_meta m;
 	struct ckpt_err err = { 0, "" };
 
-	CHECK_EQ(parse(&m, "{\"chunks\":[2],\"compressor\":{\"id\":\"blosc\",\"cname\":\"lz4\"},\"dtype\":\"<f4\","
+	CHECK_EQ(parse(&m, "{\"chunks\":[2],\"compressor\":{\"id\":\"lzma\"},\"dtype\":\"<f4\","
 			   "\"fill_value\":0,\"filters\":null,\"order\":\"C\",\"shape\":[4],\"zarr_format\":2}",
 		       &err),
 		 -ENOTSUP);
-	CHECK(strstr(err.msg, "blosc") != NULL);
+	CHECK(strstr(err.msg, "lzma") != NULL);
 	CHECK_EQ(parse(&m, "{\"chunks\":[2],\"compressor\":null,\"dtype\":[[\"a\",\"<f4\"]],"
 			   "\"fill_value\":0,\"filters\":null,\"order\":\"C\",\"shape\":[4],\"zarr_format\":2}",
 		       &err),
@@ -205,10 +207,10 @@ static void test_zarr__errors_name_the_problem(void)
 		 -EFBIG);
 	CHECK_EQ(parse(&m, "{\"zarr_format\":3,\"node_type\":\"array\",\"shape\":[2],\"data_type\":"
 			   "\"float32\",\"chunk_grid\":{\"name\":\"regular\",\"configuration\":{\"chunk_shape\":[2]}},"
-			   "\"codecs\":[{\"name\":\"bytes\"},{\"name\":\"blosc\"}],\"fill_value\":0}",
+			   "\"codecs\":[{\"name\":\"bytes\"},{\"name\":\"lzma\"}],\"fill_value\":0}",
 		       &err),
 		 -ENOTSUP);
-	CHECK(strstr(err.msg, "'blosc'") != NULL);
+	CHECK(strstr(err.msg, "'lzma'") != NULL);
 }
 
 static void test_codec__chains(void)
@@ -301,6 +303,163 @@ static void test_codec__decompression_limits(void)
 	free(o);
 	free(z);
 	free(zeros);
+}
+
+/* zarr v3 blosc inside a shard (two inner chunks, one missing) and v2 bz2, through the chain */
+static void test_codec__blosc_and_bz2_chains(void)
+{
+	struct ckpt_err err = { 0, "" };
+	struct ckpt_zarr_meta m;
+	int32_t vals[12], out[12];
+	uint8_t shard[1024], *z;
+	size_t zn, at = 0;
+
+	for (int i = 0; i < 12; i++)
+		vals[i] = i * 1000;
+	CHECK_EQ(parse(&m, "{\"zarr_format\":3,\"node_type\":\"array\",\"shape\":[12],\"data_type\":"
+			   "\"int32\",\"chunk_grid\":{\"name\":\"regular\",\"configuration\":{\"chunk_shape\":[12]}},"
+			   "\"fill_value\":7,\"codecs\":[{\"name\":\"sharding_indexed\",\"configuration\":{"
+			   "\"chunk_shape\":[4],\"codecs\":[{\"name\":\"bytes\",\"configuration\":{\"endian\":"
+			   "\"little\"}},{\"name\":\"blosc\",\"configuration\":{\"cname\":\"lz4\",\"clevel\":5,"
+			   "\"shuffle\":\"shuffle\",\"typesize\":4,\"blocksize\":0}}],\"index_codecs\":[{\"name\":"
+			   "\"bytes\",\"configuration\":{\"endian\":\"little\"}},{\"name\":\"crc32c\"}]}}]}",
+		       &err),
+		 0);
+	CHECK(m.chain.shard && m.chain.shard->codecs.n_b2b == 1);
+	CHECK(m.chain.shard->codecs.b2b[0].id == CKPT_COMP_BLOSC);
+	for (int k = 0; k < 3; k += 2) { /* inner chunks 0 and 2; 1 is missing */
+		CHECK_EQ(ckpt_codec_encode(&m.chain.shard->codecs.b2b[0], vals + 4 * k, 16, &z, &zn), 0);
+		memcpy(shard + at, z, zn);
+		ckpt_store_le64(shard + 512 + 16 * k, at);
+		ckpt_store_le64(shard + 512 + 16 * k + 8, zn);
+		at += zn;
+		free(z);
+	}
+	ckpt_store_le64(shard + 512 + 16, UINT64_MAX);
+	ckpt_store_le64(shard + 512 + 24, UINT64_MAX);
+	ckpt_store_le32(shard + 512 + 48, ckpt_crc32c(0, shard + 512, 48));
+	memmove(shard + at, shard + 512, 52);
+	CHECK_EQ(ckpt_chain_decode(&m.chain, &m.dtype, m.rank, m.chunk, m.fill, shard, at + 52,
+				   (uint8_t *)out, &lim, &err),
+		 0);
+	CHECK(!memcmp(out, vals, 16) && !memcmp(out + 8, vals + 8, 16));
+	CHECK(out[4] == 7 && out[7] == 7);
+	/* a corrupt inner frame: an error naming blosc and the inner chunk */
+	shard[12] ^= 0x40;
+	ckpt_err_clear(&err);
+	CHECK_EQ(ckpt_chain_decode(&m.chain, &m.dtype, m.rank, m.chunk, m.fill, shard, at + 52,
+				   (uint8_t *)out, &lim, &err),
+		 CKPT_ECORRUPT);
+	CHECK(strstr(err.msg, "inner chunk 0") && strstr(err.msg, "blosc"));
+	ckpt_zarr_meta_release(&m);
+
+	CHECK_EQ(parse(&m, "{\"chunks\":[12],\"compressor\":{\"id\":\"bz2\",\"level\":1},\"dtype\":\"<i4\","
+			   "\"fill_value\":0,\"filters\":null,\"order\":\"C\",\"shape\":[12],\"zarr_format\":2}",
+		       &err),
+		 0);
+	CHECK_EQ(ckpt_codec_encode(&m.chain.b2b[0], vals, sizeof(vals), &z, &zn), 0);
+	CHECK_EQ(ckpt_chain_decode(&m.chain, &m.dtype, m.rank, m.chunk, m.fill, z, zn, (uint8_t *)out,
+				   &lim, &err),
+		 0);
+	CHECK(!memcmp(out, vals, sizeof(vals)));
+	free(z);
+	ckpt_zarr_meta_release(&m);
+}
+
+/* an edit's chunk encoder uses the array's own codec (v2 and a v3 shard), and decodes back */
+static void test_codec__chunks_encode_with_the_arrays_codec(void)
+{
+	static const char *const metas[] = {
+		"{\"chunks\":[100],\"compressor\":{\"id\":\"blosc\",\"cname\":\"zstd\",\"clevel\":3,"
+		"\"shuffle\":2,\"blocksize\":0},\"dtype\":\"<i4\",\"fill_value\":0,\"filters\":null,"
+		"\"order\":\"C\",\"shape\":[100],\"zarr_format\":2}",
+		"{\"chunks\":[100],\"compressor\":{\"id\":\"bz2\",\"level\":9},\"dtype\":\"<i4\","
+		"\"fill_value\":0,\"filters\":null,\"order\":\"C\",\"shape\":[100],\"zarr_format\":2}",
+		"{\"zarr_format\":3,\"node_type\":\"array\",\"shape\":[100],\"data_type\":\"int32\","
+		"\"chunk_grid\":{\"name\":\"regular\",\"configuration\":{\"chunk_shape\":[100]}},"
+		"\"fill_value\":0,\"codecs\":[{\"name\":\"sharding_indexed\",\"configuration\":{"
+		"\"chunk_shape\":[100],\"codecs\":[{\"name\":\"bytes\",\"configuration\":{\"endian\":"
+		"\"little\"}},{\"name\":\"blosc\",\"configuration\":{\"cname\":\"lz4\",\"clevel\":5,"
+		"\"shuffle\":\"shuffle\",\"typesize\":4,\"blocksize\":0}}],\"index_codecs\":[{\"name\":"
+		"\"bytes\",\"configuration\":{\"endian\":\"little\"}},{\"name\":\"crc32c\"}]}}]}",
+	};
+	struct ckpt_err err = { 0, "" };
+	int32_t vals[100], out[100];
+
+	for (int i = 0; i < 100; i++)
+		vals[i] = i * i;
+	for (size_t k = 0; k < sizeof(metas) / sizeof(metas[0]); k++) {
+		const struct ckpt_chain *in;
+		struct ckpt_zarr_spec sp;
+		struct ckpt_zarr_meta m;
+		uint8_t *enc;
+		size_t en;
+
+		CHECK_EQ(parse(&m, metas[k], &err), 0);
+		in = m.chain.shard ? &m.chain.shard->codecs : &m.chain;
+		memset(&sp, 0, sizeof(sp));
+		sp.format = m.format;
+		sp.dtype = m.dtype;
+		sp.rank = m.rank;
+		memcpy(sp.shape, m.shape, sizeof(sp.shape));
+		memcpy(sp.chunk, m.chunk, sizeof(sp.chunk));
+		sp.compress = true;
+		sp.codec = in->b2b[0];
+		CHECK(ckpt_zarr_spec_own_codec(&sp));
+		CHECK_EQ(ckpt_zarr_chunk_encode(&sp, (const uint8_t *)vals, sizeof(vals), &enc, &en), 0);
+		if (k == 0)
+			CHECK(enc[0] == 2 && (enc[2] & 0x04)); /* a blosc frame, bitshuffled */
+		if (k == 1)
+			CHECK(!memcmp(enc, "BZh9", 4));
+		memset(out, 0, sizeof(out));
+		CHECK_EQ(ckpt_chain_decode(&m.chain, &m.dtype, m.rank, m.chunk, m.fill, enc, en,
+					   (uint8_t *)out, &lim, &err),
+			 0);
+		CHECK(!memcmp(out, vals, sizeof(vals)));
+		free(enc);
+		ckpt_zarr_meta_release(&m);
+	}
+}
+
+/* the shard index is checked once, against the shard's length */
+static void test_codec__shard_index_checked_once(void)
+{
+	struct ckpt_shard sh = { .inner = { 2 }, .index_crc32c = true };
+	uint64_t shape[1] = { 4 }, off, len;
+	struct ckpt_err err = { 0, "" };
+	uint8_t idx[36];
+
+	CHECK_EQ(ckpt_shard_index_size(&sh, 1, shape), 36);
+	ckpt_store_le64(idx, 0);
+	ckpt_store_le64(idx + 8, 10);
+	ckpt_store_le64(idx + 16, UINT64_MAX); /* missing */
+	ckpt_store_le64(idx + 24, UINT64_MAX);
+	ckpt_store_le32(idx + 32, ckpt_crc32c(0, idx, 32));
+	CHECK_EQ(ckpt_shard_index_check(&sh, idx, 36, 46, &err), 0);
+	CHECK(ckpt_shard_index_at(idx, 0, &off, &len) && off == 0 && len == 10);
+	CHECK(!ckpt_shard_index_at(idx, 1, &off, &len));
+	CHECK_EQ(ckpt_shard_index_check(&sh, idx, 36, 30, &err), CKPT_ECORRUPT); /* index > shard */
+	ckpt_err_clear(&err);
+	CHECK_EQ(ckpt_shard_index_check(&sh, idx, 36, 45, &err), 0); /* 0+10 still fits */
+	ckpt_store_le64(idx, 40); /* 40+10 > 46 */
+	ckpt_store_le32(idx + 32, ckpt_crc32c(0, idx, 32));
+	CHECK_EQ(ckpt_shard_index_check(&sh, idx, 36, 46, &err), CKPT_ECORRUPT);
+	CHECK(strstr(err.msg, "entry 0") != NULL);
+	ckpt_err_clear(&err);
+	ckpt_store_le64(idx, UINT64_MAX - 1); /* offset + length overflows */
+	ckpt_store_le32(idx + 32, ckpt_crc32c(0, idx, 32));
+	CHECK_EQ(ckpt_shard_index_check(&sh, idx, 36, 46, &err), CKPT_ECORRUPT);
+	ckpt_err_clear(&err);
+	idx[3] ^= 1; /* checksum */
+	CHECK_EQ(ckpt_shard_index_check(&sh, idx, 36, 46, &err), CKPT_ECORRUPT);
+	CHECK(strstr(err.msg, "checksum") != NULL);
+	/* an index too large to count overflows to UINT64_MAX, never wraps */
+	{
+		struct ckpt_shard big = { .inner = { 1, 1, 1 } };
+		uint64_t bshape[3] = { 1ull << 30, 1ull << 30, 1ull << 30 };
+
+		CHECK(ckpt_shard_index_size(&big, 3, bshape) == UINT64_MAX);
+	}
 }
 
 static void test_ndcopy__transpose_and_boxes(void)
@@ -410,6 +569,9 @@ int main(int argc, char **argv)
 	RUN(test_zarr__errors_name_the_problem);
 	RUN(test_codec__chains);
 	RUN(test_codec__decompression_limits);
+	RUN(test_codec__blosc_and_bz2_chains);
+	RUN(test_codec__chunks_encode_with_the_arrays_codec);
+	RUN(test_codec__shard_index_checked_once);
 	RUN(test_ndcopy__transpose_and_boxes);
 	RUN(test_stream__late_readahead_after_the_end);
 	DONE();

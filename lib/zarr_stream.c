@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * zarr_stream.c - chunks too large for the cache, decoded as one stream
+ * (tier 3): cut into pieces of piece_bytes, each cached on its own, produced
+ * in order by one decoder per chunk (restarted when a reader goes back
+ * before it).  See zarr_int.h.
+ */
+#include "zarr_int.h"
+
+#include "ndcopy.h"
+#include "util.h"
+#include "zarr_codec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void ckpt_zstream_free(struct zstream *st)
+{
+	ckpt_blob_release(&st->blob);
+	ckpt_dstream_free(st->ds);
+	free(st->in);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+static struct zstream *stream_acquire(struct ckpt_array *a, uint64_t chunk)
+{
+	struct zstream *st, **pp, *victim = NULL;
+
+	pthread_mutex_lock(&a->slock);
+	for (st = a->streams; st; st = st->next)
+		if (st->chunk == chunk)
+			break;
+	if (!st) {
+		if (a->n_streams >= MAX_STREAMS) {
+			for (struct zstream *s = a->streams; s; s = s->next)
+				if (!s->users && (!victim || s->last_use < victim->last_use))
+					victim = s;
+			if (victim) {
+				for (pp = &a->streams; *pp != victim; pp = &(*pp)->next)
+					;
+				*pp = victim->next;
+				a->n_streams--;
+				ckpt_zstream_free(victim);
+			}
+		}
+		st = calloc(1, sizeof(*st));
+		if (st) {
+			st->chunk = chunk;
+			st->blob.fd = -1;
+			pthread_mutex_init(&st->lock, NULL);
+			st->next = a->streams;
+			a->streams = st;
+			a->n_streams++;
+		}
+	}
+	if (st) {
+		st->users++;
+		st->last_use = ++a->use_clock;
+	}
+	pthread_mutex_unlock(&a->slock);
+	return st;
+}
+
+static void stream_release(struct ckpt_array *a, struct zstream *st)
+{
+	pthread_mutex_lock(&a->slock);
+	st->users--;
+	pthread_mutex_unlock(&a->slock);
+}
+
+static int stream_init(struct ckpt_array *a, struct zstream *st, struct ckpt_err *err)
+{
+	uint64_t ci[CKPT_MAX_RANK];
+	char key[1024];
+	int rc;
+
+	ckpt_zarr_chunk_coords(a, st->chunk, ci);
+	ckpt_zarr_key_of(a, ci, key, sizeof(key));
+	rc = ckpt_store_get(a->s, key, &st->blob, err);
+	if (rc == -ENOENT) {
+		if (a->o.missing_is_error)
+			return ckpt_zarr_missing_chunk(a, key, err);
+		st->missing = true;
+		st->init = true;
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	st->data_off = 0;
+	st->data_len = st->blob.len;
+	if (a->m.chain.shard) {
+		const struct ckpt_shard *sh = a->m.chain.shard;
+		uint64_t ib = ckpt_shard_index_size(sh, a->m.rank, a->m.chunk), off, len;
+		uint8_t idx[20];
+
+		if (ib > sizeof(idx) || ib > st->blob.len)
+			return ckpt_err_set(err, CKPT_ECORRUPT, "'%s': shard '%s' too short",
+					    a->s->label, key);
+		rc = ckpt_blob_read(a->s, &st->blob, sh->index_at_start ? 0 : st->blob.len - ib,
+				    (size_t)ib, idx, err);
+		if (rc == 0)
+			rc = ckpt_shard_index_check(sh, idx, ib, st->blob.len, err);
+		if (rc < 0) {
+			ckpt_err_prefix(err, "'%s': shard '%s': ", a->s->label, key);
+			return rc;
+		}
+		if (!ckpt_shard_index_at(idx, 0, &off, &len)) {
+			st->missing = true;
+			st->init = true;
+			return 0;
+		}
+		st->data_off = off;
+		st->data_len = len;
+	}
+	st->in = malloc(STREAM_IN_BYTES);
+	if (!st->in)
+		return -ENOMEM;
+	rc = ckpt_dstream_new(&st->ds, a->scomp);
+	if (rc < 0)
+		return rc;
+	st->init = true;
+	return 0;
+}
+
+/* A stream that has produced its whole chunk keeps no decoder, input
+ * buffer or blob (~2 MiB): a reader that comes back starts it over. */
+static void stream_retire_if_done(struct ckpt_array *a, struct zstream *st)
+{
+	if (!st->init || st->missing || st->produced < a->m.chunk_nbytes)
+		return;
+	ckpt_dstream_free(st->ds);
+	st->ds = NULL;
+	free(st->in);
+	st->in = NULL;
+	ckpt_blob_release(&st->blob);
+	memset(&st->blob, 0, sizeof(st->blob));
+	st->blob.fd = -1;
+	st->init = false;
+	st->retired = true;
+	st->produced = st->consumed = 0;
+	st->in_pos = st->in_len = 0;
+}
+
+/* Decodes the next n bytes of the stream into out. */
+static int stream_next(struct ckpt_array *a, struct zstream *st, uint8_t *out, size_t n,
+		       struct ckpt_err *err)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		size_t produced;
+		bool done;
+		int rc;
+
+		if (st->in_pos == st->in_len) {
+			size_t take = (size_t)CKPT_MIN((uint64_t)STREAM_IN_BYTES,
+						       st->data_len - st->consumed);
+
+			if (take == 0)
+				return ckpt_err_set(err, CKPT_ECORRUPT,
+						    "'%s': chunk '%s' ends after %llu of %llu bytes",
+						    a->s->label, st->blob.key,
+						    (unsigned long long)(st->produced + got),
+						    (unsigned long long)a->m.chunk_nbytes);
+			rc = ckpt_blob_read(a->s, &st->blob, st->data_off + st->consumed, take, st->in,
+					    err);
+			if (rc < 0)
+				return rc;
+			st->consumed += take;
+			st->in_pos = 0;
+			st->in_len = take;
+		}
+		{
+			const uint8_t *in = st->in + st->in_pos;
+			size_t in_n = st->in_len - st->in_pos;
+
+			rc = ckpt_dstream_run(st->ds, &in, &in_n, out + got, n - got, &produced,
+					      &done, err);
+			if (rc < 0) {
+				ckpt_err_prefix(err, "'%s': chunk '%s': ", a->s->label,
+						st->blob.key);
+				return rc;
+			}
+			st->in_pos = st->in_len - in_n;
+		}
+		got += produced;
+		if (done && got < n)
+			return ckpt_err_set(err, CKPT_ECORRUPT,
+					    "'%s': chunk '%s' decodes to %llu bytes, expected %llu",
+					    a->s->label, st->blob.key,
+					    (unsigned long long)(st->produced + got),
+					    (unsigned long long)a->m.chunk_nbytes);
+	}
+	st->produced += n;
+	ckpt_cache_count_decoded(a->o.cache, n);
+	return 0;
+}
+
+int ckpt_zarr_copy_streamed(struct ckpt_array *a, uint64_t chunk, uint64_t off, size_t n,
+			    uint8_t *out, struct ckpt_err *err)
+{
+	const uint64_t P = a->o.piece_bytes;
+
+	while (n > 0) {
+		uint64_t piece = off / P, within = off % P;
+		size_t take = (size_t)CKPT_MIN((uint64_t)n, P - within);
+		struct ckpt_cache_key key = { a->uid, chunk, piece + 1 };
+		struct ckpt_cache_ref ref;
+		struct zstream *st;
+		int rc = 0;
+
+		if (ckpt_cache_lookup(a->o.cache, key, &ref) == 0) {
+			memcpy(out, ref.data + within, take);
+			ckpt_cache_unref(a->o.cache, &ref);
+			goto next;
+		}
+		st = stream_acquire(a, chunk);
+		if (!st)
+			return -ENOMEM;
+		pthread_mutex_lock(&st->lock);
+		if (ckpt_cache_lookup(a->o.cache, key, &ref) == 0) {
+			memcpy(out, ref.data + within, take);
+			ckpt_cache_unref(a->o.cache, &ref);
+		} else {
+			if (!st->init)
+				rc = stream_init(a, st, err);
+			if (rc == 0 && !st->missing && st->produced > piece * P) {
+				/* the reader went back: start the stream over */
+				rc = ckpt_dstream_reset(st->ds);
+				st->produced = st->consumed = 0;
+				st->in_pos = st->in_len = 0;
+			}
+			/* produce pieces up to and including the one asked for */
+			while (rc == 0) {
+				uint64_t p = st->missing ? piece : st->produced / P;
+				size_t len = (size_t)CKPT_MIN(P, a->m.chunk_nbytes - p * P);
+				uint8_t *buf = malloc(len ? len : 1);
+
+				if (!buf) {
+					rc = -ENOMEM;
+					break;
+				}
+				if (st->missing)
+					ckpt_fill_elems(buf, len / a->m.dtype.itemsize, a->m.fill,
+							a->m.dtype.itemsize);
+				else
+					rc = stream_next(a, st, buf, len, err);
+				if (rc < 0) {
+					free(buf);
+					break;
+				}
+				if (p == piece)
+					memcpy(out, buf + within, take);
+				ckpt_cache_insert(a->o.cache, (struct ckpt_cache_key){ a->uid, chunk, p + 1 },
+						  buf, len);
+				if (p == piece)
+					break;
+			}
+			stream_retire_if_done(a, st);
+		}
+		pthread_mutex_unlock(&st->lock);
+		stream_release(a, st);
+		if (rc < 0)
+			return rc;
+next:
+		off += take;
+		out += take;
+		n -= take;
+	}
+	return 0;
+}
+
+/* decodes the pieces of a streamed chunk up to `piece`, never starting over */
+void ckpt_zarr_stream_prefetch(struct ckpt_array *a, uint64_t chunk, uint64_t piece)
+{
+	const uint64_t P = a->o.piece_bytes;
+	struct ckpt_err err = { 0, "" };
+	struct ckpt_cache_ref ref;
+	struct zstream *st;
+	int rc = 0;
+
+	if (chunk >= a->m.n_chunks || a->m.chunk_nbytes == 0)
+		return;
+	if (piece > (a->m.chunk_nbytes - 1) / P)
+		piece = (a->m.chunk_nbytes - 1) / P; /* the whole chunk */
+	if (ckpt_cache_lookup(a->o.cache, (struct ckpt_cache_key){ a->uid, chunk, piece + 1 }, &ref) == 0) {
+		ckpt_cache_unref(a->o.cache, &ref);
+		return;
+	}
+	st = stream_acquire(a, chunk);
+	if (!st)
+		return;
+	pthread_mutex_lock(&st->lock);
+	if (st->retired) {
+		/* decoded to the end already: a job that comes late must not
+		 * start it over (a reader that needs an evicted piece will) */
+		pthread_mutex_unlock(&st->lock);
+		stream_release(a, st);
+		return;
+	}
+	if (!st->init)
+		rc = stream_init(a, st, &err);
+	while (rc == 0 && !st->missing && st->produced <= piece * P &&
+	       st->produced < a->m.chunk_nbytes) {
+		uint64_t p = st->produced / P;
+		size_t len = (size_t)CKPT_MIN(P, a->m.chunk_nbytes - p * P);
+		uint8_t *buf = malloc(len ? len : 1);
+
+		if (!buf)
+			break;
+		rc = stream_next(a, st, buf, len, &err);
+		if (rc < 0) {
+			free(buf); /* the reader will meet the error and report it */
+			break;
+		}
+		ckpt_cache_insert(a->o.cache, (struct ckpt_cache_key){ a->uid, chunk, p + 1 }, buf, len);
+	}
+	stream_retire_if_done(a, st);
+	pthread_mutex_unlock(&st->lock);
+	stream_release(a, st);
+}
