@@ -829,29 +829,3 @@ uint64_t ckpt_step_time_ns(const struct ckpt_step *st)
 {
 	return st->time_ns;
 }
-
-static const char *kind_name(enum ckpt_item_kind k)
-{
-	return k == CKPT_ITEM_PYTREE ? "pytree" : k == CKPT_ITEM_JSON ? "json" : "raw";
-}
-
-json_t *ckpt_step_describe(const struct ckpt_step *st)
-{
-	json_t *o = json_object(), *items = json_object();
-
-	json_object_set_new(o, "name", json_string(st->name));
-	json_object_set_new(o, "step", st->has_number ? json_integer((json_int_t)st->number)
-						      : json_null());
-	json_object_set_new(o, "path", json_string(st->path));
-	json_object_set_new(o, "direct", json_boolean(st->direct));
-	json_object_set_new(o, "commit_success_txt", json_boolean(st->commit_marker));
-	json_object_set_new(o, "time_ns", json_integer((json_int_t)st->time_ns));
-	for (size_t i = 0; i < st->n_items; i++)
-		json_object_set_new(items, st->direct ? "." : st->items[i].name,
-				    json_string(kind_name(st->items[i].kind)));
-	json_object_set_new(o, "items", items);
-	json_object_set(o, "checkpoint_metadata", st->meta ? st->meta : json_null());
-	if (st->meta_error)
-		json_object_set_new(o, "checkpoint_metadata_error", json_string(st->meta_error));
-	return o;
-}

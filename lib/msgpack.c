@@ -20,7 +20,7 @@
  * parameter p; "//GDAPlaceholder:p" the zarr array <file>_gda/p.
  */
 #define _GNU_SOURCE
-#include "model.h"
+#include "kind.h"
 
 #include "dtype.h"
 #include "fsutil.h"
@@ -241,15 +241,6 @@ static int read_data(struct rd *r, const struct tok *t, char *out, size_t cap)
 	}
 	out[o] = 0;
 	return 0;
-}
-
-void ckpt_mp_leaf_free(struct ckpt_mp_leaf *l)
-{
-	if (!l)
-		return;
-	free(l->r);
-	free(l->bytes);
-	free(l);
 }
 
 /* ---------------------------------------------------------------- leaves */
@@ -739,5 +730,50 @@ out:
 	free(st);
 	free(key);
 	free(r);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- leaves */
+
+int ckpt_mp_leaf_open(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_leaf *l,
+		      struct ckpt_err *err)
+{
+	const struct ckpt_opts *o = &it->step->src->o;
+	struct ckpt_array_opts ao = { it->step->src->cache, &o->lim, false, o->stream_threshold,
+				      o->piece_bytes, it->step->src->ra };
+	char *prefix, *dir;
+	int rc;
+
+	if (n->mp->how != MPL_GDA) {
+		if (n->mp->how == MPL_BYTES) {
+			l->kind = LEAF_BYTES;
+			l->bytes = n->mp->bytes;
+		} else {
+			l->kind = LEAF_RANGES;
+			l->fd = it->mp_fd; /* the item's: not closed with the leaf */
+			l->ranges = n->mp->r;
+			l->n_ranges = n->mp->n_r;
+		}
+		l->size = n->mp->size;
+		return 0;
+	}
+	/* //GDAPlaceholder:p -> the zarr v2 array <file>_gda/p */
+	pthread_mutex_lock(&it->gda_lock);
+	if (it->gda_fd < 0 && asprintf(&dir, "%s_gda", it->step->file ? it->step->file : "checkpoint") >= 0) {
+		it->gda_fd = ckpt_open_beneath(it->fd, dir, O_RDONLY | O_DIRECTORY, 0);
+		if (it->gda_fd >= 0 && asprintf(&it->gda_label, "%s_gda", it->mp_label) < 0)
+			it->gda_label = NULL;
+		it->gda_store = (struct ckpt_store){ NULL, it->gda_fd, it->gda_label ? it->gda_label : "?" };
+		free(dir);
+	}
+	pthread_mutex_unlock(&it->gda_lock);
+	if (it->gda_fd < 0)
+		return ckpt_err_set(err, -ENOENT, "'%s': the _gda directory of GDA placeholder '%s' is missing",
+				    it->mp_label, n->param);
+	if (asprintf(&prefix, "%s/", n->param) < 0)
+		return -ENOMEM;
+	l->kind = LEAF_ARRAY;
+	rc = ckpt_array_open(&l->arr, &it->gda_store, prefix, 2, &ao, err);
+	free(prefix);
 	return rc;
 }

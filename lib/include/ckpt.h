@@ -166,8 +166,6 @@ int ckpt_item_leaf_size(struct ckpt_item *it, const struct ckpt_node *n, uint64_
 			struct ckpt_err *err);
 /* @return bytes copied, 0 at the end, or a negative error */
 int64_t ckpt_leaf_read(struct ckpt_leaf *l, void *buf, uint64_t off, size_t n, struct ckpt_err *err);
-/* Decodes ahead the chunk after byte off (read-ahead); no-op where pointless. */
-void ckpt_leaf_prefetch(struct ckpt_leaf *l, uint64_t off);
 /* Decoded bytes lent from the cache: p[0, n), valid until ckpt_view_release. */
 struct ckpt_view {
 	const void *p;
