@@ -129,28 +129,6 @@ static int root_target(struct ckptfs *fs, struct target *t, struct tslot *ts)
 	return 0;
 }
 
-bool fs_immutable(struct ckptfs *fs, const struct target *t)
-{
-	if (t->type == T_ROOT || t->type == T_LATEST || t->type == T_ROOT_META || t->type == T_STATS)
-		return false;
-	if (t->ts && t->ts->is_version)
-		return true;
-	return fs->o.ro;
-}
-
-bool fs_editable(struct ckptfs *fs, const struct target *t)
-{
-	const struct tslot *ts = t->ts;
-
-	if (fs->o.ro)
-		return false;
-	if (t->type == T_STEP && t->step->opened && !t->step->err &&
-	    ckpt_step_is_direct(fs_step(t->step)))
-		ts = &t->step->items[0];
-	return ts && !ts->is_version &&
-	       ckpt_step_item(fs_step(ts->step), ts->index)->kind == CKPT_ITEM_PYTREE;
-}
-
 static char *dump_json(json_t *j, size_t *n)
 {
 	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -174,30 +152,10 @@ static json_t *describe_tree(struct ckptfs *fs, struct tslot *ts)
 	struct istate *st;
 	json_t *j;
 
-	if (fs_state_get(fs, ts, &st) < 0) {
-		j = json_object();
-		json_object_set_new(j, "error", json_string(ts->errmsg ? ts->errmsg : "?"));
-		return j;
-	}
+	if (fs_state_get(fs, ts, &st) < 0)
+		return ckpt_describe_error(ts->errmsg);
 	j = ckpt_item_describe(st->item, &err);
 	fs_state_put(ts, st);
-	if (j && ts->is_version) {
-		struct ckpt_version_info *v;
-		size_t n;
-
-		if (ckpt_item_versions(fs_step(ts->step), ts->index, &v, &n, &err) == 0) {
-			for (size_t i = 0; i < n; i++) {
-				if (v[i].version != ts->version)
-					continue;
-				json_object_set_new(j, "version",
-						    json_pack("{sI sI sI ss}", "number", (json_int_t)v[i].version,
-							      "time_ns", (json_int_t)v[i].time_ns,
-							      "ocdbt_generation", (json_int_t)v[i].generation,
-							      "change", v[i].change ? v[i].change : ""));
-			}
-			ckpt_version_infos_free(v, n);
-		}
-	}
 	return j;
 }
 
@@ -219,18 +177,9 @@ int fs_content(struct ckptfs *fs, const struct target *t, char **buf, size_t *n)
 		*buf = p;
 		return 0;
 	}
-	case T_STATS: {
-		struct ckpt_src_stats st;
-
-		ckpt_src_stats(fs->src, &st);
-		j = json_pack("{sI sI sI sI sI sI sI sI}", "cache_hits", (json_int_t)st.cache_hits,
-			      "cache_misses", (json_int_t)st.cache_misses, "cache_evictions",
-			      (json_int_t)st.cache_evictions, "cache_bytes", (json_int_t)st.cache_bytes,
-			      "cache_entries", (json_int_t)st.cache_entries, "cache_budget",
-			      (json_int_t)st.cache_budget, "decoded_bytes", (json_int_t)st.decoded_bytes,
-			      "readahead_jobs", (json_int_t)st.readahead_jobs);
+	case T_STATS:
+		j = ckpt_src_stats_describe(fs->src);
 		break;
-	}
 	case T_STEP_JSON:
 		if ((rc = fs_step_open(fs, t->step)) < 0)
 			return rc == -ENOENT ? rc : -EIO;

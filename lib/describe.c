@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * describe.c - every JSON document ckptfs generates (tier 4, above item.c
- * and layout.c): <step>.json (ckpt_step_describe), <item>.json
+ * describe.c - every JSON document ckptfs generates (tier 5, above item.c,
+ * layout.c and versions.c): <step>.json (ckpt_step_describe), <item>.json
  * (ckpt_item_describe), <leaf>.json (ckpt_leaf_describe) and
  * .ckptfs-stats (ckpt_src_stats_describe).  To change what a .json shows,
  * change it here; the bats tests in tests/bats/read.bats and cli.bats
@@ -278,7 +278,7 @@ static void leaf_path(const struct ckpt_node *n, struct ckpt_buf *b)
  * is ~90 MB as objects): `find` lists them, each <leaf>.json describes one */
 #define DESCRIBE_LEAVES_MAX 10000
 
-json_t *ckpt_item_describe(struct ckpt_item *it, struct ckpt_err *err)
+static json_t *describe_item(struct ckpt_item *it, struct ckpt_err *err)
 {
 	json_t *o = json_object(), *leaves = json_object();
 
@@ -358,3 +358,54 @@ json_t *ckpt_item_describe(struct ckpt_item *it, struct ckpt_err *err)
 	return o;
 }
 
+/* a recorded version's item: its record (number, time, generation, change) */
+static void describe_version(struct ckpt_item *it, json_t *o)
+{
+	struct ckpt_version_info *v;
+	struct ckpt_err err = { 0, "" };
+	size_t n, idx = 0;
+
+	while (idx < it->step->n_items && strcmp(it->step->items[idx].name, it->name))
+		idx++;
+	if (ckpt_item_versions(it->step, idx, &v, &n, &err) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].version != it->version)
+			continue;
+		json_object_set_new(o, "version",
+				    json_pack("{sI sI sI ss}", "number", (json_int_t)v[i].version,
+					      "time_ns", (json_int_t)v[i].time_ns, "ocdbt_generation",
+					      (json_int_t)v[i].generation, "change",
+					      v[i].change ? v[i].change : ""));
+	}
+	ckpt_version_infos_free(v, n);
+}
+
+json_t *ckpt_item_describe(struct ckpt_item *it, struct ckpt_err *err)
+{
+	json_t *o = describe_item(it, err);
+
+	if (o && it->is_version)
+		describe_version(it, o);
+	return o;
+}
+
+json_t *ckpt_describe_error(const char *msg)
+{
+	return json_pack("{ss}", "error", msg ? msg : "?");
+}
+
+/* ---------------------------------------------------------------- the source */
+
+json_t *ckpt_src_stats_describe(struct ckpt_src *s)
+{
+	struct ckpt_src_stats st;
+
+	ckpt_src_stats(s, &st);
+	return json_pack("{sI sI sI sI sI sI sI sI}", "cache_hits", (json_int_t)st.cache_hits,
+			 "cache_misses", (json_int_t)st.cache_misses, "cache_evictions",
+			 (json_int_t)st.cache_evictions, "cache_bytes", (json_int_t)st.cache_bytes,
+			 "cache_entries", (json_int_t)st.cache_entries, "cache_budget",
+			 (json_int_t)st.cache_budget, "decoded_bytes", (json_int_t)st.decoded_bytes,
+			 "readahead_jobs", (json_int_t)st.readahead_jobs);
+}

@@ -12,10 +12,8 @@
 #define _GNU_SOURCE
 #include "make.h"
 
-#include "ckpt.h"
-#include "dtype.h"
+#include "ckpt_internal.h"
 #include "sha256.h"
-#include "writer.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -13,13 +13,15 @@
  * Steps and items are immutable after open and safe to share between
  * threads; ckpt_leaf_read() may be called from many threads at once.
  *
- * Errors: negative errno (see err.h), with the message in struct ckpt_err.
+ * Errors: negative errno (see ckpt_err.h), with the message in struct ckpt_err.
+ * This header and the two it includes are self-contained (tests/unit/
+ * test_public_header.c is compiled with only lib/include on the path).
  */
 #ifndef CKPT_H
 #define CKPT_H
 
-#include "../ckpt_limits.h"
-#include "../err.h"
+#include "ckpt_err.h"
+#include "ckpt_limits.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -80,6 +82,8 @@ struct ckpt_src_stats {
 	uint64_t readahead_jobs; /* chunks (or runs of pieces) decoded ahead of readers */
 };
 void ckpt_src_stats(struct ckpt_src *s, struct ckpt_src_stats *out);
+/* A new JSON object of the statistics (what /.ckptfs-stats shows). */
+json_t *ckpt_src_stats_describe(struct ckpt_src *s);
 
 /* The root metadata (metadata/_ROOT_METADATA or metadata/metadata). -ENOENT if none. */
 int ckpt_src_root_metadata(struct ckpt_src *s, char **json, size_t *n, struct ckpt_err *err);
@@ -134,8 +138,11 @@ int ckpt_item_open(struct ckpt_item **out, struct ckpt_step *st, size_t i, struc
 void ckpt_item_close(struct ckpt_item *it);
 enum ckpt_item_kind ckpt_item_kind(const struct ckpt_item *it);
 const struct ckpt_node *ckpt_item_root(const struct ckpt_item *it);
-/* A new JSON object describing the item: format, flags, and every leaf. */
+/* A new JSON object describing the item: format, flags, and every leaf;
+ * for a recorded version (ckpt_item_open_version), its record too. */
 json_t *ckpt_item_describe(struct ckpt_item *it, struct ckpt_err *err);
+/* A new JSON object {"error": msg}: what a .json shows for what cannot be opened. */
+json_t *ckpt_describe_error(const char *msg);
 /* A JSON item's file content (borrowed).  @return 0 or -EINVAL */
 int ckpt_item_json_bytes(const struct ckpt_item *it, const uint8_t **p, size_t *n);
 /* Time to show for the item's files (ns). */
