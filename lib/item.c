@@ -163,11 +163,6 @@ int ckpt_item_json_bytes(const struct ckpt_item *it, const uint8_t **p, size_t *
 	return 0;
 }
 
-uint64_t ckpt_item_time_ns(const struct ckpt_item *it)
-{
-	return it->time_ns;
-}
-
 /* ---------------------------------------------------------------- leaves */
 
 int ckpt_item_leaf_size(struct ckpt_item *it, const struct ckpt_node *n, uint64_t *size,

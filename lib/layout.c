@@ -369,11 +369,6 @@ const char *ckpt_src_path(const struct ckpt_src *s)
 	return s->path;
 }
 
-int ckpt_src_fd(const struct ckpt_src *s)
-{
-	return s->fd;
-}
-
 /* _CHECKPOINT_METADATA: commit_timestamp_nsecs present and not null */
 static bool meta_says_committed(int fd)
 {
@@ -518,12 +513,6 @@ void ckpt_step_ents_free(struct ckpt_step_ent *e, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(e[i].name);
 	free(e);
-}
-
-long ckpt_step_ents_latest(const struct ckpt_step_ent *e, size_t n)
-{
-	(void)e; /* sorted ascending by step number: the last one */
-	return n ? (long)n - 1 : -1;
 }
 
 int ckpt_src_root_metadata(struct ckpt_src *s, char **json, size_t *n, struct ckpt_err *err)

@@ -24,6 +24,7 @@
 
 #include "dtype.h"
 #include "fsutil.h"
+#include "mpack.h"
 #include "util.h"
 
 #include <errno.h>
@@ -54,8 +55,8 @@ static int corrupt(struct rd *r, const char *what)
 			    (unsigned long long)r->pos, what);
 }
 
-/* n (<= BUF) bytes at r->pos, consumed */
-static int take(struct rd *r, size_t n, const uint8_t **p)
+/* makes n (<= BUF) bytes at r->pos readable at *p, without consuming them */
+static int window(struct rd *r, size_t n, const uint8_t **p)
 {
 	if (n > r->size - r->pos)
 		return corrupt(r, "cut short");
@@ -69,8 +70,17 @@ static int take(struct rd *r, size_t n, const uint8_t **p)
 		r->blen = want;
 	}
 	*p = r->buf + (r->pos - r->bstart);
-	r->pos += n;
 	return 0;
+}
+
+/* n (<= BUF) bytes at r->pos, consumed */
+static int take(struct rd *r, size_t n, const uint8_t **p)
+{
+	int rc = window(r, n, p);
+
+	if (rc == 0)
+		r->pos += n;
+	return rc;
 }
 
 static int skip(struct rd *r, uint64_t n)
@@ -81,10 +91,20 @@ static int skip(struct rd *r, uint64_t n)
 	return 0;
 }
 
-enum tt { T_NIL, T_BOOL, T_INT, T_UINT, T_F32, T_F64, T_STR, T_BIN, T_ARR, T_MAP, T_EXT };
+#define T_NIL CKPT_MP_NIL
+#define T_BOOL CKPT_MP_BOOL
+#define T_INT CKPT_MP_INT
+#define T_UINT CKPT_MP_UINT
+#define T_F32 CKPT_MP_F32
+#define T_F64 CKPT_MP_F64
+#define T_STR CKPT_MP_STR
+#define T_BIN CKPT_MP_BIN
+#define T_ARR CKPT_MP_ARR
+#define T_MAP CKPT_MP_MAP
+#define T_EXT CKPT_MP_EXT
 
 struct tok {
-	enum tt t;
+	enum ckpt_mp_type t;
 	int64_t i;
 	uint64_t u, len; /* u: uint value; len: str/bin/ext bytes, arr/map entries */
 	double f;
@@ -92,131 +112,32 @@ struct tok {
 	uint64_t at;     /* str/bin/ext: where the data starts */
 };
 
-static uint64_t be(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-/* the next token's header; str/bin/ext data is left unread (t->at, t->len) */
+/* the next token's header (mpack.c decodes it from the window); str/bin/ext
+ * data is left unread (t->at, t->len) */
 static int next(struct rd *r, struct tok *t)
 {
+	size_t want = (size_t)CKPT_MIN((uint64_t)CKPT_MP_MAX_HEAD, r->size - r->pos);
+	struct ckpt_mp_tok mt;
+	struct ckpt_rd b;
 	const uint8_t *p;
-	uint8_t c;
-	unsigned w = 0;
+	const char *why = "?";
 	int rc;
 
 	memset(t, 0, sizeof(*t));
-	if ((rc = take(r, 1, &p)) < 0)
+	if (want == 0)
+		return corrupt(r, "cut short");
+	if ((rc = window(r, want, &p)) < 0)
 		return rc;
-	c = p[0];
-	if (c <= 0x7f) {
-		t->t = T_INT;
-		t->i = c;
-		return 0;
-	}
-	if (c >= 0xe0) {
-		t->t = T_INT;
-		t->i = (int8_t)c;
-		return 0;
-	}
-	if ((c & 0xf0) == 0x80 || (c & 0xf0) == 0x90) {
-		t->t = (c & 0xf0) == 0x80 ? T_MAP : T_ARR;
-		t->len = c & 0x0f;
-		return 0;
-	}
-	if ((c & 0xe0) == 0xa0) {
-		t->t = T_STR;
-		t->len = c & 0x1f;
-		goto data;
-	}
-	switch (c) {
-	case 0xc0: t->t = T_NIL; return 0;
-	case 0xc2: case 0xc3: t->t = T_BOOL; t->i = c == 0xc3; return 0;
-	case 0xc4: case 0xc5: case 0xc6:
-		t->t = T_BIN;
-		w = 1u << (c - 0xc4);
-		break;
-	case 0xd9: case 0xda: case 0xdb:
-		t->t = T_STR;
-		w = 1u << (c - 0xd9);
-		break;
-	case 0xc7: case 0xc8: case 0xc9: {
-		t->t = T_EXT;
-		w = 1u << (c - 0xc7);
-		if ((rc = take(r, w + 1, &p)) < 0)
-			return rc;
-		t->len = be(p, w);
-		t->ext = (int8_t)p[w];
-		goto data;
-	}
-	case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-		t->t = T_EXT;
-		t->len = 1u << (c - 0xd4);
-		if ((rc = take(r, 1, &p)) < 0)
-			return rc;
-		t->ext = (int8_t)p[0];
-		goto data;
-	case 0xca: case 0xcb:
-		if ((rc = take(r, c == 0xca ? 4 : 8, &p)) < 0)
-			return rc;
-		if (c == 0xca) {
-			uint32_t b = (uint32_t)be(p, 4);
-			float f;
-
-			memcpy(&f, &b, 4);
-			t->t = T_F32;
-			t->f = f;
-		} else {
-			uint64_t b = be(p, 8);
-
-			memcpy(&t->f, &b, 8);
-			t->t = T_F64;
-		}
-		return 0;
-	case 0xcc: case 0xcd: case 0xce: case 0xcf:
-		if ((rc = take(r, 1u << (c - 0xcc), &p)) < 0)
-			return rc;
-		t->u = be(p, 1u << (c - 0xcc));
-		t->t = t->u > INT64_MAX ? T_UINT : T_INT;
-		t->i = (int64_t)t->u;
-		return 0;
-	case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
-		unsigned n = 1u << (c - 0xd0);
-		uint64_t v;
-
-		if ((rc = take(r, n, &p)) < 0)
-			return rc;
-		v = be(p, n);
-		if (n < 8 && (v >> (8 * n - 1)))
-			v |= ~0ull << (8 * n); /* sign-extend */
-		t->t = T_INT;
-		t->i = (int64_t)v;
-		return 0;
-	}
-	case 0xdc: case 0xdd: case 0xde: case 0xdf:
-		w = c == 0xdc || c == 0xde ? 2 : 4;
-		if ((rc = take(r, w, &p)) < 0)
-			return rc;
-		t->t = c <= 0xdd ? T_ARR : T_MAP;
-		t->len = be(p, w);
-		/* every entry takes at least a byte (two for a map's) */
-		if (t->len > (r->size - r->pos) / (t->t == T_MAP ? 2 : 1))
-			return corrupt(r, "more entries than bytes left");
-		return 0;
-	default:
-		return corrupt(r, "unknown type byte");
-	}
-	if ((rc = take(r, w, &p)) < 0)
-		return rc;
-	t->len = be(p, w);
-data:
-	t->at = r->pos;
-	if (t->len > r->size - r->pos)
+	b = ckpt_rd_init(p, want);
+	if (ckpt_mp_head(&b, &mt, &why) < 0)
+		return corrupt(r, why);
+	r->pos += want - b.left;
+	*t = (struct tok){ mt.t, mt.i, mt.u, mt.len, mt.f, mt.ext, r->pos };
+	if ((t->t == T_STR || t->t == T_BIN || t->t == T_EXT) && t->len > r->size - r->pos)
 		return corrupt(r, "a string, binary or extension runs past the end");
+	/* every entry takes at least a byte (two for a map's) */
+	if ((t->t == T_MAP || t->t == T_ARR) && t->len > (r->size - r->pos) / (t->t == T_MAP ? 2 : 1))
+		return corrupt(r, "more entries than bytes left");
 	return 0;
 }
 

@@ -57,7 +57,6 @@ int ckpt_src_open(struct ckpt_src **out, const char *path, const struct ckpt_opt
 void ckpt_src_close(struct ckpt_src *s);
 enum ckpt_src_kind ckpt_src_kind(const struct ckpt_src *s);
 const char *ckpt_src_path(const struct ckpt_src *s);
-int ckpt_src_fd(const struct ckpt_src *s);
 
 struct ckpt_step_ent {
 	char *name;
@@ -72,8 +71,6 @@ struct ckpt_step_ent {
 /* Lists the committed steps now on disk, ascending by step number. */
 int ckpt_src_scan(struct ckpt_src *s, struct ckpt_step_ent **out, size_t *n, struct ckpt_err *err);
 void ckpt_step_ents_free(struct ckpt_step_ent *e, size_t n);
-/* index of the latest step in a scan result, or -1 */
-long ckpt_step_ents_latest(const struct ckpt_step_ent *e, size_t n);
 
 /* What the decoded-chunk cache has done since the source was opened. */
 struct ckpt_src_stats {
@@ -145,8 +142,6 @@ json_t *ckpt_item_describe(struct ckpt_item *it, struct ckpt_err *err);
 json_t *ckpt_describe_error(const char *msg);
 /* A JSON item's file content (borrowed).  @return 0 or -EINVAL */
 int ckpt_item_json_bytes(const struct ckpt_item *it, const uint8_t **p, size_t *n);
-/* Time to show for the item's files (ns). */
-uint64_t ckpt_item_time_ns(const struct ckpt_item *it);
 
 enum ckpt_node_kind ckpt_node_kind(const struct ckpt_node *n);
 bool ckpt_node_is_dir(const struct ckpt_node *n);
