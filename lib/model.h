@@ -105,6 +105,9 @@ struct leaf_slot {
 
 struct ckpt_kind_ops;
 
+/* An opened item.  Its fields are grouped by the kinds that use them
+ * (kind.h); the edit code (edit*.c, msgpack_edit.c) reads them by name, and
+ * ckpt_item_close (item.c) frees them all, whatever the kind. */
 struct ckpt_item {
 	struct ckpt_step *step;
 	char *name;

@@ -121,6 +121,7 @@ static int next(struct rd *r, struct tok *t)
 	struct ckpt_rd b;
 	const uint8_t *p;
 	const char *why = "?";
+	size_t head;
 	int rc;
 
 	memset(t, 0, sizeof(*t));
@@ -131,12 +132,15 @@ static int next(struct rd *r, struct tok *t)
 	b = ckpt_rd_init(p, want);
 	if (ckpt_mp_head(&b, &mt, &why) < 0)
 		return corrupt(r, why);
-	r->pos += want - b.left;
+	head = want - b.left;
+	r->pos += head;
 	*t = (struct tok){ mt.t, mt.i, mt.u, mt.len, mt.f, mt.ext, r->pos };
 	if ((t->t == T_STR || t->t == T_BIN || t->t == T_EXT) && t->len > r->size - r->pos)
 		return corrupt(r, "a string, binary or extension runs past the end");
-	/* every entry takes at least a byte (two for a map's) */
-	if ((t->t == T_MAP || t->t == T_ARR) && t->len > (r->size - r->pos) / (t->t == T_MAP ? 2 : 1))
+	/* every entry takes at least a byte (two for a map's); a fixmap or
+	 * fixarray (one byte) is cut short when its entries are read */
+	if ((t->t == T_MAP || t->t == T_ARR) && head > 1 &&
+	    t->len > (r->size - r->pos) / (t->t == T_MAP ? 2 : 1))
 		return corrupt(r, "more entries than bytes left");
 	return 0;
 }
@@ -424,16 +428,164 @@ static int chunked(struct rd *r, struct ckpt_node *n, uint64_t entries)
 	return 0;
 }
 
+/* opens msgpack file `name` beneath the item as it->mp_fd, for r */
+static int open_file(struct ckpt_item *it, const char *name, struct rd *r, struct ckpt_err *err)
+{
+	struct stat sb;
+	bool own;
+
+	it->mp_fd = ckpt_open_beneath(it->fd, name, O_RDONLY, 0);
+	if (it->mp_fd < 0) {
+		int rc = ckpt_err_set(err, it->mp_fd, "'%s/%s': %s", it->label, name, ckpt_strerror(it->mp_fd));
+
+		it->mp_fd = -1;
+		return rc;
+	}
+	if (fstat(it->mp_fd, &sb) < 0)
+		return -errno;
+	own = it->step->file && !strcmp(name, it->step->file);
+	if (asprintf(&it->mp_label, "%s%s%s", it->label, own ? "" : "/", own ? "" : name) < 0) {
+		it->mp_label = NULL;
+		return -ENOMEM;
+	}
+	r->fd = it->mp_fd;
+	r->size = (uint64_t)sb.st_size;
+	r->label = it->mp_label;
+	r->err = err;
+	return 0;
+}
+
+/* the next key of frame f into key[0, *kn) (lists: the index) */
+static int next_key(struct rd *r, struct frame *f, char *key, size_t *kn)
+{
+	struct tok t;
+	int rc;
+
+	if (!f->map) {
+		*kn = (size_t)snprintf(key, MAX_KEY, "%llu", (unsigned long long)f->index++);
+		return 0;
+	}
+	if ((rc = next(r, &t)) < 0)
+		return rc;
+	if (t.t == T_STR || t.t == T_BIN) {
+		if ((rc = read_data(r, &t, key, MAX_KEY)) < 0)
+			return rc;
+		*kn = (size_t)t.len;
+	} else if (t.t == T_INT) {
+		*kn = (size_t)snprintf(key, MAX_KEY, "%lld", (long long)t.i);
+	} else {
+		return corrupt(r, "a map key is not a string or an integer");
+	}
+	return 0;
+}
+
+/* a map of t->len entries at r: if its first key is
+ * "__msgpack_chunked_array__", n becomes that array (1); else r is back
+ * where it was (0) */
+static int chunked_map(struct rd *r, const struct tok *t, struct ckpt_node *n)
+{
+	uint64_t save = r->pos;
+	struct tok k, v;
+	char first[32];
+	int rc;
+
+	if ((rc = next(r, &k)) < 0)
+		return rc;
+	if (k.t == T_STR && k.len == 25 && read_data(r, &k, first, sizeof(first)) == 0 &&
+	    !strcmp(first, "__msgpack_chunked_array__")) {
+		if ((rc = next(r, &v)) < 0 || (rc = chunked(r, n, t->len)) < 0)
+			return rc;
+		return 1;
+	}
+	r->pos = save;
+	return 0;
+}
+
+/* a value that is not a container: n becomes its leaf */
+static int leaf_value(struct rd *r, struct ckpt_item *it, struct ckpt_node *n, const struct tok *tp,
+		      bool *values)
+{
+	struct tok t = *tp;
+	int rc;
+
+	*values = *values || (t.t != T_STR && t.t != T_NIL); /* None: no leaf to Orbax */
+	switch (t.t) {
+	case T_NIL:
+		n->kind = CKPT_NODE_NONE;
+		n->value_type = "None";
+		rc = 0;
+		break;
+	case T_STR:
+		rc = string_value(r, it, n, &t, values);
+		break;
+	case T_BIN: {
+		size_t cap = 0;
+
+		n->mp = leaf_new("bytes", "");
+		n->kind = CKPT_NODE_STRING;
+		n->value_type = "bytes";
+		rc = !n->mp ? -ENOMEM : add_range(n->mp, t.at, t.len, &cap);
+		if (rc == 0)
+			rc = skip(r, t.len);
+		break;
+	}
+	case T_EXT:
+		n->kind = CKPT_NODE_ARRAY;
+		if (t.ext == 1 || t.ext == 3) {
+			size_t cap = 0;
+
+			n->mp = leaf_new(t.ext == 1 ? "ndarray" : "numpy scalar", "");
+			n->value_type = t.ext == 1 ? "ndarray" : "numpy scalar";
+			rc = !n->mp ? -ENOMEM : ndarray(r, &t, n->mp, &cap);
+		} else if (t.ext == 2) {
+			struct tok a, re, im;
+			uint8_t b[16];
+			uint64_t u;
+
+			if ((rc = next(r, &a)) < 0 || (rc = next(r, &re)) < 0 || (rc = next(r, &im)) < 0)
+				break;
+			if (a.t != T_ARR || a.len != 2 || (re.t != T_F64 && re.t != T_F32) ||
+			    (im.t != T_F64 && im.t != T_F32) || r->pos != t.at + t.len) {
+				rc = corrupt(r, "a complex extension is not [re, im]");
+				break;
+			}
+			memcpy(&u, &re.f, 8);
+			ckpt_store_le64(b, u);
+			memcpy(&u, &im.f, 8);
+			ckpt_store_le64(b + 8, u);
+			n->mp = leaf_new("complex", "complex128");
+			n->value_type = "complex";
+			rc = !n->mp ? -ENOMEM : leaf_bytes(n->mp, b, 16);
+		} else {
+			size_t cap = 0;
+
+			/* an extension nobody defined: its bytes, as they are */
+			n->kind = CKPT_NODE_STRING;
+			n->mp = leaf_new("msgpack extension", "");
+			n->value_type = "msgpack extension";
+			if (n->mp)
+				n->mp->ext = t.ext;
+			rc = !n->mp ? -ENOMEM : add_range(n->mp, t.at, t.len, &cap);
+			if (rc == 0)
+				rc = skip(r, t.len);
+		}
+		break;
+	default:
+		n->kind = CKPT_NODE_ARRAY;
+		n->value_type = "scalar";
+		rc = scalar(&n->mp, &t);
+	}
+	return rc;
+}
+
 int ckpt_msgpack_open(struct ckpt_item *it, const char *name, bool *values, struct ckpt_err *err)
 {
 	const struct ckpt_limits *lim = &it->step->src->o.lim;
 	struct rd *r = calloc(1, sizeof(*r));
 	struct frame *st = NULL;
 	size_t sn = 0, scap = 0;
-	struct stat sb;
 	struct tok t;
 	char *key = NULL;
-	bool own;
 	int rc;
 
 	*values = false;
@@ -441,26 +593,8 @@ int ckpt_msgpack_open(struct ckpt_item *it, const char *name, bool *values, stru
 		free(r);
 		return -ENOMEM;
 	}
-	it->mp_fd = ckpt_open_beneath(it->fd, name, O_RDONLY, 0);
-	if (it->mp_fd < 0) {
-		rc = ckpt_err_set(err, it->mp_fd, "'%s/%s': %s", it->label, name, ckpt_strerror(it->mp_fd));
-		it->mp_fd = -1;
+	if ((rc = open_file(it, name, r, err)) < 0)
 		goto out;
-	}
-	if (fstat(it->mp_fd, &sb) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	own = it->step->file && !strcmp(name, it->step->file);
-	if (asprintf(&it->mp_label, "%s%s%s", it->label, own ? "" : "/", own ? "" : name) < 0) {
-		it->mp_label = NULL;
-		rc = -ENOMEM;
-		goto out;
-	}
-	r->fd = it->mp_fd;
-	r->size = (uint64_t)sb.st_size;
-	r->label = it->mp_label;
-	r->err = err;
 	it->root = ckpt_node_new(it, NULL, "", 0, 0, CKPT_NODE_DICT);
 	if (!it->root) {
 		rc = -ENOMEM;
@@ -482,7 +616,7 @@ int ckpt_msgpack_open(struct ckpt_item *it, const char *name, bool *values, stru
 	while (sn > 0) {
 		struct frame *f = &st[sn - 1];
 		struct ckpt_node *n;
-		size_t kn;
+		size_t kn = 0;
 
 		if (f->left == 0) {
 			if (f->end && r->pos != f->end) {
@@ -493,22 +627,8 @@ int ckpt_msgpack_open(struct ckpt_item *it, const char *name, bool *values, stru
 			continue;
 		}
 		f->left--;
-		if (f->map) {
-			if ((rc = next(r, &t)) < 0)
-				goto out;
-			if (t.t == T_STR || t.t == T_BIN) {
-				if ((rc = read_data(r, &t, key, MAX_KEY)) < 0)
-					goto out;
-				kn = (size_t)t.len;
-			} else if (t.t == T_INT) {
-				kn = (size_t)snprintf(key, MAX_KEY, "%lld", (long long)t.i);
-			} else {
-				rc = corrupt(r, "a map key is not a string or an integer");
-				goto out;
-			}
-		} else {
-			kn = (size_t)snprintf(key, MAX_KEY, "%llu", (unsigned long long)f->index++);
-		}
+		if ((rc = next_key(r, f, key, &kn)) < 0)
+			goto out;
 		if (it->n_nodes >= lim->max_keys) {
 			rc = ckpt_err_set(err, -EFBIG, "'%s': more than %llu values", r->label,
 					  (unsigned long long)lim->max_keys);
@@ -540,25 +660,13 @@ int ckpt_msgpack_open(struct ckpt_item *it, const char *name, bool *values, stru
 					goto out;
 				}
 			}
-			if (map && t.len > 0) {
-				/* Flax's chunked arrays announce themselves first */
-				uint64_t save = r->pos;
-				struct tok k;
-				char first[32];
-
-				if ((rc = next(r, &k)) < 0)
+			/* Flax's chunked arrays announce themselves first */
+			if (map && t.len > 0 && (rc = chunked_map(r, &t, n)) != 0) {
+				if (rc < 0)
 					goto out;
-				if (k.t == T_STR && k.len == 25 &&
-				    read_data(r, &k, first, sizeof(first)) == 0 &&
-				    !strcmp(first, "__msgpack_chunked_array__")) {
-					struct tok v;
-
-					if ((rc = next(r, &v)) < 0 || (rc = chunked(r, n, t.len)) < 0)
-						goto out;
-					*values = true;
-					continue;
-				}
-				r->pos = save;
+				*values = true;
+				rc = 0;
+				continue;
 			}
 			if (sn > lim->max_depth) {
 				rc = ckpt_err_set(err, -EFBIG, "'%s': nested more than %u deep", r->label,
@@ -575,74 +683,7 @@ int ckpt_msgpack_open(struct ckpt_item *it, const char *name, bool *values, stru
 			st[sn++] = (struct frame){ n, t.len, 0, end, map };
 			continue;
 		}
-		*values = *values || (t.t != T_STR && t.t != T_NIL); /* None: no leaf to Orbax */
-		switch (t.t) {
-		case T_NIL:
-			n->kind = CKPT_NODE_NONE;
-			n->value_type = "None";
-			rc = 0;
-			break;
-		case T_STR:
-			rc = string_value(r, it, n, &t, values);
-			break;
-		case T_BIN: {
-			size_t cap = 0;
-
-			n->mp = leaf_new("bytes", "");
-			n->kind = CKPT_NODE_STRING;
-			n->value_type = "bytes";
-			rc = !n->mp ? -ENOMEM : add_range(n->mp, t.at, t.len, &cap);
-			if (rc == 0)
-				rc = skip(r, t.len);
-			break;
-		}
-		case T_EXT:
-			n->kind = CKPT_NODE_ARRAY;
-			if (t.ext == 1 || t.ext == 3) {
-				size_t cap = 0;
-
-				n->mp = leaf_new(t.ext == 1 ? "ndarray" : "numpy scalar", "");
-				n->value_type = t.ext == 1 ? "ndarray" : "numpy scalar";
-				rc = !n->mp ? -ENOMEM : ndarray(r, &t, n->mp, &cap);
-			} else if (t.ext == 2) {
-				struct tok a, re, im;
-				uint8_t b[16];
-				uint64_t u;
-
-				if ((rc = next(r, &a)) < 0 || (rc = next(r, &re)) < 0 || (rc = next(r, &im)) < 0)
-					break;
-				if (a.t != T_ARR || a.len != 2 || (re.t != T_F64 && re.t != T_F32) ||
-				    (im.t != T_F64 && im.t != T_F32) || r->pos != t.at + t.len) {
-					rc = corrupt(r, "a complex extension is not [re, im]");
-					break;
-				}
-				memcpy(&u, &re.f, 8);
-				ckpt_store_le64(b, u);
-				memcpy(&u, &im.f, 8);
-				ckpt_store_le64(b + 8, u);
-				n->mp = leaf_new("complex", "complex128");
-				n->value_type = "complex";
-				rc = !n->mp ? -ENOMEM : leaf_bytes(n->mp, b, 16);
-			} else {
-				size_t cap = 0;
-
-				/* an extension nobody defined: its bytes, as they are */
-				n->kind = CKPT_NODE_STRING;
-				n->mp = leaf_new("msgpack extension", "");
-				n->value_type = "msgpack extension";
-				if (n->mp)
-					n->mp->ext = t.ext;
-				rc = !n->mp ? -ENOMEM : add_range(n->mp, t.at, t.len, &cap);
-				if (rc == 0)
-					rc = skip(r, t.len);
-			}
-			break;
-		default:
-			n->kind = CKPT_NODE_ARRAY;
-			n->value_type = "scalar";
-			rc = scalar(&n->mp, &t);
-		}
-		if (rc < 0)
+		if ((rc = leaf_value(r, it, n, &t, values)) < 0)
 			goto out;
 	}
 	if (r->pos != r->size)

@@ -3,8 +3,8 @@
  * node.c - the node tree of an item (tier 4, below every item kind): nodes
  * are created in the item's id table, found by key through a per-directory
  * index, and freed iteratively (the depth comes from the data).  Every kind
- * (pytree.c, pytree_flat.c, aggregate.c, flax.c, json and raw in kinds.c)
- * builds its tree with ckpt_node_new; nothing here knows about kinds.
+ * (kind.h) builds its tree with ckpt_node_new; nothing here knows about
+ * kinds.
  */
 #define _GNU_SOURCE
 #include "model.h"

@@ -66,6 +66,63 @@ static int key_at(const json_t *km, size_t i, const char **key, size_t *len, cha
 	return 0;
 }
 
+/* the nodes on the path of one tree_metadata entry (key_metadata km,
+ * depth keys), its leaf last; param collects the parameter name */
+static int add_path(struct ckpt_item *it, const json_t *km, size_t depth, const json_t *vm,
+		    const char *vt, bool skip, struct ckpt_buf *param, const char *kp, size_t kn,
+		    struct ckpt_err *err)
+{
+	struct ckpt_node *cur = it->root;
+
+	for (size_t i = 0; i < depth; i++) {
+		char num[32];
+		const char *key;
+		size_t klen;
+		uint8_t kt, next_kt = 2;
+		struct ckpt_node *child;
+		bool last = i + 1 == depth;
+
+		if (key_at(km, i, &key, &klen, num, &kt) < 0 ||
+		    (!last && key_at(km, i + 1, &(const char *){ NULL }, &(size_t){ 0 }, num,
+				     &next_kt) < 0)) {
+			return ckpt_err_set(err, CKPT_ECORRUPT,
+					    "'%s/_METADATA': entry %.*s has a bad key", it->label,
+					    (int)CKPT_MIN(kn, 200), kp);
+		}
+		if (i)
+			ckpt_buf_addc(param, '.');
+		ckpt_buf_add(param, key, klen);
+		child = (struct ckpt_node *)ckpt_node_find(cur, key, klen);
+		if (!last) {
+			if (child && !is_container(child->kind)) {
+				/* a placeholder for a prefix of this path: the deeper
+				 * entry wins (Orbax tree.py as_nested_tree) */
+				child->kind = next_kt == 1 ? CKPT_NODE_LIST : CKPT_NODE_DICT;
+				child->vm = NULL;
+				free(child->param);
+				child->param = NULL;
+			} else if (!child) {
+				child = ckpt_node_new(it, cur, key, klen, kt,
+						      next_kt == 1 ? CKPT_NODE_LIST
+								   : CKPT_NODE_DICT);
+				if (!child)
+					return -ENOMEM;
+			}
+			cur = child;
+			continue;
+		}
+		if (child)
+			return 0; /* a prefix placeholder, or a repeat: keep what is there */
+		child = ckpt_node_new(it, cur, key, klen, kt, kind_of_value(vt, skip));
+		if (!child || !(child->value_type = ckpt_pytree_intern(it, vt, strlen(vt))) ||
+		    !(child->param = ckpt_strndup(param->p, param->len)))
+			return -ENOMEM;
+		child->param_nul = memchr(param->p, 0, param->len) != NULL;
+		child->vm = ckpt_pytree_intern_json(it, vm);
+	}
+	return 0;
+}
+
 /* Builds the tree from tree_metadata (the bytes tm[0, tn)), one entry at a
  * time: only one entry is ever a jansson document. */
 static int build_from_metadata(struct ckpt_item *it, const char *tm, size_t tn, struct ckpt_err *err)
@@ -130,57 +187,7 @@ static int build_from_metadata(struct ckpt_item *it, const char *tm, size_t tn, 
 			json_decref(entry);
 			continue;
 		}
-		for (size_t i = 0; i < depth; i++) {
-			char num[32];
-			const char *key;
-			size_t klen;
-			uint8_t kt, next_kt = 2;
-			struct ckpt_node *child;
-			bool last = i + 1 == depth;
-
-			if (key_at(km, i, &key, &klen, num, &kt) < 0 ||
-			    (!last && key_at(km, i + 1, &(const char *){ NULL }, &(size_t){ 0 }, num,
-					     &next_kt) < 0)) {
-				rc = ckpt_err_set(err, CKPT_ECORRUPT,
-						  "'%s/_METADATA': entry %.*s has a bad key", it->label,
-						  (int)CKPT_MIN(kn, 200), kp);
-				break;
-			}
-			if (i)
-				ckpt_buf_addc(&param, '.');
-			ckpt_buf_add(&param, key, klen);
-			child = (struct ckpt_node *)ckpt_node_find(cur, key, klen);
-			if (!last) {
-				if (child && !is_container(child->kind)) {
-					/* a placeholder for a prefix of this path: the deeper
-					 * entry wins (Orbax tree.py as_nested_tree) */
-					child->kind = next_kt == 1 ? CKPT_NODE_LIST : CKPT_NODE_DICT;
-					child->vm = NULL;
-					free(child->param);
-					child->param = NULL;
-				} else if (!child) {
-					child = ckpt_node_new(it, cur, key, klen, kt,
-							      next_kt == 1 ? CKPT_NODE_LIST
-									   : CKPT_NODE_DICT);
-					if (!child) {
-						rc = -ENOMEM;
-						break;
-					}
-				}
-				cur = child;
-				continue;
-			}
-			if (child)
-				break; /* a prefix placeholder, or a repeat: keep what is there */
-			child = ckpt_node_new(it, cur, key, klen, kt, kind_of_value(vt, skip));
-			if (!child || !(child->value_type = ckpt_pytree_intern(it, vt, strlen(vt))) ||
-			    !(child->param = ckpt_strndup(param.p, param.len))) {
-				rc = -ENOMEM;
-				break;
-			}
-			child->param_nul = memchr(param.p, 0, param.len) != NULL;
-			child->vm = ckpt_pytree_intern_json(it, vm);
-		}
+		rc = add_path(it, km, depth, vm, vt, skip, &param, kp, kn, err);
 		json_decref(entry);
 		if (rc < 0 || (rc = ckpt_buf_finish(&param)) < 0)
 			break;
