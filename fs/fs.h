@@ -232,8 +232,12 @@ int fs_getattr(struct ckptfs *fs, fuse_ino_t ino, struct stat *st);
 int fs_lookup(struct ckptfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t *ino);
 int fs_list(struct ckptfs *fs, fuse_ino_t ino, struct dir_list *out);
 void fs_list_free(struct dir_list *l);
-int fs_content(struct ckptfs *fs, const struct target *t, char **buf, size_t *n);
 int fs_readlink(struct ckptfs *fs, char *buf, size_t cap);
+
+/* content.c: a generated file's bytes (caller frees), and its size
+ * (computed once per state) */
+int fs_content(struct ckptfs *fs, const struct target *t, char **buf, size_t *n);
+int fs_content_size(struct ckptfs *fs, const struct target *t, uint64_t *size);
 
 /* ops.c: after the session, the handles the kernel never released */
 void fs_handles_close(struct ckptfs *fs);

@@ -385,6 +385,50 @@ static void test_pytree__real_generated(void)
 	close_item(&o);
 }
 
+/* what <item>.json and <leaf>.json show (describe.c) */
+static void test_pytree__describe(void)
+{
+	struct opened o;
+	json_t *j, *a;
+	const struct ckpt_node *n;
+	struct ckpt_err err = { 0, "" };
+
+	open_item(&o, fix(shared_dir, V0_DIRECT), "");
+	CHECK_EQ(o.rc, 0);
+	if (o.rc != 0) {
+		close_item(&o);
+		return;
+	}
+	j = ckpt_item_describe(o.it, &err);
+	CHECK(!strcmp(json_string_value(json_object_get(j, "kind")), "pytree"));
+	CHECK(json_is_true(json_object_get(j, "has_metadata")));
+	CHECK(json_is_true(json_object_get(j, "use_ocdbt")));
+	CHECK(json_is_integer(json_object_get(json_object_get(j, "ocdbt"), "generation")));
+	a = json_object_get(json_object_get(j, "leaves"), "a");
+	CHECK(!strcmp(json_string_value(json_object_get(a, "dtype")), "int32"));
+	CHECK_EQ(json_integer_value(json_array_get(json_object_get(a, "shape"), 0)), 8);
+	CHECK_EQ(json_integer_value(json_object_get(a, "size")), 32);
+	CHECK(json_object_get(json_object_get(j, "leaves"), "b/c") != NULL);
+	json_decref(j);
+	n = ckpt_node_find(ckpt_node_find(ckpt_item_root(o.it), "b", 1), "c", 1);
+	j = n ? ckpt_leaf_describe(o.it, n, &err) : NULL;
+	CHECK(j != NULL);
+	CHECK(!strcmp(json_string_value(json_array_get(json_object_get(j, "path"), 1)), "c"));
+	CHECK(!strcmp(json_string_value(json_object_get(j, "kind")), "array"));
+	CHECK(!strcmp(json_string_value(json_object_get(j, "param_name")), "b.c"));
+	CHECK_EQ(json_integer_value(json_object_get(j, "nbytes")), 12);
+	CHECK(!strcmp(json_string_value(json_object_get(json_object_get(j, "storage"), "kind")), "ocdbt"));
+	CHECK(!strcmp(json_string_value(json_object_get(json_object_get(j, "storage"), "metadata_key")),
+		      "b.c/.zarray"));
+	json_decref(j);
+	/* the step's .json */
+	j = ckpt_step_describe(o.st);
+	CHECK(json_is_true(json_object_get(j, "direct")));
+	CHECK(!strcmp(json_string_value(json_object_get(json_object_get(j, "items"), ".")), "pytree"));
+	json_decref(j);
+	close_item(&o);
+}
+
 int main(int argc, char **argv)
 {
 	char cmd[600];
@@ -410,6 +454,7 @@ int main(int argc, char **argv)
 	RUN(test_pytree__bad_metadata);
 	RUN(test_pytree__missing_pieces);
 	RUN(test_pytree__real_generated);
+	RUN(test_pytree__describe);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_root);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", tmp_root);
