@@ -51,7 +51,6 @@ int ckpt_item_open_at(struct ckpt_item **out, struct ckpt_step *st, size_t i, bo
 	pthread_mutex_init(&it->gda_lock, NULL);
 	it->step = st;
 	it->kind = info->kind;
-	it->time_ns = st->time_ns;
 	it->name = strdup(info->name);
 	it->is_version = is_version;
 	it->version = version;

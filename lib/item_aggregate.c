@@ -43,7 +43,6 @@ static bool claims_aggregate(const struct ckpt_item *it)
 }
 
 const struct ckpt_kind_ops ckpt_kind_aggregate = {
-	.name = "aggregate file",
 	.claims = claims_aggregate,
 	.open = open_aggregate,
 	.leaf_open = ckpt_pytree_leaf_open,

@@ -30,7 +30,6 @@ static bool claims_flax(const struct ckpt_item *it)
 
 /* placeholders in the file are zarr arrays beside it: pytree.c opens them */
 const struct ckpt_kind_ops ckpt_kind_flax = {
-	.name = "flax msgpack file",
 	.claims = claims_flax,
 	.open = open_flax,
 	.leaf_open = ckpt_pytree_leaf_open,

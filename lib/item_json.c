@@ -58,7 +58,6 @@ static bool claims_json(const struct ckpt_item *it)
 }
 
 const struct ckpt_kind_ops ckpt_kind_json = {
-	.name = "json",
 	.claims = claims_json,
 	.open = open_json_item,
 	.leaf_open = NULL,

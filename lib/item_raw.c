@@ -112,7 +112,6 @@ static bool claims_raw(const struct ckpt_item *it)
 }
 
 const struct ckpt_kind_ops ckpt_kind_raw = {
-	.name = "raw",
 	.claims = claims_raw,
 	.open = open_raw_item,
 	.leaf_open = raw_leaf_open,

@@ -32,7 +32,6 @@
 #include "model.h"
 
 struct ckpt_kind_ops {
-	const char *name;
 	/* true when this kind reads the item (tried in table order) */
 	bool (*claims)(const struct ckpt_item *it);
 	/* builds it->root and the node table; on failure the item is closed */

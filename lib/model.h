@@ -115,7 +115,6 @@ struct ckpt_item {
 	const struct ckpt_kind_ops *ops; /* how this item is read (kind.h) */
 	int fd;
 	char *label;
-	uint64_t time_ns;
 	/* pytree: the metadata files are read as streams into the nodes; the
 	 * documents themselves are loaded only for edits (ckpt_pytree_load_docs) */
 	json_t *metadata, *strings, *sharding, *array_metas;

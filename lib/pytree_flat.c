@@ -155,7 +155,6 @@ static bool claims_flat(const struct ckpt_item *it)
 }
 
 const struct ckpt_kind_ops ckpt_kind_pytree_flat = {
-	.name = "pytree without _METADATA",
 	.claims = claims_flat,
 	.open = open_flat,
 	.leaf_open = ckpt_pytree_leaf_open,

@@ -391,7 +391,6 @@ static bool claims_meta(const struct ckpt_item *it)
 }
 
 const struct ckpt_kind_ops ckpt_kind_pytree = {
-	.name = "pytree",
 	.claims = claims_meta,
 	.open = open_meta,
 	.leaf_open = ckpt_pytree_leaf_open,
