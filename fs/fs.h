@@ -211,6 +211,10 @@ char *fs_key_join(const char *dir, const char *name);
 struct tslot *fs_version_slot(struct ckptfs *fs, struct tslot *item, uint64_t version);
 fuse_ino_t fs_vdir(struct ckptfs *fs, struct tslot *item);
 void fs_destroy(struct ckptfs *fs);
+/* true when nothing under this inode can change while mounted */
+bool fs_immutable(struct ckptfs *fs, const struct target *t);
+/* true when the target's tree takes edits */
+bool fs_editable(struct ckptfs *fs, const struct target *t);
 
 /* tree.c: the namespace, no FUSE replies */
 struct dirent_ent {
@@ -228,12 +232,12 @@ int fs_getattr(struct ckptfs *fs, fuse_ino_t ino, struct stat *st);
 int fs_lookup(struct ckptfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t *ino);
 int fs_list(struct ckptfs *fs, fuse_ino_t ino, struct dir_list *out);
 void fs_list_free(struct dir_list *l);
-int fs_content(struct ckptfs *fs, const struct target *t, char **buf, size_t *n);
 int fs_readlink(struct ckptfs *fs, char *buf, size_t cap);
-/* true when nothing under this inode can change while mounted */
-bool fs_immutable(struct ckptfs *fs, const struct target *t);
-/* true when the target's tree takes edits */
-bool fs_editable(struct ckptfs *fs, const struct target *t);
+
+/* content.c: a generated file's bytes (caller frees), and its size
+ * (computed once per state) */
+int fs_content(struct ckptfs *fs, const struct target *t, char **buf, size_t *n);
+int fs_content_size(struct ckptfs *fs, const struct target *t, uint64_t *size);
 
 /* ops.c: after the session, the handles the kernel never released */
 void fs_handles_close(struct ckptfs *fs);
@@ -242,7 +246,7 @@ void fs_handles_close(struct ckptfs *fs);
 int fs_live_start(struct ckptfs *fs);
 void fs_live_stop(struct ckptfs *fs);
 
-/* write.c: edits through the mount */
+/* wbuf.c: write buffers of leaves being written */
 int fs_wbuf_open(struct ckptfs *fs, struct target *t, struct wbuf **out);
 int fs_wbuf_write(struct wbuf *wb, const void *p, size_t n, uint64_t off);
 int64_t fs_wbuf_read(struct ckptfs *fs, struct wbuf *wb, void *p, size_t n, uint64_t off);
@@ -250,7 +254,7 @@ int fs_wbuf_truncate(struct wbuf *wb, uint64_t size);
 uint64_t fs_wbuf_size(struct wbuf *wb);
 /* the size of the leaf at key while a handle writes it */
 bool fs_wbuf_size_of(struct tslot *ts, const char *key, uint64_t *size);
-/* commits what was written: flush and fsync (final: a truncate without a
+/* write.c: edits through the mount.  Commits what was written: flush and fsync (final: a truncate without a
  * handle); release commits what is left */
 int fs_wbuf_commit(struct ckptfs *fs, struct wbuf *wb, bool final);
 void fs_wbuf_close(struct ckptfs *fs, struct wbuf *wb);

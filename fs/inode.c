@@ -731,3 +731,27 @@ void fs_destroy(struct ckptfs *fs)
 	pthread_rwlock_destroy(&fs->lock);
 	pthread_mutex_destroy(&fs->log_lock);
 }
+
+/* ---------------------------------------------------------------- what a target allows */
+
+bool fs_immutable(struct ckptfs *fs, const struct target *t)
+{
+	if (t->type == T_ROOT || t->type == T_LATEST || t->type == T_ROOT_META || t->type == T_STATS)
+		return false;
+	if (t->ts && t->ts->is_version)
+		return true;
+	return fs->o.ro;
+}
+
+bool fs_editable(struct ckptfs *fs, const struct target *t)
+{
+	const struct tslot *ts = t->ts;
+
+	if (fs->o.ro)
+		return false;
+	if (t->type == T_STEP && t->step->opened && !t->step->err &&
+	    ckpt_step_is_direct(fs_step(t->step)))
+		ts = &t->step->items[0];
+	return ts && !ts->is_version &&
+	       ckpt_step_item(fs_step(ts->step), ts->index)->kind == CKPT_ITEM_PYTREE;
+}

@@ -130,6 +130,54 @@ static void raise_nofile(void)
 	}
 }
 
+/* the command line's options into the library's and the driver's settings */
+static int apply_options(const struct cli *c, struct ckptfs *fs)
+{
+	ckpt_opts_default(&fs->lib);
+	fs->lib.strict_commit = c->strict_commit;
+	if (c->cache_size && parse_size(c->cache_size, &fs->lib.cache_bytes) < 0) {
+		fprintf(stderr, "ckptfs: bad cache_size '%s'\n", c->cache_size);
+		return -1;
+	}
+	if (c->stream_threshold) {
+		size_t v;
+
+		if (parse_size(c->stream_threshold, &v) < 0) {
+			fprintf(stderr, "ckptfs: bad stream_threshold '%s'\n", c->stream_threshold);
+			return -1;
+		}
+		fs->lib.stream_threshold = v;
+	}
+	if (c->piece_size && (parse_size(c->piece_size, &fs->lib.piece_bytes) < 0 ||
+			       fs->lib.piece_bytes < 4096)) {
+		fprintf(stderr, "ckptfs: bad piece_size '%s' (at least 4K)\n", c->piece_size);
+		return -1;
+	}
+	if (c->ra_threads_set)
+		fs->lib.readahead_threads = c->ra_threads;
+	/* half the cache: the next chunk decodes while this one is read,
+	 * and what was decoded ahead is still cached when the reader comes */
+	fs->o.readahead_bytes = fs->lib.cache_bytes / 2;
+	if (c->readahead) {
+		size_t v;
+
+		if (parse_size(c->readahead, &v) < 0) {
+			fprintf(stderr, "ckptfs: bad readahead '%s'\n", c->readahead);
+			return -1;
+		}
+		fs->o.readahead_bytes = v;
+	}
+	if (!fs->o.readahead_bytes)
+		fs->lib.readahead_threads = 0;
+	fs->o.root_timeout = 1.0;
+	fs->o.ro = c->ro;
+	if (c->tmpdir)
+		fs->tmpdir = c->tmpdir;
+	else
+		fs->tmpdir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -171,48 +219,8 @@ int main(int argc, char **argv)
 		goto out_opts;
 	}
 
-	ckpt_opts_default(&fs.lib);
-	fs.lib.strict_commit = c.strict_commit;
-	if (c.cache_size && parse_size(c.cache_size, &fs.lib.cache_bytes) < 0) {
-		fprintf(stderr, "ckptfs: bad cache_size '%s'\n", c.cache_size);
+	if (apply_options(&c, &fs) < 0)
 		goto out_opts;
-	}
-	if (c.stream_threshold) {
-		size_t v;
-
-		if (parse_size(c.stream_threshold, &v) < 0) {
-			fprintf(stderr, "ckptfs: bad stream_threshold '%s'\n", c.stream_threshold);
-			goto out_opts;
-		}
-		fs.lib.stream_threshold = v;
-	}
-	if (c.piece_size && (parse_size(c.piece_size, &fs.lib.piece_bytes) < 0 ||
-			     fs.lib.piece_bytes < 4096)) {
-		fprintf(stderr, "ckptfs: bad piece_size '%s' (at least 4K)\n", c.piece_size);
-		goto out_opts;
-	}
-	if (c.ra_threads_set)
-		fs.lib.readahead_threads = c.ra_threads;
-	/* half the cache: the next chunk decodes while this one is read,
-	 * and what was decoded ahead is still cached when the reader comes */
-	fs.o.readahead_bytes = fs.lib.cache_bytes / 2;
-	if (c.readahead) {
-		size_t v;
-
-		if (parse_size(c.readahead, &v) < 0) {
-			fprintf(stderr, "ckptfs: bad readahead '%s'\n", c.readahead);
-			goto out_opts;
-		}
-		fs.o.readahead_bytes = v;
-	}
-	if (!fs.o.readahead_bytes)
-		fs.lib.readahead_threads = 0;
-	fs.o.root_timeout = 1.0;
-	fs.o.ro = c.ro;
-	if (c.tmpdir)
-		fs.tmpdir = c.tmpdir;
-	else
-		fs.tmpdir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	fs.next_ino = INO_FIRST_FREE;
 	fs.live_stop = -1;
 	pthread_mutex_init(&fs.handles_lock, NULL);

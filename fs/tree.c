@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tree.c - the namespace ckptfs shows, as functions over the library's
- * objects: attributes, lookups, directory listings and generated files.
+ * objects: attributes, lookups and directory listings (the generated
+ * files' content: content.c).
  * No FUSE replies here (ops.c sends them).  The conventions are in README.md:
  *   /                    one directory per committed step, "<step>.json",
  *                        "latest" -> the newest step, "metadata.json"
@@ -129,179 +130,6 @@ static int root_target(struct ckptfs *fs, struct target *t, struct tslot *ts)
 	return 0;
 }
 
-bool fs_immutable(struct ckptfs *fs, const struct target *t)
-{
-	if (t->type == T_ROOT || t->type == T_LATEST || t->type == T_ROOT_META || t->type == T_STATS)
-		return false;
-	if (t->ts && t->ts->is_version)
-		return true;
-	return fs->o.ro;
-}
-
-bool fs_editable(struct ckptfs *fs, const struct target *t)
-{
-	const struct tslot *ts = t->ts;
-
-	if (fs->o.ro)
-		return false;
-	if (t->type == T_STEP && t->step->opened && !t->step->err &&
-	    ckpt_step_is_direct(fs_step(t->step)))
-		ts = &t->step->items[0];
-	return ts && !ts->is_version &&
-	       ckpt_step_item(fs_step(ts->step), ts->index)->kind == CKPT_ITEM_PYTREE;
-}
-
-static char *dump_json(json_t *j, size_t *n)
-{
-	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	size_t len;
-
-	if (!s)
-		return NULL;
-	len = strlen(s);
-	s = realloc(s, len + 2);
-	if (s) {
-		s[len] = '\n';
-		s[len + 1] = 0;
-		*n = len + 1;
-	}
-	return s;
-}
-
-static json_t *describe_tree(struct ckptfs *fs, struct tslot *ts)
-{
-	struct ckpt_err err = { 0, "" };
-	struct istate *st;
-	json_t *j;
-
-	if (fs_state_get(fs, ts, &st) < 0) {
-		j = json_object();
-		json_object_set_new(j, "error", json_string(ts->errmsg ? ts->errmsg : "?"));
-		return j;
-	}
-	j = ckpt_item_describe(st->item, &err);
-	fs_state_put(ts, st);
-	if (j && ts->is_version) {
-		struct ckpt_version_info *v;
-		size_t n;
-
-		if (ckpt_item_versions(fs_step(ts->step), ts->index, &v, &n, &err) == 0) {
-			for (size_t i = 0; i < n; i++) {
-				if (v[i].version != ts->version)
-					continue;
-				json_object_set_new(j, "version",
-						    json_pack("{sI sI sI ss}", "number", (json_int_t)v[i].version,
-							      "time_ns", (json_int_t)v[i].time_ns,
-							      "ocdbt_generation", (json_int_t)v[i].generation,
-							      "change", v[i].change ? v[i].change : ""));
-			}
-			ckpt_version_infos_free(v, n);
-		}
-	}
-	return j;
-}
-
-int fs_content(struct ckptfs *fs, const struct target *t, char **buf, size_t *n)
-{
-	struct ckpt_err err = { 0, "" };
-	json_t *j = NULL;
-	int rc;
-
-	*buf = NULL;
-	*n = 0;
-	switch (t->type) {
-	case T_ROOT_META: {
-		char *p;
-
-		rc = ckpt_src_root_metadata(fs->src, &p, n, &err);
-		if (rc < 0)
-			return rc;
-		*buf = p;
-		return 0;
-	}
-	case T_STATS: {
-		struct ckpt_src_stats st;
-
-		ckpt_src_stats(fs->src, &st);
-		j = json_pack("{sI sI sI sI sI sI sI sI}", "cache_hits", (json_int_t)st.cache_hits,
-			      "cache_misses", (json_int_t)st.cache_misses, "cache_evictions",
-			      (json_int_t)st.cache_evictions, "cache_bytes", (json_int_t)st.cache_bytes,
-			      "cache_entries", (json_int_t)st.cache_entries, "cache_budget",
-			      (json_int_t)st.cache_budget, "decoded_bytes", (json_int_t)st.decoded_bytes,
-			      "readahead_jobs", (json_int_t)st.readahead_jobs);
-		break;
-	}
-	case T_STEP_JSON:
-		if ((rc = fs_step_open(fs, t->step)) < 0)
-			return rc == -ENOENT ? rc : -EIO;
-		j = ckpt_step_describe(fs_step(t->step));
-		if (j && ckpt_step_is_direct(fs_step(t->step)))
-			json_object_set_new(j, "item", describe_tree(fs, &t->step->items[0]));
-		break;
-	case T_ITEM_JSON:
-		j = describe_tree(fs, t->ts);
-		break;
-	case T_JSON_ITEM: {
-		struct istate *st;
-		const uint8_t *p;
-
-		if ((rc = fs_state_get(fs, t->ts, &st)) < 0)
-			return rc;
-		ckpt_item_json_bytes(st->item, &p, n);
-		*buf = malloc(*n ? *n : 1);
-		if (*buf)
-			memcpy(*buf, p, *n);
-		fs_state_put(t->ts, st);
-		return *buf ? 0 : -ENOMEM;
-	}
-	case T_NODE_JSON:
-		j = ckpt_leaf_describe(t->st->item, t->node, &err);
-		break;
-	default:
-		return -EINVAL;
-	}
-	if (!j)
-		return -ENOMEM;
-	*buf = dump_json(j, n);
-	json_decref(j);
-	return *buf ? 0 : -ENOMEM;
-}
-
-/* size of a generated file, computed once per state */
-static int content_size(struct ckptfs *fs, const struct target *t, uint64_t *size)
-{
-	uint64_t *cache = NULL;
-	struct istate *st = NULL;
-	char *buf;
-	size_t n;
-	int rc;
-
-	switch (t->type) {
-	case T_STEP_JSON: cache = &t->step->json_size; break;
-	case T_ITEM_JSON:
-		if (fs_state_get(fs, t->ts, &st) == 0)
-			cache = &st->head_json_size;
-		break;
-	case T_NODE_JSON: cache = &t->st->json_size[ckpt_node_id(t->node)]; break;
-	default: break;
-	}
-	if (cache && __atomic_load_n(cache, __ATOMIC_RELAXED)) {
-		*size = __atomic_load_n(cache, __ATOMIC_RELAXED) - 1;
-		fs_state_put(t->ts, st);
-		return 0;
-	}
-	rc = fs_content(fs, t, &buf, &n);
-	if (rc == 0) {
-		free(buf);
-		*size = n;
-		if (cache)
-			__atomic_store_n(cache, n + 1, __ATOMIC_RELAXED);
-	}
-	if (st)
-		fs_state_put(t->ts, st);
-	return rc;
-}
-
 /* ---------------------------------------------------------------- attributes */
 
 static void fill(struct ckptfs *fs, struct stat *st, fuse_ino_t ino, mode_t type, mode_t perm,
@@ -353,7 +181,7 @@ int fs_getattr(struct ckptfs *fs, fuse_ino_t ino, struct stat *st)
 		break;
 	}
 	case T_ROOT_META:
-		if ((rc = content_size(fs, &t, &size)) == 0)
+		if ((rc = fs_content_size(fs, &t, &size)) == 0)
 			fill(fs, st, ino, S_IFREG, 0444, size, 0);
 		break;
 	case T_STATS:
@@ -367,7 +195,7 @@ int fs_getattr(struct ckptfs *fs, fuse_ino_t ino, struct stat *st)
 			break;
 		}
 		time_ns = ckpt_step_time_ns(fs_step(t.step));
-		if (t.type == T_STEP_JSON && (rc = content_size(fs, &t, &size)) < 0)
+		if (t.type == T_STEP_JSON && (rc = fs_content_size(fs, &t, &size)) < 0)
 			break;
 		if (t.type == T_STEP)
 			fill(fs, st, ino, S_IFDIR, fs_editable(fs, &t) ? 0755 : 0555, 0, time_ns);
@@ -382,7 +210,7 @@ int fs_getattr(struct ckptfs *fs, fuse_ino_t ino, struct stat *st)
 	case T_JSON_ITEM:
 	case T_ITEM_JSON:
 	case T_NODE_JSON:
-		if ((rc = content_size(fs, &t, &size)) == 0)
+		if ((rc = fs_content_size(fs, &t, &size)) == 0)
 			fill(fs, st, ino, S_IFREG, 0444, size, time_ns);
 		break;
 	case T_NODE:

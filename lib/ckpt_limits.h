@@ -1,27 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/*
- * limits.h - bounds on what untrusted input may make us allocate (tier 0).
- * A limit that is hit gives -EFBIG with a message naming it.
- */
+/* ckpt_limits.h - limits on untrusted input (tier 0): see
+ * include/ckpt_limits.h, where they live because the public API uses them. */
 #ifndef CKPT_LIMITS_H
 #define CKPT_LIMITS_H
 
-#include <stddef.h>
-#include <stdint.h>
-
-struct ckpt_limits {
-	size_t max_json_bytes;     /* _METADATA, .zarray, zarr.json, ... */
-	size_t max_node_bytes;     /* one OCDBT node, encoded or decoded */
-	uint64_t max_keys;         /* keys of one OCDBT database */
-	size_t max_chunk_bytes;    /* a chunk decoded whole into memory */
-	uint32_t max_depth;        /* pytree nesting */
-};
-
-#define CKPT_LIMITS_DEFAULT                                                          \
-	{                                                                            \
-		.max_json_bytes = (size_t)1 << 30, .max_node_bytes = (size_t)1 << 30, \
-		.max_keys = (uint64_t)1 << 26, .max_chunk_bytes = (size_t)1 << 30,    \
-		.max_depth = 4096,                                                   \
-	}
+#include "include/ckpt_limits.h"
 
 #endif

@@ -1,58 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/*
- * err.h - error codes and the caller-owned error message struct (tier 0).
- *
- * Every function that can fail returns an int: 0 on success, a negative
- * errno on failure.  Project meanings:
- *   -ENOENT        key, step, path or leaf absent (expected)
- *   CKPT_ECORRUPT  on-disk bytes violate the format (-EUCLEAN, as ext4/xfs)
- *   -ENOTSUP       valid but unsupported (codec, dtype, version)
- *   -EFBIG         exceeds a configured limit
- *   -EROFS         modification of a read-only object
- *   -ENOMEM, -EIO  passed through
- * The message goes into a struct ckpt_err owned by the caller (never global or
- * thread-local state).  The first error wins; callers may only add context in
- * front of it with ckpt_err_prefix().
- */
+/* err.h - error codes and messages (tier 0): see include/ckpt_err.h, where
+ * they live because the public API uses them. */
 #ifndef CKPT_ERR_H
 #define CKPT_ERR_H
 
-#include <errno.h>
-#include <stddef.h>
-
-#define CKPT_ECORRUPT (-EUCLEAN)
-
-struct ckpt_err {
-	int code;
-	char msg[512];
-};
-
-#if defined(__GNUC__)
-#define CKPT_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define CKPT_PRINTF(a, b)
-/*
- * Fault injection for crash tests: when the environment variable
- * CKPTFS_FAULT is "NAME" (or "NAME:N", the N-th time), the process dies
- * with _exit(99) when it reaches the point called NAME.
- */
-void ckpt_fault_point(const char *name);
-
-#endif
-
-/* Records the error unless one is already recorded; returns code.  err may be NULL. */
-int ckpt_err_set(struct ckpt_err *err, int code, const char *fmt, ...) CKPT_PRINTF(3, 4);
-/* Puts context in front of the recorded message ("'file': " ...). */
-void ckpt_err_prefix(struct ckpt_err *err, const char *fmt, ...) CKPT_PRINTF(2, 3);
-void ckpt_err_clear(struct ckpt_err *err);
-/* A short name for a code: "corrupt data", "not supported", strerror otherwise. */
-const char *ckpt_strerror(int code);
-
-/*
- * Fault injection for crash tests: when the environment variable
- * CKPTFS_FAULT is "NAME" (or "NAME:N", the N-th time), the process dies
- * with _exit(99) when it reaches the point called NAME.
- */
-void ckpt_fault_point(const char *name);
+#include "include/ckpt_err.h"
 
 #endif

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * item.c - items, nodes and leaves (tier 4).  Pytree items are built in
- * pytree.c; here are the shared node tree, JSON items (one file) and raw
- * items (a directory shown as it is, for handlers ckptfs does not know).
+ * item.c - items and leaves (tier 4, above every item kind): the table of
+ * kinds (kind.h), opening and closing an item, the per-node leaf cache,
+ * sizes, reads and views of leaves.  What a kind knows lives in its own
+ * file; the node tree is node.c.
  */
 #define _GNU_SOURCE
-#include "model.h"
+#include "kind.h"
 
 #include "fsutil.h"
 #include "util.h"
@@ -18,226 +19,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---------------------------------------------------------------- nodes */
-
-struct ckpt_node *ckpt_node_new(struct ckpt_item *it, struct ckpt_node *parent, const char *key,
-				size_t key_n, uint8_t key_type, enum ckpt_node_kind kind)
-{
-	struct ckpt_node *n = calloc(1, sizeof(*n));
-
-	if (!n)
-		return NULL;
-	n->key = ckpt_strndup(key, key_n);
-	if (!n->key || ckpt_grow((void **)&it->nodes, &it->cap_nodes, it->n_nodes + 1,
-				 sizeof(*it->nodes)) < 0)
-		goto fail;
-	n->key_n = key_n;
-	n->key_type = key_type;
-	n->kind = kind;
-	n->parent = parent;
-	if (parent) {
-		if (ckpt_grow((void **)&parent->children, &parent->cap_children,
-			      parent->n_children + 1, sizeof(*parent->children)) < 0)
-			goto fail;
-		if (ckpt_map_put(&parent->index, (struct ckpt_bytes){ (const uint8_t *)n->key, key_n },
-				 parent->n_children) < 0)
-			goto fail;
-		parent->children[parent->n_children++] = n;
-	}
-	n->id = it->n_nodes;
-	it->nodes[it->n_nodes++] = n;
-	return n;
-fail:
-	free(n->key);
-	free(n);
-	return NULL;
-}
-
-void ckpt_node_free_tree(struct ckpt_node *n)
-{
-	/* iterative: the tree depth comes from the data */
-	while (n) {
-		struct ckpt_node *parent;
-
-		if (n->n_children) {
-			n = n->children[--n->n_children];
-			continue;
-		}
-		parent = n->parent;
-		free(n->children);
-		ckpt_map_release(&n->index);
-		free(n->key);
-		free(n->param);
-		ckpt_mp_leaf_free(n->mp);
-		free(n);
-		n = parent;
-	}
-}
-
-enum ckpt_node_kind ckpt_node_kind(const struct ckpt_node *n)
-{
-	return n->kind;
-}
-
-bool ckpt_node_is_dir(const struct ckpt_node *n)
-{
-	return n->kind == CKPT_NODE_DICT || n->kind == CKPT_NODE_LIST || n->kind == CKPT_NODE_EMPTY;
-}
-
-const char *ckpt_node_key(const struct ckpt_node *n, size_t *len)
-{
-	if (len)
-		*len = n->key_n;
-	return n->key;
-}
-
-size_t ckpt_node_n_children(const struct ckpt_node *n)
-{
-	return n->n_children;
-}
-
-const struct ckpt_node *ckpt_node_child(const struct ckpt_node *n, size_t i)
-{
-	return i < n->n_children ? n->children[i] : NULL;
-}
-
-const struct ckpt_node *ckpt_node_find(const struct ckpt_node *n, const char *key, size_t len)
-{
-	size_t i;
-
-	if (ckpt_map_get(&n->index, (struct ckpt_bytes){ (const uint8_t *)key, len }, &i) < 0)
-		return NULL;
-	return n->children[i];
-}
-
-uint64_t ckpt_node_id(const struct ckpt_node *n)
-{
-	return n->id;
-}
-
-uint64_t ckpt_item_n_nodes(const struct ckpt_item *it)
-{
-	return it->n_nodes;
-}
-
-const struct ckpt_node *ckpt_item_node(const struct ckpt_item *it, uint64_t id)
-{
-	return id < it->n_nodes ? it->nodes[id] : NULL;
-}
-
-/* ---------------------------------------------------------------- json and raw items */
-
-static int open_json_item(struct ckpt_item *it, struct ckpt_err *err)
-{
-	static const char *const names[] = { "data.json", "metadata", "metrics" };
-	DIR *d;
-	int rc = -ENOENT;
-	char only[256] = "";
-
-	/* the single regular file of the item */
-	d = ckpt_opendir_fd(it->fd);
-	if (!d) {
-		return ckpt_err_set(err, -EIO, "cannot list '%s'", it->label);
-	}
-	for (struct dirent *e; (e = readdir(d));) {
-		struct stat st;
-
-		if (e->d_name[0] == '.' || !strcmp(e->d_name, "commit_success.txt") ||
-		    strstr(e->d_name, ".__lock"))
-			continue;
-		if (fstatat(it->fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
-			snprintf(only, sizeof(only), "%s", e->d_name);
-	}
-	closedir(d);
-	for (size_t i = 0; !only[0] && i < CKPT_ARRAY_SIZE(names); i++)
-		if (ckpt_exists(it->fd, names[i]))
-			snprintf(only, sizeof(only), "%s", names[i]);
-	if (only[0])
-		rc = ckpt_read_file(it->fd, only, it->step->src->o.lim.max_json_bytes, &it->json,
-				    &it->json_n, err);
-	else
-		rc = ckpt_err_set(err, -ENOENT, "'%s': JSON item without a file", it->label);
-	if (rc < 0)
-		ckpt_err_prefix(err, "'%s': ", it->label);
-	return rc;
-}
-
-/* mirrors a directory: regular files become FILE nodes, directories dict nodes */
-static int open_raw_item(struct ckpt_item *it, struct ckpt_err *err)
-{
-	struct walk {
-		struct ckpt_node *node;
-		char *rel;
-	} *stack = NULL;
-	size_t sn = 0, scap = 0;
-	int rc = 0;
-
-	it->root = ckpt_node_new(it, NULL, "", 0, 0, CKPT_NODE_DICT);
-	if (!it->root || ckpt_grow((void **)&stack, &scap, 1, sizeof(*stack)) < 0)
-		return -ENOMEM;
-	stack[sn++] = (struct walk){ it->root, NULL };
-	while (sn > 0 && rc == 0) {
-		struct walk w = stack[--sn];
-		DIR *d;
-		int fd = w.rel ? ckpt_open_beneath(it->fd, w.rel, O_RDONLY | O_DIRECTORY, 0)
-			       : fcntl(it->fd, F_DUPFD_CLOEXEC, 3);
-
-		if (fd < 0 || !(d = fdopendir(fd))) {
-			if (fd >= 0)
-				close(fd);
-			free(w.rel);
-			continue; /* unreadable sub-directory: shown empty */
-		}
-		for (struct dirent *e; rc == 0 && (e = readdir(d));) {
-			struct stat st;
-			struct ckpt_node *n;
-			char *rel;
-
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
-			    strstr(e->d_name, ".__lock"))
-				continue;
-			if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-			    !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)))
-				continue;
-			if (it->n_nodes >= 1000000 || sn >= it->step->src->o.lim.max_depth) {
-				rc = ckpt_err_set(err, -EFBIG, "'%s': too many files", it->label);
-				break;
-			}
-			if (asprintf(&rel, "%s%s%s", w.rel ? w.rel : "", w.rel ? "/" : "", e->d_name) < 0) {
-				rc = -ENOMEM;
-				break;
-			}
-			n = ckpt_node_new(it, w.node, e->d_name, strlen(e->d_name), 2,
-					  S_ISDIR(st.st_mode) ? CKPT_NODE_DICT : CKPT_NODE_FILE);
-			if (!n) {
-				free(rel);
-				rc = -ENOMEM;
-				break;
-			}
-			if (S_ISDIR(st.st_mode)) {
-				if (ckpt_grow((void **)&stack, &scap, sn + 1, sizeof(*stack)) < 0) {
-					free(rel);
-					rc = -ENOMEM;
-					break;
-				}
-				stack[sn++] = (struct walk){ n, rel };
-			} else {
-				n->param = rel;
-			}
-		}
-		closedir(d);
-		free(w.rel);
-	}
-	while (sn > 0)
-		free(stack[--sn].rel);
-	free(stack);
-	return rc;
-}
-
 /* ---------------------------------------------------------------- items */
 
-int ckpt_item_open_at(struct ckpt_item **out, struct ckpt_step *st, size_t i, bool is_version,
-		      uint64_t version, uint64_t generation, struct ckpt_err *err);
+/* the kinds, in the order they are asked whether they read an item */
+static const struct ckpt_kind_ops *const kinds[] = {
+	&ckpt_kind_flax, &ckpt_kind_pytree, &ckpt_kind_aggregate, &ckpt_kind_pytree_flat,
+	&ckpt_kind_json, &ckpt_kind_raw,
+};
 
 int ckpt_item_open(struct ckpt_item **out, struct ckpt_step *st, size_t i, struct ckpt_err *err)
 {
@@ -263,14 +51,10 @@ int ckpt_item_open_at(struct ckpt_item **out, struct ckpt_step *st, size_t i, bo
 	pthread_mutex_init(&it->gda_lock, NULL);
 	it->step = st;
 	it->kind = info->kind;
-	it->time_ns = st->time_ns;
 	it->name = strdup(info->name);
 	it->is_version = is_version;
 	it->version = version;
 	it->generation = generation;
-	if (is_version && asprintf(&it->meta_dir, CKPT_HISTORY "/versions/meta/%llu",
-				   (unsigned long long)version) < 0)
-		it->meta_dir = NULL;
 	if (st->direct) {
 		it->fd = fcntl(st->fd, F_DUPFD_CLOEXEC, 3);
 		it->label = strdup(st->path);
@@ -284,42 +68,14 @@ int ckpt_item_open_at(struct ckpt_item **out, struct ckpt_step *st, size_t i, bo
 				  ckpt_strerror(-errno));
 		goto fail;
 	}
-	if (!it->name || !it->label) {
+	if (!it->name || !it->label || (is_version && !(it->meta_dir = ckpt_history_meta_dir(version)))) {
 		rc = -ENOMEM;
 		goto fail;
 	}
-	switch (it->kind) {
-	case CKPT_ITEM_PYTREE:
-		if (st->file) {
-			char *hist = NULL, *vfile = NULL;
-			bool values;
-
-			/* a Flax msgpack checkpoint: the step is one file; a version
-			 * of it is a hard link in its history (msgpack_edit.c) */
-			it->store.dirfd = it->fd;
-			it->store.label = it->label;
-			if (is_version && (!(hist = ckpt_history_path(st)) ||
-					   asprintf(&vfile, "%s/files/%llu", hist, (unsigned long long)version) < 0)) {
-				free(hist);
-				rc = -ENOMEM;
-				goto fail;
-			}
-			rc = ckpt_msgpack_open(it, vfile ? vfile : st->file, &values, err);
-			free(hist);
-			free(vfile);
-		} else {
-			rc = ckpt_pytree_open(it, err);
-		}
-		break;
-	case CKPT_ITEM_JSON:
-		rc = open_json_item(it, err);
-		break;
-	case CKPT_ITEM_RAW:
-		rc = open_raw_item(it, err);
-		break;
-	default:
-		rc = -EINVAL;
-	}
+	for (size_t k = 0; k < CKPT_ARRAY_SIZE(kinds) && !it->ops; k++)
+		if (kinds[k]->claims(it))
+			it->ops = kinds[k];
+	rc = it->ops ? it->ops->open(it, err) : -EINVAL;
 	if (rc < 0)
 		goto fail;
 	if (it->n_nodes) {
@@ -406,15 +162,7 @@ int ckpt_item_json_bytes(const struct ckpt_item *it, const uint8_t **p, size_t *
 	return 0;
 }
 
-uint64_t ckpt_item_time_ns(const struct ckpt_item *it)
-{
-	return it->time_ns;
-}
-
 /* ---------------------------------------------------------------- leaves */
-
-int ckpt_pytree_leaf_open(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_leaf *l,
-			  struct ckpt_err *err);
 
 int ckpt_item_leaf_size(struct ckpt_item *it, const struct ckpt_node *n, uint64_t *size,
 			struct ckpt_err *err)
@@ -425,7 +173,7 @@ int ckpt_item_leaf_size(struct ckpt_item *it, const struct ckpt_node *n, uint64_
 	uint64_t known;
 	int rc;
 
-	if (it->kind == CKPT_ITEM_JSON || ckpt_node_is_dir(n))
+	if (!it->ops->leaf_open || ckpt_node_is_dir(n))
 		return -EISDIR;
 	slot = &it->slots[n->id];
 	l = __atomic_load_n(&slot->leaf, __ATOMIC_ACQUIRE);
@@ -454,7 +202,7 @@ int ckpt_item_leaf_size(struct ckpt_item *it, const struct ckpt_node *n, uint64_
 	}
 	memset(&tmp, 0, sizeof(tmp));
 	tmp.fd = -1;
-	rc = ckpt_pytree_leaf_open(it, n, &tmp, &e2);
+	rc = it->ops->leaf_open(it, n, &tmp, &e2);
 	if (rc < 0) {
 		slot->err = rc;
 		slot->msg = strdup(e2.msg);
@@ -477,7 +225,7 @@ int ckpt_item_leaf(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_
 	int rc;
 
 	*out = NULL;
-	if (it->kind == CKPT_ITEM_JSON || ckpt_node_is_dir(n))
+	if (!it->ops->leaf_open || ckpt_node_is_dir(n))
 		return -EISDIR;
 	slot = &it->slots[n->id];
 	l = __atomic_load_n(&slot->leaf, __ATOMIC_ACQUIRE);
@@ -500,22 +248,7 @@ int ckpt_item_leaf(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_
 		return -ENOMEM;
 	}
 	l->fd = -1;
-	if (n->kind == CKPT_NODE_FILE) {
-		struct stat st;
-
-		l->kind = LEAF_FILE;
-		l->fd = ckpt_open_beneath(it->fd, n->param, O_RDONLY, 0);
-		if (l->fd < 0)
-			rc = ckpt_err_set(&e2, l->fd, "'%s/%s': %s", it->label, n->param,
-					  ckpt_strerror(l->fd));
-		else if (fstat(l->fd, &st) < 0)
-			rc = ckpt_err_set(&e2, -errno, "'%s/%s': %s", it->label, n->param,
-					  ckpt_strerror(-errno));
-		else
-			rc = 0, l->size = (uint64_t)st.st_size;
-	} else {
-		rc = ckpt_pytree_leaf_open(it, n, l, &e2);
-	}
+	rc = it->ops->leaf_open(it, n, l, &e2);
 	if (rc < 0) {
 		leaf_free(l);
 		slot->err = rc;
@@ -620,12 +353,4 @@ void ckpt_leaf_readahead(struct ckpt_leaf *l, uint64_t off, uint64_t len)
 {
 	if (l->kind == LEAF_ARRAY)
 		ckpt_array_readahead(l->arr, off, len);
-}
-
-void ckpt_leaf_prefetch(struct ckpt_leaf *l, uint64_t off)
-{
-	struct ckpt_err err = { 0, "" };
-
-	if (l->kind == LEAF_ARRAY && !ckpt_array_streams(l->arr))
-		ckpt_array_prefetch(l->arr, ckpt_array_chunk_of(l->arr, off), &err);
 }

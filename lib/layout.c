@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * layout.c - what SOURCE is, which steps are committed, what items a step
- * holds (tier 4).  Rules: shared/docs/FORMAT-orbax-layout.md sections 1.2,
- * 1.3, 1.8; the choices where Orbax leaves room are in README.md.
+ * layout.c - what names, files and directories are in Orbax's layout
+ * (layout.h), what SOURCE is and which steps are committed (tier 4; the
+ * items of a step: step.c).  Rules: shared/docs/FORMAT-orbax-layout.md
+ * sections 1.2, 1.3, 1.8; the choices where Orbax leaves room are in
+ * README.md.
  */
 #define _GNU_SOURCE
-#include "model.h"
+#include "layout.h"
 
 #include "fsutil.h"
 #include "util.h"
@@ -38,7 +40,7 @@ void ckpt_opts_default(struct ckpt_opts *o)
 
 /* ---------------------------------------------------------------- names of steps */
 
-static bool is_uncommitted_name(const char *name)
+bool ckpt_layout_is_uncommitted_name(const char *name)
 {
 	return strstr(name, ".orbax-checkpoint-tmp") || strstr(name, ".partial_save") ||
 	       strstr(name, ".pending_");
@@ -55,7 +57,7 @@ static bool all_digits(const char *s, size_t n)
 }
 
 /* "N", zero-padded "000N", or "<prefix>_N" (Orbax step_from_checkpoint_name) */
-static bool parse_step(const char *name, uint64_t *num)
+bool ckpt_layout_parse_step(const char *name, uint64_t *num)
 {
 	size_t n = strlen(name);
 	const char *us;
@@ -77,7 +79,7 @@ static bool parse_step(const char *name, uint64_t *num)
 /* A Flax checkpoint file name: "<prefix><step>", step an integer or a float
  * (flax/training/checkpoints.py natural_sort); not "<prefix>tmp", not
  * "*_gda".  *key: the step as a number. */
-static bool flax_step(const char *name, double *key)
+bool ckpt_layout_flax_step(const char *name, double *key)
 {
 	size_t n = strlen(name), i = n;
 	bool digits = false;
@@ -101,7 +103,7 @@ static bool flax_step(const char *name, double *key)
 }
 
 /* a regular file that starts like a msgpack map (Flax writes one map) */
-static bool is_msgpack_file(int dirfd, const char *name)
+bool ckpt_layout_is_msgpack_file(int dirfd, const char *name)
 {
 	struct stat st;
 	uint8_t c;
@@ -118,7 +120,7 @@ static bool is_msgpack_file(int dirfd, const char *name)
 	return yes;
 }
 
-static bool has_file(int dirfd, const char *name)
+bool ckpt_layout_has_file(int dirfd, const char *name)
 {
 	return ckpt_exists(dirfd, name);
 }
@@ -139,7 +141,7 @@ static bool holds_zarr_dirs(int fd)
 		sub = openat(fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sub < 0)
 			continue;
-		yes = has_file(sub, ".zarray") || has_file(sub, "zarr.json");
+		yes = ckpt_layout_has_file(sub, ".zarray") || ckpt_layout_has_file(sub, "zarr.json");
 		close(sub);
 	}
 	closedir(d);
@@ -147,20 +149,20 @@ static bool holds_zarr_dirs(int fd)
 }
 
 /* a directory that holds a pytree item's own files */
-static bool looks_pytree(int fd)
+bool ckpt_layout_looks_pytree(int fd)
 {
-	return has_file(fd, "_METADATA") || has_file(fd, "manifest.ocdbt") ||
-	       has_file(fd, "_sharding") || has_file(fd, "ocdbt.process_0") || holds_zarr_dirs(fd);
+	return ckpt_layout_has_file(fd, "_METADATA") || ckpt_layout_has_file(fd, "manifest.ocdbt") ||
+	       ckpt_layout_has_file(fd, "_sharding") || ckpt_layout_has_file(fd, "ocdbt.process_0") || holds_zarr_dirs(fd);
 }
 
-static bool looks_legacy_aggregate(int fd)
+bool ckpt_layout_looks_legacy_aggregate(int fd)
 {
 	struct stat st;
 
 	return fstatat(fd, "checkpoint", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
 }
 
-static int opendir_at(int fd, const char *name)
+int ckpt_layout_opendir_at(int fd, const char *name)
 {
 	return openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
@@ -171,8 +173,8 @@ static bool looks_checkpoint(int fd)
 	DIR *d;
 	bool yes = false;
 
-	if (has_file(fd, "_CHECKPOINT_METADATA") || has_file(fd, "orbax.checkpoint") ||
-	    looks_pytree(fd) || looks_legacy_aggregate(fd))
+	if (ckpt_layout_has_file(fd, "_CHECKPOINT_METADATA") || ckpt_layout_has_file(fd, "orbax.checkpoint") ||
+	    ckpt_layout_looks_pytree(fd) || ckpt_layout_looks_legacy_aggregate(fd))
 		return true;
 	d = ckpt_opendir_fd(fd);
 	if (!d) {
@@ -181,12 +183,12 @@ static bool looks_checkpoint(int fd)
 	for (struct dirent *e; !yes && (e = readdir(d));) {
 		int sub;
 
-		if (e->d_name[0] == '.' || is_uncommitted_name(e->d_name))
+		if (e->d_name[0] == '.' || ckpt_layout_is_uncommitted_name(e->d_name))
 			continue;
-		sub = opendir_at(fd, e->d_name);
+		sub = ckpt_layout_opendir_at(fd, e->d_name);
 		if (sub < 0)
 			continue;
-		yes = looks_pytree(sub);
+		yes = ckpt_layout_looks_pytree(sub);
 		close(sub);
 	}
 	closedir(d);
@@ -207,6 +209,35 @@ static const char *base_name(const char *path, char *buf, size_t cap)
 	return s && s[1] ? s + 1 : buf;
 }
 
+/* SOURCE is a file: one Flax msgpack file is the one step, in its
+ * directory (s->fd); -ENOTDIR when it is not one */
+static int open_file_source(struct ckpt_src *s, const char *path, const struct ckpt_opts *o)
+{
+	char buf[4096], dir[4096];
+	const char *base = base_name(path, buf, sizeof(buf));
+	const char *slash = strrchr(path, '/');
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+	if (!dir[0])
+		snprintf(dir, sizeof(dir), "/");
+	s->fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->fd < 0 || !ckpt_layout_is_msgpack_file(s->fd, base)) {
+		if (s->fd >= 0)
+			close(s->fd);
+		s->fd = -1;
+		return -ENOTDIR;
+	}
+	s->kind = CKPT_SRC_SINGLE;
+	s->single_file = true;
+	s->path = strdup(dir);
+	s->single_name = strdup(base);
+	rc = !s->path || !s->single_name ? -ENOMEM : ckpt_cache_new(&s->cache, o->cache_bytes);
+	if (rc == 0 && o->readahead_threads)
+		rc = ckpt_ra_new(&s->ra, o->readahead_threads);
+	return rc;
+}
+
 int ckpt_src_open(struct ckpt_src **out, const char *path, const struct ckpt_opts *o,
 		  struct ckpt_err *err)
 {
@@ -222,31 +253,13 @@ int ckpt_src_open(struct ckpt_src **out, const char *path, const struct ckpt_opt
 	s->o = *o;
 	s->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->fd < 0 && errno == ENOTDIR) {
-		/* one Flax msgpack file: its directory, and the file as the one step */
-		char buf[4096], dir[4096];
-		const char *base = base_name(path, buf, sizeof(buf));
-		const char *slash = strrchr(path, '/');
-
-		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
-		if (!dir[0])
-			snprintf(dir, sizeof(dir), "/");
-		s->fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (s->fd >= 0 && is_msgpack_file(s->fd, base)) {
-			s->kind = CKPT_SRC_SINGLE;
-			s->single_file = true;
-			s->path = strdup(dir);
-			s->single_name = strdup(base);
-			rc = !s->path || !s->single_name ? -ENOMEM : ckpt_cache_new(&s->cache, o->cache_bytes);
-			if (rc == 0 && o->readahead_threads)
-				rc = ckpt_ra_new(&s->ra, o->readahead_threads);
-			if (rc < 0)
-				goto fail;
+		rc = open_file_source(s, path, o);
+		if (rc == 0) {
 			*out = s;
 			return 0;
 		}
-		if (s->fd >= 0)
-			close(s->fd);
-		s->fd = -1;
+		if (rc != -ENOTDIR)
+			goto fail;
 		errno = ENOTDIR;
 	}
 	if (s->fd < 0) {
@@ -275,21 +288,21 @@ int ckpt_src_open(struct ckpt_src **out, const char *path, const struct ckpt_opt
 		any_entry = true;
 		if (!strcmp(e->d_name, "metadata"))
 			meta_dir = true;
-		if (is_uncommitted_name(e->d_name)) {
+		if (ckpt_layout_is_uncommitted_name(e->d_name)) {
 			any_tmp = true;
 			continue;
 		}
 		{
 			double key;
 
-			if (flax_step(e->d_name, &key) && is_msgpack_file(s->fd, e->d_name)) {
+			if (ckpt_layout_flax_step(e->d_name, &key) && ckpt_layout_is_msgpack_file(s->fd, e->d_name)) {
 				any_step = true;
 				continue;
 			}
 		}
-		if (!parse_step(e->d_name, &num))
+		if (!ckpt_layout_parse_step(e->d_name, &num))
 			continue;
-		sub = opendir_at(s->fd, e->d_name);
+		sub = ckpt_layout_opendir_at(s->fd, e->d_name);
 		if (sub < 0)
 			continue;
 		if (looks_checkpoint(sub))
@@ -297,8 +310,8 @@ int ckpt_src_open(struct ckpt_src **out, const char *path, const struct ckpt_opt
 		close(sub);
 	}
 	closedir(d);
-	if (has_file(s->fd, "_CHECKPOINT_METADATA") || has_file(s->fd, "orbax.checkpoint") ||
-	    looks_pytree(s->fd) || looks_legacy_aggregate(s->fd)) {
+	if (ckpt_layout_has_file(s->fd, "_CHECKPOINT_METADATA") || ckpt_layout_has_file(s->fd, "orbax.checkpoint") ||
+	    ckpt_layout_looks_pytree(s->fd) || ckpt_layout_looks_legacy_aggregate(s->fd)) {
 		any_step = false; /* SOURCE itself is one checkpoint */
 	}
 	if (any_step) {
@@ -369,11 +382,6 @@ const char *ckpt_src_path(const struct ckpt_src *s)
 	return s->path;
 }
 
-int ckpt_src_fd(const struct ckpt_src *s)
-{
-	return s->fd;
-}
-
 /* _CHECKPOINT_METADATA: commit_timestamp_nsecs present and not null */
 static bool meta_says_committed(int fd)
 {
@@ -420,7 +428,7 @@ int ckpt_src_scan(struct ckpt_src *s, struct ckpt_step_ent **out, size_t *n, str
 			free(e);
 			return -ENOMEM;
 		}
-		e->has_number = parse_step(e->name, &e->number);
+		e->has_number = ckpt_layout_parse_step(e->name, &e->number);
 		e->key = (double)e->number;
 		e->file = s->single_file;
 		*out = e;
@@ -436,10 +444,10 @@ int ckpt_src_scan(struct ckpt_src *s, struct ckpt_step_ent **out, size_t *n, str
 
 		double key;
 
-		if (de->d_name[0] == '.' || is_uncommitted_name(de->d_name))
+		if (de->d_name[0] == '.' || ckpt_layout_is_uncommitted_name(de->d_name))
 			continue;
-		if (de->d_type != DT_DIR && flax_step(de->d_name, &key) &&
-		    is_msgpack_file(s->fd, de->d_name)) {
+		if (de->d_type != DT_DIR && ckpt_layout_flax_step(de->d_name, &key) &&
+		    ckpt_layout_is_msgpack_file(s->fd, de->d_name)) {
 			/* a Flax msgpack checkpoint: written whole, then renamed */
 			if (ckpt_grow((void **)&e, &cap, cnt + 1, sizeof(*e)) < 0 ||
 			    ckpt_grow((void **)&marker, &mcap, cnt + 1, sizeof(*marker)) < 0 ||
@@ -456,9 +464,9 @@ int ckpt_src_scan(struct ckpt_src *s, struct ckpt_step_ent **out, size_t *n, str
 			cnt++;
 			continue;
 		}
-		if (!parse_step(de->d_name, &num))
+		if (!ckpt_layout_parse_step(de->d_name, &num))
 			continue;
-		sub = opendir_at(s->fd, de->d_name); /* O_NOFOLLOW: symlinked steps are not shown */
+		sub = ckpt_layout_opendir_at(s->fd, de->d_name); /* O_NOFOLLOW: symlinked steps are not shown */
 		if (sub < 0)
 			continue;
 		if (ckpt_grow((void **)&e, &cap, cnt + 1, sizeof(*e)) < 0 ||
@@ -473,7 +481,7 @@ int ckpt_src_scan(struct ckpt_src *s, struct ckpt_step_ent **out, size_t *n, str
 		e[cnt].key = (double)num;
 		e[cnt].file = false;
 		e[cnt].ino = (uint64_t)de->d_ino;
-		marker[cnt] = has_file(sub, "commit_success.txt");
+		marker[cnt] = ckpt_layout_has_file(sub, "commit_success.txt");
 		any_marker |= marker[cnt];
 		close(sub);
 		cnt++;
@@ -489,7 +497,7 @@ int ckpt_src_scan(struct ckpt_src *s, struct ckpt_step_ent **out, size_t *n, str
 			bool keep = true;
 
 			if (!marker[i] && !e[i].file && (s->o.strict_commit || any_marker)) {
-				int sub = opendir_at(s->fd, e[i].name);
+				int sub = ckpt_layout_opendir_at(s->fd, e[i].name);
 
 				keep = !s->o.strict_commit && sub >= 0 && meta_says_committed(sub);
 				if (sub >= 0)
@@ -520,12 +528,6 @@ void ckpt_step_ents_free(struct ckpt_step_ent *e, size_t n)
 	free(e);
 }
 
-long ckpt_step_ents_latest(const struct ckpt_step_ent *e, size_t n)
-{
-	(void)e; /* sorted ascending by step number: the last one */
-	return n ? (long)n - 1 : -1;
-}
-
 int ckpt_src_root_metadata(struct ckpt_src *s, char **json, size_t *n, struct ckpt_err *err)
 {
 	uint8_t *buf;
@@ -542,316 +544,4 @@ int ckpt_src_root_metadata(struct ckpt_src *s, char **json, size_t *n, struct ck
 		return rc;
 	*json = (char *)buf;
 	return 0;
-}
-
-/* ---------------------------------------------------------------- steps */
-
-static char *path_join(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	char *p = malloc(la + lb + 2);
-
-	if (!p)
-		return NULL;
-	memcpy(p, a, la);
-	p[la] = '/';
-	memcpy(p + la + 1, b, lb + 1);
-	return p;
-}
-
-static const char *handler_of(const struct ckpt_step *st, const char *item)
-{
-	const json_t *h = st->meta ? json_object_get(st->meta, "item_handlers") : NULL;
-
-	return json_is_object(h) ? json_string_value(json_object_get(h, item)) : NULL;
-}
-
-/* a JSON item: exactly the one file named metadata, data.json or metrics, or the
- * only regular file of a directory whose handler is a JSON handler */
-static bool json_item_file(int fd, bool handler_says_json, char *name_out, size_t cap)
-{
-	static const char *const known[] = { "data.json", "metadata", "metrics" };
-	char only[256] = "";
-	int files = 0, dirs = 0;
-	DIR *d;
-	d = ckpt_opendir_fd(fd);
-
-	if (!d) {
-		return false;
-	}
-	for (struct dirent *e; (e = readdir(d));) {
-		struct stat st;
-
-		if (e->d_name[0] == '.' || !strcmp(e->d_name, "commit_success.txt") ||
-		    strstr(e->d_name, ".__lock"))
-			continue;
-		if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (S_ISDIR(st.st_mode)) {
-			dirs++;
-		} else if (S_ISREG(st.st_mode)) {
-			files++;
-			snprintf(only, sizeof(only), "%s", e->d_name);
-		}
-	}
-	closedir(d);
-	if (files != 1 || dirs)
-		return false;
-	for (size_t i = 0; i < CKPT_ARRAY_SIZE(known); i++)
-		if (!strcmp(only, known[i]) || handler_says_json) {
-			snprintf(name_out, cap, "%s", only);
-			return true;
-		}
-	return false;
-}
-
-static int item_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct ckpt_item_info *)a)->name,
-		      ((const struct ckpt_item_info *)b)->name);
-}
-
-static int list_items(struct ckpt_step *st, struct ckpt_err *err)
-{
-	size_t cap = 0;
-	DIR *d = ckpt_opendir_fd(st->fd);
-
-	if (!d) {
-		int rc = -errno;
-
-		return ckpt_err_set(err, rc, "cannot list '%s': %s", st->path, ckpt_strerror(rc));
-	}
-	for (struct dirent *e; (e = readdir(d));) {
-		const char *h;
-		char jf[256];
-		int sub;
-		enum ckpt_item_kind kind;
-
-		if (e->d_name[0] == '.' || is_uncommitted_name(e->d_name) ||
-		    !strcmp(e->d_name, "descriptor"))
-			continue;
-		sub = opendir_at(st->fd, e->d_name);
-		if (sub < 0)
-			continue;
-		h = handler_of(st, e->d_name);
-		if (looks_pytree(sub) || looks_legacy_aggregate(sub) ||
-		    (h && (strstr(h, "PyTree") || strstr(h, "Standard") || strstr(h, "Array"))))
-			kind = CKPT_ITEM_PYTREE;
-		else if (json_item_file(sub, h && strstr(h, "Json"), jf, sizeof(jf)))
-			kind = CKPT_ITEM_JSON;
-		else
-			kind = CKPT_ITEM_RAW;
-		close(sub);
-		if (ckpt_grow((void **)&st->items, &cap, st->n_items + 1, sizeof(*st->items)) < 0 ||
-		    !(st->items[st->n_items].name = strdup(e->d_name))) {
-			closedir(d);
-			return -ENOMEM;
-		}
-		st->items[st->n_items++].kind = kind;
-	}
-	closedir(d);
-	qsort(st->items, st->n_items, sizeof(*st->items), item_cmp);
-	return 0;
-}
-
-static void read_step_meta(struct ckpt_step *st)
-{
-	uint8_t *buf;
-	size_t n;
-	json_error_t jerr;
-	int rc;
-
-	rc = ckpt_read_file(st->fd, "_CHECKPOINT_METADATA", st->src->o.lim.max_json_bytes, &buf, &n,
-			    NULL);
-	if (rc == -ENOENT)
-		return;
-	if (rc < 0) {
-		if (asprintf(&st->meta_error, "cannot read _CHECKPOINT_METADATA: %s",
-			     ckpt_strerror(rc)) < 0)
-			st->meta_error = NULL;
-		return;
-	}
-	st->meta = json_loadb((const char *)buf, n, 0, &jerr);
-	free(buf);
-	if (!st->meta || !json_is_object(st->meta)) {
-		if (asprintf(&st->meta_error, "_CHECKPOINT_METADATA is not a JSON object: %s",
-			     st->meta ? "wrong type" : jerr.text) < 0)
-			st->meta_error = NULL;
-		json_decref(st->meta);
-		st->meta = NULL;
-	}
-}
-
-/* a Flax msgpack file as a step: one direct pytree item, its mtime as time */
-static int file_step(struct ckpt_step *st, struct ckpt_step **out)
-{
-	struct stat sb;
-
-	st->direct = true;
-	st->items = calloc(1, sizeof(*st->items));
-	if (!st->items || !(st->items[0].name = strdup(""))) {
-		ckpt_step_close(st);
-		return -ENOMEM;
-	}
-	st->items[0].kind = CKPT_ITEM_PYTREE;
-	st->n_items = 1;
-	if (fstatat(st->fd, st->file, &sb, AT_SYMLINK_NOFOLLOW) == 0)
-		st->time_ns = (uint64_t)sb.st_mtim.tv_sec * 1000000000ull + (uint64_t)sb.st_mtim.tv_nsec;
-	*out = st;
-	return 0;
-}
-
-int ckpt_step_open(struct ckpt_step **out, struct ckpt_src *s, const char *name,
-		   struct ckpt_err *err)
-{
-	struct ckpt_step *st;
-	struct stat sb;
-	int rc;
-
-	*out = NULL;
-	st = calloc(1, sizeof(*st));
-	if (!st)
-		return -ENOMEM;
-	st->src = s;
-	st->fd = -1;
-	st->name = strdup(name);
-	if (!st->name) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	st->has_number = parse_step(name, &st->number);
-	if (s->kind == CKPT_SRC_SINGLE && s->single_file && strcmp(name, s->single_name)) {
-		rc = -ENOENT;
-		goto fail;
-	}
-	if (s->kind == CKPT_SRC_SINGLE ? s->single_file
-				       : s->kind == CKPT_SRC_ROOT && !strchr(name, '/') && name[0] != '.' &&
-					 flax_step(name, &(double){ 0 }) && is_msgpack_file(s->fd, name)) {
-		/* a Flax msgpack file: the step is the file, in SOURCE's directory */
-		st->fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 3);
-		st->file = strdup(name);
-		st->path = path_join(s->path, name);
-		if (st->fd < 0 || !st->file || !st->path) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-		return file_step(st, out);
-	}
-	if (s->kind == CKPT_SRC_SINGLE) {
-		if (strcmp(name, s->single_name)) {
-			rc = -ENOENT;
-			goto fail;
-		}
-		st->fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 3);
-		st->path = strdup(s->path);
-	} else {
-		if (strchr(name, '/') || name[0] == '.' || is_uncommitted_name(name) ||
-		    !st->has_number) {
-			rc = -ENOENT;
-			goto fail;
-		}
-		st->fd = opendir_at(s->fd, name);
-		if (st->fd < 0) {
-			rc = -errno == -ELOOP ? -ENOENT : -errno;
-			goto fail;
-		}
-		st->path = path_join(s->path, name);
-	}
-	if (st->fd < 0 || !st->path) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	st->commit_marker = has_file(st->fd, "commit_success.txt");
-	read_step_meta(st);
-	st->direct = looks_pytree(st->fd) || looks_legacy_aggregate(st->fd);
-	if (st->direct) {
-		st->items = calloc(1, sizeof(*st->items));
-		if (!st->items || !(st->items[0].name = strdup(""))) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-		st->items[0].kind = CKPT_ITEM_PYTREE;
-		st->n_items = 1;
-	} else if ((rc = list_items(st, err)) < 0) {
-		goto fail;
-	}
-	st->time_ns = 0;
-	if (st->meta && json_is_integer(json_object_get(st->meta, "commit_timestamp_nsecs")))
-		st->time_ns = (uint64_t)json_integer_value(json_object_get(st->meta,
-									    "commit_timestamp_nsecs"));
-	if (!st->time_ns && fstat(st->fd, &sb) == 0)
-		st->time_ns = (uint64_t)sb.st_mtim.tv_sec * 1000000000ull + (uint64_t)sb.st_mtim.tv_nsec;
-	*out = st;
-	return 0;
-fail:
-	ckpt_step_close(st);
-	return rc;
-}
-
-void ckpt_step_close(struct ckpt_step *st)
-{
-	if (!st)
-		return;
-	for (size_t i = 0; i < st->n_items; i++)
-		free(st->items[i].name);
-	free(st->items);
-	free(st->file);
-	json_decref(st->meta);
-	free(st->meta_error);
-	if (st->fd >= 0)
-		close(st->fd);
-	free(st->path);
-	free(st->name);
-	free(st);
-}
-
-const char *ckpt_step_name(const struct ckpt_step *st)
-{
-	return st->name;
-}
-
-bool ckpt_step_is_direct(const struct ckpt_step *st)
-{
-	return st->direct;
-}
-
-size_t ckpt_step_n_items(const struct ckpt_step *st)
-{
-	return st->n_items;
-}
-
-const struct ckpt_item_info *ckpt_step_item(const struct ckpt_step *st, size_t i)
-{
-	return i < st->n_items ? &st->items[i] : NULL;
-}
-
-uint64_t ckpt_step_time_ns(const struct ckpt_step *st)
-{
-	return st->time_ns;
-}
-
-static const char *kind_name(enum ckpt_item_kind k)
-{
-	return k == CKPT_ITEM_PYTREE ? "pytree" : k == CKPT_ITEM_JSON ? "json" : "raw";
-}
-
-json_t *ckpt_step_describe(const struct ckpt_step *st)
-{
-	json_t *o = json_object(), *items = json_object();
-
-	json_object_set_new(o, "name", json_string(st->name));
-	json_object_set_new(o, "step", st->has_number ? json_integer((json_int_t)st->number)
-						      : json_null());
-	json_object_set_new(o, "path", json_string(st->path));
-	json_object_set_new(o, "direct", json_boolean(st->direct));
-	json_object_set_new(o, "commit_success_txt", json_boolean(st->commit_marker));
-	json_object_set_new(o, "time_ns", json_integer((json_int_t)st->time_ns));
-	for (size_t i = 0; i < st->n_items; i++)
-		json_object_set_new(items, st->direct ? "." : st->items[i].name,
-				    json_string(kind_name(st->items[i].kind)));
-	json_object_set_new(o, "items", items);
-	json_object_set(o, "checkpoint_metadata", st->meta ? st->meta : json_null());
-	if (st->meta_error)
-		json_object_set_new(o, "checkpoint_metadata_error", json_string(st->meta_error));
-	return o;
 }

@@ -103,13 +103,18 @@ struct leaf_slot {
 	char *msg;
 };
 
+struct ckpt_kind_ops;
+
+/* An opened item.  Its fields are grouped by the kinds that use them
+ * (kind.h); the edit code (edit*.c, msgpack_edit.c) reads them by name, and
+ * ckpt_item_close (item.c) frees them all, whatever the kind. */
 struct ckpt_item {
 	struct ckpt_step *step;
 	char *name;
 	enum ckpt_item_kind kind;
+	const struct ckpt_kind_ops *ops; /* how this item is read (kind.h) */
 	int fd;
 	char *label;
-	uint64_t time_ns;
 	/* pytree: the metadata files are read as streams into the nodes; the
 	 * documents themselves are loaded only for edits (ckpt_pytree_load_docs) */
 	json_t *metadata, *strings, *sharding, *array_metas;
@@ -147,25 +152,34 @@ struct ckpt_item {
 };
 
 #define CKPT_HISTORY ".ckptfs"
-/* versions.c: the history directory of a step's items, relative to the
+
+/* history.c: the history directory of a step's items, relative to the
  * item's directory: .ckptfs, or .ckptfs/<file> for a Flax file step (whose
  * "item directory" is the directory that holds the file) */
 char *ckpt_history_path(const struct ckpt_step *st);
-
-/* pytree.c: a metadata file of the item (or of the version being read) */
+/* history.c: where version N's metadata files are, relative to the item */
+char *ckpt_history_meta_dir(uint64_t version);
+/* history.c: a Flax file step's copy of its file at version N */
+char *ckpt_history_file(const struct ckpt_step *st, uint64_t version);
+/* history.c: a metadata file of the item (or of the version being read) */
 char *ckpt_item_meta_path(const struct ckpt_item *it, const char *name);
+/* history.c: *prefix ("<dir>/", caller frees) of the history's copy of
+ * directory array param as it was at the version it->version, or NULL when
+ * the history holds none (the array has not changed since) */
+int ckpt_history_array(const struct ckpt_item *it, const char *param, char **prefix);
 
-/* pytree.c */
-int ckpt_pytree_open(struct ckpt_item *it, struct ckpt_err *err);
-/* msgpack.c: the tree of msgpack file `name` (beneath it->fd); *values: some
- * leaf holds its value (not only placeholders) */
-int ckpt_msgpack_open(struct ckpt_item *it, const char *name, bool *values, struct ckpt_err *err);
-void ckpt_mp_leaf_free(struct ckpt_mp_leaf *l);
-/* loads _METADATA, _sharding and array_metadatas as documents (for edits) */
+/* item.c: opens item i of the step, or (is_version) the recorded version
+ * `version` of it (OCDBT generation `generation`); versions.c uses it */
+int ckpt_item_open_at(struct ckpt_item **out, struct ckpt_step *st, size_t i, bool is_version,
+		      uint64_t version, uint64_t generation, struct ckpt_err *err);
+
+/* pytree.c: loads _METADATA, _sharding and array_metadatas as documents (for edits) */
 int ckpt_pytree_load_docs(struct ckpt_item *it, struct ckpt_err *err);
-/* tree building shared by pytree.c and layout.c */
+
+/* node.c: the node tree every kind builds */
 struct ckpt_node *ckpt_node_new(struct ckpt_item *it, struct ckpt_node *parent, const char *key,
 				size_t key_n, uint8_t key_type, enum ckpt_node_kind kind);
 void ckpt_node_free_tree(struct ckpt_node *n);
+void ckpt_mp_leaf_free(struct ckpt_mp_leaf *l);
 
 #endif

@@ -20,10 +20,11 @@
  * parameter p; "//GDAPlaceholder:p" the zarr array <file>_gda/p.
  */
 #define _GNU_SOURCE
-#include "model.h"
+#include "kind.h"
 
 #include "dtype.h"
 #include "fsutil.h"
+#include "mpack.h"
 #include "util.h"
 
 #include <errno.h>
@@ -54,8 +55,8 @@ static int corrupt(struct rd *r, const char *what)
 			    (unsigned long long)r->pos, what);
 }
 
-/* n (<= BUF) bytes at r->pos, consumed */
-static int take(struct rd *r, size_t n, const uint8_t **p)
+/* makes n (<= BUF) bytes at r->pos readable at *p, without consuming them */
+static int window(struct rd *r, size_t n, const uint8_t **p)
 {
 	if (n > r->size - r->pos)
 		return corrupt(r, "cut short");
@@ -69,8 +70,17 @@ static int take(struct rd *r, size_t n, const uint8_t **p)
 		r->blen = want;
 	}
 	*p = r->buf + (r->pos - r->bstart);
-	r->pos += n;
 	return 0;
+}
+
+/* n (<= BUF) bytes at r->pos, consumed */
+static int take(struct rd *r, size_t n, const uint8_t **p)
+{
+	int rc = window(r, n, p);
+
+	if (rc == 0)
+		r->pos += n;
+	return rc;
 }
 
 static int skip(struct rd *r, uint64_t n)
@@ -81,10 +91,20 @@ static int skip(struct rd *r, uint64_t n)
 	return 0;
 }
 
-enum tt { T_NIL, T_BOOL, T_INT, T_UINT, T_F32, T_F64, T_STR, T_BIN, T_ARR, T_MAP, T_EXT };
+#define T_NIL CKPT_MP_NIL
+#define T_BOOL CKPT_MP_BOOL
+#define T_INT CKPT_MP_INT
+#define T_UINT CKPT_MP_UINT
+#define T_F32 CKPT_MP_F32
+#define T_F64 CKPT_MP_F64
+#define T_STR CKPT_MP_STR
+#define T_BIN CKPT_MP_BIN
+#define T_ARR CKPT_MP_ARR
+#define T_MAP CKPT_MP_MAP
+#define T_EXT CKPT_MP_EXT
 
 struct tok {
-	enum tt t;
+	enum ckpt_mp_type t;
 	int64_t i;
 	uint64_t u, len; /* u: uint value; len: str/bin/ext bytes, arr/map entries */
 	double f;
@@ -92,131 +112,36 @@ struct tok {
 	uint64_t at;     /* str/bin/ext: where the data starts */
 };
 
-static uint64_t be(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-/* the next token's header; str/bin/ext data is left unread (t->at, t->len) */
+/* the next token's header (mpack.c decodes it from the window); str/bin/ext
+ * data is left unread (t->at, t->len) */
 static int next(struct rd *r, struct tok *t)
 {
+	size_t want = (size_t)CKPT_MIN((uint64_t)CKPT_MP_MAX_HEAD, r->size - r->pos);
+	struct ckpt_mp_tok mt;
+	struct ckpt_rd b;
 	const uint8_t *p;
-	uint8_t c;
-	unsigned w = 0;
+	const char *why = "?";
+	size_t head;
 	int rc;
 
 	memset(t, 0, sizeof(*t));
-	if ((rc = take(r, 1, &p)) < 0)
+	if (want == 0)
+		return corrupt(r, "cut short");
+	if ((rc = window(r, want, &p)) < 0)
 		return rc;
-	c = p[0];
-	if (c <= 0x7f) {
-		t->t = T_INT;
-		t->i = c;
-		return 0;
-	}
-	if (c >= 0xe0) {
-		t->t = T_INT;
-		t->i = (int8_t)c;
-		return 0;
-	}
-	if ((c & 0xf0) == 0x80 || (c & 0xf0) == 0x90) {
-		t->t = (c & 0xf0) == 0x80 ? T_MAP : T_ARR;
-		t->len = c & 0x0f;
-		return 0;
-	}
-	if ((c & 0xe0) == 0xa0) {
-		t->t = T_STR;
-		t->len = c & 0x1f;
-		goto data;
-	}
-	switch (c) {
-	case 0xc0: t->t = T_NIL; return 0;
-	case 0xc2: case 0xc3: t->t = T_BOOL; t->i = c == 0xc3; return 0;
-	case 0xc4: case 0xc5: case 0xc6:
-		t->t = T_BIN;
-		w = 1u << (c - 0xc4);
-		break;
-	case 0xd9: case 0xda: case 0xdb:
-		t->t = T_STR;
-		w = 1u << (c - 0xd9);
-		break;
-	case 0xc7: case 0xc8: case 0xc9: {
-		t->t = T_EXT;
-		w = 1u << (c - 0xc7);
-		if ((rc = take(r, w + 1, &p)) < 0)
-			return rc;
-		t->len = be(p, w);
-		t->ext = (int8_t)p[w];
-		goto data;
-	}
-	case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-		t->t = T_EXT;
-		t->len = 1u << (c - 0xd4);
-		if ((rc = take(r, 1, &p)) < 0)
-			return rc;
-		t->ext = (int8_t)p[0];
-		goto data;
-	case 0xca: case 0xcb:
-		if ((rc = take(r, c == 0xca ? 4 : 8, &p)) < 0)
-			return rc;
-		if (c == 0xca) {
-			uint32_t b = (uint32_t)be(p, 4);
-			float f;
-
-			memcpy(&f, &b, 4);
-			t->t = T_F32;
-			t->f = f;
-		} else {
-			uint64_t b = be(p, 8);
-
-			memcpy(&t->f, &b, 8);
-			t->t = T_F64;
-		}
-		return 0;
-	case 0xcc: case 0xcd: case 0xce: case 0xcf:
-		if ((rc = take(r, 1u << (c - 0xcc), &p)) < 0)
-			return rc;
-		t->u = be(p, 1u << (c - 0xcc));
-		t->t = t->u > INT64_MAX ? T_UINT : T_INT;
-		t->i = (int64_t)t->u;
-		return 0;
-	case 0xd0: case 0xd1: case 0xd2: case 0xd3: {
-		unsigned n = 1u << (c - 0xd0);
-		uint64_t v;
-
-		if ((rc = take(r, n, &p)) < 0)
-			return rc;
-		v = be(p, n);
-		if (n < 8 && (v >> (8 * n - 1)))
-			v |= ~0ull << (8 * n); /* sign-extend */
-		t->t = T_INT;
-		t->i = (int64_t)v;
-		return 0;
-	}
-	case 0xdc: case 0xdd: case 0xde: case 0xdf:
-		w = c == 0xdc || c == 0xde ? 2 : 4;
-		if ((rc = take(r, w, &p)) < 0)
-			return rc;
-		t->t = c <= 0xdd ? T_ARR : T_MAP;
-		t->len = be(p, w);
-		/* every entry takes at least a byte (two for a map's) */
-		if (t->len > (r->size - r->pos) / (t->t == T_MAP ? 2 : 1))
-			return corrupt(r, "more entries than bytes left");
-		return 0;
-	default:
-		return corrupt(r, "unknown type byte");
-	}
-	if ((rc = take(r, w, &p)) < 0)
-		return rc;
-	t->len = be(p, w);
-data:
-	t->at = r->pos;
-	if (t->len > r->size - r->pos)
+	b = ckpt_rd_init(p, want);
+	if (ckpt_mp_head(&b, &mt, &why) < 0)
+		return corrupt(r, why);
+	head = want - b.left;
+	r->pos += head;
+	*t = (struct tok){ mt.t, mt.i, mt.u, mt.len, mt.f, mt.ext, r->pos };
+	if ((t->t == T_STR || t->t == T_BIN || t->t == T_EXT) && t->len > r->size - r->pos)
 		return corrupt(r, "a string, binary or extension runs past the end");
+	/* every entry takes at least a byte (two for a map's); a fixmap or
+	 * fixarray (one byte) is cut short when its entries are read */
+	if ((t->t == T_MAP || t->t == T_ARR) && head > 1 &&
+	    t->len > (r->size - r->pos) / (t->t == T_MAP ? 2 : 1))
+		return corrupt(r, "more entries than bytes left");
 	return 0;
 }
 
@@ -241,15 +166,6 @@ static int read_data(struct rd *r, const struct tok *t, char *out, size_t cap)
 	}
 	out[o] = 0;
 	return 0;
-}
-
-void ckpt_mp_leaf_free(struct ckpt_mp_leaf *l)
-{
-	if (!l)
-		return;
-	free(l->r);
-	free(l->bytes);
-	free(l);
 }
 
 /* ---------------------------------------------------------------- leaves */
@@ -512,16 +428,164 @@ static int chunked(struct rd *r, struct ckpt_node *n, uint64_t entries)
 	return 0;
 }
 
+/* opens msgpack file `name` beneath the item as it->mp_fd, for r */
+static int open_file(struct ckpt_item *it, const char *name, struct rd *r, struct ckpt_err *err)
+{
+	struct stat sb;
+	bool own;
+
+	it->mp_fd = ckpt_open_beneath(it->fd, name, O_RDONLY, 0);
+	if (it->mp_fd < 0) {
+		int rc = ckpt_err_set(err, it->mp_fd, "'%s/%s': %s", it->label, name, ckpt_strerror(it->mp_fd));
+
+		it->mp_fd = -1;
+		return rc;
+	}
+	if (fstat(it->mp_fd, &sb) < 0)
+		return -errno;
+	own = it->step->file && !strcmp(name, it->step->file);
+	if (asprintf(&it->mp_label, "%s%s%s", it->label, own ? "" : "/", own ? "" : name) < 0) {
+		it->mp_label = NULL;
+		return -ENOMEM;
+	}
+	r->fd = it->mp_fd;
+	r->size = (uint64_t)sb.st_size;
+	r->label = it->mp_label;
+	r->err = err;
+	return 0;
+}
+
+/* the next key of frame f into key[0, *kn) (lists: the index) */
+static int next_key(struct rd *r, struct frame *f, char *key, size_t *kn)
+{
+	struct tok t;
+	int rc;
+
+	if (!f->map) {
+		*kn = (size_t)snprintf(key, MAX_KEY, "%llu", (unsigned long long)f->index++);
+		return 0;
+	}
+	if ((rc = next(r, &t)) < 0)
+		return rc;
+	if (t.t == T_STR || t.t == T_BIN) {
+		if ((rc = read_data(r, &t, key, MAX_KEY)) < 0)
+			return rc;
+		*kn = (size_t)t.len;
+	} else if (t.t == T_INT) {
+		*kn = (size_t)snprintf(key, MAX_KEY, "%lld", (long long)t.i);
+	} else {
+		return corrupt(r, "a map key is not a string or an integer");
+	}
+	return 0;
+}
+
+/* a map of t->len entries at r: if its first key is
+ * "__msgpack_chunked_array__", n becomes that array (1); else r is back
+ * where it was (0) */
+static int chunked_map(struct rd *r, const struct tok *t, struct ckpt_node *n)
+{
+	uint64_t save = r->pos;
+	struct tok k, v;
+	char first[32];
+	int rc;
+
+	if ((rc = next(r, &k)) < 0)
+		return rc;
+	if (k.t == T_STR && k.len == 25 && read_data(r, &k, first, sizeof(first)) == 0 &&
+	    !strcmp(first, "__msgpack_chunked_array__")) {
+		if ((rc = next(r, &v)) < 0 || (rc = chunked(r, n, t->len)) < 0)
+			return rc;
+		return 1;
+	}
+	r->pos = save;
+	return 0;
+}
+
+/* a value that is not a container: n becomes its leaf */
+static int leaf_value(struct rd *r, struct ckpt_item *it, struct ckpt_node *n, const struct tok *tp,
+		      bool *values)
+{
+	struct tok t = *tp;
+	int rc;
+
+	*values = *values || (t.t != T_STR && t.t != T_NIL); /* None: no leaf to Orbax */
+	switch (t.t) {
+	case T_NIL:
+		n->kind = CKPT_NODE_NONE;
+		n->value_type = "None";
+		rc = 0;
+		break;
+	case T_STR:
+		rc = string_value(r, it, n, &t, values);
+		break;
+	case T_BIN: {
+		size_t cap = 0;
+
+		n->mp = leaf_new("bytes", "");
+		n->kind = CKPT_NODE_STRING;
+		n->value_type = "bytes";
+		rc = !n->mp ? -ENOMEM : add_range(n->mp, t.at, t.len, &cap);
+		if (rc == 0)
+			rc = skip(r, t.len);
+		break;
+	}
+	case T_EXT:
+		n->kind = CKPT_NODE_ARRAY;
+		if (t.ext == 1 || t.ext == 3) {
+			size_t cap = 0;
+
+			n->mp = leaf_new(t.ext == 1 ? "ndarray" : "numpy scalar", "");
+			n->value_type = t.ext == 1 ? "ndarray" : "numpy scalar";
+			rc = !n->mp ? -ENOMEM : ndarray(r, &t, n->mp, &cap);
+		} else if (t.ext == 2) {
+			struct tok a, re, im;
+			uint8_t b[16];
+			uint64_t u;
+
+			if ((rc = next(r, &a)) < 0 || (rc = next(r, &re)) < 0 || (rc = next(r, &im)) < 0)
+				break;
+			if (a.t != T_ARR || a.len != 2 || (re.t != T_F64 && re.t != T_F32) ||
+			    (im.t != T_F64 && im.t != T_F32) || r->pos != t.at + t.len) {
+				rc = corrupt(r, "a complex extension is not [re, im]");
+				break;
+			}
+			memcpy(&u, &re.f, 8);
+			ckpt_store_le64(b, u);
+			memcpy(&u, &im.f, 8);
+			ckpt_store_le64(b + 8, u);
+			n->mp = leaf_new("complex", "complex128");
+			n->value_type = "complex";
+			rc = !n->mp ? -ENOMEM : leaf_bytes(n->mp, b, 16);
+		} else {
+			size_t cap = 0;
+
+			/* an extension nobody defined: its bytes, as they are */
+			n->kind = CKPT_NODE_STRING;
+			n->mp = leaf_new("msgpack extension", "");
+			n->value_type = "msgpack extension";
+			if (n->mp)
+				n->mp->ext = t.ext;
+			rc = !n->mp ? -ENOMEM : add_range(n->mp, t.at, t.len, &cap);
+			if (rc == 0)
+				rc = skip(r, t.len);
+		}
+		break;
+	default:
+		n->kind = CKPT_NODE_ARRAY;
+		n->value_type = "scalar";
+		rc = scalar(&n->mp, &t);
+	}
+	return rc;
+}
+
 int ckpt_msgpack_open(struct ckpt_item *it, const char *name, bool *values, struct ckpt_err *err)
 {
 	const struct ckpt_limits *lim = &it->step->src->o.lim;
 	struct rd *r = calloc(1, sizeof(*r));
 	struct frame *st = NULL;
 	size_t sn = 0, scap = 0;
-	struct stat sb;
 	struct tok t;
 	char *key = NULL;
-	bool own;
 	int rc;
 
 	*values = false;
@@ -529,26 +593,8 @@ int ckpt_msgpack_open(struct ckpt_item *it, const char *name, bool *values, stru
 		free(r);
 		return -ENOMEM;
 	}
-	it->mp_fd = ckpt_open_beneath(it->fd, name, O_RDONLY, 0);
-	if (it->mp_fd < 0) {
-		rc = ckpt_err_set(err, it->mp_fd, "'%s/%s': %s", it->label, name, ckpt_strerror(it->mp_fd));
-		it->mp_fd = -1;
+	if ((rc = open_file(it, name, r, err)) < 0)
 		goto out;
-	}
-	if (fstat(it->mp_fd, &sb) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	own = it->step->file && !strcmp(name, it->step->file);
-	if (asprintf(&it->mp_label, "%s%s%s", it->label, own ? "" : "/", own ? "" : name) < 0) {
-		it->mp_label = NULL;
-		rc = -ENOMEM;
-		goto out;
-	}
-	r->fd = it->mp_fd;
-	r->size = (uint64_t)sb.st_size;
-	r->label = it->mp_label;
-	r->err = err;
 	it->root = ckpt_node_new(it, NULL, "", 0, 0, CKPT_NODE_DICT);
 	if (!it->root) {
 		rc = -ENOMEM;
@@ -570,7 +616,7 @@ int ckpt_msgpack_open(struct ckpt_item *it, const char *name, bool *values, stru
 	while (sn > 0) {
 		struct frame *f = &st[sn - 1];
 		struct ckpt_node *n;
-		size_t kn;
+		size_t kn = 0;
 
 		if (f->left == 0) {
 			if (f->end && r->pos != f->end) {
@@ -581,22 +627,8 @@ int ckpt_msgpack_open(struct ckpt_item *it, const char *name, bool *values, stru
 			continue;
 		}
 		f->left--;
-		if (f->map) {
-			if ((rc = next(r, &t)) < 0)
-				goto out;
-			if (t.t == T_STR || t.t == T_BIN) {
-				if ((rc = read_data(r, &t, key, MAX_KEY)) < 0)
-					goto out;
-				kn = (size_t)t.len;
-			} else if (t.t == T_INT) {
-				kn = (size_t)snprintf(key, MAX_KEY, "%lld", (long long)t.i);
-			} else {
-				rc = corrupt(r, "a map key is not a string or an integer");
-				goto out;
-			}
-		} else {
-			kn = (size_t)snprintf(key, MAX_KEY, "%llu", (unsigned long long)f->index++);
-		}
+		if ((rc = next_key(r, f, key, &kn)) < 0)
+			goto out;
 		if (it->n_nodes >= lim->max_keys) {
 			rc = ckpt_err_set(err, -EFBIG, "'%s': more than %llu values", r->label,
 					  (unsigned long long)lim->max_keys);
@@ -628,25 +660,13 @@ int ckpt_msgpack_open(struct ckpt_item *it, const char *name, bool *values, stru
 					goto out;
 				}
 			}
-			if (map && t.len > 0) {
-				/* Flax's chunked arrays announce themselves first */
-				uint64_t save = r->pos;
-				struct tok k;
-				char first[32];
-
-				if ((rc = next(r, &k)) < 0)
+			/* Flax's chunked arrays announce themselves first */
+			if (map && t.len > 0 && (rc = chunked_map(r, &t, n)) != 0) {
+				if (rc < 0)
 					goto out;
-				if (k.t == T_STR && k.len == 25 &&
-				    read_data(r, &k, first, sizeof(first)) == 0 &&
-				    !strcmp(first, "__msgpack_chunked_array__")) {
-					struct tok v;
-
-					if ((rc = next(r, &v)) < 0 || (rc = chunked(r, n, t.len)) < 0)
-						goto out;
-					*values = true;
-					continue;
-				}
-				r->pos = save;
+				*values = true;
+				rc = 0;
+				continue;
 			}
 			if (sn > lim->max_depth) {
 				rc = ckpt_err_set(err, -EFBIG, "'%s': nested more than %u deep", r->label,
@@ -663,74 +683,7 @@ int ckpt_msgpack_open(struct ckpt_item *it, const char *name, bool *values, stru
 			st[sn++] = (struct frame){ n, t.len, 0, end, map };
 			continue;
 		}
-		*values = *values || (t.t != T_STR && t.t != T_NIL); /* None: no leaf to Orbax */
-		switch (t.t) {
-		case T_NIL:
-			n->kind = CKPT_NODE_NONE;
-			n->value_type = "None";
-			rc = 0;
-			break;
-		case T_STR:
-			rc = string_value(r, it, n, &t, values);
-			break;
-		case T_BIN: {
-			size_t cap = 0;
-
-			n->mp = leaf_new("bytes", "");
-			n->kind = CKPT_NODE_STRING;
-			n->value_type = "bytes";
-			rc = !n->mp ? -ENOMEM : add_range(n->mp, t.at, t.len, &cap);
-			if (rc == 0)
-				rc = skip(r, t.len);
-			break;
-		}
-		case T_EXT:
-			n->kind = CKPT_NODE_ARRAY;
-			if (t.ext == 1 || t.ext == 3) {
-				size_t cap = 0;
-
-				n->mp = leaf_new(t.ext == 1 ? "ndarray" : "numpy scalar", "");
-				n->value_type = t.ext == 1 ? "ndarray" : "numpy scalar";
-				rc = !n->mp ? -ENOMEM : ndarray(r, &t, n->mp, &cap);
-			} else if (t.ext == 2) {
-				struct tok a, re, im;
-				uint8_t b[16];
-				uint64_t u;
-
-				if ((rc = next(r, &a)) < 0 || (rc = next(r, &re)) < 0 || (rc = next(r, &im)) < 0)
-					break;
-				if (a.t != T_ARR || a.len != 2 || (re.t != T_F64 && re.t != T_F32) ||
-				    (im.t != T_F64 && im.t != T_F32) || r->pos != t.at + t.len) {
-					rc = corrupt(r, "a complex extension is not [re, im]");
-					break;
-				}
-				memcpy(&u, &re.f, 8);
-				ckpt_store_le64(b, u);
-				memcpy(&u, &im.f, 8);
-				ckpt_store_le64(b + 8, u);
-				n->mp = leaf_new("complex", "complex128");
-				n->value_type = "complex";
-				rc = !n->mp ? -ENOMEM : leaf_bytes(n->mp, b, 16);
-			} else {
-				size_t cap = 0;
-
-				/* an extension nobody defined: its bytes, as they are */
-				n->kind = CKPT_NODE_STRING;
-				n->mp = leaf_new("msgpack extension", "");
-				n->value_type = "msgpack extension";
-				if (n->mp)
-					n->mp->ext = t.ext;
-				rc = !n->mp ? -ENOMEM : add_range(n->mp, t.at, t.len, &cap);
-				if (rc == 0)
-					rc = skip(r, t.len);
-			}
-			break;
-		default:
-			n->kind = CKPT_NODE_ARRAY;
-			n->value_type = "scalar";
-			rc = scalar(&n->mp, &t);
-		}
-		if (rc < 0)
+		if ((rc = leaf_value(r, it, n, &t, values)) < 0)
 			goto out;
 	}
 	if (r->pos != r->size)
@@ -739,5 +692,50 @@ out:
 	free(st);
 	free(key);
 	free(r);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- leaves */
+
+int ckpt_mp_leaf_open(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_leaf *l,
+		      struct ckpt_err *err)
+{
+	const struct ckpt_opts *o = &it->step->src->o;
+	struct ckpt_array_opts ao = { it->step->src->cache, &o->lim, false, o->stream_threshold,
+				      o->piece_bytes, it->step->src->ra };
+	char *prefix, *dir;
+	int rc;
+
+	if (n->mp->how != MPL_GDA) {
+		if (n->mp->how == MPL_BYTES) {
+			l->kind = LEAF_BYTES;
+			l->bytes = n->mp->bytes;
+		} else {
+			l->kind = LEAF_RANGES;
+			l->fd = it->mp_fd; /* the item's: not closed with the leaf */
+			l->ranges = n->mp->r;
+			l->n_ranges = n->mp->n_r;
+		}
+		l->size = n->mp->size;
+		return 0;
+	}
+	/* //GDAPlaceholder:p -> the zarr v2 array <file>_gda/p */
+	pthread_mutex_lock(&it->gda_lock);
+	if (it->gda_fd < 0 && asprintf(&dir, "%s_gda", it->step->file ? it->step->file : "checkpoint") >= 0) {
+		it->gda_fd = ckpt_open_beneath(it->fd, dir, O_RDONLY | O_DIRECTORY, 0);
+		if (it->gda_fd >= 0 && asprintf(&it->gda_label, "%s_gda", it->mp_label) < 0)
+			it->gda_label = NULL;
+		it->gda_store = (struct ckpt_store){ NULL, it->gda_fd, it->gda_label ? it->gda_label : "?" };
+		free(dir);
+	}
+	pthread_mutex_unlock(&it->gda_lock);
+	if (it->gda_fd < 0)
+		return ckpt_err_set(err, -ENOENT, "'%s': the _gda directory of GDA placeholder '%s' is missing",
+				    it->mp_label, n->param);
+	if (asprintf(&prefix, "%s/", n->param) < 0)
+		return -ENOMEM;
+	l->kind = LEAF_ARRAY;
+	rc = ckpt_array_open(&l->arr, &it->gda_store, prefix, 2, &ao, err);
+	free(prefix);
 	return rc;
 }

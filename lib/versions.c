@@ -21,9 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int ckpt_item_open_at(struct ckpt_item **out, struct ckpt_step *st, size_t i, bool is_version,
-		      uint64_t version, uint64_t generation, struct ckpt_err *err);
-
 static int item_fd(struct ckpt_step *st, size_t i)
 {
 	const struct ckpt_item_info *info = ckpt_step_item(st, i);
@@ -33,15 +30,6 @@ static int item_fd(struct ckpt_step *st, size_t i)
 	if (st->direct)
 		return fcntl(st->fd, F_DUPFD_CLOEXEC, 3);
 	return openat(st->fd, info->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-}
-
-char *ckpt_history_path(const struct ckpt_step *st)
-{
-	char *p;
-
-	if (!st->file)
-		return strdup(CKPT_HISTORY);
-	return asprintf(&p, CKPT_HISTORY "/%s", st->file) < 0 ? NULL : p;
 }
 
 static int vcmp(const void *a, const void *b)

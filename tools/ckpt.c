@@ -5,9 +5,8 @@
  * Paths inside a checkpoint use the names the mount shows (README.md).
  */
 #define _GNU_SOURCE
-#include "ckpt.h"
+#include "ckpt_internal.h"
 #include "make.h"
-#include "ocdbt.h"
 #include "sha256.h"
 
 #include <errno.h>

@@ -13,13 +13,15 @@
  * Steps and items are immutable after open and safe to share between
  * threads; ckpt_leaf_read() may be called from many threads at once.
  *
- * Errors: negative errno (see err.h), with the message in struct ckpt_err.
+ * Errors: negative errno (see ckpt_err.h), with the message in struct ckpt_err.
+ * This header and the two it includes are self-contained (tests/unit/
+ * test_public_header.c is compiled with only lib/include on the path).
  */
 #ifndef CKPT_H
 #define CKPT_H
 
-#include "../ckpt_limits.h"
-#include "../err.h"
+#include "ckpt_err.h"
+#include "ckpt_limits.h"
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -55,7 +57,6 @@ int ckpt_src_open(struct ckpt_src **out, const char *path, const struct ckpt_opt
 void ckpt_src_close(struct ckpt_src *s);
 enum ckpt_src_kind ckpt_src_kind(const struct ckpt_src *s);
 const char *ckpt_src_path(const struct ckpt_src *s);
-int ckpt_src_fd(const struct ckpt_src *s);
 
 struct ckpt_step_ent {
 	char *name;
@@ -70,8 +71,6 @@ struct ckpt_step_ent {
 /* Lists the committed steps now on disk, ascending by step number. */
 int ckpt_src_scan(struct ckpt_src *s, struct ckpt_step_ent **out, size_t *n, struct ckpt_err *err);
 void ckpt_step_ents_free(struct ckpt_step_ent *e, size_t n);
-/* index of the latest step in a scan result, or -1 */
-long ckpt_step_ents_latest(const struct ckpt_step_ent *e, size_t n);
 
 /* What the decoded-chunk cache has done since the source was opened. */
 struct ckpt_src_stats {
@@ -80,6 +79,8 @@ struct ckpt_src_stats {
 	uint64_t readahead_jobs; /* chunks (or runs of pieces) decoded ahead of readers */
 };
 void ckpt_src_stats(struct ckpt_src *s, struct ckpt_src_stats *out);
+/* A new JSON object of the statistics (what /.ckptfs-stats shows). */
+json_t *ckpt_src_stats_describe(struct ckpt_src *s);
 
 /* The root metadata (metadata/_ROOT_METADATA or metadata/metadata). -ENOENT if none. */
 int ckpt_src_root_metadata(struct ckpt_src *s, char **json, size_t *n, struct ckpt_err *err);
@@ -134,12 +135,13 @@ int ckpt_item_open(struct ckpt_item **out, struct ckpt_step *st, size_t i, struc
 void ckpt_item_close(struct ckpt_item *it);
 enum ckpt_item_kind ckpt_item_kind(const struct ckpt_item *it);
 const struct ckpt_node *ckpt_item_root(const struct ckpt_item *it);
-/* A new JSON object describing the item: format, flags, and every leaf. */
+/* A new JSON object describing the item: format, flags, and every leaf;
+ * for a recorded version (ckpt_item_open_version), its record too. */
 json_t *ckpt_item_describe(struct ckpt_item *it, struct ckpt_err *err);
+/* A new JSON object {"error": msg}: what a .json shows for what cannot be opened. */
+json_t *ckpt_describe_error(const char *msg);
 /* A JSON item's file content (borrowed).  @return 0 or -EINVAL */
 int ckpt_item_json_bytes(const struct ckpt_item *it, const uint8_t **p, size_t *n);
-/* Time to show for the item's files (ns). */
-uint64_t ckpt_item_time_ns(const struct ckpt_item *it);
 
 enum ckpt_node_kind ckpt_node_kind(const struct ckpt_node *n);
 bool ckpt_node_is_dir(const struct ckpt_node *n);
@@ -166,8 +168,6 @@ int ckpt_item_leaf_size(struct ckpt_item *it, const struct ckpt_node *n, uint64_
 			struct ckpt_err *err);
 /* @return bytes copied, 0 at the end, or a negative error */
 int64_t ckpt_leaf_read(struct ckpt_leaf *l, void *buf, uint64_t off, size_t n, struct ckpt_err *err);
-/* Decodes ahead the chunk after byte off (read-ahead); no-op where pointless. */
-void ckpt_leaf_prefetch(struct ckpt_leaf *l, uint64_t off);
 /* Decoded bytes lent from the cache: p[0, n), valid until ckpt_view_release. */
 struct ckpt_view {
 	const void *p;

@@ -29,6 +29,7 @@ def main():
                     data = read(p)
                     if data[:1] and (data[0] & 0xf0 == 0x80 or data[0] in (0xde, 0xdf)):
                         save(out, "msgpack", data)
+                        save(out, "mpack", data)
                 if f == "manifest.ocdbt" or f.startswith("manifest."):
                     save(out, "ocdbt", b"\x00" + read(p))
                 elif os.path.basename(d) == "d" and len(f) == 32:

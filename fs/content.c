@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * content.c - the bytes of the files ckptfs generates: "<step>.json",
+ * "<item>.json", "<leaf>.json", "metadata.json", ".ckptfs-stats" and a
+ * JSON item's file.  The library builds every JSON document (lib/describe.c);
+ * here they are only printed (indented, one newline at the end) and their
+ * sizes remembered per state.
+ */
+#define _GNU_SOURCE
+#include "fs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *dump_json(json_t *j, size_t *n)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	size_t len;
+
+	if (!s)
+		return NULL;
+	len = strlen(s);
+	s = realloc(s, len + 2);
+	if (s) {
+		s[len] = '\n';
+		s[len + 1] = 0;
+		*n = len + 1;
+	}
+	return s;
+}
+
+static json_t *describe_tree(struct ckptfs *fs, struct tslot *ts)
+{
+	struct ckpt_err err = { 0, "" };
+	struct istate *st;
+	json_t *j;
+
+	if (fs_state_get(fs, ts, &st) < 0)
+		return ckpt_describe_error(ts->errmsg);
+	j = ckpt_item_describe(st->item, &err);
+	fs_state_put(ts, st);
+	return j;
+}
+
+int fs_content(struct ckptfs *fs, const struct target *t, char **buf, size_t *n)
+{
+	struct ckpt_err err = { 0, "" };
+	json_t *j = NULL;
+	int rc;
+
+	*buf = NULL;
+	*n = 0;
+	switch (t->type) {
+	case T_ROOT_META: {
+		char *p;
+
+		rc = ckpt_src_root_metadata(fs->src, &p, n, &err);
+		if (rc < 0)
+			return rc;
+		*buf = p;
+		return 0;
+	}
+	case T_STATS:
+		j = ckpt_src_stats_describe(fs->src);
+		break;
+	case T_STEP_JSON:
+		if ((rc = fs_step_open(fs, t->step)) < 0)
+			return rc == -ENOENT ? rc : -EIO;
+		j = ckpt_step_describe(fs_step(t->step));
+		if (j && ckpt_step_is_direct(fs_step(t->step)))
+			json_object_set_new(j, "item", describe_tree(fs, &t->step->items[0]));
+		break;
+	case T_ITEM_JSON:
+		j = describe_tree(fs, t->ts);
+		break;
+	case T_JSON_ITEM: {
+		struct istate *st;
+		const uint8_t *p;
+
+		if ((rc = fs_state_get(fs, t->ts, &st)) < 0)
+			return rc;
+		ckpt_item_json_bytes(st->item, &p, n);
+		*buf = malloc(*n ? *n : 1);
+		if (*buf)
+			memcpy(*buf, p, *n);
+		fs_state_put(t->ts, st);
+		return *buf ? 0 : -ENOMEM;
+	}
+	case T_NODE_JSON:
+		j = ckpt_leaf_describe(t->st->item, t->node, &err);
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (!j)
+		return -ENOMEM;
+	*buf = dump_json(j, n);
+	json_decref(j);
+	return *buf ? 0 : -ENOMEM;
+}
+
+int fs_content_size(struct ckptfs *fs, const struct target *t, uint64_t *size)
+{
+	uint64_t *cache = NULL;
+	struct istate *st = NULL;
+	char *buf;
+	size_t n;
+	int rc;
+
+	switch (t->type) {
+	case T_STEP_JSON: cache = &t->step->json_size; break;
+	case T_ITEM_JSON:
+		if (fs_state_get(fs, t->ts, &st) == 0)
+			cache = &st->head_json_size;
+		break;
+	case T_NODE_JSON: cache = &t->st->json_size[ckpt_node_id(t->node)]; break;
+	default: break;
+	}
+	if (cache && __atomic_load_n(cache, __ATOMIC_RELAXED)) {
+		*size = __atomic_load_n(cache, __ATOMIC_RELAXED) - 1;
+		fs_state_put(t->ts, st);
+		return 0;
+	}
+	rc = fs_content(fs, t, &buf, &n);
+	if (rc == 0) {
+		free(buf);
+		*size = n;
+		if (cache)
+			__atomic_store_n(cache, n + 1, __ATOMIC_RELAXED);
+	}
+	if (st)
+		fs_state_put(t->ts, st);
+	return rc;
+}
