@@ -184,6 +184,8 @@ daemon_gone() {
 	# a private /dev/fuse node the user may open and a private fuse.conf,
 	# both bound in a private mount namespace only
 	mknod -m 0666 "$D/fuse" c 10 229 || skip "cannot make a /dev/fuse node here"
+	$PY -c 'import os, sys; os.close(os.open(sys.argv[1], os.O_RDWR))' "$D/fuse" ||
+		skip "a device node in /tmp cannot be opened here (nodev)"
 	printf '# user_allow_other\n' >"$D/fuse.conf.off"
 	printf 'user_allow_other\n' >"$D/fuse.conf.on"
 	chown 65534:65534 "$D/m"

@@ -133,8 +133,11 @@ int main(int argc, char **argv)
 C
 	local pc="env PKG_CONFIG_SYSROOT_DIR=$STAGE PKG_CONFIG_PATH=$I_LIBDIR/pkgconfig pkg-config"
 	$pc --exists ckpt
+	# the sanitized builds' library needs the sanitizers' runtime
+	local san=
+	[ -z "${CKPTFS_SANITIZED:-}" ] || san="-fsanitize=address,undefined"
 	# only the staged tree on the include and library paths
-	cc -std=c11 -Wall -Wextra -Werror -o "$t/prog" "$t/prog.c" $($pc --cflags --libs --static ckpt)
+	cc -std=c11 -Wall -Wextra -Werror $san -o "$t/prog" "$t/prog.c" $($pc --cflags --libs --static ckpt)
 	"$CKPT" make "$t/c" --steps 2 --leaves 2 --leaf-bytes 1K --no-fsync >/dev/null
 	"$t/prog" "$t/c" >"$t/out" 2>"$t/steps"
 	[ "$(cat "$t/steps")" = "step 0
