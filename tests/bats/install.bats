@@ -55,22 +55,24 @@ lint_man() {
 }
 
 @test "install: ckpt(1) and bash completion for ckpt, when tools/ has them" {
-	local srcman srccomp
-	srcman=$(ls "$ROOT"/tools/ckpt.1 "$ROOT"/tools/*/ckpt.1 2>/dev/null | head -1 || true)
-	srccomp=$(ls "$ROOT"/tools/ | grep -i -E 'complet|\.bash$' | head -1 || true)
+	local srcman srccomp man comp
+	srcman=$(find "$ROOT/tools" -name 'ckpt.1*' | head -1)
+	srccomp=$(find "$ROOT/tools" -iname '*complet*' -o -name '*.bash' | head -1)
 	if [ -z "$srcman" ] && [ -z "$srccomp" ]; then
 		skip "tools/ has no ckpt.1 and no completion file yet (the CLI branch adds them)"
 	fi
 	if [ -n "$srcman" ]; then
-		[ -f "$I_MANDIR/man1/ckpt.1" ] || { echo "tools/ has ckpt.1 but meson install does not install it" >&2; return 1; }
-		lint_man "$I_MANDIR/man1/ckpt.1"
+		man=$(find "$STAGE" -path '*/man1/ckpt.1' | head -1)
+		[ -n "$man" ] || { echo "tools/ has ${srcman#$ROOT/} but meson install does not install ckpt.1" >&2; return 1; }
+		lint_man "$man"
 	fi
 	if [ -n "$srccomp" ]; then
-		local f=$I_DATADIR/bash-completion/completions/ckpt
-		[ -f "$f" ] || { echo "tools/$srccomp is not installed as $f" >&2; return 1; }
-		bash -n "$f"
+		# in DATADIR, or in bash-completion's own directory (/usr/share/...)
+		comp=$(find "$STAGE" -path '*/bash-completion/completions/ckpt' | head -1)
+		[ -n "$comp" ] || { echo "${srccomp#$ROOT/} is not installed as bash-completion/completions/ckpt" >&2; return 1; }
+		bash -n "$comp"
 		# it registers a completion for ckpt
-		bash -c "source '$f' && complete -p ckpt" | grep -q 'ckpt$'
+		bash -c "source '$comp' && complete -p ckpt" | grep -q 'ckpt$'
 	fi
 }
 
