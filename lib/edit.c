@@ -26,6 +26,7 @@
 
 #include "buf.h"
 #include "chunkio.h"
+#include "commit.h"
 #include "fsutil.h"
 #include "ocdbt_write.h"
 #include "util.h"
@@ -217,18 +218,44 @@ int ckpt_edit_begin(struct ckpt_edit **out, struct ckpt_item *it, struct ckpt_er
 	if (it->agg_error)
 		return ckpt_err_set(err, -EIO, "'%s/checkpoint': the aggregate file cannot be read (%s): "
 				    "the item is not edited", it->label, it->agg_error);
-	/* the metadata documents, which reading never needed whole */
-	if (!it->step->file && (rc = ckpt_pytree_load_docs(it, err)) < 0)
-		return rc;
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	e->it = it;
+	/* one writer at a time per item, across processes: the lock is held
+	 * until ckpt_edit_free, so nothing changes between this check and the
+	 * commit */
+	e->lockfd = ckpt_lock_dir(it->fd, it->mp_label && it->step->file ? it->mp_label : it->label,
+				  CKPT_WRITER_WAIT_MS, err);
+	if (e->lockfd < 0) {
+		rc = e->lockfd;
+		free(e);
+		return rc;
+	}
+	{
+		struct ckpt_stamp now;
+
+		ckpt_stamp_take(it->fd, it->step->file, CKPT_HISTORY, &now);
+		if (!ckpt_stamp_equal(&now, &it->stamp))
+			rc = ckpt_err_set(err, -ESTALE,
+					  "'%s': the item changed on disk since it was read (another mount, "
+					  "ckpt prune or another program wrote it): the edit is not made on "
+					  "the old state; read the item again",
+					  it->step->file && it->mp_label ? it->mp_label : it->label);
+	}
+	/* the metadata documents, which reading never needed whole */
+	if (rc == 0 && !it->step->file)
+		rc = ckpt_pytree_load_docs(it, err);
+	if (rc < 0) {
+		ckpt_unlock(e->lockfd);
+		free(e);
+		return rc;
+	}
 	e->mp = it->mp_fd >= 0 && it->step->file;
 	e->agg = it->mp_fd >= 0 && !it->step->file;
 	e->hist = ckpt_history_path(it->step);
 	if (!e->hist) {
-		free(e);
+		ckpt_edit_free(e);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < it->n_nodes && rc == 0; i++) {
@@ -276,6 +303,7 @@ void ckpt_edit_free(struct ckpt_edit *e)
 		eleaf_release(&e->l[i]);
 	free(e->l);
 	free(e->hist);
+	ckpt_unlock(e->lockfd);
 	free(e);
 }
 

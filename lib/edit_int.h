@@ -41,6 +41,7 @@ struct ckpt_edit {
 	bool mp;         /* a Flax msgpack file step (msgpack_edit.c commits it) */
 	bool agg;        /* an Orbax item with a msgpack aggregate file holding values */
 	char *hist;      /* the item's history directory, relative to it->fd */
+	int lockfd;      /* the item's writer lock (commit.h), held until ckpt_edit_free */
 	uint64_t written;
 	char what[256];
 };

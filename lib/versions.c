@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "model.h"
 
+#include "commit.h"
 #include "fsutil.h"
 #include "ocdbt_write.h"
 #include "util.h"
@@ -147,11 +148,17 @@ int ckpt_item_prune(struct ckpt_step *st, size_t i, struct ckpt_err *err)
 {
 	const struct ckpt_limits *lim = &st->src->o.lim;
 	char label[4200];
-	int fd = item_fd(st, i), rc = 0;
+	int fd = item_fd(st, i), rc = 0, lockfd;
 
 	if (fd < 0)
 		return ckpt_err_set(err, fd, "cannot open item: %s", ckpt_strerror(fd));
 	snprintf(label, sizeof(label), "%s/%s", st->path, ckpt_step_item(st, i)->name);
+	/* the writers' lock (commit.h): no edit runs while the history goes */
+	lockfd = ckpt_lock_dir(fd, label, CKPT_WRITER_WAIT_MS, err);
+	if (lockfd < 0) {
+		close(fd);
+		return lockfd;
+	}
 	if (!st->file && ckpt_exists(fd, "manifest.ocdbt")) {
 		struct ckpt_ocdbt_db *db;
 		DIR *d;
@@ -196,6 +203,7 @@ int ckpt_item_prune(struct ckpt_step *st, size_t i, struct ckpt_err *err)
 	} else if (rc == 0) {
 		rc = ckpt_rm_tree(fd, CKPT_HISTORY, 0);
 	}
+	ckpt_unlock(lockfd);
 	close(fd);
 	return rc;
 }
