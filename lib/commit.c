@@ -51,8 +51,12 @@ int ckpt_commit_sync_parent(const struct ckpt_commit *c, const char *rel)
 
 int ckpt_commit_tmp_open(const struct ckpt_commit *c, const char *tmp, struct ckpt_err *err)
 {
-	int fd = ckpt_open_beneath(c->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int fd = ckpt_mkparents(c->dirfd, tmp);
 
+	if (fd < 0)
+		return ckpt_err_set(err, fd, "'%s/%s': cannot create its directories: %s", c->label, tmp,
+				    ckpt_strerror(fd));
+	fd = ckpt_open_beneath(c->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0)
 		return ckpt_err_set(err, fd, "'%s/%s': cannot create: %s", c->label, tmp, ckpt_strerror(fd));
 	return fd;

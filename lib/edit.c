@@ -679,45 +679,20 @@ out:
 
 static int sync_parent(int dirfd, const char *rel)
 {
-	char *d = strdup(rel), *slash;
-	int fd, rc = 0;
+	const struct ckpt_commit c = { dirfd, "", false, NULL, NULL };
 
-	if (!d)
-		return -ENOMEM;
-	slash = strrchr(d, '/');
-	if (slash)
-		*slash = 0;
-	fd = slash ? ckpt_open_beneath(dirfd, d, O_RDONLY | O_DIRECTORY, 0)
-		   : openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (fsync(fd) < 0)
-			rc = -errno;
-		close(fd);
-	}
-	free(d);
-	return rc;
+	return ckpt_commit_sync_parent(&c, rel);
 }
 
-/* writes rel beneath dirfd through rel.ckptfs-tmp + fsync + rename */
+/* writes rel beneath dirfd through rel.ckptfs-tmp + fsync + rename (commit.h) */
 static int replace_file(struct ckpt_edit *e, int dirfd, const char *label, const char *rel,
 			const void *p, size_t n, struct ckpt_err *err)
 {
-	char *tmp;
-	int rc;
+	const struct ckpt_commit c = { dirfd, label, false, NULL, NULL };
+	int rc = ckpt_commit_file(&c, rel, NULL, p, n, err);
 
-	if (asprintf(&tmp, "%s.ckptfs-tmp", rel) < 0)
-		return -ENOMEM;
-	rc = ckpt_write_file_at(false, dirfd, label, tmp, p, n, err);
-	if (rc == 0 && renameat(dirfd, tmp, dirfd, rel) < 0)
-		rc = ckpt_err_set(err, -errno, "'%s/%s': cannot rename: %s", label, rel,
-				  ckpt_strerror(-errno));
 	if (rc == 0)
-		rc = sync_parent(dirfd, rel);
-	if (rc < 0)
-		unlinkat(dirfd, tmp, 0);
-	else
 		e->written += n;
-	free(tmp);
 	return rc;
 }
 
@@ -736,7 +711,16 @@ static int replace_json(struct ckpt_edit *e, int dirfd, const char *label, const
 
 static int exchange(int dirfd, const char *a, const char *b)
 {
-	return syscall(SYS_renameat2, dirfd, a, dirfd, b, RENAME_EXCHANGE) < 0 ? -errno : 0;
+	const struct ckpt_commit c = { dirfd, "", false, NULL, NULL };
+
+	return ckpt_commit_exchange(&c, a, b, NULL);
+}
+
+static int move_in(int dirfd, const char *from, const char *to)
+{
+	const struct ckpt_commit c = { dirfd, "", false, NULL, NULL };
+
+	return ckpt_commit_rename(&c, from, to, NULL);
 }
 
 /* hard links of every file of the directory tree src into dst (new) */
@@ -1321,8 +1305,8 @@ static int to_history(struct ckpt_item *it, const char *from, const char *param,
 	if (!h)
 		return -ENOMEM;
 	rc = ckpt_mkdirs_beneath(it->fd, h);
-	if (rc == 0 && renameat(it->fd, from, it->fd, h) < 0)
-		rc = -errno;
+	if (rc == 0)
+		rc = move_in(it->fd, from, h);
 	free(h);
 	return rc;
 }
@@ -1423,8 +1407,8 @@ static int dir_data(struct ckpt_edit *e, char **params, uint64_t ver, struct ckp
 				rc = to_history(it, tmp, params[i], ver - 1);
 		} else {
 			rc = ckpt_mkdirs_beneath(it->fd, params[i]);
-			if (rc == 0 && renameat(it->fd, tmp, it->fd, params[i]) < 0)
-				rc = -errno;
+			if (rc == 0)
+				rc = move_in(it->fd, tmp, params[i]);
 		}
 		if (rc < 0)
 			rc = ckpt_err_set(err, rc, "'%s/%s': cannot put the new array in place: %s",

@@ -13,6 +13,7 @@
 #include "ocdbt_write.h"
 
 #include "buf.h"
+#include "commit.h"
 #include "compress.h"
 #include "fsutil.h"
 #include "map.h"
@@ -553,11 +554,39 @@ struct table {
 	size_t n;
 };
 
-static struct ckpt_ocdbt_wr *sort_ctx;
-
-static int fid_qcmp(const void *a, const void *b)
+/* sorts ids[0, n) by fid_cmp: a bottom-up merge sort with the writer as
+ * an argument (qsort would need it in a process-wide static, which two
+ * writers in two threads would share) */
+static int sort_fids(const struct ckpt_ocdbt_wr *w, uint32_t *ids, size_t n)
 {
-	return fid_cmp(sort_ctx, *(const uint32_t *)a, *(const uint32_t *)b);
+	uint32_t *tmp, *src = ids, *dst;
+
+	if (n < 2)
+		return 0;
+	if (!(tmp = malloc(n * sizeof(*tmp))))
+		return -ENOMEM;
+	dst = tmp;
+	for (size_t width = 1; width < n; width *= 2) {
+		for (size_t lo = 0; lo < n; lo += 2 * width) {
+			size_t mid = CKPT_MIN(lo + width, n), hi = CKPT_MIN(lo + 2 * width, n);
+			size_t i = lo, j = mid, k = lo;
+
+			while (i < mid && j < hi)
+				dst[k++] = fid_cmp(w, src[j], src[i]) < 0 ? src[j++] : src[i++];
+			while (i < mid)
+				dst[k++] = src[i++];
+			while (j < hi)
+				dst[k++] = src[j++];
+		}
+		uint32_t *t = src;
+
+		src = dst;
+		dst = t;
+	}
+	if (src != ids)
+		memcpy(ids, src, n * sizeof(*ids));
+	free(tmp);
+	return 0;
 }
 
 static int table_build(struct ckpt_ocdbt_wr *w, const uint32_t *fids, size_t n, struct table *t)
@@ -568,8 +597,11 @@ static int table_build(struct ckpt_ocdbt_wr *w, const uint32_t *fids, size_t n, 
 	if (!t->ids)
 		return -ENOMEM;
 	memcpy(t->ids, fids, n * sizeof(*fids));
-	sort_ctx = w; /* one thread at a time (see header) */
-	qsort(t->ids, n, sizeof(*t->ids), fid_qcmp);
+	if (sort_fids(w, t->ids, n) < 0) {
+		free(t->ids);
+		t->ids = NULL;
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < n; i++)
 		if (!k || t->ids[k - 1] != t->ids[i])
 			t->ids[k++] = t->ids[i];
@@ -1128,9 +1160,17 @@ out:
 	return rc;
 }
 
+/* the commit module's points are the writer's steps "manifest-written" and
+ * "manifest-renamed" (hooks and fault points) */
+static void commit_point(void *ctx, const char *what)
+{
+	step(ctx, !strcmp(what, "written") ? "manifest-written" : "manifest-renamed");
+}
+
 static int write_replace(struct ckpt_ocdbt_wr *w, const char *name, const struct ckpt_buf *data,
 			 bool exclusive, struct ckpt_err *err)
 {
+	const struct ckpt_commit c = { w->dirfd, w->label, w->h.no_fsync, commit_point, w };
 	char lock[96];
 	int fd, rc;
 
@@ -1151,30 +1191,12 @@ static int write_replace(struct ckpt_ocdbt_wr *w, const char *name, const struct
 		step(w, "manifest-renamed");
 		return rc < 0 ? ckpt_err_set(err, rc, "'%s/%s': %s", w->label, name, ckpt_strerror(rc)) : 0;
 	}
+	/* manifest.ocdbt.__lock, fsync, rename, directory fsync (commit.h) */
 	snprintf(lock, sizeof(lock), "%s.__lock", name);
-	fd = openat(w->dirfd, lock, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return ckpt_err_set(err, -errno, "'%s/%s': cannot create: %s", w->label, lock,
-				    ckpt_strerror(-errno));
-	rc = ckpt_write_full(fd, data->p, data->len);
+	rc = ckpt_commit_file(&c, name, lock, data->p, data->len, err);
 	if (rc == 0)
-		rc = sync_fd(w, fd);
-	close(fd);
-	if (rc < 0) {
-		unlinkat(w->dirfd, lock, 0);
-		return ckpt_err_set(err, rc, "'%s/%s': cannot write: %s", w->label, lock,
-				    ckpt_strerror(rc));
-	}
-	w->written += data->len;
-	step(w, "manifest-written");
-	if (renameat(w->dirfd, lock, w->dirfd, name) < 0) {
-		rc = -errno;
-		unlinkat(w->dirfd, lock, 0);
-		return ckpt_err_set(err, rc, "'%s/%s': cannot rename: %s", w->label, name,
-				    ckpt_strerror(rc));
-	}
-	step(w, "manifest-renamed");
-	return sync_dir(w, w->dirfd, NULL);
+		w->written += data->len;
+	return rc;
 }
 
 /* ---------------------------------------------------------------- commit */

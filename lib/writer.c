@@ -14,6 +14,7 @@
 #include "writer.h"
 
 #include "buf.h"
+#include "commit.h"
 #include "chunkio.h"
 #include "fsutil.h"
 #include "util.h"
@@ -950,11 +951,12 @@ int ckpt_sw_commit(struct ckpt_step_writer *sw, json_t *custom, struct ckpt_err 
 	if (sw->o.hooks.step)
 		sw->o.hooks.step(sw->o.hooks.ctx, "step-ready");
 	ckpt_fault_point("step-ready");
-	if (rc == 0 && renameat(sw->rootfd, sw->tmp, sw->rootfd, sw->step) < 0)
-		rc = ckpt_err_set(err, -errno, "cannot rename '%s/%s' to '%s': %s", sw->root, sw->tmp,
-				  sw->step, ckpt_strerror(-errno));
-	if (rc == 0)
-		rc = sync_dirfd(&sw->o, sw->rootfd);
+	if (rc == 0) {
+		/* the step directory, complete and synced, takes its name (commit.h) */
+		const struct ckpt_commit c = { sw->rootfd, sw->root, sw->o.no_fsync, NULL, NULL };
+
+		rc = ckpt_commit_rename(&c, sw->tmp, sw->step, err);
+	}
 	if (rc == 0)
 		sw->committed = true;
 	return rc;
