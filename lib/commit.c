@@ -69,17 +69,18 @@ int ckpt_commit_tmp_finish(const struct ckpt_commit *c, int fd, const char *tmp,
 
 	if (!c->no_fsync && fsync(fd) < 0)
 		rc = ckpt_err_set(err, -errno, "'%s/%s': fsync: %s", c->label, tmp, ckpt_strerror(-errno));
-	if (close(fd) < 0 && rc == 0)
-		rc = ckpt_err_set(err, -errno, "'%s/%s': close: %s", c->label, tmp, ckpt_strerror(-errno));
+	if (rc == 0) {
+		point(c, "written");
+		/* renamed before fd closes: a lock on it (ckpt_commit_file_ts) is
+		 * held until the new file is in place */
+		if (renameat(c->dirfd, tmp, c->dirfd, rel) < 0)
+			rc = ckpt_err_set(err, -errno, "'%s/%s': cannot rename: %s", c->label, rel,
+					  ckpt_strerror(-errno));
+	}
+	close(fd);
 	if (rc < 0) {
 		unlinkat(c->dirfd, tmp, 0);
 		return rc;
-	}
-	point(c, "written");
-	if (renameat(c->dirfd, tmp, c->dirfd, rel) < 0) {
-		rc = -errno;
-		unlinkat(c->dirfd, tmp, 0);
-		return ckpt_err_set(err, rc, "'%s/%s': cannot rename: %s", c->label, rel, ckpt_strerror(rc));
 	}
 	point(c, "renamed");
 	rc = ckpt_commit_sync_parent(c, rel);
@@ -142,6 +143,71 @@ int ckpt_commit_exchange(const struct ckpt_commit *c, const char *a, const char 
 	return rc < 0 ? ckpt_err_set(err, rc, "'%s/%s': fsync of its directory: %s", c->label, b,
 				     ckpt_strerror(rc))
 		      : 0;
+}
+
+/* waits (bounded) for an OFD write lock on the whole of fd */
+static int ofd_lock(int fd, unsigned wait_ms)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+	unsigned waited = 0;
+
+	for (;;) {
+		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+			return 0;
+		if (errno != EAGAIN && errno != EACCES && errno != EINTR)
+			return -errno;
+		if (waited >= wait_ms)
+			return -EBUSY;
+		nanosleep(&(struct timespec){ 0, 5000000L }, NULL);
+		waited += 5;
+	}
+}
+
+int ckpt_commit_file_ts(const struct ckpt_commit *c, const char *rel, const void *p, size_t n,
+			struct ckpt_err *err)
+{
+	char *lock;
+	int fd = -1, rc = 0;
+
+	if (asprintf(&lock, "%s.__lock", rel) < 0)
+		return -ENOMEM;
+	for (int tries = 0; tries < 100; tries++) {
+		struct stat a, b;
+
+		fd = ckpt_open_beneath(c->dirfd, lock, O_WRONLY | O_CREAT, 0644);
+		if (fd < 0) {
+			rc = ckpt_err_set(err, fd, "'%s/%s': cannot create: %s", c->label, lock, ckpt_strerror(fd));
+			break;
+		}
+		if ((rc = ofd_lock(fd, CKPT_WRITER_WAIT_MS)) < 0) {
+			rc = ckpt_err_set(err, rc, "'%s/%s': %s", c->label, lock,
+					  rc == -EBUSY ? "locked by another writer" : ckpt_strerror(rc));
+			break;
+		}
+		/* the previous holder may have renamed it: lock the file of that name */
+		if (fstat(fd, &a) == 0 && fstatat(c->dirfd, lock, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0 || rc < 0) {
+		if (fd >= 0)
+			close(fd);
+		free(lock);
+		return rc < 0 ? rc : ckpt_err_set(err, -EBUSY, "'%s/%s': cannot lock", c->label, lock);
+	}
+	if (ftruncate(fd, 0) < 0 || (rc = ckpt_write_full(fd, p, n)) < 0) {
+		rc = rc < 0 ? rc : -errno;
+		close(fd);
+		unlinkat(c->dirfd, lock, 0);
+		rc = ckpt_err_set(err, rc, "'%s/%s': cannot write: %s", c->label, lock, ckpt_strerror(rc));
+	} else {
+		/* the rename happens while the lock is held (fd still open) */
+		rc = ckpt_commit_tmp_finish(c, fd, lock, rel, err);
+	}
+	free(lock);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- the writer lock */

@@ -45,6 +45,13 @@ int ckpt_commit_tmp_finish(const struct ckpt_commit *c, int fd, const char *tmp,
 /* replaces rel with p[0, n) through tmp (NULL: "<rel>.ckptfs-tmp") */
 int ckpt_commit_file(const struct ckpt_commit *c, const char *rel, const char *tmp, const void *p, size_t n,
 		     struct ckpt_err *err);
+/* the same through TensorStore's file kvstore protocol, which TensorStore
+ * writers respect: REL.__lock is opened (not truncated), locked with a
+ * whole-file OFD write lock (waiting up to CKPT_WRITER_WAIT_MS), checked to
+ * still be the file of that name, truncated, written, fsynced and renamed
+ * over REL while locked */
+int ckpt_commit_file_ts(const struct ckpt_commit *c, const char *rel, const void *p, size_t n,
+			struct ckpt_err *err);
 /* renames from (a file or a directory, complete and synced) to to, then
  * fsyncs to's directory */
 int ckpt_commit_rename(const struct ckpt_commit *c, const char *from, const char *to, struct ckpt_err *err);

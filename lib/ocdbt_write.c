@@ -1171,7 +1171,6 @@ static int write_replace(struct ckpt_ocdbt_wr *w, const char *name, const struct
 			 bool exclusive, struct ckpt_err *err)
 {
 	const struct ckpt_commit c = { w->dirfd, w->label, w->h.no_fsync, commit_point, w };
-	char lock[96];
 	int fd, rc;
 
 	if (exclusive) {
@@ -1191,9 +1190,9 @@ static int write_replace(struct ckpt_ocdbt_wr *w, const char *name, const struct
 		step(w, "manifest-renamed");
 		return rc < 0 ? ckpt_err_set(err, rc, "'%s/%s': %s", w->label, name, ckpt_strerror(rc)) : 0;
 	}
-	/* manifest.ocdbt.__lock, fsync, rename, directory fsync (commit.h) */
-	snprintf(lock, sizeof(lock), "%s.__lock", name);
-	rc = ckpt_commit_file(&c, name, lock, data->p, data->len, err);
+	/* manifest.ocdbt.__lock locked, written, fsynced, renamed; the
+	 * directory fsynced (commit.h: TensorStore's protocol) */
+	rc = ckpt_commit_file_ts(&c, name, data->p, data->len, err);
 	if (rc == 0)
 		w->written += data->len;
 	return rc;

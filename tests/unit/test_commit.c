@@ -126,6 +126,46 @@ static void lock_holder_killed(void)
 	close(pfd[1]);
 }
 
+/* TensorStore's protocol: a stale REL.__lock is reused; a held one is waited for */
+static void tensorstore_lock(void)
+{
+	struct ckpt_err err = { 0, "" };
+	struct ckpt_commit c = { dfd, dir, true, NULL, NULL };
+	uint8_t *buf;
+	size_t n;
+	int fd = openat(dfd, "man.__lock", O_WRONLY | O_CREAT, 0644), pfd[2];
+	pid_t pid;
+	char ch;
+
+	CHECK(write(fd, "garbage-left-by-a-crash", 23) == 23);
+	close(fd);
+	CHECK_EQ(ckpt_commit_file_ts(&c, "man", "abc", 3, &err), 0);
+	CHECK_EQ(ckpt_read_file(dfd, "man", 100, &buf, &n, NULL), 0);
+	CHECK(n == 3 && !memcmp(buf, "abc", 3));
+	free(buf);
+	CHECK(!ckpt_exists(dfd, "man.__lock"));
+	/* another process holds the lock, and dies after 300 ms */
+	CHECK_EQ(pipe(pfd), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		int lfd = openat(dfd, "man.__lock", O_WRONLY | O_CREAT, 0644);
+
+		if (lfd < 0 || fcntl(lfd, F_OFD_SETLK, &fl) < 0 || write(pfd[1], "L", 1) != 1)
+			_exit(1);
+		nanosleep(&(struct timespec){ 0, 300000000 }, NULL);
+		raise(SIGKILL);
+	}
+	CHECK_EQ(read(pfd[0], &ch, 1), 1);
+	CHECK_EQ(ckpt_commit_file_ts(&c, "man", "defg", 4, &err), 0);
+	waitpid(pid, NULL, 0);
+	CHECK_EQ(ckpt_read_file(dfd, "man", 100, &buf, &n, NULL), 0);
+	CHECK(n == 4 && !memcmp(buf, "defg", 4));
+	free(buf);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
 static void stamps(void)
 {
 	struct ckpt_err err = { 0, "" };
@@ -180,6 +220,7 @@ int main(void)
 	RUN(renames);
 	RUN(lock_same_process);
 	RUN(lock_holder_killed);
+	RUN(tensorstore_lock);
 	RUN(stamps);
 	ckpt_rm_tree(AT_FDCWD, dir, 0);
 	close(dfd);
