@@ -60,13 +60,54 @@ static inline bool eleaf_inline(const struct eleaf *l)
 
 #define FAULT(name) ckpt_fault_point("edit-" name)
 
-/* edit.c */
+/* ---- what the edit files share; each stacks on the ones above it:
+ *   edit_leaf.c   leaves, key paths, replacing a file (commit.h)
+ *   versions.c    the history: version records, recovering an unrecorded state
+ *   msgpack_edit.c  Flax msgpack files and Orbax's aggregate file
+ *   edit_data.c   array data (OCDBT, array directories)
+ *   edit_meta.c   metadata documents, the aggregate file around _METADATA
+ *   edit_commit.c the commit: the steps in order
+ *   edit.c        begin and the operations (edit_leaf.c only)
+ */
+
+/* edit_leaf.c */
+void ckpt_edit_keys_free(struct ckpt_key *p, size_t n);
+void ckpt_edit_eleaf_release(struct eleaf *l);
+int ckpt_edit_node_path(const struct ckpt_node *n, struct ckpt_key **out, size_t *depth);
+bool ckpt_edit_has_prefix(const struct ckpt_key *q, size_t qd, const struct ckpt_key *p, size_t pd,
+			  bool strict);
+char *ckpt_edit_param_of(const struct ckpt_key *p, size_t d);
+enum ekind ckpt_edit_kind_of(const struct ckpt_node *n);
+int ckpt_edit_sync_parent(int dirfd, const char *rel);
 int ckpt_edit_replace_file(struct ckpt_edit *e, int dirfd, const char *label, const char *rel,
 			   const void *p, size_t n, struct ckpt_err *err);
-int ckpt_edit_last_version(struct ckpt_edit *e, uint64_t *v);
+int ckpt_edit_replace_json(struct ckpt_edit *e, int dirfd, const char *label, const char *rel, json_t *j,
+			   bool compact, struct ckpt_err *err);
+const struct ckpt_node *ckpt_edit_orig_at(const struct ckpt_item *it, const struct ckpt_key *p, size_t d);
+bool ckpt_edit_is_leaf_node(const struct ckpt_node *n);
+
+/* versions.c */
 int ckpt_edit_record_version(struct ckpt_edit *e, uint64_t v, uint64_t gen, const char *change,
 			     struct ckpt_err *err);
-int ckpt_edit_sync_parent(int dirfd, const char *rel);
+/* the version number the edit will create; records the state before it if
+ * nothing (or something else) recorded it */
+int ckpt_edit_prepare_versions(struct ckpt_edit *e, uint64_t *next, struct ckpt_err *err);
+/* the highest recorded version, or -ENOENT */
+int ckpt_edit_last_version(struct ckpt_edit *e, uint64_t *v);
+
+/* edit_data.c */
+int ckpt_edit_ocdbt_data(struct ckpt_edit *e, char **params, struct ckpt_ocdbt_wr *w, bool phase_b,
+			 struct ckpt_err *err);
+int ckpt_edit_dir_data(struct ckpt_edit *e, char **params, uint64_t ver, struct ckpt_err *err);
+int ckpt_edit_dir_cleanup(struct ckpt_edit *e, char **params, uint64_t ver);
+
+/* edit_meta.c */
+json_t *ckpt_edit_new_metadata(struct ckpt_edit *e);
+int ckpt_edit_write_docs(struct ckpt_edit *e, char **params, bool keep_old, struct ckpt_err *err);
+int ckpt_edit_stamp_step(struct ckpt_edit *e, struct ckpt_err *err);
+int ckpt_edit_agg_check(struct ckpt_edit *e, struct ckpt_err *err);
+int ckpt_edit_agg_grow(struct ckpt_edit *e, char **params, struct ckpt_err *err);
+bool ckpt_edit_agg_touched(const struct ckpt_edit *e);
 
 /* msgpack_edit.c: writes the edited msgpack file and commits it */
 int ckpt_mp_edit_commit(struct ckpt_edit *e, const char *what, uint64_t *version, struct ckpt_err *err);
