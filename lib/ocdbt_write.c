@@ -388,33 +388,25 @@ static int make_ent(struct ckpt_ocdbt_wr *w, const struct ckpt_ocdbt_put *p, str
 	return rc;
 }
 
-int ckpt_ocdbt_wr_commit(struct ckpt_ocdbt_wr *w, const struct ckpt_ocdbt_put *puts, size_t n,
-			 struct ckpt_err *err)
+/* the current entries with the puts merged in (the last of equal keys wins,
+ * deletions drop), sorted by key: *out (new, n_old + n + 1 slots), *out_n */
+static int merge_puts(struct ckpt_ocdbt_wr *w, const struct ckpt_ocdbt_put *puts, size_t n,
+		      struct ent **out, size_t *out_n, struct ckpt_err *err)
 {
-	struct sput *sp = NULL;
-	struct ent *ne = NULL, *old = w->e;
-	size_t nn = 0, i = 0, j = 0, old_n = w->n;
-	struct ver v;
-	struct ckpt_buf man = CKPT_BUF_INIT;
-	uint64_t prev_time = w->nv ? w->v[w->nv - 1].time : 0;
+	const struct ent *old = w->e;
+	size_t old_n = w->n, nn = 0, i = 0, j = 0;
+	struct sput *sp = malloc((n ? n : 1) * sizeof(*sp));
+	struct ent *ne = malloc((old_n + n + 1) * sizeof(*ne));
 	int rc = 0;
 
-	if (w->in_value)
-		return -EINVAL;
-	for (size_t k = 0; k < n; k++)
-		if (puts[k].key_n > MAX_KEY)
-			return ckpt_err_set(err, -EINVAL, "'%s': key of %zu bytes, the limit is %d",
-					    w->label, puts[k].key_n, MAX_KEY);
-	sp = malloc((n ? n : 1) * sizeof(*sp));
-	ne = malloc((old_n + n + 1) * sizeof(*ne));
 	if (!sp || !ne) {
-		rc = -ENOMEM;
-		goto fail;
+		free(sp);
+		free(ne);
+		return -ENOMEM;
 	}
 	for (size_t k = 0; k < n; k++)
 		sp[k] = (struct sput){ &puts[k], k };
 	qsort(sp, n, sizeof(*sp), sput_cmp);
-	/* merge: the puts (last of equal keys) over the current entries */
 	while (rc == 0 && (i < old_n || j < n)) {
 		int c;
 
@@ -440,6 +432,66 @@ int ckpt_ocdbt_wr_commit(struct ckpt_ocdbt_wr *w, const struct ckpt_ocdbt_put *p
 			rc = make_ent(w, sp[j].p, &ne[nn++], err);
 		j++;
 	}
+	free(sp);
+	if (rc < 0) {
+		free(ne);
+		return rc;
+	}
+	*out = ne;
+	*out_n = nn;
+	return 0;
+}
+
+/* the commit's data file completed and synced, then the new manifest in
+ * place (the commit point) */
+static int publish(struct ckpt_ocdbt_wr *w, uint64_t gen, const struct ckpt_buf *man, struct ckpt_err *err)
+{
+	int rc = 0;
+
+	if (w->dfd >= 0) {
+		/* TensorStore pads data files over 4 MiB to a multiple of 4096 */
+		if (w->dlen > ((uint64_t)4 << 20) && w->dlen % 4096) {
+			static const uint8_t zeros[4096];
+
+			rc = ckpt_ocdbt_wr_data_append(w, zeros, (size_t)(4096 - w->dlen % 4096), NULL, err);
+		}
+		if (rc == 0)
+			rc = ckpt_ocdbt_wr_data_flush(w, err);
+		step(w, "data-written");
+		if (rc == 0 && (rc = sync_fd(w, w->dfd)) < 0)
+			ckpt_err_set(err, rc, "'%s': fsync: %s", w->label, ckpt_strerror(rc));
+		if (rc == 0)
+			rc = sync_dir(w, w->dirfd, "d");
+		step(w, "data-synced");
+	}
+	if (rc < 0)
+		return rc;
+	if (w->cfg.manifest_kind == 1) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "manifest.%016llx", (unsigned long long)gen);
+		return write_replace(w, name, man, true, err);
+	}
+	return write_replace(w, "manifest.ocdbt", man, false, err);
+}
+
+int ckpt_ocdbt_wr_commit(struct ckpt_ocdbt_wr *w, const struct ckpt_ocdbt_put *puts, size_t n,
+			 struct ckpt_err *err)
+{
+	struct ent *ne = NULL, *old = w->e;
+	size_t nn = 0, old_n = w->n;
+	struct ver v;
+	struct ckpt_buf man = CKPT_BUF_INIT;
+	uint64_t prev_time = w->nv ? w->v[w->nv - 1].time : 0;
+	int rc = 0;
+
+	if (w->in_value)
+		return -EINVAL;
+	for (size_t k = 0; k < n; k++)
+		if (puts[k].key_n > MAX_KEY)
+			return ckpt_err_set(err, -EINVAL, "'%s': key of %zu bytes, the limit is %d",
+					    w->label, puts[k].key_n, MAX_KEY);
+	rc = merge_puts(w, puts, n, &ne, &nn, err);
 	if (rc < 0)
 		goto fail;
 	w->e = ne;
@@ -474,32 +526,8 @@ int ckpt_ocdbt_wr_commit(struct ckpt_ocdbt_wr *w, const struct ckpt_ocdbt_put *p
 		rc = ckpt_ocdbt_wr_versions_add(w, &v, err);
 		if (rc == 0)
 			rc = ckpt_ocdbt_wr_manifest_encode(w, &man);
-		if (rc == 0 && w->dfd >= 0) {
-			/* TensorStore pads data files over 4 MiB to a multiple of 4096 */
-			if (w->dlen > ((uint64_t)4 << 20) && w->dlen % 4096) {
-				static const uint8_t zeros[4096];
-
-				rc = ckpt_ocdbt_wr_data_append(w, zeros, (size_t)(4096 - w->dlen % 4096), NULL, err);
-			}
-			if (rc == 0)
-				rc = ckpt_ocdbt_wr_data_flush(w, err);
-			step(w, "data-written");
-			if (rc == 0 && (rc = sync_fd(w, w->dfd)) < 0)
-				ckpt_err_set(err, rc, "'%s': fsync: %s", w->label, ckpt_strerror(rc));
-			if (rc == 0)
-				rc = sync_dir(w, w->dirfd, "d");
-			step(w, "data-synced");
-		}
-		if (rc == 0) {
-			if (w->cfg.manifest_kind == 1) {
-				char name[32];
-
-				snprintf(name, sizeof(name), "manifest.%016llx", (unsigned long long)v.gen);
-				rc = write_replace(w, name, &man, true, err);
-			} else {
-				rc = write_replace(w, "manifest.ocdbt", &man, false, err);
-			}
-		}
+		if (rc == 0)
+			rc = publish(w, v.gen, &man, err);
 		if (rc < 0) {
 			free(w->v);
 			free(w->r);
@@ -519,7 +547,6 @@ int ckpt_ocdbt_wr_commit(struct ckpt_ocdbt_wr *w, const struct ckpt_ocdbt_put *p
 	ckpt_buf_release(&w->dbuf);
 	w->have_db = true;
 	free(old);
-	free(sp);
 	ckpt_buf_release(&man);
 	return 0;
 fail_restore:
@@ -530,7 +557,6 @@ fail_restore:
 fail:
 	abort_data_file(w);
 	free(ne);
-	free(sp);
 	ckpt_buf_release(&man);
 	return rc;
 }
