@@ -205,3 +205,28 @@ time.sleep(60)" "$c/state" >"$BATS_TEST_TMPDIR/holder.out" &
 		"$CKPT" versions "$c" | grep -q "mkdir.*from_other\|from_other"
 	done
 }
+
+@test "two read-write mounts edit one Flax msgpack file at once: every success lands, the file decodes" {
+	local d=$BATS_TEST_TMPDIR/flax
+	$PY "$ROOT/tests/tools/make_flax.py" "$d"
+	ckpt_mount "$d"
+	local m1=$MNT p1=$PID
+	ckpt_mount "$d"
+	local m2=$MNT p2=$PID
+	WJOBS=()
+	writes "$m1/checkpoint_10" dtypes/int32 "$BATS_TEST_TMPDIR/a" 6
+	writes "$m2/checkpoint_10" dtypes/uint32 "$BATS_TEST_TMPDIR/b" 6
+	wait "${WJOBS[@]}"
+	unmount_at "$m2" "$p2"
+	unmount_at "$m1" "$p1"
+	MOUNTS=() PIDS=()
+	$PY -c "import msgpack; msgpack.unpackb(open('$d/checkpoint_10','rb').read(), strict_map_key=False)"
+	ckpt_mount "$d" -o ro
+	local ra rb
+	ra=$(check_writes "$MNT/checkpoint_10" dtypes/int32 "$BATS_TEST_TMPDIR/a" 6)
+	rb=$(check_writes "$MNT/checkpoint_10" dtypes/uint32 "$BATS_TEST_TMPDIR/b" 6)
+	echo "# landed/failed: mount 1 $ra, mount 2 $rb" >&3
+	[ "$ra" = "6 0" ] && [ "$rb" = "6 0" ]
+	read_all "$MNT"
+	ckpt_unmount
+}
