@@ -62,32 +62,32 @@ static int run_edit(struct ckptfs *fs, struct tslot *ts, const char *what, edit_
 	struct ckpt_edit *e = NULL;
 	struct istate *st;
 	uint64_t ver = 0;
-	int rc;
+	int rc, tries = 0;
 
 	pthread_mutex_lock(&ts->edit_lock);
-	for (int tries = 0;; tries++) {
-		rc = fs_state_get(fs, ts, &st);
-		if (rc < 0)
-			goto out;
-		rc = ckpt_edit_begin(&e, st->item, &err);
-		if (rc == 0)
-			rc = op(e, st->item, ctx, &err);
-		if (rc == 0)
-			rc = ckpt_edit_commit(e, what, &ver, &err);
-		ckpt_edit_free(e);
+retry:
+	rc = fs_state_get(fs, ts, &st);
+	if (rc < 0)
+		goto out;
+	rc = ckpt_edit_begin(&e, st->item, &err);
+	if (rc == 0)
+		rc = op(e, st->item, ctx, &err);
+	if (rc == 0)
+		rc = ckpt_edit_commit(e, what, &ver, &err);
+	ckpt_edit_free(e);
+	fs_state_put(ts, st);
+	if (rc == 0 || rc == -ESTALE) {
+		/* the edit is on disk: show it (a failure here is logged; the
+		 * next edit or remount sees the committed state); or another
+		 * writer changed the item (ESTALE): read it again, and make the
+		 * edit on that state, up to 5 times */
+		fs_step_reopen(fs, ts->step);
+		fs_tree_reload(fs, ts);
+	}
+	if (rc == -ESTALE && ++tries < 5) {
 		e = NULL;
-		fs_state_put(ts, st);
-		if (rc == 0 || rc == -ESTALE) {
-			/* the edit is on disk: show it (a failure here is logged; the
-			 * next edit or remount sees the committed state); or another
-			 * writer changed the item: read it again, and make the edit
-			 * on that state (a few times, then report ESTALE) */
-			fs_step_reopen(fs, ts->step);
-			fs_tree_reload(fs, ts);
-		}
-		if (rc != -ESTALE || tries == 4)
-			break;
 		err = (struct ckpt_err){ 0, "" };
+		goto retry;
 	}
 out:
 	pthread_mutex_unlock(&ts->edit_lock);
