@@ -21,7 +21,10 @@
  * A crash between any two steps leaves a state Orbax restores as the old or
  * the new one: the extra keys, directories and sharding entries of an
  * unfinished step are never referenced by the _METADATA in force.
- * Every file is replaced by writing NAME.ckptfs-tmp, fsync, rename.
+ * Every file is replaced by writing NAME.ckptfs-tmp, fsync, rename, and the
+ * directory fsynced (commit.c, the one place of that protocol).  The whole
+ * commit runs under the item's writer lock, taken by ckpt_edit_begin (edit.c)
+ * after checking that the item is as it was read.
  */
 #define _GNU_SOURCE
 #include "edit_int.h"
