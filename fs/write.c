@@ -80,11 +80,11 @@ retry:
 		/* the edit is on disk: show it (a failure here is logged; the
 		 * next edit or remount sees the committed state); or another
 		 * writer changed the item (ESTALE): read it again, and make the
-		 * edit on that state, up to 5 times */
+		 * edit on that state, up to 20 times */
 		fs_step_reopen(fs, ts->step);
 		fs_tree_reload(fs, ts);
 	}
-	if (rc == -ESTALE && ++tries < 5) {
+	if (rc == -ESTALE && ++tries < 20) {
 		e = NULL;
 		err = (struct ckpt_err){ 0, "" };
 		goto retry;
