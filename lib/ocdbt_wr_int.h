@@ -98,25 +98,36 @@ struct nref {
 };
 
 /* ocdbt_wr_nodes.c */
+/* a copy of p[0, n) that lives as long as the writer */
 const uint8_t *ckpt_ocdbt_wr_arena_copy(struct ckpt_ocdbt_wr *w, const void *p, size_t n);
+/* the index of data file base+rel in the writer's table (added if new) */
 int ckpt_ocdbt_wr_fid_intern(struct ckpt_ocdbt_wr *w, const char *base, size_t bl, const char *rel,
 			     size_t rl, uint32_t *out);
+/* a data file's base path and its path relative to it */
 const char *ckpt_ocdbt_wr_fid_base(const struct ckpt_ocdbt_wr *w, uint32_t i);
 const char *ckpt_ocdbt_wr_fid_rel(const struct ckpt_ocdbt_wr *w, uint32_t i);
+/* n bytes from getrandom */
 void ckpt_ocdbt_wr_random_bytes(uint8_t *b, size_t n);
+/* the commit's data file d/<32 hex>: buffered bytes written; opened on
+ * first use; bytes appended (*off: where they start) */
 int ckpt_ocdbt_wr_data_flush(struct ckpt_ocdbt_wr *w, struct ckpt_err *err);
 int ckpt_ocdbt_wr_data_open(struct ckpt_ocdbt_wr *w, struct ckpt_err *err);
 int ckpt_ocdbt_wr_data_append(struct ckpt_ocdbt_wr *w, const void *p, size_t n, uint64_t *off,
 			      struct ckpt_err *err);
+/* the sorted distinct data files of an object, an index into it, its encoding */
 int ckpt_ocdbt_wr_table_build(struct ckpt_ocdbt_wr *w, const uint32_t *fids, size_t n, struct table *t);
 uint32_t ckpt_ocdbt_wr_table_index(const struct table *t, uint32_t fid);
 void ckpt_ocdbt_wr_table_encode(struct ckpt_ocdbt_wr *w, const struct table *t, struct ckpt_buf *b);
+/* an encoded node (magic, body) appended to the data file: *off, *len */
 int ckpt_ocdbt_wr_place(struct ckpt_ocdbt_wr *w, uint32_t magic, const struct ckpt_buf *body, uint64_t *off,
 			uint64_t *len, struct ckpt_err *err);
+/* the B+tree of every entry, written to the data file; *v: its root */
 int ckpt_ocdbt_wr_build_tree(struct ckpt_ocdbt_wr *w, struct ver *v, struct ckpt_err *err);
 
 /* ocdbt_wr_vtree.c */
+/* version nv added to the version tree (nodes written as they fill) */
 int ckpt_ocdbt_wr_versions_add(struct ckpt_ocdbt_wr *w, const struct ver *nv, struct ckpt_err *err);
+/* the manifest of the current state */
 int ckpt_ocdbt_wr_manifest_encode(struct ckpt_ocdbt_wr *w, struct ckpt_buf *out);
 
 #endif

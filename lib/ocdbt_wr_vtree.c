@@ -24,6 +24,12 @@
 #include <time.h>
 #include <unistd.h>
 
+/* a data file's index in an object's table */
+static uint32_t tix(const struct table *t, uint32_t fid)
+{
+	return ckpt_ocdbt_wr_table_index(t, fid);
+}
+
 static int vnode_write(struct ckpt_ocdbt_wr *w, uint8_t height, const struct ver *vs,
 		       const struct vref *rs, size_t n, struct vref *out, struct ckpt_err *err)
 {
@@ -52,7 +58,7 @@ static int vnode_write(struct ckpt_ocdbt_wr *w, uint8_t height, const struct ver
 		}
 		for (size_t i = 0; i < n; i++)
 			v[i] = (struct ckpt_ocdbt_version){ vs[i].gen, vs[i].height,
-				{ ckpt_ocdbt_wr_table_index(&t, vs[i].fid), vs[i].off, vs[i].len }, vs[i].st, vs[i].time };
+				{ tix(&t, vs[i].fid), vs[i].off, vs[i].len }, vs[i].st, vs[i].time };
 		ckpt_ocdbt_versions_encode(v, n, &b);
 		free(v);
 		memset(out, 0, sizeof(*out));
@@ -68,7 +74,7 @@ static int vnode_write(struct ckpt_ocdbt_wr *w, uint8_t height, const struct ver
 		}
 		memset(out, 0, sizeof(*out));
 		for (size_t i = 0; i < n; i++) {
-			r[i] = (struct ckpt_ocdbt_vref){ rs[i].gen, { ckpt_ocdbt_wr_table_index(&t, rs[i].fid), rs[i].off,
+			r[i] = (struct ckpt_ocdbt_vref){ rs[i].gen, { tix(&t, rs[i].fid), rs[i].off,
 							 rs[i].len }, rs[i].ngen, rs[i].time, 0 };
 			out->ngen += rs[i].ngen;
 		}
@@ -253,10 +259,10 @@ int ckpt_ocdbt_wr_manifest_encode(struct ckpt_ocdbt_wr *w, struct ckpt_buf *out)
 	ckpt_ocdbt_wr_table_encode(w, &t, &b);
 	for (size_t i = 0; i < w->nv; i++)
 		v[i] = (struct ckpt_ocdbt_version){ w->v[i].gen, w->v[i].height,
-			{ ckpt_ocdbt_wr_table_index(&t, w->v[i].fid), w->v[i].off, w->v[i].len }, w->v[i].st, w->v[i].time };
+			{ tix(&t, w->v[i].fid), w->v[i].off, w->v[i].len }, w->v[i].st, w->v[i].time };
 	ckpt_ocdbt_versions_encode(v, w->nv, &b);
 	for (size_t i = 0; i < w->nr; i++)
-		r[i] = (struct ckpt_ocdbt_vref){ w->r[i].gen, { ckpt_ocdbt_wr_table_index(&t, w->r[i].fid), w->r[i].off,
+		r[i] = (struct ckpt_ocdbt_vref){ w->r[i].gen, { tix(&t, w->r[i].fid), w->r[i].off,
 						 w->r[i].len }, w->r[i].ngen, w->r[i].time, w->r[i].height };
 	ckpt_ocdbt_vrefs_encode(r, w->nr, true, &b);
 	if ((rc = ckpt_buf_finish(&b)) < 0)

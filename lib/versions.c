@@ -373,7 +373,8 @@ int ckpt_edit_prepare_versions(struct ckpt_edit *e, uint64_t *next, struct ckpt_
 			close(hfd);
 		}
 		if (history_has(e->it->fd, last)) {
-			rc = ckpt_edit_record_version(e, last + 1, 0, "recovered: an edit that stopped before its record", err);
+			rc = ckpt_edit_record_version(e, last + 1, 0,
+						      "recovered: an edit that stopped before its record", err);
 			if (rc < 0)
 				return rc;
 			last++;
@@ -384,7 +385,8 @@ int ckpt_edit_prepare_versions(struct ckpt_edit *e, uint64_t *next, struct ckpt_
 
 		json_decref(r);
 		if (g != db_generation(e->it)) {
-			rc = ckpt_edit_record_version(e, last + 1, db_generation(e->it), "changed outside ckptfs", err);
+			rc = ckpt_edit_record_version(e, last + 1, db_generation(e->it),
+						      "changed outside ckptfs", err);
 			if (rc < 0)
 				return rc;
 			last++;
@@ -396,7 +398,8 @@ int ckpt_edit_prepare_versions(struct ckpt_edit *e, uint64_t *next, struct ckpt_
 		agg_version_path(e, last, rel, sizeof(rel));
 		if (!ckpt_same_inode(e->it->fd, rel, "checkpoint")) {
 			rc = ckpt_edit_record_version(e, last + 1, db_generation(e->it),
-						      "changed outside ckptfs, or an edit that stopped before its record", err);
+						      "changed outside ckptfs, or an edit that stopped before its "
+						      "record", err);
 			if (rc < 0)
 				return rc;
 			last++;

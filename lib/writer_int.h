@@ -56,12 +56,17 @@ struct ckpt_step_writer {
 };
 
 /* writer_pytree.c */
+/* the time, or the hook's */
 uint64_t ckpt_wr_now(const struct ckpt_wopts *o);
+/* fsync of a directory unless no_fsync */
 int ckpt_wr_sync_dirfd(const struct ckpt_wopts *o, int fd);
+/* a new file of the step being written (the step is renamed in whole) */
 int ckpt_wr_write_file(const struct ckpt_wopts *o, int dirfd, const char *label, const char *rel,
 		       const void *p, size_t n, struct ckpt_err *err);
+/* the same for a JSON document (j: stolen) */
 int ckpt_wr_write_json(const struct ckpt_wopts *o, int dirfd, const char *label, const char *rel,
 		       json_t *j, bool compact, struct ckpt_err *err);
+/* frees a pytree writer */
 void ckpt_wr_pw_free(struct ckpt_pytree_writer *pw);
 
 #endif
