@@ -40,9 +40,10 @@ static int run_edit(struct ckptfs *fs, struct tslot *ts, const char *what, edit_
 	struct ckpt_edit *e = NULL;
 	struct istate *st;
 	uint64_t ver = 0;
-	int rc;
+	int rc, tries = 0;
 
 	pthread_mutex_lock(&ts->edit_lock);
+retry:
 	rc = fs_state_get(fs, ts, &st);
 	if (rc < 0)
 		goto out;
@@ -53,11 +54,18 @@ static int run_edit(struct ckptfs *fs, struct tslot *ts, const char *what, edit_
 		rc = ckpt_edit_commit(e, what, &ver, &err);
 	ckpt_edit_free(e);
 	fs_state_put(ts, st);
-	if (rc == 0) {
+	if (rc == 0 || rc == -ESTALE) {
 		/* the edit is on disk: show it (a failure here is logged; the
-		 * next edit or remount sees the committed state) */
+		 * next edit or remount sees the committed state); or another
+		 * writer changed the item (ESTALE): read it again, and make the
+		 * edit on that state, up to 20 times */
 		fs_step_reopen(fs, ts->step);
 		fs_tree_reload(fs, ts);
+	}
+	if (rc == -ESTALE && ++tries < 20) {
+		e = NULL;
+		err = (struct ckpt_err){ 0, "" };
+		goto retry;
 	}
 out:
 	pthread_mutex_unlock(&ts->edit_lock);

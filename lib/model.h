@@ -7,6 +7,7 @@
 #define CKPT_MODEL_H
 
 #include "cache.h"
+#include "commit.h"
 #include "readahead.h"
 #include "include/ckpt.h"
 #include "map.h"
@@ -149,6 +150,9 @@ struct ckpt_item {
 	char *gda_label;
 	struct ckpt_store gda_store;
 	pthread_mutex_t gda_lock;
+	/* the item's files as they were before it was read (commit.h): an edit
+	 * checks them unchanged under the writer lock */
+	struct ckpt_stamp stamp;
 };
 
 #define CKPT_HISTORY ".ckptfs"
