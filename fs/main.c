@@ -178,6 +178,7 @@ static int apply_options(const struct cli *c, struct ckptfs *fs)
 	return 0;
 }
 
+/* long: the mount in order, each resource released by one goto ladder at its end */
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);

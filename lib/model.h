@@ -186,4 +186,12 @@ struct ckpt_node *ckpt_node_new(struct ckpt_item *it, struct ckpt_node *parent, 
 void ckpt_node_free_tree(struct ckpt_node *n);
 void ckpt_mp_leaf_free(struct ckpt_mp_leaf *l);
 
+/* What the decoded-chunk cache has done since the source was opened. */
+struct ckpt_src_stats {
+	uint64_t cache_hits, cache_misses, cache_evictions, cache_bytes, cache_entries, cache_budget;
+	uint64_t decoded_bytes; /* bytes decompressed and decoded */
+	uint64_t readahead_jobs; /* chunks (or runs of pieces) decoded ahead of readers */
+};
+void ckpt_src_stats(struct ckpt_src *s, struct ckpt_src_stats *out);
+
 #endif

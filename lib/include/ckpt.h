@@ -72,14 +72,8 @@ struct ckpt_step_ent {
 int ckpt_src_scan(struct ckpt_src *s, struct ckpt_step_ent **out, size_t *n, struct ckpt_err *err);
 void ckpt_step_ents_free(struct ckpt_step_ent *e, size_t n);
 
-/* What the decoded-chunk cache has done since the source was opened. */
-struct ckpt_src_stats {
-	uint64_t cache_hits, cache_misses, cache_evictions, cache_bytes, cache_entries, cache_budget;
-	uint64_t decoded_bytes; /* bytes decompressed and decoded */
-	uint64_t readahead_jobs; /* chunks (or runs of pieces) decoded ahead of readers */
-};
-void ckpt_src_stats(struct ckpt_src *s, struct ckpt_src_stats *out);
-/* A new JSON object of the statistics (what /.ckptfs-stats shows). */
+/* A new JSON object of what the source's decoded-chunk cache and read-ahead
+ * have done since it was opened (what /.ckptfs-stats shows). */
 json_t *ckpt_src_stats_describe(struct ckpt_src *s);
 
 /* The root metadata (metadata/_ROOT_METADATA or metadata/metadata). -ENOENT if none. */
