@@ -509,7 +509,8 @@ int ckpt_src_scan(struct ckpt_src *s, struct ckpt_step_ent **out, size_t *n, str
 				free(e[i].name);
 		}
 		cnt = k;
-		qsort(e, cnt, sizeof(*e), ent_cmp);
+		if (cnt > 1)
+			qsort(e, cnt, sizeof(*e), ent_cmp);
 		*out = e;
 		*n = cnt;
 		e = NULL;

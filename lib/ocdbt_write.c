@@ -406,7 +406,8 @@ static int merge_puts(struct ckpt_ocdbt_wr *w, const struct ckpt_ocdbt_put *puts
 	}
 	for (size_t k = 0; k < n; k++)
 		sp[k] = (struct sput){ &puts[k], k };
-	qsort(sp, n, sizeof(*sp), sput_cmp);
+	if (n > 1)
+		qsort(sp, n, sizeof(*sp), sput_cmp);
 	while (rc == 0 && (i < old_n || j < n)) {
 		int c;
 

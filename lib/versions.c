@@ -98,7 +98,8 @@ int ckpt_item_versions(struct ckpt_step *st, size_t i, struct ckpt_version_info 
 	closedir(d);
 	close(fd);
 	free(hist);
-	qsort(v, cnt, sizeof(*v), vcmp);
+	if (cnt > 1) /* v is NULL when there is none: qsort must not see it */
+		qsort(v, cnt, sizeof(*v), vcmp);
 	*out = v;
 	*n = cnt;
 	return 0;
