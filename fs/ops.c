@@ -603,6 +603,54 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fh_free(fs, h);
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* what is wrong with a name a tree cannot hold, or NULL */
+static const char *name_problem(const char *name)
+{
+	char canon[CKPT_NAME_MAX + 1], *key = NULL;
+	const char *why = NULL;
+	size_t n;
+	unsigned dup;
+	uint64_t hash;
+	bool is_hash;
+
+	if (ends_with(name, ".json") || ends_with(name, ".npy"))
+		return "names ending in .json or .npy are ckptfs's own (a key that ends so is "
+		       "written with %2E for its last dot)";
+	if (ckpt_name_unescape(name, &key, &n, &dup, &hash, &is_hash) < 0 || is_hash || dup ||
+	    (ckpt_name_escape(key, n, 0, canon), strcmp(canon, name)))
+		why = "not the canonical escaped form of a key (% escapes: see docs/mounting.md)";
+	free(key);
+	return why;
+}
+
+/* why a name is refused with EINVAL: logged, naming the file */
+static int name_refused(struct ckptfs *fs, const char *op, fuse_ino_t parent, const char *name,
+			int rc)
+{
+	const char *why = name_problem(name);
+	char *dir = NULL;
+	struct target t;
+
+	if (rc != -EINVAL)
+		return rc;
+	if (!why)
+		why = "a directory cannot move below itself";
+	if (fs_resolve(fs, parent, &t) == 0) {
+		dir = target_path(fs, &t);
+		fs_put(&t);
+	}
+	fs_log(fs, "%s '%s/%s': %s", op, dir ? dir : "?", name, why);
+	free(dir);
+	return rc;
+}
+
 /* Valid replies: fuse_reply_entry, fuse_reply_err */
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
@@ -612,7 +660,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	int rc;
 
 	(void)mode;
-	rc = fs->o.ro ? -EROFS : fs_mkdir(fs, parent, name, &ino);
+	rc = fs->o.ro ? -EROFS : name_refused(fs, "mkdir", parent, name, fs_mkdir(fs, parent, name, &ino));
 	if (rc == 0)
 		rc = entry_of(fs, ino, &e);
 	if (rc < 0)
@@ -640,7 +688,20 @@ static void op_rename(fuse_req_t req, fuse_ino_t p, const char *n, fuse_ino_t np
 {
 	struct ckptfs *fs = FS(req);
 
-	reply_err(req, fs->o.ro ? -EROFS : fs_rename(fs, p, n, np, nn, flags));
+	int rc;
+
+	if (fs->o.ro) {
+		reply_err(req, -EROFS);
+		return;
+	}
+	rc = fs_rename(fs, p, n, np, nn, flags);
+	if (rc == -EINVAL && (flags & ~RENAME_NOREPLACE))
+		fs_log(fs, "rename '%s': only RENAME_NOREPLACE is supported", n);
+	else if (name_problem(n))
+		name_refused(fs, "rename", p, n, rc);
+	else
+		name_refused(fs, "rename to", np, nn, rc);
+	reply_err(req, rc);
 }
 
 /* Valid replies: fuse_reply_attr, fuse_reply_err.  Sizes are edits (a
@@ -678,6 +739,17 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int set,
 			}
 		} else {
 			rc = is_dir_target(&t) ? -EISDIR : fs_immutable(fs, &t) ? -EROFS : -EACCES;
+		}
+		if (rc == -EINVAL && t.type == T_NODE) {
+			struct ckpt_err err = { 0, "" };
+			char *path = target_path(fs, &t);
+			uint64_t size = 0;
+
+			ckpt_item_leaf_size(t.st->item, t.node, &size, &err);
+			fs_log(fs, "truncate '%s' to %lld bytes: an array's size is fixed at %" PRIu64
+			       " bytes (its shape times its itemsize); write NAME.npy to replace it "
+			       "with another shape", path ? path : "?", (long long)a->st_size, size);
+			free(path);
 		}
 	}
 	fs_put(&t);

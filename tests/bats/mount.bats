@@ -174,6 +174,16 @@ mount_fails() {
 	[ "$status" -eq 0 ]
 	run dd if=/dev/zero of="$s/layer_0000/w_00" bs=4 count=1 seek=1024 conv=notrunc status=none
 	[ "$status" -ne 0 ]; [[ "$output" == *"File too large"* ]]
+	# other EINVALs name the file and say why
+	run truncate -s 5 "$s/layer_0000/w_00"
+	[ "$status" -ne 0 ]; [[ "$output" == *"Invalid argument"* ]]
+	grep -q "truncate 'c/layer_0000/w_00' to 5 bytes: an array's size is fixed at 4096 bytes" "$MNT.log"
+	run mkdir "$s/layer_0000/d.json"
+	[ "$status" -ne 0 ]; [[ "$output" == *"Invalid argument"* ]]
+	grep -q "mkdir 'c/layer_0000/d.json': names ending in .json or .npy are ckptfs's own" "$MNT.log"
+	run mv "$s/layer_0000/w_00" "$s/layer_0000/%zz"
+	[ "$status" -ne 0 ]
+	grep -q "rename to 'c/layer_0000/%zz': not the canonical escaped form of a key" "$MNT.log"
 }
 
 @test "syslog: in the background, messages reach /dev/log with ident ckptfs" {
