@@ -250,7 +250,6 @@ void fs_log_close(void);
 
 /* kio.c: the /dev/fuse channel, so that direct-I/O files can be mmapped */
 int fs_kio_install(struct fuse_session *se);
-bool fs_kio_mmap_granted(void);
 
 /* live.c: steps that come and go while mounted */
 int fs_live_start(struct ckptfs *fs);

@@ -23,7 +23,6 @@
 static int init_state;          /* 0 INIT not seen, 1 INIT to answer, 2 done */
 static uint64_t init_unique;
 static bool kernel_offers;
-static bool granted;
 
 static ssize_t kio_read(int fd, void *buf, size_t len, void *userdata)
 {
@@ -54,10 +53,8 @@ static ssize_t kio_writev(int fd, struct iovec *iov, int count, void *userdata)
 		struct fuse_init_out *out = iov[1].iov_base;
 
 		if (h->unique == init_unique) {
-			if (h->error == 0 && kernel_offers && (out->flags & FUSE_INIT_EXT)) {
+			if (h->error == 0 && kernel_offers && (out->flags & FUSE_INIT_EXT))
 				out->flags2 |= ALLOW_MMAP_FLAGS2;
-				granted = true;
-			}
 			__atomic_store_n(&init_state, 2, __ATOMIC_RELEASE);
 		}
 	}
@@ -69,9 +66,4 @@ int fs_kio_install(struct fuse_session *se)
 	static const struct fuse_custom_io io = { .read = kio_read, .writev = kio_writev };
 
 	return fuse_session_custom_io(se, &io, fuse_session_fd(se));
-}
-
-bool fs_kio_mmap_granted(void)
-{
-	return granted;
 }
