@@ -376,6 +376,16 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	} else {
 		h->kind = FH_BUF;
 		rc = fs_content(fs, &t, &h->buf, &h->n);
+		if (rc < 0 && rc != -ENOMEM && t.type == T_ROOT_META) {
+			/* content.c returns the code: ask again for the reason */
+			struct ckpt_err err = { 0, "" };
+			char *p = NULL;
+			size_t n;
+
+			if (ckpt_src_root_metadata(fs->src, &p, &n, &err) < 0)
+				fs_log(fs, "open 'metadata.json': %s", err.msg[0] ? err.msg : strerror(-rc));
+			free(p);
+		}
 		fi->direct_io = !fs_immutable(fs, &t); /* its size may change */
 	}
 	if (rc < 0) {
