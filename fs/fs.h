@@ -242,6 +242,15 @@ int fs_content_size(struct ckptfs *fs, const struct target *t, uint64_t *size);
 /* ops.c: after the session, the handles the kernel never released */
 void fs_handles_close(struct ckptfs *fs);
 
+/* log.c: messages to stderr (foreground), syslog (background) and
+ * -o log=FILE; fs_log_setup installs the sink before anything is logged */
+int fs_log_setup(const char *file);
+void fs_log_background(void);
+void fs_log_close(void);
+
+/* kio.c: the /dev/fuse channel, so that direct-I/O files can be mmapped */
+int fs_kio_install(struct fuse_session *se);
+
 /* live.c: steps that come and go while mounted */
 int fs_live_start(struct ckptfs *fs);
 void fs_live_stop(struct ckptfs *fs);

@@ -69,9 +69,9 @@ read_all() {
 		args=; [ $kind = plain ] && args=--no-ocdbt
 		mk $kind $args
 		local c=$BATS_TEST_TMPDIR/$kind
-		ckpt_mount "$c"
+		ckpt_mount "$c" -o rw
 		local m1=$MNT p1=$PID
-		ckpt_mount "$c"
+		ckpt_mount "$c" -o rw
 		local m2=$MNT p2=$PID
 		WJOBS=()
 		writes "$m1/$kind/state" layer_0000/w_00 "$BATS_TEST_TMPDIR/a$kind" 20
@@ -98,7 +98,7 @@ read_all() {
 @test "a mount edits while ckpt prune runs in a loop: every success lands, the item verifies" {
 	mk ocdbt
 	local c=$BATS_TEST_TMPDIR/ocdbt
-	ckpt_mount "$c"
+	ckpt_mount "$c" -o rw
 	(for _ in $(seq 1 30); do "$CKPT" prune "$c" ocdbt/state >/dev/null || touch "$BATS_TEST_TMPDIR/prune-failed"; done) &
 	local pruner=$!
 	local i
@@ -135,7 +135,7 @@ print('locked', flush=True)
 time.sleep(120)" "$c/state" >"$BATS_TEST_TMPDIR/holder.out" &
 	local holder=$!
 	for _ in $(seq 1 100); do grep -q locked "$BATS_TEST_TMPDIR/holder.out" && break; sleep 0.05; done
-	ckpt_mount "$c"
+	ckpt_mount "$c" -o rw
 	(printf 'ABCD' | dd of="$MNT/ocdbt/state/layer_0000/w_00" bs=4 conv=notrunc status=none) &
 	local writer=$!
 	sleep 1
@@ -148,7 +148,7 @@ time.sleep(120)" "$c/state" >"$BATS_TEST_TMPDIR/holder.out" &
 	# a daemon that dies inside a commit (after its data, with the lock)
 	crash_run edit-data "$c" ocdbt/state bash -c "printf 'EFGH' | dd of=layer_0000/w_01 conv=notrunc status=none"
 	[ "$CRASHED" = 1 ]
-	ckpt_mount "$c"
+	ckpt_mount "$c" -o rw
 	local t0=$SECONDS
 	printf 'IJKL' | dd of="$MNT/ocdbt/state/layer_0000/w_01" bs=4 conv=notrunc status=none
 	[ $((SECONDS - t0)) -lt 5 ]
@@ -168,7 +168,7 @@ print('locked', flush=True)
 time.sleep(60)" "$c/state" >"$BATS_TEST_TMPDIR/holder.out" &
 	local holder=$!
 	for _ in $(seq 1 100); do grep -q locked "$BATS_TEST_TMPDIR/holder.out" && break; sleep 0.05; done
-	ckpt_mount "$c"
+	ckpt_mount "$c" -o rw
 	local before
 	before=$(sha256sum <"$MNT/ocdbt/state/layer_0000/w_00")
 	run bash -c "printf 'ABCD' | dd of='$MNT/ocdbt/state/layer_0000/w_00' bs=4 conv=notrunc status=none"
@@ -187,11 +187,11 @@ time.sleep(60)" "$c/state" >"$BATS_TEST_TMPDIR/holder.out" &
 		args=; [ $kind = plain ] && args=--no-ocdbt
 		mk $kind $args
 		local c=$BATS_TEST_TMPDIR/$kind
-		ckpt_mount "$c"
+		ckpt_mount "$c" -o rw
 		local m1=$MNT p1=$PID
 		ls "$m1/$kind/state" >/dev/null # the item is read
 		# another writer (here: another mount, then unmounted) changes the tree and a leaf
-		ckpt_mount "$c"
+		ckpt_mount "$c" -o rw
 		mkdir "$MNT/$kind/state/from_other"
 		printf 'WXYZ' | dd of="$MNT/$kind/state/layer_0000/w_01" bs=4 conv=notrunc status=none
 		ckpt_unmount
@@ -215,9 +215,9 @@ time.sleep(60)" "$c/state" >"$BATS_TEST_TMPDIR/holder.out" &
 @test "two read-write mounts edit one Flax msgpack file at once: every success lands, the file decodes" {
 	local d=$BATS_TEST_TMPDIR/flax
 	$PY "$ROOT/tests/tools/make_flax.py" "$d"
-	ckpt_mount "$d"
+	ckpt_mount "$d" -o rw
 	local m1=$MNT p1=$PID
-	ckpt_mount "$d"
+	ckpt_mount "$d" -o rw
 	local m2=$MNT p2=$PID
 	WJOBS=()
 	writes "$m1/checkpoint_10" dtypes/int32 "$BATS_TEST_TMPDIR/a" 6

@@ -48,7 +48,7 @@ with open(os.path.join(out, "checkpoint_30"), "wb") as f:
         "step": nd(np.array(30, np.int32))}, use_bin_type=True))
 orig = {n: load(os.path.join(out, n)) for n in ("checkpoint_1.5", "checkpoint_10", "checkpoint_30")}
 
-with mounted(os.path.join(build, "fs", "ckptfs"), out) as mnt:
+with mounted(os.path.join(build, "fs", "ckptfs"), out, "-o", "rw") as mnt:
     def put(path, data, off=0):
         with open(os.path.join(mnt, path), "r+b") as f:
             f.seek(off)
