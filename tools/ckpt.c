@@ -521,7 +521,7 @@ static int simple_opts(const char *cmd, int argc, char **argv, const char *short
 
 	for (; more && more[k - 1].name && k < 3; k++)
 		lopts[k] = more[k - 1];
-	snprintf(so, sizeof(so), "+:h%s", shortopts);
+	snprintf(so, sizeof(so), ":h%s", shortopts);
 	opterr = 0;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, so, lopts, NULL)) != -1) {

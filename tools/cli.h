@@ -39,8 +39,8 @@ int cli_open(const char *cmd, const char *path, struct ckpt_src **src);
 /* one entry below a target, in the order the mount lists them */
 struct cli_ent {
 	char *path;                   /* relative to the target ("" for a leaf target) */
-	struct ckpt_item *item;       /* NULL: a JSON item, or an error */
-	const struct ckpt_node *node; /* NULL: a JSON item, or an error */
+	struct ckpt_item *item;       /* NULL: an error */
+	const struct ckpt_node *node; /* NULL: a JSON item (json_item), or an error */
 	bool empty_dir;               /* an empty directory (no leaves below) */
 	bool json_item;               /* a JSON item: <name>.json */
 	char *error;                  /* a step or item that could not be opened */

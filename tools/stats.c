@@ -159,7 +159,7 @@ static int parse(const char *cmd, int argc, char **argv, bool *js, int want)
 
 	opterr = 0;
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+:jh", stats_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jh", stats_opts, NULL)) != -1) {
 		if (c == 'h')
 			return cli_usage(cmd, true) + 100;
 		if (c == 'j')

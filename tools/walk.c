@@ -139,7 +139,22 @@ static int walk_step(struct cli_tree *tr, struct ckpt_step *st, const char *pref
 				return -ENOMEM;
 			e.path = cli_join(prefix, js);
 			free(js);
-			rc = e.path ? push(tr, &e) : -ENOMEM;
+			if (!e.path)
+				return -ENOMEM;
+			if (ckpt_item_open(&it, st, i, err) < 0) {
+				rc = push_error(tr, e.path, err->msg);
+				ckpt_err_clear(err);
+				free(e.path);
+				continue;
+			}
+			if ((rc = keep((void ***)&tr->items, &tr->n_items, &tr->cap_items, it)) < 0) {
+				ckpt_item_close(it);
+				free(e.path);
+				continue;
+			}
+			e.item = it; /* its bytes: ckpt_item_json_bytes */
+			if ((rc = push(tr, &e)) < 0)
+				free(e.path);
 			continue;
 		}
 		if (!(p = cli_join(prefix, ckpt_step_is_direct(st) ? "" : info->name)))
