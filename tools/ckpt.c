@@ -197,6 +197,14 @@ static int cmd_ls(struct ckpt_src *src, const char *path, bool lng)
 		return 0;
 	}
 	prefix = strdup(t.kind == T_ROOT ? "" : t.kind == T_STEP ? ckpt_step_name(t.step) : path);
+	if (prefix && t.kind == T_NODE && !ckpt_node_is_dir(t.node)) {
+		char *slash = strrchr(prefix, '/'); /* the entry is named by the leaf's key */
+
+		if (slash)
+			*slash = 0;
+		else
+			*prefix = 0;
+	}
 	while (prefix && *prefix && prefix[strlen(prefix) - 1] == '/')
 		prefix[strlen(prefix) - 1] = 0;
 	if (!prefix || (rc = cli_tree_load(src, &t, &tr, &err)) < 0) {

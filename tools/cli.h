@@ -31,6 +31,9 @@ struct target {
 unsigned cli_dup_index(const struct ckpt_node *dir, size_t i);
 int cli_resolve(struct ckpt_src *src, const char *path, struct target *t, struct ckpt_err *err);
 void cli_target_release(struct target *t);
+/* PATH, or for a single checkpoint and no PATH its one step ("latest"):
+ * what info, stats, diff and export look at */
+const char *cli_default_path(struct ckpt_src *src, const char *path);
 /* prints "ckpt CMD: message" and returns CLI_FAIL */
 int cli_die(const char *cmd, const struct ckpt_err *e, int rc);
 /* opens SOURCE with the default options; prints the error itself */

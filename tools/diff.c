@@ -355,9 +355,9 @@ int cli_diff(int argc, char **argv)
 		ckpt_src_close(A.src);
 		return CLI_USAGE;
 	} else {
-		rc = load_side(&A, ckpt_src_kind(A.src) == CKPT_SRC_SINGLE ? "latest" : "", &err);
+		rc = load_side(&A, cli_default_path(A.src, ""), &err);
 		if (rc == 0)
-			rc = load_side(&B, ckpt_src_kind(B.src) == CKPT_SRC_SINGLE ? "latest" : "", &err);
+			rc = load_side(&B, cli_default_path(B.src, ""), &err);
 	}
 	if (rc < 0) {
 		cli_die("diff", &err, rc);

@@ -376,7 +376,7 @@ static int run_export(struct ckpt_src *src, const char *path, const char *out, b
 	size_t n = 0;
 	uint64_t total;
 	uint8_t *buf = malloc(COPY_BYTES);
-	int rc = buf ? cli_resolve(src, path, &t, err) : ckpt_err_set(err, -ENOMEM, "out of memory");
+	int rc = buf ? cli_resolve(src, cli_default_path(src, path), &t, err) : ckpt_err_set(err, -ENOMEM, "out of memory");
 
 	if (rc < 0) {
 		free(buf);

@@ -13,6 +13,7 @@
 #include "make.h"
 
 #include "ckpt_internal.h"
+#include "cli.h"
 #include "sha256.h"
 
 #include <errno.h>
@@ -101,6 +102,9 @@ static void element(const struct src *s, uint64_t e, uint8_t *out)
 	}
 }
 
+/* bytes produced, shown on a terminal (the writer runs in this thread) */
+static struct cli_progress make_progress;
+
 static int source(void *ctx, uint64_t off, void *buf, size_t n, struct ckpt_err *err)
 {
 	const struct src *s = ctx;
@@ -108,6 +112,7 @@ static int source(void *ctx, uint64_t off, void *buf, size_t n, struct ckpt_err 
 	uint32_t isz = s->dt.itemsize;
 
 	(void)err;
+	cli_progress_add(&make_progress, n);
 	if (s->pattern) {
 		for (size_t i = 0; i < n;) {
 			uint64_t w = (off + i) / 8, v = s->leaf << 40 | w;
@@ -595,6 +600,8 @@ int ckpt_cmd_make(int argc, char **argv)
 		slash = strrchr(root, '/');
 		snprintf(base, sizeof(base), "%s", slash ? slash + 1 : root);
 	}
+	cli_progress_start(&make_progress, "make",
+			   (uint64_t)m.leaves * m.leaf_bytes * (m.steps ? m.steps : 1));
 	if (m.steps == 0) {
 		/* one checkpoint: OUTDIR is the step itself */
 		char parent[4096];
@@ -617,6 +624,7 @@ int ckpt_cmd_make(int argc, char **argv)
 			rc = one_step(&m, root, step, num, &wo, expected, rel, &err);
 		}
 	}
+	cli_progress_end(&make_progress);
 	if (rc == 0 && expected) {
 		json_t *top = json_object();
 		FILE *f;

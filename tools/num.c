@@ -163,10 +163,13 @@ void cli_progress_add(struct cli_progress *p, uint64_t n)
 	if (!p->on || (t = now()) - p->last < 0.2)
 		return;
 	p->last = t;
-	if (p->total)
+	if (p->total) {
+		uint64_t d = p->done < p->total ? p->done : p->total;
+
 		fprintf(stderr, "\r%s: %5.1f%% (%llu/%llu MiB)\033[K", p->what,
-			100.0 * (double)p->done / (double)p->total,
-			(unsigned long long)(p->done >> 20), (unsigned long long)(p->total >> 20));
+			100.0 * (double)d / (double)p->total, (unsigned long long)(d >> 20),
+			(unsigned long long)(p->total >> 20));
+	}
 	else
 		fprintf(stderr, "\r%s: %llu MiB\033[K", p->what, (unsigned long long)(p->done >> 20));
 }

@@ -192,3 +192,8 @@ void cli_target_release(struct target *t)
 	ckpt_step_close(t->step);
 }
 
+
+const char *cli_default_path(struct ckpt_src *src, const char *path)
+{
+	return !*path && ckpt_src_kind(src) == CKPT_SRC_SINGLE ? "latest" : path;
+}

@@ -183,7 +183,7 @@ static int load(const char *cmd, int argc, char **argv, struct ckpt_src **src, s
 
 	if (cli_open(cmd, argv[optind], src))
 		return CLI_FAIL;
-	rc = cli_resolve(*src, optind + 1 < argc ? argv[optind + 1] : "", t, &err);
+	rc = cli_resolve(*src, cli_default_path(*src, optind + 1 < argc ? argv[optind + 1] : ""), t, &err);
 	if (rc == 0 && (rc = cli_tree_load(*src, t, tr, &err)) < 0)
 		cli_target_release(t);
 	if (rc < 0) {
@@ -285,14 +285,32 @@ static void add_dtype(struct by_dtype *d, size_t *n, const struct cli_array *a)
 	d[i].bytes += a->nbytes;
 }
 
+/* " (1.2 M)", " (3.4 MiB)" or "" below the first unit */
+static const char *human(uint64_t v, unsigned base, char buf[32])
+{
+	static const char *const dec[] = { "K", "M", "G", "T", "P" }, *const bin[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double x = (double)v;
+	int u = -1;
+
+	while (x >= base && u < 4) {
+		x /= base;
+		u++;
+	}
+	if (u < 0)
+		buf[0] = 0;
+	else
+		snprintf(buf, 32, " (%.1f %s)", x, base == 1000 ? dec[u] : bin[u]);
+	return buf;
+}
+
 static void print_info(const char *what, const struct cli_tree *tr, uint64_t leaves, uint64_t other,
 		       const struct by_dtype *d, size_t nd, bool js)
 {
-	uint64_t params = 0, bytes = 0, ob = 0;
+	uint64_t params = 0, bytes = 0;
+	char hp[32], hb[32];
 
 	for (size_t i = 0; i < nd; i++)
 		params += d[i].params, bytes += d[i].bytes;
-	(void)ob;
 	if (js) {
 		json_t *o = json_object(), *t = json_object();
 
@@ -321,8 +339,8 @@ static void print_info(const char *what, const struct cli_tree *tr, uint64_t lea
 	       (unsigned long long)tr->items_seen);
 	printf("  leaves  %llu (%llu arrays, %llu other)\n", (unsigned long long)leaves,
 	       (unsigned long long)(leaves - other), (unsigned long long)other);
-	printf("  params  %llu (%.3g M)\n", (unsigned long long)params, (double)params / 1e6);
-	printf("  bytes   %llu (%.1f MiB)\n", (unsigned long long)bytes, (double)bytes / 1048576.0);
+	printf("  params  %llu%s\n", (unsigned long long)params, human(params, 1000, hp));
+	printf("  bytes   %llu%s\n", (unsigned long long)bytes, human(bytes, 1024, hb));
 	if (nd)
 		printf("  %-20s %8s %16s %16s\n", "dtype", "leaves", "params", "bytes");
 	for (size_t i = 0; i < nd; i++)
@@ -357,7 +375,7 @@ int cli_info(int argc, char **argv)
 			bad = 1;
 			continue;
 		}
-		if (e->empty_dir)
+		if (e->empty_dir || e->json_item)
 			continue;
 		leaves++;
 		if (!e->node || cli_array_of(e->item, e->node, &a, &err) < 0 || !a.is_array) {

@@ -213,7 +213,16 @@ int cli_tree_load(struct ckpt_src *src, struct target *t, struct cli_tree *tr, s
 	case T_ITEM:
 	case T_NODE:
 		tr->steps_seen = tr->items_seen = 1;
-		rc = walk_node(tr, t->item, t->node, "");
+		if (ckpt_node_is_dir(t->node)) {
+			rc = walk_node(tr, t->item, t->node, "");
+		} else { /* one leaf: named by its key */
+			char name[CKPT_NAME_MAX + 1];
+			size_t kl;
+			const char *k = ckpt_node_key(t->node, &kl);
+
+			ckpt_name_escape(k ? k : "", k ? kl : 0, 0, name);
+			rc = walk_node(tr, t->item, t->node, name);
+		}
 		break;
 	default:
 		rc = ckpt_err_set(err, -EINVAL, "not a step, an item or a leaf");
