@@ -99,7 +99,8 @@ int cli_prune_dry_run(struct ckpt_step *st, size_t i, size_t older, uint64_t tot
 	}
 	if (rc == 0 && !hist)
 		rc = ckpt_err_set(err, -ENOMEM, "out of memory");
-	printf("# %s/%s: %zu older versions\n", ckpt_step_name(st), ckpt_step_item(st, i)->name, older);
+	printf("# %s%s%s: %zu older versions\n", ckpt_step_name(st), ckpt_step_item(st, i)->name[0] ? "/" : "",
+	       ckpt_step_item(st, i)->name, older);
 	if (rc == 0 && item && (m = cli_join(item, "manifest.ocdbt")) != NULL) {
 		if (access(m, F_OK) == 0)
 			rc = unreferenced(item, total, err);
