@@ -90,7 +90,8 @@ static const struct {
 		    "                        names are the paths joined with '.'; dtypes it lacks\n"
 		    "                        (int4, complex, float8 kinds other than e4m3fn/e5m2,\n"
 		    "                        ...) are refused, naming the leaf\n"
-		    "  -f, --force           replace OUT if it exists\n"
+		    "  -f, --force           write even if OUT exists (a .safetensors is replaced;\n"
+		    "                        in a directory the files exported are replaced)\n"
 		    "Data are streamed: memory stays bounded whatever the leaves' size.\n" },
 	{ "versions", "usage: ckpt versions CHECKPOINT [STEP[/ITEM]]\n"
 		      "List the versions edits through a read-write mount recorded (oldest first):\n"
@@ -588,6 +589,11 @@ static int cmd_ocdbt_main(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
 			return cli_usage("ocdbt", true);
+	for (int i = 1; i < argc; i++)
+		if (argv[i][0] == '-' && argv[i][1] && strcmp(argv[i], "--sha256")) {
+			fprintf(stderr, "ckpt ocdbt: unknown option '%s'; see 'ckpt ocdbt --help'\n", argv[i]);
+			return CLI_USAGE;
+		}
 	ckpt_opts_default(&o);
 	return cmd_ocdbt(argc, argv, &o);
 }

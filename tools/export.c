@@ -355,6 +355,18 @@ static int collect(struct cli_tree *tr, struct leaf_out **out, size_t *n, uint64
 				fprintf(stderr, "ckpt export: '%s' skipped: not an array\n", e->path);
 			continue;
 		}
+		if (l->a.numeric) {
+			uint64_t elems = 1;
+
+			for (uint32_t k = 0; k < l->a.rank; k++)
+				elems *= l->a.shape[k];
+			if (elems * l->a.dt.itemsize != l->a.nbytes) {
+				rc = ckpt_err_set(err, CKPT_ECORRUPT, "'%s': %llu bytes for %s of %llu elements",
+						  e->path, (unsigned long long)l->a.nbytes, l->a.dtype,
+						  (unsigned long long)elems);
+				break;
+			}
+		}
 		l->e = e;
 		if (!(l->name = strdup(e->path[0] ? e->path : "leaf")))
 			rc = ckpt_err_set(err, -ENOMEM, "out of memory");
@@ -388,7 +400,7 @@ static int run_export(struct ckpt_src *src, const char *path, const char *out, b
 		return rc;
 	}
 	if (!force && lstat(out, &sb) == 0)
-		rc = ckpt_err_set(err, -EEXIST, "'%s' exists (--force replaces it)", out);
+		rc = ckpt_err_set(err, -EEXIST, "'%s' exists (--force writes anyway)", out);
 	else if (!st && mkdir(out, 0777) < 0 && errno != EEXIST)
 		rc = ckpt_err_set(err, -errno, "cannot create '%s': %s", out, strerror(errno));
 	if (rc == 0)

@@ -41,6 +41,9 @@ mk() {
 	run "$CKPT" export --format zip "$DT" dtypes x
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"unknown format 'zip'"* ]]
+	run "$CKPT" ocdbt ls --frob "$DT"
+	[ "$status" -eq 2 ]
+	[ "$output" = "ckpt ocdbt: unknown option '--frob'; see 'ckpt ocdbt --help'" ]
 	run "$CKPT" make --leaves
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"option '--leaves' needs a value"* ]]
@@ -213,7 +216,7 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' \
 	# OUT exists: refused unless --force
 	run "$CKPT" export "$BATS_TEST_TMPDIR/mix" 1/state "$BATS_TEST_TMPDIR/m"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"exists (--force replaces it)"* ]]
+	[[ "$output" == *"exists (--force writes anyway)"* ]]
 	"$CKPT" export --force "$BATS_TEST_TMPDIR/mix" 1 "$BATS_TEST_TMPDIR/m"
 	[ -f "$BATS_TEST_TMPDIR/m/metadata.json" ]
 }
