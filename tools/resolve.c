@@ -179,6 +179,11 @@ int cli_resolve(struct ckpt_src *src, const char *path, struct target *t, struct
 		t->kind = T_NODE;
 	}
 out:
+	if (rc < 0) { /* nothing half-open for the caller to release */
+		cli_target_release(t);
+		t->item = NULL;
+		t->step = NULL;
+	}
 	for (size_t k = 0; k < nc; k++)
 		free(comp[k]);
 	free(comp);

@@ -210,13 +210,14 @@ int cli_stats(int argc, char **argv)
 	struct cli_array *arr;
 	bool js = false;
 	uint64_t total = 0;
-	json_t *out = json_array();
+	json_t *out;
 	int rc = parse("stats", argc, argv, &js, 2), bad = 0;
 
 	if (rc >= 0)
 		return rc >= 100 ? rc - 100 : rc;
 	if (load("stats", argc, argv, &src, &t, &tr))
 		return CLI_FAIL;
+	out = json_array();
 	arr = calloc(tr.n ? tr.n : 1, sizeof(*arr));
 	for (size_t i = 0; arr && i < tr.n; i++) {
 		struct cli_ent *e = &tr.e[i];

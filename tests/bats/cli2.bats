@@ -149,7 +149,8 @@ subprocess.run(sys.argv[1:-1], check=True, stdout=open(sys.argv[-1], "w"))
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' \
 		"$CKPT" stats --json "$BATS_TEST_TMPDIR/big" "$BATS_TEST_TMPDIR/b.json" >"$BATS_TEST_TMPDIR/rss"
 	echo "# stats of a 96 MiB leaf: max RSS $(cat "$BATS_TEST_TMPDIR/rss") KiB" >&3
-	[ "$(cat "$BATS_TEST_TMPDIR/rss")" -lt 90000 ]
+	# (sanitizer builds keep freed memory in quarantine: no bound there)
+	[[ $BUILD == *-asan* || $BUILD == *-tsan* ]] || [ "$(cat "$BATS_TEST_TMPDIR/rss")" -lt 90000 ]
 	$PY "$CHECK" stats "$BATS_TEST_TMPDIR/big" "$BATS_TEST_TMPDIR/b.json" big/
 }
 
