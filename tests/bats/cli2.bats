@@ -312,3 +312,16 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' \
 		groff -man -Tutf8 -ww -z "$man" 2>&1 | tee /dev/stderr | { ! grep -q .; }
 	fi
 }
+
+@test "meson install puts ckpt, its man page and its bash completion in place (DESTDIR)" {
+	local d=$BATS_TEST_TMPDIR/dest prefix
+	DESTDIR=$d meson install -C "$BUILD" --no-rebuild --quiet >/dev/null
+	prefix=$(meson introspect "$BUILD" --buildoptions | $PY -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"][0])')
+	[ -x "$d$prefix/bin/ckpt" ]
+	cmp "$d$prefix/share/man/man1/ckpt.1" "$ROOT/tools/ckpt.1"
+	cmp "$d$prefix/share/bash-completion/completions/ckpt" "$ROOT/tools/ckpt.bash-completion"
+	[ "$("$d$prefix/bin/ckpt" --version)" = "$("$CKPT" --version)" ]
+	if command -v man >/dev/null; then
+		MANPAGER=cat man -l "$d$prefix/share/man/man1/ckpt.1" 2>/dev/null | tr -s " " | grep -q "ckpt - list, read, inspect, compare and export"
+	fi
+}
