@@ -81,6 +81,29 @@ mk() {
 	[[ "$output" == *"        4096 11/state/layer_0000/w_00  float32[4,256]"* ]]
 }
 
+# mount_listing: the mount's files in find's (readdir) order, as ckpt ls prints them
+mount_listing() {
+	(cd "$MNT" && find . -mindepth 1 \( -name '.*' -prune \) -o \( -type f ! -name '*.npy' ! -name '*.json' -print \) \
+		-o \( -type d -empty -printf '%p/\n' \) | sed 's|^\./||')
+}
+
+@test "ckpt ls, stats and export name odd keys as the mount does (%2F, the empty key, spaces, UTF-8)" {
+	local k
+	for k in odd_keys empty_key py_values; do
+		ckpt_mount "$REAL/extra/orbax_extra/$k"
+		mount_listing >"$BATS_TEST_TMPDIR/$k.mount"
+		ckpt_unmount
+		"$CKPT" ls "$REAL/extra/orbax_extra/$k" | diff "$BATS_TEST_TMPDIR/$k.mount" -
+	done
+	[ "$("$CKPT" cat "$REAL/extra/orbax_extra/odd_keys" 'odd_keys/a%2Fb' | od -A n -t d8 | tr -s ' \n' ' ')" = " 0 1 2 " ]
+	run "$CKPT" stats "$REAL/extra/orbax_extra/odd_keys"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"a%2Fb  int64[3]  min=0 max=2 mean=1 "* ]]
+	"$CKPT" export "$REAL/extra/orbax_extra/odd_keys" "" "$BATS_TEST_TMPDIR/odd"
+	[ "$($PY -c 'import numpy as np, sys; print(np.load(sys.argv[1]).tolist())' "$BATS_TEST_TMPDIR/odd/a%2Fb.npy")" = "[0, 1, 2]" ]
+	[ -f "$BATS_TEST_TMPDIR/odd/sp ace/x.npy" ]
+}
+
 @test "ckpt info: steps, items, leaves, parameters and bytes by dtype (checked through the mount)" {
 	mk mix --steps 2 --leaves 13 --dtype mix --json-item --extras
 	run "$CKPT" info "$BATS_TEST_TMPDIR/mix"
