@@ -33,6 +33,8 @@ struct cli {
 	unsigned threads;
 	int nonopt;
 	int show_help, show_version;
+	unsigned tree_depth, tree_max; /* tree mounts (forest.c) */
+	int tree_depth_set, tree_max_set;
 };
 
 enum { KEY_RO = 100, KEY_RW };
@@ -47,6 +49,10 @@ static const struct fuse_opt cli_opts[] = {
 	OPT("readahead=%s", readahead),
 	{ "readahead_threads=%u", offsetof(struct cli, ra_threads), 0 },
 	OPT("readahead_threads=", ra_threads_set),
+	{ "tree_depth=%u", offsetof(struct cli, tree_depth), 0 },
+	OPT("tree_depth=", tree_depth_set),
+	{ "tree_max=%u", offsetof(struct cli, tree_max), 0 },
+	OPT("tree_max=", tree_max_set),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("rw", KEY_RW),
 	{ "threads=%u", offsetof(struct cli, threads), 0 },
@@ -111,6 +117,9 @@ static void usage(const char *prog)
 	       "    -o piece_size=SIZE     piece size of streamed chunks (default 4M)\n"
 	       "    -o strict_commit       only show steps that have commit_success.txt\n"
 	       "    -o threads=N           worker threads (default 16)\n"
+	       "    -o tree_depth=N        a SOURCE that is not a checkpoint: look for checkpoints\n"
+	       "                           this many levels below it (default 6; 0: do not)\n"
+	       "    -o tree_max=N          at most this many checkpoints below it (default 10000)\n"
 	       "    -f                     stay in the foreground\n"
 	       "    -d                     debug output (implies -f)\n"
 	       "    -s                     single-threaded\n\n",
@@ -228,8 +237,15 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&fs.log_lock, NULL);
 	pthread_mutex_init(&fs.scan_lock, NULL);
 	if (ckpt_src_open(&fs.src, c.source, &fs.lib, &err) < 0) {
-		fprintf(stderr, "ckptfs: %s\n", err.msg);
-		goto out_fs;
+		struct ckpt_err terr = { 0, "" };
+
+		/* not a checkpoint: a tree of them? (docs/trees.md) */
+		if (err.code != -EINVAL ||
+		    forest_open(&fs, c.source, c.tree_depth_set ? c.tree_depth : 6,
+				c.tree_max_set ? c.tree_max : 10000, err.msg, &terr) < 0) {
+			fprintf(stderr, "ckptfs: %s\n", terr.msg[0] ? terr.msg : err.msg);
+			goto out_fs;
+		}
 	}
 	if (stat(c.source, &st) == 0) {
 		fs.uid = st.st_uid;
@@ -244,7 +260,7 @@ int main(int argc, char **argv)
 		 c.source);
 	if (fuse_opt_add_arg(&args, fsname) < 0)
 		goto out_fs;
-	se = fuse_session_new(&args, &ckptfs_ops, sizeof(ckptfs_ops), &fs);
+	se = fuse_session_new(&args, fs.forest ? &forest_ops : &ckptfs_ops, sizeof(ckptfs_ops), &fs);
 	if (!se)
 		goto out_fs;
 	/* a shell starts background jobs with SIGINT ignored, and libfuse only
@@ -260,7 +276,7 @@ int main(int argc, char **argv)
 	if (fuse_daemonize(opts.foreground) != 0)
 		goto out_unmount;
 	fs.se = se;
-	if (fs_live_start(&fs) < 0)
+	if (!fs.forest && fs_live_start(&fs) < 0)
 		fprintf(stderr, "ckptfs: cannot watch '%s' for new steps\n", c.source);
 	if (opts.singlethread) {
 		ret = fuse_session_loop(se);
@@ -284,6 +300,7 @@ out_signals:
 out_session:
 	fuse_session_destroy(se);
 out_fs:
+	forest_close(&fs);
 	ckpt_step_ents_free(fs.scan, fs.n_scan);
 	fs_destroy(&fs);
 	pthread_mutex_destroy(&fs.scan_lock);
