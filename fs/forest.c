@@ -55,7 +55,7 @@ struct forest {
 };
 
 static struct forest *the_forest;  /* for notifications (they name a session) */
-static __thread struct fnode *cur; /* the checkpoint whose handler runs */
+static _Thread_local struct fnode *cur; /* the checkpoint whose handler runs */
 
 /* ---------------------------------------------------------------- replies with the prefix */
 
@@ -303,12 +303,25 @@ int forest_open(struct ckptfs *fs, const char *source, unsigned depth, size_t ma
 	return 0;
 }
 
+void forest_stop(struct ckptfs *fs)
+{
+	struct forest *f = fs->forest;
+
+	for (size_t j = 0; f && j < f->n; j++) {
+		if (f->nodes[j].sub) {
+			fs_live_stop(f->nodes[j].sub);
+			fs_handles_close(f->nodes[j].sub);
+		}
+	}
+}
+
 void forest_close(struct ckptfs *fs)
 {
 	struct forest *f = fs->forest;
 
 	if (!f)
 		return;
+	forest_stop(fs); /* no watcher may notify once the_forest is gone */
 	the_forest = NULL;
 	for (size_t j = 0; j < f->n; j++) {
 		if (f->nodes[j].sub)

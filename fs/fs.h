@@ -15,6 +15,8 @@
  *   a NAME.npy being written (struct pending)
  * A direct checkpoint's step directory is also its item's root.  Inodes are
  * never forgotten (forget is a no-op): the records are small.
+ * In a tree mount (forest.c) each checkpoint has a struct ckptfs of its own
+ * with these numbers, seen by the kernel with a prefix per checkpoint.
  *
  * An item's tree is read through a refcounted state (struct istate): an
  * edit commits, opens the item again and swaps the new state in; files
@@ -276,6 +278,8 @@ extern const struct fuse_lowlevel_ops forest_ops;
  * fs->forest set, or -errno with err's message for the user */
 int forest_open(struct ckptfs *fs, const char *source, unsigned depth, size_t max_ckpts,
 		const char *msg, struct ckpt_err *err);
+/* after the session loop: the checkpoints' step watchers and open handles */
+void forest_stop(struct ckptfs *fs);
 void forest_close(struct ckptfs *fs);
 void *forest_req_userdata(fuse_req_t req);
 int forest_reply_entry(fuse_req_t req, const struct fuse_entry_param *e);

@@ -290,6 +290,7 @@ int main(int argc, char **argv)
 		fuse_loop_cfg_destroy(cfg);
 	}
 	fs_live_stop(&fs);
+	forest_stop(&fs);
 	fs_handles_close(&fs);
 	/* 0: unmounted; > 0: the signal that asked us to stop; < 0: an error */
 	ret = ret < 0;

@@ -167,8 +167,10 @@ int ckpt_layout_opendir_at(int fd, const char *name)
 	return openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
-/* does this directory hold a checkpoint (step level or a direct pytree)? */
-static bool looks_checkpoint(int fd)
+/* does this directory hold a checkpoint (step level or a direct pytree)?
+ * tree: as a tree mount looks (ckpt_tree_scan), where a folder of whole
+ * checkpoints is not one composite checkpoint */
+static bool looks_checkpoint(int fd, bool tree)
 {
 	DIR *d;
 	bool yes = false;
@@ -189,9 +191,10 @@ static bool looks_checkpoint(int fd)
 		if (sub < 0)
 			continue;
 		/* a sub-directory with a pytree: an item of a composite
-		 * checkpoint, unless it is a whole checkpoint of its own (a
-		 * folder of saves is not one checkpoint) */
-		yes = ckpt_layout_looks_pytree(sub) && !ckpt_layout_has_file(sub, "_CHECKPOINT_METADATA");
+		 * checkpoint; in a tree, not when it is a whole checkpoint of
+		 * its own (a folder of saves) */
+		yes = ckpt_layout_looks_pytree(sub) &&
+		      !(tree && ckpt_layout_has_file(sub, "_CHECKPOINT_METADATA"));
 		close(sub);
 	}
 	closedir(d);
@@ -247,7 +250,7 @@ struct dir_look {
 	bool any_step, any_tmp, any_entry, meta_dir;
 };
 
-static int look_dir(int fd, struct dir_look *l)
+static int look_dir(int fd, struct dir_look *l, bool tree)
 {
 	DIR *d = ckpt_opendir_fd(fd);
 
@@ -277,7 +280,7 @@ static int look_dir(int fd, struct dir_look *l)
 		sub = ckpt_layout_opendir_at(fd, e->d_name);
 		if (sub < 0)
 			continue;
-		if (looks_checkpoint(sub))
+		if (looks_checkpoint(sub, tree))
 			l->any_step = true;
 		close(sub);
 	}
@@ -293,7 +296,7 @@ bool ckpt_layout_is_checkpoint_dir(int fd)
 {
 	struct dir_look l;
 
-	return look_dir(fd, &l) == 0 && (l.any_step || looks_checkpoint(fd));
+	return look_dir(fd, &l, true) == 0 && (l.any_step || looks_checkpoint(fd, true));
 }
 
 int ckpt_src_open(struct ckpt_src **out, const char *path, const struct ckpt_opts *o,
@@ -331,14 +334,14 @@ int ckpt_src_open(struct ckpt_src **out, const char *path, const struct ckpt_opt
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = look_dir(s->fd, &l);
+	rc = look_dir(s->fd, &l, false);
 	if (rc < 0) {
 		rc = ckpt_err_set(err, rc, "cannot list '%s': %s", path, ckpt_strerror(rc));
 		goto fail;
 	}
 	if (l.any_step) {
 		s->kind = CKPT_SRC_ROOT;
-	} else if (looks_checkpoint(s->fd)) {
+	} else if (looks_checkpoint(s->fd, false)) {
 		char buf[4096];
 
 		s->kind = CKPT_SRC_SINGLE;
