@@ -181,7 +181,7 @@ static int list_dir(struct scan *s, size_t parent)
 			 !(names[n++] = strdup(de->d_name)))
 			rc = -ENOMEM;
 	}
-	if (rc == 0)
+	if (rc == 0 && n)
 		qsort(names, n, sizeof(*names), name_cmp);
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rc = names[i] ? add(s, parent, fd, names[i]) : -ENOMEM;
