@@ -277,6 +277,7 @@ static void test_layout__tree_scan(void)
 	touch("%s/%s", "tree/a/b/single/_CHECKPOINT_METADATA", "{}");
 	touch("%s/%s", "tree/a/b/single/_METADATA", "{}");
 	mkdirf("%s/%s", "tree/a/save.orbax-checkpoint-tmp-1");
+	mkdirf("%s/%s", "tree/empty");
 	touch("%s/%s", "tree/notes.txt", "hello");
 	put_bytes("model.ckpt", flax, sizeof(flax));
 	put_bytes("cut.ckpt", cut, sizeof(cut));
@@ -294,22 +295,24 @@ static void test_layout__tree_scan(void)
 	close(dfd);
 	CHECK_EQ(ckpt_tree_scan(p, 6, 100, &e, &n, &nc, &err), 0);
 	CHECK_EQ(nc, 2);
-	/* breadth first, sorted: a cut.ckpt empty.ckpt intkey.ckpt junk.ckpt
-	 * model.ckpt notes.txt, a/b, a/b/single (the tmp save is not listed) */
-	CHECK_EQ(n, 9);
-	if (n == 9) {
+	/* breadth first, sorted: a cut.ckpt empty empty.ckpt intkey.ckpt
+	 * junk.ckpt model.ckpt notes.txt, a/b, a/b/single (the tmp save is
+	 * not listed) */
+	CHECK_EQ(n, 10);
+	if (n == 10) {
 		CHECK(!strcmp(e[0].path, "a") && e[0].kind == CKPT_TREE_DIR && e[0].depth == 1);
-		CHECK(!strcmp(e[5].path, "model.ckpt") && e[5].kind == CKPT_TREE_CKPT);
-		CHECK(!strcmp(e[4].name, "junk.ckpt") && e[4].kind == CKPT_TREE_FILE);
-		CHECK(!strcmp(e[7].path, "a/b") && e[7].parent == 0 && e[7].depth == 2);
-		CHECK(!strcmp(e[8].path, "a/b/single") && !strcmp(e[8].name, "single") &&
-		      e[8].kind == CKPT_TREE_CKPT && e[8].parent == 7);
+		CHECK(!strcmp(e[2].path, "empty") && e[2].kind == CKPT_TREE_DIR);
+		CHECK(!strcmp(e[6].path, "model.ckpt") && e[6].kind == CKPT_TREE_CKPT);
+		CHECK(!strcmp(e[5].name, "junk.ckpt") && e[5].kind == CKPT_TREE_FILE);
+		CHECK(!strcmp(e[8].path, "a/b") && e[8].parent == 0 && e[8].depth == 2);
+		CHECK(!strcmp(e[9].path, "a/b/single") && !strcmp(e[9].name, "single") &&
+		      e[9].kind == CKPT_TREE_CKPT && e[9].parent == 8);
 	}
 	ckpt_tree_ents_free(e, n);
 	/* depth 2: a/b is listed, empty */
 	CHECK_EQ(ckpt_tree_scan(p, 2, 100, &e, &n, &nc, &err), 0);
 	CHECK_EQ(nc, 1);
-	CHECK_EQ(n, 8);
+	CHECK_EQ(n, 9);
 	ckpt_tree_ents_free(e, n);
 	/* more checkpoints than allowed */
 	CHECK_EQ(ckpt_tree_scan(p, 6, 1, &e, &n, &nc, &err), -E2BIG);
