@@ -3,7 +3,7 @@
  * forest.c - a tree mount: SOURCE is not a checkpoint but holds checkpoints
  * below it (docs/trees.md).  The top layer, served here, is SOURCE's folders
  * and files as ckpt_tree_scan found them at mount time: folders read-only,
- * regular files read from the underlying file.  Each checkpoint found is
+ * regular files read from the underlying file, links as they are.  Each checkpoint found is
  * shown in its place exactly as a mount of it alone shows it: it is opened
  * (on first lookup) as its own ckpt_src in its own struct ckptfs, and its
  * requests go to the ordinary handlers (ckptfs_ops) with that ckptfs.
@@ -383,7 +383,8 @@ static int stat_node(struct forest *f, size_t j, struct stat *st)
 
 	if ((e ? fstatat(f->fd, e->path, st, AT_SYMLINK_NOFOLLOW) : fstat(f->fd, st)) < 0)
 		return -errno;
-	if (S_ISDIR(st->st_mode) != (!e || e->kind == CKPT_TREE_DIR))
+	if (S_ISDIR(st->st_mode) != (!e || e->kind == CKPT_TREE_DIR) ||
+	    S_ISLNK(st->st_mode) != (e && e->kind == CKPT_TREE_LINK))
 		return -ESTALE; /* replaced since the scan */
 	st->st_ino = j + 1;
 	st->st_mode &= ~(mode_t)0222; /* read-only, as they are otherwise */
@@ -476,18 +477,36 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &st, TOP_TIMEOUT);
 }
 
+/* a link below SOURCE: its target as it is */
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
+	struct forest *f = F(req);
+	char buf[4097];
 	fuse_ino_t local;
+	ssize_t n;
 	size_t j;
-	int rc = route(F(req), ino, &j, &local);
+	int rc = route(f, ino, &j, &local);
 
 	if (rc == 1) {
 		ckptfs_ops.readlink(req, local);
 		leave();
 		return;
 	}
-	reply_err(req, rc < 0 ? rc : -EINVAL);
+	if (rc == 0 && (!f->nodes[j].ent || f->nodes[j].ent->kind != CKPT_TREE_LINK))
+		rc = -EINVAL;
+	if (rc == 0) {
+		n = readlinkat(f->fd, f->nodes[j].ent->path, buf, sizeof(buf) - 1);
+		if (n < 0)
+			rc = -errno;
+		else if ((size_t)n >= sizeof(buf) - 1)
+			rc = -ENAMETOOLONG;
+		else
+			buf[n] = 0;
+	}
+	if (rc < 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_readlink(req, buf);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -533,7 +552,9 @@ static void readdir_top(fuse_req_t req, struct forest *f, size_t j, size_t size,
 			memset(&e, 0, sizeof(e)); /* a bare entry: lookup will tell */
 			e.attr.st_ino = i < 2 ? j + 1 : f->nodes[k].ent->kind == CKPT_TREE_CKPT
 							 ? f->nodes[k].prefix | INO_ROOT : k + 1;
-			e.attr.st_mode = i < 2 || f->nodes[k].ent->kind != CKPT_TREE_FILE ? S_IFDIR : S_IFREG;
+			e.attr.st_mode = i < 2 ? S_IFDIR
+					 : f->nodes[k].ent->kind == CKPT_TREE_FILE ? S_IFREG
+					 : f->nodes[k].ent->kind == CKPT_TREE_LINK ? S_IFLNK : S_IFDIR;
 		}
 		if (plus)
 			need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, i + 1);

@@ -111,6 +111,8 @@ static int kind_of(int fd, const char *name)
 		return -1;
 	if (S_ISREG(st.st_mode))
 		return ckpt_is_flax_file(fd, name) ? CKPT_TREE_CKPT : CKPT_TREE_FILE;
+	if (S_ISLNK(st.st_mode))
+		return CKPT_TREE_LINK;
 	if (!S_ISDIR(st.st_mode) || ckpt_layout_is_uncommitted_name(name))
 		return -1;
 	sub = ckpt_layout_opendir_at(fd, name);

@@ -92,6 +92,7 @@ enum ckpt_tree_kind {
 	CKPT_TREE_DIR,  /* a folder that is not a checkpoint */
 	CKPT_TREE_FILE, /* a regular file that is not a checkpoint */
 	CKPT_TREE_CKPT, /* a checkpoint: what ckpt_src_open opens at its path */
+	CKPT_TREE_LINK, /* a symbolic link (not followed) */
 };
 
 struct ckpt_tree_ent {
@@ -109,8 +110,9 @@ struct ckpt_tree_ent {
  * regular files, and in place of a folder or file that is a checkpoint (a
  * manager root with steps, one checkpoint, a Flax msgpack file recognised
  * by content), that checkpoint, not looked into.  Folders below max_depth
- * are listed without their content.  Not listed: symbolic links, special
- * files, uncommitted saves (*.orbax-checkpoint-tmp*).  Folders come before
+ * are listed without their content.  Symbolic links are listed, not
+ * followed.  Not listed: special files, uncommitted saves
+ * (*.orbax-checkpoint-tmp*).  Folders come before
  * what they hold; siblings are sorted by name.
  * @return 0 (*n_ckpt may be 0), -E2BIG (more than max_ckpts checkpoints or
  *         CKPT_TREE_MAX_ENTRIES entries), -errno (path cannot be listed)

@@ -35,6 +35,8 @@ make_tree() {
 	head -c 100000 /dev/urandom >"$t/data/blob.bin"
 	printf '\x85garbage, not msgpack\xc1\xc1' >"$t/data/fake.ckpt" # starts like a msgpack map
 	printf '\x81\xa1k' >"$t/data/cut.msgpack"                      # a map cut short
+	ln -s "exp one/mgr" "$t/runs/latest run"
+	ln -s /nonexistent/x "$t/data/dangling"
 }
 
 # the checkpoints make_tree made, relative to T
@@ -49,7 +51,11 @@ CKPTS=("runs/exp one/mgr" "runs/exp one/best model" "runs/exp two/mgr2" "runs/ex
 	[ "$(ls "$top" | tr '\n' ' ')" = "data deep empty flax notes.txt runs " ]
 	[ "$(ls "$top/runs/exp one" | tr '\n' '|')" = "best model|mgr|" ]
 	[ "$(ls "$top/flax" | tr '\n' ' ')" = "managed model.msgpack x.ckpt " ]
-	[ "$(ls "$top/data" | tr '\n' ' ')" = "blob.bin cut.msgpack fake.ckpt " ]
+	[ "$(ls "$top/data" | tr '\n' ' ')" = "blob.bin cut.msgpack dangling fake.ckpt " ]
+	# links as they are: a relative one leads into the tree's checkpoint
+	[ "$(readlink "$top/runs/latest run")" = "exp one/mgr" ]
+	[ "$(readlink "$top/data/dangling")" = /nonexistent/x ]
+	[ "$(ls "$top/runs/latest run/" | tr '\n' ' ')" = "0 0.json 1 1.json 2 2.json latest " ]
 	[ -d "$top/empty" ] && [ -z "$(ls -A "$top/empty")" ]
 	# a manager root shows its steps and latest, as mounted alone
 	[ "$(ls "$top/runs/exp one/mgr" | tr '\n' ' ')" = "0 0.json 1 1.json 2 2.json latest " ]
@@ -116,7 +122,7 @@ CKPTS=("runs/exp one/mgr" "runs/exp one/best model" "runs/exp two/mgr2" "runs/ex
 	# level 2: the Flax files in flax/, nothing below runs/*/
 	ckpt_mount "$t" -o ro,tree_depth=2
 	[ "$(ls "$MNT" | tr '\n' ' ')" = "data deep empty flax notes.txt runs " ]
-	[ "$(ls "$MNT/runs" | tr '\n' '|')" = "exp one|exp two|" ]
+	[ "$(ls "$MNT/runs" | tr '\n' '|')" = "exp one|exp two|latest run|" ]
 	[ -z "$(ls -A "$MNT/runs/exp one")" ]
 	[ -d "$MNT/flax/x.ckpt/x.ckpt" ]
 }
