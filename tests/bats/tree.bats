@@ -204,3 +204,26 @@ CKPTS=("runs/exp one/mgr" "runs/exp one/best model" "runs/exp two/mgr2" "runs/ex
 	echo "# $n fixture checkpoints compared" >&3
 	[ "$n" -ge 20 ]
 }
+
+@test "parallel readers in every checkpoint of a tree at once (first opens race) read what one reader reads" {
+	local t=$BATS_TEST_TMPDIR/tree i pids=()
+	make_tree "$t"
+	ckpt_mount "$t" -o ro
+	for i in "${!CKPTS[@]}"; do
+		digest "$MNT/${CKPTS[$i]}" >"$BATS_TEST_TMPDIR/par.$i" &
+		pids+=($!)
+		digest "$MNT/${CKPTS[$i]}" >"$BATS_TEST_TMPDIR/par2.$i" &
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do
+		wait "$i"
+	done
+	for i in "${!CKPTS[@]}"; do
+		digest "$MNT/${CKPTS[$i]}" >"$BATS_TEST_TMPDIR/seq.$i"
+		diff "$BATS_TEST_TMPDIR/seq.$i" "$BATS_TEST_TMPDIR/par.$i"
+		diff "$BATS_TEST_TMPDIR/seq.$i" "$BATS_TEST_TMPDIR/par2.$i"
+		[ -z "$(grep -i error "$BATS_TEST_TMPDIR/seq.$i")" ]
+		[ "$(grep -c '^f ' "$BATS_TEST_TMPDIR/seq.$i")" -gt 3 ]
+	done
+	ckpt_unmount
+}
