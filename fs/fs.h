@@ -35,6 +35,42 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+/* forest.c: a SOURCE that holds checkpoints below it (a tree mount).  Each
+ * checkpoint is served by its own struct ckptfs through ops.c's handlers;
+ * its inode numbers carry a per-checkpoint prefix, added to what those
+ * handlers reply (the names below) and removed from what the kernel asks. */
+struct ckptfs;
+extern const struct fuse_lowlevel_ops forest_ops;
+/* after ckpt_src_open said "not a checkpoint" (msg): scans SOURCE; 0 with
+ * fs->forest set, or -errno with err's message for the user */
+int forest_open(struct ckptfs *fs, const char *source, unsigned depth, size_t max_ckpts,
+		const char *msg, struct ckpt_err *err);
+/* after the session loop: the checkpoints' step watchers and open handles */
+void forest_stop(struct ckptfs *fs);
+void forest_close(struct ckptfs *fs);
+void *forest_req_userdata(fuse_req_t req);
+int forest_reply_entry(fuse_req_t req, const struct fuse_entry_param *e);
+int forest_reply_create(fuse_req_t req, const struct fuse_entry_param *e,
+			const struct fuse_file_info *fi);
+int forest_reply_attr(fuse_req_t req, const struct stat *attr, double attr_timeout);
+size_t forest_add_direntry(fuse_req_t req, char *buf, size_t bufsize, const char *name,
+			   const struct stat *stbuf, off_t off);
+size_t forest_add_direntry_plus(fuse_req_t req, char *buf, size_t bufsize, const char *name,
+				const struct fuse_entry_param *e, off_t off);
+int forest_notify_inval_inode(struct fuse_session *se, fuse_ino_t ino, off_t off, off_t len);
+int forest_notify_inval_entry(struct fuse_session *se, fuse_ino_t parent, const char *name,
+			      size_t namelen);
+#ifndef CKPTFS_FOREST_IMPL
+#define fuse_req_userdata forest_req_userdata
+#define fuse_reply_entry forest_reply_entry
+#define fuse_reply_create forest_reply_create
+#define fuse_reply_attr forest_reply_attr
+#define fuse_add_direntry forest_add_direntry
+#define fuse_add_direntry_plus forest_add_direntry_plus
+#define fuse_lowlevel_notify_inval_inode forest_notify_inval_inode
+#define fuse_lowlevel_notify_inval_entry forest_notify_inval_entry
+#endif
+
 #define INO_ROOT 1
 #define INO_LATEST 2
 #define INO_ROOT_META 3
@@ -268,40 +304,5 @@ int fs_mkdir(struct ckptfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t 
 int fs_unlink(struct ckptfs *fs, fuse_ino_t parent, const char *name, bool dir);
 int fs_rename(struct ckptfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
 	      const char *newname, unsigned flags);
-
-/* forest.c: a SOURCE that holds checkpoints below it (a tree mount).  Each
- * checkpoint is served by its own struct ckptfs through the handlers above;
- * its inode numbers carry a per-checkpoint prefix, added to what those
- * handlers reply (the names below) and removed from what the kernel asks. */
-extern const struct fuse_lowlevel_ops forest_ops;
-/* after ckpt_src_open said "not a checkpoint" (msg): scans SOURCE; 0 with
- * fs->forest set, or -errno with err's message for the user */
-int forest_open(struct ckptfs *fs, const char *source, unsigned depth, size_t max_ckpts,
-		const char *msg, struct ckpt_err *err);
-/* after the session loop: the checkpoints' step watchers and open handles */
-void forest_stop(struct ckptfs *fs);
-void forest_close(struct ckptfs *fs);
-void *forest_req_userdata(fuse_req_t req);
-int forest_reply_entry(fuse_req_t req, const struct fuse_entry_param *e);
-int forest_reply_create(fuse_req_t req, const struct fuse_entry_param *e,
-			const struct fuse_file_info *fi);
-int forest_reply_attr(fuse_req_t req, const struct stat *attr, double attr_timeout);
-size_t forest_add_direntry(fuse_req_t req, char *buf, size_t bufsize, const char *name,
-			   const struct stat *stbuf, off_t off);
-size_t forest_add_direntry_plus(fuse_req_t req, char *buf, size_t bufsize, const char *name,
-				const struct fuse_entry_param *e, off_t off);
-int forest_notify_inval_inode(struct fuse_session *se, fuse_ino_t ino, off_t off, off_t len);
-int forest_notify_inval_entry(struct fuse_session *se, fuse_ino_t parent, const char *name,
-			      size_t namelen);
-#ifndef CKPTFS_FOREST_IMPL
-#define fuse_req_userdata forest_req_userdata
-#define fuse_reply_entry forest_reply_entry
-#define fuse_reply_create forest_reply_create
-#define fuse_reply_attr forest_reply_attr
-#define fuse_add_direntry forest_add_direntry
-#define fuse_add_direntry_plus forest_add_direntry_plus
-#define fuse_lowlevel_notify_inval_inode forest_notify_inval_inode
-#define fuse_lowlevel_notify_inval_entry forest_notify_inval_entry
-#endif
 
 #endif
