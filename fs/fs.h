@@ -15,6 +15,8 @@
  *   a NAME.npy being written (struct pending)
  * A direct checkpoint's step directory is also its item's root.  Inodes are
  * never forgotten (forget is a no-op): the records are small.
+ * In a tree mount (forest.c) each checkpoint has a struct ckptfs of its own
+ * with these numbers, seen by the kernel with a prefix per checkpoint.
  *
  * An item's tree is read through a refcounted state (struct istate): an
  * edit commits, opens the item again and swaps the new state in; files
@@ -32,6 +34,40 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
+
+/* forest.c: a SOURCE that holds checkpoints below it (a tree mount).  Each
+ * checkpoint is served by its own struct ckptfs through ops.c's handlers;
+ * its inode numbers carry a per-checkpoint prefix, added to what those
+ * handlers reply (the names below) and removed from what the kernel asks. */
+struct ckptfs;
+extern const struct fuse_lowlevel_ops forest_ops;
+/* after ckpt_src_open said "not a checkpoint" (msg): scans SOURCE; 0 with
+ * fs->forest set, or -errno with err's message for the user */
+int forest_open(struct ckptfs *fs, const char *source, unsigned depth, size_t max_ckpts,
+		const char *msg, struct ckpt_err *err);
+/* after the session loop: the checkpoints' step watchers and open handles */
+void forest_stop(struct ckptfs *fs);
+void forest_close(struct ckptfs *fs);
+
+/* prefix.c: replies and notifications with a tree mount's inode prefix.
+ * ops.c's handlers and live.c reply through these: outside a tree mount
+ * (and for the top layer of one) they are the fuse_* functions they name;
+ * while forest.c runs a checkpoint's handler (fs_prefix_enter), they add
+ * that checkpoint's prefix (struct ckptfs.ino_prefix) to inode numbers. */
+void fs_prefix_enter(struct ckptfs *sub);
+void fs_prefix_leave(void);
+/* the struct ckptfs a request is for: the checkpoint whose handler runs */
+struct ckptfs *fs_req_fs(fuse_req_t req);
+int fs_reply_entry(fuse_req_t req, const struct fuse_entry_param *e);
+int fs_reply_create(fuse_req_t req, const struct fuse_entry_param *e, const struct fuse_file_info *fi);
+int fs_reply_attr(fuse_req_t req, const struct stat *attr, double attr_timeout);
+size_t fs_add_direntry(fuse_req_t req, char *buf, size_t bufsize, const char *name,
+		       const struct stat *stbuf, off_t off);
+size_t fs_add_direntry_plus(fuse_req_t req, char *buf, size_t bufsize, const char *name,
+			    const struct fuse_entry_param *e, off_t off);
+/* the kernel's caches of fs's inode ino / of name in directory parent */
+int fs_notify_inval_inode(struct ckptfs *fs, fuse_ino_t ino, off_t off, off_t len);
+int fs_notify_inval_entry(struct ckptfs *fs, fuse_ino_t parent, const char *name, size_t namelen);
 
 #define INO_ROOT 1
 #define INO_LATEST 2
@@ -142,6 +178,10 @@ struct ckptfs_opts {
 struct ckptfs {
 	struct ckpt_src *src;
 	struct fuse_session *se;
+	/* a checkpoint of a tree mount (forest.c): the mount, and what its inode
+	 * numbers carry there; NULL and 0 otherwise */
+	struct ckptfs *parent;
+	fuse_ino_t ino_prefix;
 	struct ckpt_opts lib;
 	struct ckptfs_opts o;
 	uid_t uid;
@@ -170,6 +210,7 @@ struct ckptfs {
 	bool live;          /* the step watcher runs (live.c): the step list is current */
 	int live_stop;
 	pthread_t live_thread;
+	struct forest *forest; /* a tree mount: the checkpoints below SOURCE (forest.c) */
 };
 
 /* What an inode resolves to now.  Release with fs_put. */

@@ -37,6 +37,8 @@ struct cli {
 	int threads_set, max_threads_set;
 	int nonopt;
 	int show_help, show_version;
+	unsigned tree_depth, tree_max; /* tree mounts (forest.c) */
+	int tree_depth_set, tree_max_set;
 };
 
 enum { KEY_RO = 100, KEY_RW };
@@ -52,6 +54,10 @@ static const struct fuse_opt cli_opts[] = {
 	OPT("readahead=%s", readahead),
 	{ "readahead_threads=%u", offsetof(struct cli, ra_threads), 0 },
 	OPT("readahead_threads=", ra_threads_set),
+	{ "tree_depth=%u", offsetof(struct cli, tree_depth), 0 },
+	OPT("tree_depth=", tree_depth_set),
+	{ "tree_max=%u", offsetof(struct cli, tree_max), 0 },
+	OPT("tree_max=", tree_max_set),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("rw", KEY_RW),
 	{ "threads=%u", offsetof(struct cli, threads), 0 },
@@ -123,6 +129,9 @@ static void usage(const char *prog)
 	       "    -o piece_size=SIZE     piece size of streamed chunks (default 4M)\n"
 	       "    -o strict_commit       only show steps that have commit_success.txt\n"
 	       "    -o max_threads=N       at most N worker threads (default 16; -o threads=N too)\n"
+	       "    -o tree_depth=N        a SOURCE that is not a checkpoint: look for checkpoints\n"
+	       "                           this many levels below it (default 6; 0: do not)\n"
+	       "    -o tree_max=N          at most this many checkpoints below it (default 10000)\n"
 	       "    -f                     stay in the foreground (messages on stderr)\n"
 	       "    -d                     debug output (implies -f)\n"
 	       "    -s                     single-threaded\n"
@@ -307,7 +316,7 @@ static int run(struct ckptfs *fs, struct fuse_args *args, const struct fuse_cmdl
 		return 1;
 	}
 	free(mo);
-	se = fuse_session_new(args, &ckptfs_ops, sizeof(ckptfs_ops), fs);
+	se = fuse_session_new(args, fs->forest ? &forest_ops : &ckptfs_ops, sizeof(ckptfs_ops), fs);
 	if (!se)
 		return 1;
 	/* a shell starts background jobs with SIGINT ignored, and libfuse only
@@ -327,10 +336,11 @@ static int run(struct ckptfs *fs, struct fuse_args *args, const struct fuse_cmdl
 	if (!opts->foreground)
 		fs_log_background(); /* stderr is /dev/null now */
 	fs->se = se;
-	if (fs_live_start(fs) < 0)
+	if (!fs->forest && fs_live_start(fs) < 0)
 		fuse_log(FUSE_LOG_ERR, "ckptfs: cannot watch '%s' for new steps\n", c->source);
 	ret = serve(se, opts, c);
 	fs_live_stop(fs);
+	forest_stop(fs);
 	fs_handles_close(fs);
 	/* 0: unmounted; > 0: the signal that asked us to stop; < 0: an error */
 	ret = ret < 0;
@@ -402,16 +412,25 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&fs.log_lock, NULL);
 	pthread_mutex_init(&fs.scan_lock, NULL);
 	if (ckpt_src_open(&fs.src, c.source, &fs.lib, &err) < 0) {
-		fuse_log(FUSE_LOG_ERR, "ckptfs: %s\n", err.msg);
-	} else {
-		if (stat(c.source, &st) == 0) {
-			fs.uid = st.st_uid;
-			fs.gid = st.st_gid;
-			fs.root_time = st.st_mtim;
+		struct ckpt_err terr = { 0, "" };
+
+		/* not a checkpoint: a tree of them? (docs/trees.md) */
+		if (err.code != -EINVAL ||
+		    forest_open(&fs, c.source, c.tree_depth_set ? c.tree_depth : 6,
+				c.tree_max_set ? c.tree_max : 10000, err.msg, &terr) < 0) {
+			fuse_log(FUSE_LOG_ERR, "ckptfs: %s\n", terr.msg[0] ? terr.msg : err.msg);
+			goto out_fs;
 		}
-		raise_nofile();
-		ret = run(&fs, &args, &opts, &c);
 	}
+	if (stat(c.source, &st) == 0) {
+		fs.uid = st.st_uid;
+		fs.gid = st.st_gid;
+		fs.root_time = st.st_mtim;
+	}
+	raise_nofile();
+	ret = run(&fs, &args, &opts, &c);
+out_fs:
+	forest_close(&fs);
 	ckpt_step_ents_free(fs.scan, fs.n_scan);
 	fs_destroy(&fs);
 	pthread_mutex_destroy(&fs.scan_lock);

@@ -47,7 +47,7 @@ struct fh {
 
 static struct ckptfs *FS(fuse_req_t req)
 {
-	return fuse_req_userdata(req);
+	return fs_req_fs(req);
 }
 
 static double timeout_of(struct ckptfs *fs, fuse_ino_t ino)
@@ -101,7 +101,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		/* a negative entry: the kernel remembers the miss */
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = timeout_of(fs, parent);
-		fuse_reply_entry(req, &e);
+		fs_reply_entry(req, &e);
 		return;
 	}
 	if (rc == 0)
@@ -109,7 +109,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc < 0)
 		reply_err(req, rc);
 	else
-		fuse_reply_entry(req, &e);
+		fs_reply_entry(req, &e);
 }
 
 /* Valid replies: fuse_reply_attr, fuse_reply_err */
@@ -123,7 +123,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (rc < 0)
 		reply_err(req, rc);
 	else
-		fuse_reply_attr(req, &st, timeout_of(fs, ino));
+		fs_reply_attr(req, &st, timeout_of(fs, ino));
 }
 
 /* Valid replies: fuse_reply_readlink, fuse_reply_err */
@@ -199,9 +199,9 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 			}
 		}
 		if (plus)
-			need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, i + 1);
+			need = fs_add_direntry_plus(req, buf + used, size - used, name, &e, i + 1);
 		else
-			need = fuse_add_direntry(req, buf + used, size - used, name, &e.attr, i + 1);
+			need = fs_add_direntry(req, buf + used, size - used, name, &e.attr, i + 1);
 		if (need > size - used)
 			break;
 		used += need;
@@ -609,7 +609,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	fi->fh = (uintptr_t)h;
 	fi->noflush = 0;
 	fh_link(fs, h);
-	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+	if (fs_reply_create(req, &e, fi) == -ENOENT)
 		fh_free(fs, h);
 }
 
@@ -676,7 +676,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	if (rc < 0)
 		reply_err(req, rc);
 	else
-		fuse_reply_entry(req, &e);
+		fs_reply_entry(req, &e);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -768,7 +768,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int set,
 	if (rc < 0)
 		reply_err(req, rc);
 	else
-		fuse_reply_attr(req, &st, timeout_of(fs, ino));
+		fs_reply_attr(req, &st, timeout_of(fs, ino));
 }
 
 /* Valid replies: fuse_reply_statfs, fuse_reply_err */

@@ -79,6 +79,44 @@ json_t *ckpt_src_stats_describe(struct ckpt_src *s);
 /* The root metadata (metadata/_ROOT_METADATA or metadata/metadata). -ENOENT if none. */
 int ckpt_src_root_metadata(struct ckpt_src *s, char **json, size_t *n, struct ckpt_err *err);
 
+/* ---------------------------------------------------------------- trees of checkpoints */
+
+/* A folder that is not a checkpoint but holds some below it (tree mounts). */
+enum ckpt_tree_kind {
+	CKPT_TREE_DIR,  /* a folder that is not a checkpoint */
+	CKPT_TREE_FILE, /* a regular file that is not a checkpoint */
+	CKPT_TREE_CKPT, /* a checkpoint: what ckpt_src_open opens at its path */
+	CKPT_TREE_LINK, /* a symbolic link (not followed) */
+};
+
+struct ckpt_tree_ent {
+	char *path;       /* relative to the scanned folder */
+	const char *name; /* the last component (points into path) */
+	size_t parent;    /* the index of its folder; SIZE_MAX: the scanned folder */
+	unsigned depth;   /* 1: directly in the scanned folder */
+	enum ckpt_tree_kind kind;
+};
+
+#define CKPT_TREE_MAX_ENTRIES ((size_t)1 << 20)
+
+/*
+ * Lists the folder at path down to max_depth levels: its folders and
+ * regular files, and in place of a folder or file that is a checkpoint (a
+ * manager root with steps, one checkpoint, a Flax msgpack file recognised
+ * by content), that checkpoint, not looked into.  Folders below max_depth
+ * are listed without their content.  Symbolic links are listed, not
+ * followed.  Not listed: special files, uncommitted saves
+ * (*.orbax-checkpoint-tmp*).  Folders come before
+ * what they hold; siblings are sorted by name.
+ * @return 0 (*n_ckpt may be 0), -E2BIG (more than max_ckpts checkpoints or
+ *         CKPT_TREE_MAX_ENTRIES entries), -errno (path cannot be listed)
+ */
+int ckpt_tree_scan(const char *path, unsigned max_depth, size_t max_ckpts,
+		   struct ckpt_tree_ent **out, size_t *n, size_t *n_ckpt, struct ckpt_err *err);
+void ckpt_tree_ents_free(struct ckpt_tree_ent *e, size_t n);
+/* A regular file that holds one Flax msgpack checkpoint (by content, not name). */
+bool ckpt_is_flax_file(int dirfd, const char *name);
+
 /* ---------------------------------------------------------------- steps */
 
 enum ckpt_item_kind {
