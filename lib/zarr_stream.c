@@ -113,6 +113,10 @@ static int stream_init(struct ckpt_array *a, struct zstream *st, struct ckpt_err
 		st->data_off = off;
 		st->data_len = len;
 	}
+	if (a->scomp == CKPT_COMP_NONE && st->data_len != a->m.chunk_nbytes)
+		return ckpt_err_set(err, CKPT_ECORRUPT, "'%s': chunk '%s' holds %llu bytes, expected %llu",
+				    a->s->label, key, (unsigned long long)st->data_len,
+				    (unsigned long long)a->m.chunk_nbytes);
 	st->in = malloc(STREAM_IN_BYTES);
 	if (!st->in)
 		return -ENOMEM;
@@ -185,7 +189,10 @@ static int stream_next(struct ckpt_array *a, struct zstream *st, uint8_t *out, s
 			st->in_pos = st->in_len - in_n;
 		}
 		got += produced;
-		if (done && got < n)
+		/* "done" is the end of a frame or of this read's input, which
+		 * is the stream's end only once the whole object is read (a
+		 * raw chunk is "done" with each buffer, zstd after each frame) */
+		if (done && got < n && st->consumed == st->data_len && st->in_pos == st->in_len)
 			return ckpt_err_set(err, CKPT_ECORRUPT,
 					    "'%s': chunk '%s' decodes to %llu bytes, expected %llu",
 					    a->s->label, st->blob.key,
