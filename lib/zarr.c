@@ -91,9 +91,16 @@ int ckpt_array_open(struct ckpt_array **out, const struct ckpt_store *s, const c
 		stream_at = CKPT_MIN(stream_at, (uint64_t)budget / 4);
 		a->o.piece_bytes = CKPT_MIN(a->o.piece_bytes, CKPT_MAX(budget / 16, (size_t)4096));
 	}
-	a->streaming = a->m.chunk_nbytes > stream_at &&
-		       ckpt_chain_streamable(&a->m.chain, &a->m.dtype, a->m.rank, a->m.chunk,
-					     &a->scomp);
+	/* a chunk whose chain cannot be decoded as a stream (blosc, crc32c,
+	 * several codecs, transposes, shards of several inner chunks) is
+	 * decoded whole, once, and handed out in pieces the same way */
+	if (a->m.chunk_nbytes > stream_at) {
+		a->streaming = true;
+		a->whole = !ckpt_chain_streamable(&a->m.chain, &a->m.dtype, a->m.rank, a->m.chunk,
+						  &a->scomp);
+		if (a->whole && a->m.chunk_nbytes > o->lim->max_chunk_bytes)
+			a->streaming = false; /* refused below */
+	}
 	if (!a->streaming && a->m.chunk_nbytes > o->lim->max_chunk_bytes) {
 		rc = ckpt_err_set(err, -EFBIG,
 				  "'%s/%s': chunks of %llu bytes exceed the limit %zu and cannot be "

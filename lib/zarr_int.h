@@ -27,6 +27,7 @@ struct zstream {
 	struct ckpt_blob blob;
 	uint64_t data_off, data_len; /* the compressed stream inside the blob */
 	struct ckpt_dstream *ds;
+	uint8_t *dec; /* whole mode: the chunk, decoded at once */
 	uint64_t produced, consumed;
 	uint8_t *in;
 	size_t in_pos, in_len;
@@ -45,6 +46,8 @@ struct ckpt_array {
 	uint64_t uid;
 	struct ckpt_array_opts o;
 	bool streaming;
+	bool whole; /* streamed, but the chain cannot stream: each chunk is
+		     * decoded whole once, then handed out piece by piece */
 	enum ckpt_comp scomp;
 	uint64_t cstride[CKPT_MAX_RANK]; /* chunk-buffer strides in elements */
 	pthread_mutex_t slock;

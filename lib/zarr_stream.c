@@ -18,6 +18,7 @@ void ckpt_zstream_free(struct zstream *st)
 {
 	ckpt_blob_release(&st->blob);
 	ckpt_dstream_free(st->ds);
+	free(st->dec);
 	free(st->in);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
@@ -69,6 +70,41 @@ static void stream_release(struct ckpt_array *a, struct zstream *st)
 	pthread_mutex_unlock(&a->slock);
 }
 
+/* whole mode: the chunk decoded at once (within the limit on a chunk
+ * decoded whole, checked when the array was opened), the blob let go */
+static int stream_init_whole(struct ckpt_array *a, struct zstream *st, const char *key,
+			     struct ckpt_err *err)
+{
+	uint8_t *raw = NULL;
+	int rc;
+
+	/* a compressed chunk may legitimately be a little larger than decoded */
+	rc = ckpt_blob_load(a->s, &st->blob, a->o.lim->max_chunk_bytes + (a->m.chunk_nbytes / 8) + 65536,
+			    &raw, err);
+	if (rc == 0) {
+		st->dec = malloc(a->m.chunk_nbytes ? (size_t)a->m.chunk_nbytes : 1);
+		rc = st->dec ? ckpt_chain_decode(&a->m.chain, &a->m.dtype, a->m.rank, a->m.chunk,
+						 a->m.fill, raw, (size_t)st->blob.len, st->dec,
+						 a->o.lim, err)
+			     : -ENOMEM;
+		if (rc < 0 && rc != -ENOMEM)
+			ckpt_err_prefix(err, "'%s': chunk '%s': ", a->s->label, key);
+	}
+	free(raw);
+	ckpt_blob_release(&st->blob);
+	memset(&st->blob, 0, sizeof(st->blob));
+	st->blob.fd = -1;
+	if (rc < 0) {
+		free(st->dec);
+		st->dec = NULL;
+		return rc;
+	}
+	ckpt_cache_count_decoded(a->o.cache, a->m.chunk_nbytes);
+	st->produced = st->consumed = 0;
+	st->init = true;
+	return 0;
+}
+
 static int stream_init(struct ckpt_array *a, struct zstream *st, struct ckpt_err *err)
 {
 	uint64_t ci[CKPT_MAX_RANK];
@@ -87,6 +123,8 @@ static int stream_init(struct ckpt_array *a, struct zstream *st, struct ckpt_err
 	}
 	if (rc < 0)
 		return rc;
+	if (a->whole)
+		return stream_init_whole(a, st, key, err);
 	st->data_off = 0;
 	st->data_len = st->blob.len;
 	if (a->m.chain.shard) {
@@ -135,6 +173,8 @@ static void stream_retire_if_done(struct ckpt_array *a, struct zstream *st)
 		return;
 	ckpt_dstream_free(st->ds);
 	st->ds = NULL;
+	free(st->dec);
+	st->dec = NULL;
 	free(st->in);
 	st->in = NULL;
 	ckpt_blob_release(&st->blob);
@@ -152,6 +192,12 @@ static int stream_next(struct ckpt_array *a, struct zstream *st, uint8_t *out, s
 {
 	size_t got = 0;
 
+	if (st->dec) {
+		/* whole mode (counted as decoded when the chunk was) */
+		memcpy(out, st->dec + st->produced, n);
+		st->produced += n;
+		return 0;
+	}
 	while (got < n) {
 		size_t produced;
 		bool done;
@@ -232,7 +278,10 @@ int ckpt_zarr_copy_streamed(struct ckpt_array *a, uint64_t chunk, uint64_t off, 
 		} else {
 			if (!st->init)
 				rc = stream_init(a, st, err);
-			if (rc == 0 && !st->missing && st->produced > piece * P) {
+			if (rc == 0 && st->dec && st->produced > piece * P) {
+				/* the reader went back: the decoded chunk is still here */
+				st->produced = piece * P;
+			} else if (rc == 0 && !st->missing && st->produced > piece * P) {
 				/* the reader went back: start the stream over */
 				rc = ckpt_dstream_reset(st->ds);
 				st->produced = st->consumed = 0;
