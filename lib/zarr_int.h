@@ -53,6 +53,11 @@ struct ckpt_array {
 	pthread_mutex_t slock;
 	struct zstream *streams;
 	unsigned n_streams;
+	/* where readers last were in streamed chunks (chunk, offset + 1),
+	 * by chunk % 16, relaxed atomics: a hint that keeps read-ahead
+	 * from decoding further ahead than the cache holds */
+	uint64_t hint_chunk[16], hint_at[16];
+	uint64_t side; /* chunks side by side: the grid's size past its first dimension (at most 64) */
 	uint64_t use_clock;
 };
 
