@@ -70,6 +70,38 @@ static void stream_release(struct ckpt_array *a, struct zstream *st)
 	pthread_mutex_unlock(&a->slock);
 }
 
+/* whole mode: at most this many decoded chunks kept per array (chunks
+ * side by side are read in turns; beyond, the least recent idle one goes
+ * and is decoded again if read again) */
+#define MAX_WHOLE 4
+
+static void drop_idle_wholes(struct ckpt_array *a, struct zstream *keep)
+{
+	pthread_mutex_lock(&a->slock);
+	for (;;) {
+		struct zstream *victim = NULL;
+		unsigned held = 0;
+
+		for (struct zstream *s = a->streams; s; s = s->next) {
+			if (s == keep || !s->dec)
+				continue;
+			held++;
+			/* users == 0: nobody holds its lock, nobody can take it
+			 * while a->slock is held */
+			if (!s->users && (!victim || s->last_use < victim->last_use))
+				victim = s;
+		}
+		if (held < MAX_WHOLE || !victim)
+			break;
+		free(victim->dec);
+		victim->dec = NULL;
+		victim->init = false;
+		victim->retired = false;
+		victim->produced = victim->consumed = 0;
+	}
+	pthread_mutex_unlock(&a->slock);
+}
+
 /* whole mode: the chunk decoded at once (within the limit on a chunk
  * decoded whole, checked when the array was opened), the blob let go */
 static int stream_init_whole(struct ckpt_array *a, struct zstream *st, const char *key,
@@ -82,6 +114,7 @@ static int stream_init_whole(struct ckpt_array *a, struct zstream *st, const cha
 	rc = ckpt_blob_load(a->s, &st->blob, a->o.lim->max_chunk_bytes + (a->m.chunk_nbytes / 8) + 65536,
 			    &raw, err);
 	if (rc == 0) {
+		drop_idle_wholes(a, st);
 		st->dec = malloc(a->m.chunk_nbytes ? (size_t)a->m.chunk_nbytes : 1);
 		rc = st->dec ? ckpt_chain_decode(&a->m.chain, &a->m.dtype, a->m.rank, a->m.chunk,
 						 a->m.fill, raw, (size_t)st->blob.len, st->dec,

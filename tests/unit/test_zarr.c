@@ -693,6 +693,70 @@ static void test_stream__raw_and_non_streaming_chunks_above_the_threshold(void)
 	free(v);
 }
 
+/* More blosc chunks above the threshold read in turns than the array keeps
+ * decoded (4): the least recent idle one is let go and decoded again. */
+static void test_stream__whole_chunks_in_turns(void)
+{
+	enum { C = 1 << 17, K = 6, N = C * K }; /* 6 chunks of 512K */
+	char dir[] = "/tmp/ckptfs-test-turns.XXXXXX", meta[512], name[16], rm[96];
+	float *v = malloc(N * sizeof(*v));
+	uint8_t *buf = malloc(4096);
+	struct ckpt_err err = { 0, "" };
+	struct ckpt_zarr_meta m;
+	struct ckpt_cache *cache = NULL;
+	struct ckpt_array *a = NULL;
+	struct ckpt_store store = { 0 };
+	struct ckpt_array_opts o = { 0 };
+	int dfd;
+
+	CHECK(v && buf && mkdtemp(dir));
+	for (int i = 0; i < N; i++)
+		v[i] = (float)(i % 1000) + (float)(i / C);
+	snprintf(meta, sizeof(meta),
+		 "{\"chunks\":[%d],\"compressor\":{\"id\":\"blosc\",\"cname\":\"lz4\",\"clevel\":5,"
+		 "\"shuffle\":1,\"blocksize\":0},\"dtype\":\"<f4\",\"fill_value\":0,"
+		 "\"filters\":null,\"order\":\"C\",\"shape\":[%d],\"zarr_format\":2}", C, N);
+	CHECK_EQ(parse(&m, meta, &err), 0);
+	for (int k = 0; k < K; k++) {
+		uint8_t *z = NULL;
+		size_t zn = 0;
+
+		CHECK_EQ(ckpt_codec_encode(&m.chain.b2b[0], v + (size_t)k * C, (size_t)C * 4, &z, &zn), 0);
+		snprintf(name, sizeof(name), "%d", k);
+		put_file(dir, name, z, zn);
+		free(z);
+	}
+	ckpt_zarr_meta_release(&m);
+	put_file(dir, ".zarray", meta, strlen(meta));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	store.dirfd = dfd;
+	store.label = dir;
+	CHECK_EQ(ckpt_cache_new(&cache, 1 << 20), 0);
+	o.cache = cache;
+	o.lim = &lim;
+	o.stream_threshold = 256 << 10;
+	o.piece_bytes = 64 << 10;
+	CHECK_EQ(ckpt_array_open(&a, &store, "", 2, &o, &err), 0);
+	CHECK(a && ckpt_array_streams(a));
+	/* piece p of every chunk, then piece p + 1 of every chunk, ... */
+	for (uint64_t p = 0; a && p < (uint64_t)C * 4 / 65536; p += 3)
+		for (int k = 0; k < K; k++) {
+			uint64_t off = (uint64_t)k * C * 4 + p * 65536 + 100 * 4;
+
+			CHECK_EQ(ckpt_array_read(a, buf, off, 4096, &err), 4096);
+			CHECK(!memcmp(buf, (const uint8_t *)v + off, 4096));
+		}
+	/* six decoded chunks were not all kept: some were decoded again */
+	CHECK(decoded(cache) > (uint64_t)N * 4);
+	ckpt_array_close(a);
+	ckpt_cache_free(cache);
+	close(dfd);
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", dir);
+	CHECK_EQ(system(rm), 0);
+	free(buf);
+	free(v);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -710,5 +774,6 @@ int main(int argc, char **argv)
 	RUN(test_ndcopy__transpose_and_boxes);
 	RUN(test_stream__late_readahead_after_the_end);
 	RUN(test_stream__raw_and_non_streaming_chunks_above_the_threshold);
+	RUN(test_stream__whole_chunks_in_turns);
 	DONE();
 }
