@@ -70,9 +70,9 @@ static void stream_release(struct ckpt_array *a, struct zstream *st)
 	pthread_mutex_unlock(&a->slock);
 }
 
-/* whole mode: at most this many decoded chunks kept per array (chunks
- * side by side are read in turns; beyond, the least recent idle one goes
- * and is decoded again if read again) */
+/* whole mode: at most this many idle decoded chunks kept per array, besides
+ * those being read (chunks side by side are read in turns; beyond, the least
+ * recent idle one goes and is decoded again if read again) */
 #define MAX_WHOLE 4
 
 static void drop_idle_wholes(struct ckpt_array *a, struct zstream *keep)
@@ -83,15 +83,16 @@ static void drop_idle_wholes(struct ckpt_array *a, struct zstream *keep)
 		unsigned held = 0;
 
 		for (struct zstream *s = a->streams; s; s = s->next) {
-			if (s == keep || !s->dec)
+			/* idle ones only (users == 0: nobody holds its lock,
+			 * nobody can take it while a->slock is held); those in
+			 * use, at most one per reader, are not counted */
+			if (s == keep || s->users || !s->dec)
 				continue;
 			held++;
-			/* users == 0: nobody holds its lock, nobody can take it
-			 * while a->slock is held */
-			if (!s->users && (!victim || s->last_use < victim->last_use))
+			if (!victim || s->last_use < victim->last_use)
 				victim = s;
 		}
-		if (held < MAX_WHOLE || !victim)
+		if (held < MAX_WHOLE)
 			break;
 		free(victim->dec);
 		victim->dec = NULL;
