@@ -9,9 +9,10 @@
  *   a step:      its directory, "<step>.json", its ".versions" directory
  *   a tree:      an item's root directory (or a JSON item's file) and
  *                "<item>.json"; ".versions/<item>/<N>" is a tree too
- *   a tree node: two numbers (the node, its "<name>.json"), allocated on
- *                first use and keyed by the node's path in the tree, so a
- *                node keeps its number across edits (struct tslot.paths)
+ *   a tree node: three numbers (the node, its "<name>.json", and an array
+ *                leaf's "<name>.npy" view), allocated on first use and
+ *                keyed by the node's path in the tree, so a node keeps its
+ *                number across edits (struct tslot.paths)
  *   a NAME.npy being written (struct pending)
  * A direct checkpoint's step directory is also its item's root.  Inodes are
  * never forgotten (forget is a no-op): the records are small.
@@ -47,6 +48,7 @@ struct wbuf;
 struct istate {
 	struct ckpt_item *item;
 	uint64_t *json_size; /* per node id: size of "<name>.json" + 1, 0 = unknown */
+	uint64_t *npy_head;  /* per node id: header size of "<name>.npy" + 1, 0 = unknown */
 	uint64_t head_json_size;
 	unsigned refs;       /* the slot's own reference, open files, requests */
 };
@@ -74,7 +76,7 @@ struct tslot {
 	int err;
 	char *errmsg;
 	struct istate *cur;
-	/* path-stable node inodes: keys[i] has inodes inos[i], inos[i] + 1 */
+	/* path-stable node inodes: keys[i] has inodes inos[i], + 1 (.json), + 2 (.npy) */
 	char **keys;
 	fuse_ino_t *inos;
 	size_t n_paths, cap_paths;
@@ -123,6 +125,7 @@ enum itype {
 	T_JSON_ITEM, /* a JSON item's file */
 	T_NODE,      /* a tree node below the root: directory or leaf */
 	T_NODE_JSON,
+	T_NODE_NPY,  /* an array leaf's "<name>.npy": a .npy header, then the leaf */
 	T_VITEM,     /* .versions/<item>: a directory per version */
 	T_PENDING,   /* a NAME.npy being written */
 };
@@ -178,7 +181,7 @@ struct target {
 	struct step_slot *step;
 	struct tslot *ts;
 	struct istate *st;            /* ts's current state, held */
-	const struct ckpt_node *node; /* T_ITEM (the root), T_NODE, T_NODE_JSON */
+	const struct ckpt_node *node; /* T_ITEM (the root), T_NODE, T_NODE_JSON, T_NODE_NPY */
 	const char *key;              /* the node's path key ("" for the root) */
 	struct pending *pend;
 };
@@ -200,8 +203,10 @@ int fs_state_get(struct ckptfs *fs, struct tslot *ts, struct istate **out);
 void fs_state_put(struct tslot *ts, struct istate *st);
 /* opens the item again and makes that the current state (after an edit) */
 int fs_tree_reload(struct ckptfs *fs, struct tslot *ts);
-/* the inode of the node at key in ts (json: its "<name>.json") */
-fuse_ino_t fs_path_ino(struct ckptfs *fs, struct tslot *ts, const char *key, bool json);
+/* the inode of the node at key in ts; sub: 0 the node, 1 (true) its
+ * "<name>.json", FS_SUB_NPY its "<name>.npy" */
+#define FS_SUB_NPY 2
+fuse_ino_t fs_path_ino(struct ckptfs *fs, struct tslot *ts, const char *key, unsigned sub);
 /* after a rename (to) or a removal (to NULL): the paths under from move */
 void fs_rekey(struct ckptfs *fs, struct tslot *ts, const char *from, const char *to);
 const struct ckpt_node *fs_node_by_key(const struct ckpt_item *it, const char *key);
@@ -233,6 +238,10 @@ int fs_lookup(struct ckptfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t
 int fs_list(struct ckptfs *fs, fuse_ino_t ino, struct dir_list *out);
 void fs_list_free(struct dir_list *l);
 int fs_readlink(struct ckptfs *fs, char *buf, size_t cap);
+/* an array leaf's .npy view (T_NODE_NPY): its header (h->data_off bytes) */
+int fs_npy_head(struct ckptfs *fs, const struct target *t, struct ckpt_npy *h);
+/* opening "<name>.npy" for writing: the NAME.npy replace path (write.c) */
+int fs_npy_open_write(struct ckptfs *fs, const struct target *t, struct wbuf **wb);
 
 /* content.c: a generated file's bytes (caller frees), and its size
  * (computed once per state) */

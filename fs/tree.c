@@ -9,7 +9,9 @@
  *   /<step>/             one directory per pytree item and "<item>.json";
  *                        a JSON item as "<item>.json" holding its JSON
  *   /<step>/<item>/...   the pytree: dicts and lists as directories, each
- *                        leaf a file of its bytes beside "<leaf>.json"
+ *                        leaf a file of its bytes beside "<leaf>.json", and
+ *                        an array leaf's "<leaf>.npy": a numpy .npy header,
+ *                        then the leaf's bytes (docs/numpy.md)
  *   /<step>/.versions/<item>/<N>/   the item as it was at version N
  *                        (a direct step: /<step>/.versions/<N>/)
  */
@@ -32,6 +34,16 @@ static bool ends_json(const char *name, size_t *stem)
 	if (n <= 5 || strcmp(name + n - 5, ".json"))
 		return false;
 	*stem = n - 5;
+	return true;
+}
+
+static bool ends_npy(const char *name, size_t *stem)
+{
+	size_t n = strlen(name);
+
+	if (n <= 4 || strcmp(name + n - 4, ".npy"))
+		return false;
+	*stem = n - 4;
 	return true;
 }
 
@@ -154,6 +166,79 @@ static void fill(struct ckptfs *fs, struct stat *st, fuse_ino_t ino, mode_t type
 	st->st_ctim = st->st_mtim;
 }
 
+/* ---------------------------------------------------------------- .npy views */
+
+int fs_npy_head(struct ckptfs *fs, const struct target *t, struct ckpt_npy *h)
+{
+	struct ckpt_err err = { 0, "" };
+	int rc = ckpt_item_leaf_npy(t->st->item, t->node, h, &err);
+
+	if (rc < 0) {
+		fs_log(fs, "step '%s': %s.npy: %s", t->step->name, t->key, err.msg);
+		return -EIO;
+	}
+	__atomic_store_n(&t->st->npy_head[ckpt_node_id(t->node)], h->data_off + 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static struct pending *pending_named(struct tslot *ts, const char *dir, const char *name);
+
+/* NAME.npy's size: its header (remembered per state) and the leaf's bytes;
+ * while it is being written (the replace path), what was written */
+static int npy_size(struct ckptfs *fs, const struct target *t, uint64_t *size)
+{
+	struct ckpt_err err = { 0, "" };
+	uint64_t head = __atomic_load_n(&t->st->npy_head[ckpt_node_id(t->node)], __ATOMIC_RELAXED);
+	const char *slash = strrchr(t->key, '/');
+	char *dir = strndup(t->key, slash ? (size_t)(slash - t->key) : 0), name[CKPT_NAME_MAX + 8];
+	struct pending *p;
+	struct ckpt_npy h;
+	int rc;
+
+	if (!dir)
+		return -ENOMEM;
+	snprintf(name, sizeof(name), "%s.npy", slash ? slash + 1 : t->key);
+	p = pending_named(t->ts, dir, name);
+	free(dir);
+	if (p) {
+		pthread_mutex_lock(&t->ts->lock);
+		*size = p->wb && !p->done ? fs_wbuf_size(p->wb) : 0;
+		pthread_mutex_unlock(&t->ts->lock);
+		if (*size)
+			return 0;
+	}
+	if (!head) {
+		if ((rc = fs_npy_head(fs, t, &h)) < 0)
+			return rc;
+		head = h.data_off + 1;
+	}
+	if ((rc = ckpt_item_leaf_size(t->st->item, t->node, size, &err)) < 0) {
+		fs_log(fs, "%s", err.msg);
+		return -EIO;
+	}
+	*size += head - 1;
+	return 0;
+}
+
+int fs_npy_open_write(struct ckptfs *fs, const struct target *t, struct wbuf **wb)
+{
+	const char *slash = strrchr(t->key, '/');
+	char *dir = strndup(t->key, slash ? (size_t)(slash - t->key) : 0), name[CKPT_NAME_MAX + 8];
+	fuse_ino_t parent, ino;
+	int rc;
+
+	if (!dir)
+		return -ENOMEM;
+	snprintf(name, sizeof(name), "%s.npy", slash ? slash + 1 : t->key);
+	parent = *dir ? fs_path_ino(fs, t->ts, dir, 0) : t->ts->head;
+	free(dir);
+	if (!parent)
+		return -ENOMEM;
+	/* the same path as creating a new NAME.npy: replaced when closed */
+	rc = fs_create_npy(fs, parent, name, &ino, wb);
+	return rc;
+}
+
 int fs_getattr(struct ckptfs *fs, fuse_ino_t ino, struct stat *st)
 {
 	struct target t;
@@ -230,6 +315,10 @@ int fs_getattr(struct ckptfs *fs, fuse_ino_t ino, struct stat *st)
 			     k == CKPT_NODE_ARRAY || k == CKPT_NODE_STRING ? fperm : 0444, size, time_ns);
 		}
 		break;
+	case T_NODE_NPY:
+		if ((rc = npy_size(fs, &t, &size)) == 0)
+			fill(fs, st, ino, S_IFREG, fperm, size, time_ns);
+		break;
 	case T_PENDING:
 		fill(fs, st, ino, S_IFREG, 0644, fs_wbuf_size(t.pend->wb), 0);
 		clock_gettime(CLOCK_REALTIME, &st->st_mtim);
@@ -276,6 +365,24 @@ static int lookup_in_node(struct ckptfs *fs, const struct target *t, const char 
 			key = fs_key_join(t->key, s);
 			free(s);
 			goto found;
+		}
+		free(s);
+		c = NULL;
+	}
+	if (!c && ends_npy(name, &stem)) {
+		char *s = strndup(name, stem);
+
+		if (!s)
+			return -ENOMEM;
+		c = fs_child_named(t->node, s);
+		if (c && !ckpt_node_is_dir(c) && ckpt_node_kind(c) == CKPT_NODE_ARRAY) {
+			key = fs_key_join(t->key, s);
+			free(s);
+			if (!key)
+				return -ENOMEM;
+			*ino = fs_path_ino(fs, t->ts, key, FS_SUB_NPY);
+			free(key);
+			return *ino ? 0 : -ENOMEM;
 		}
 		free(s);
 		c = NULL;
@@ -528,6 +635,11 @@ static int list_node(struct ckptfs *fs, const struct target *t, struct dir_list 
 				snprintf(js, sizeof(js), "%s.json", name);
 				rc = add(l, js, fs_path_ino(fs, t->ts, key, true), S_IFREG);
 			}
+			if (rc == 0 && ckpt_node_kind(c) == CKPT_NODE_ARRAY &&
+			    strlen(name) + 4 <= CKPT_NAME_MAX) {
+				snprintf(js, sizeof(js), "%s.npy", name);
+				rc = add(l, js, fs_path_ino(fs, t->ts, key, FS_SUB_NPY), S_IFREG);
+			}
 		}
 		free(key);
 	}
@@ -535,7 +647,17 @@ static int list_node(struct ckptfs *fs, const struct target *t, struct dir_list 
 	for (size_t i = 0; i < t->ts->n_pending && rc == 0; i++) {
 		struct pending *p = t->ts->pending[i];
 
-		if (!p->done && !strcmp(p->dir, t->key))
+		size_t stem = strlen(p->name) - 4;
+		char *s;
+		const struct ckpt_node *c;
+
+		if (p->done || strcmp(p->dir, t->key))
+			continue;
+		/* replacing an array: its view is listed already */
+		s = strndup(p->name, stem);
+		c = s ? fs_child_named(t->node, s) : NULL;
+		free(s);
+		if (!c || ckpt_node_is_dir(c) || ckpt_node_kind(c) != CKPT_NODE_ARRAY)
 			rc = add(l, p->name, p->ino, S_IFREG);
 	}
 	pthread_mutex_unlock(&t->ts->lock);
