@@ -247,7 +247,7 @@ static void ls_node(struct ckpt_item *it, const struct ckpt_node *n, const char 
 					       json_string_value(json_object_get(d, "error")));
 				else {
 					printf("%12lld %s ",
-					       (long long)json_integer_value(json_object_get(d, "size")), p);
+					       (long long)json_integer_value(json_object_get(d, "nbytes")), p);
 					if (json_object_get(d, "dtype")) {
 						printf(" %s", json_string_value(json_object_get(d, "dtype")));
 						print_dims(json_object_get(d, "shape"));
