@@ -238,6 +238,8 @@ int fs_lookup(struct ckptfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t
 int fs_list(struct ckptfs *fs, fuse_ino_t ino, struct dir_list *out);
 void fs_list_free(struct dir_list *l);
 int fs_readlink(struct ckptfs *fs, char *buf, size_t cap);
+/* true when name is "<name>.npy" of an array leaf in dir (a view: not removed, not renamed) */
+bool fs_is_npy_view(const struct ckpt_node *dir, const char *name);
 /* an array leaf's .npy view (T_NODE_NPY): its header (h->data_off bytes) */
 int fs_npy_head(struct ckptfs *fs, const struct target *t, struct ckpt_npy *h);
 /* opening "<name>.npy" for writing: the NAME.npy replace path (write.c) */

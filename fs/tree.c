@@ -183,6 +183,19 @@ int fs_npy_head(struct ckptfs *fs, const struct target *t, struct ckpt_npy *h)
 
 static struct pending *pending_named(struct tslot *ts, const char *dir, const char *name);
 
+bool fs_is_npy_view(const struct ckpt_node *dir, const char *name)
+{
+	const struct ckpt_node *c;
+	size_t stem;
+	char *s;
+
+	if (!dir || !ends_npy(name, &stem) || !(s = strndup(name, stem)))
+		return false;
+	c = fs_child_named(dir, s);
+	free(s);
+	return c && !ckpt_node_is_dir(c) && ckpt_node_kind(c) == CKPT_NODE_ARRAY;
+}
+
 /* NAME.npy's size: its header (remembered per state) and the leaf's bytes;
  * while it is being written (the replace path), what was written */
 static int npy_size(struct ckptfs *fs, const struct target *t, uint64_t *size)
@@ -647,17 +660,8 @@ static int list_node(struct ckptfs *fs, const struct target *t, struct dir_list 
 	for (size_t i = 0; i < t->ts->n_pending && rc == 0; i++) {
 		struct pending *p = t->ts->pending[i];
 
-		size_t stem = strlen(p->name) - 4;
-		char *s;
-		const struct ckpt_node *c;
-
-		if (p->done || strcmp(p->dir, t->key))
-			continue;
 		/* replacing an array: its view is listed already */
-		s = strndup(p->name, stem);
-		c = s ? fs_child_named(t->node, s) : NULL;
-		free(s);
-		if (!c || ckpt_node_is_dir(c) || ckpt_node_kind(c) != CKPT_NODE_ARRAY)
+		if (!p->done && !strcmp(p->dir, t->key) && !fs_is_npy_view(t->node, p->name))
 			rc = add(l, p->name, p->ino, S_IFREG);
 	}
 	pthread_mutex_unlock(&t->ts->lock);
