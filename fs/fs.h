@@ -211,6 +211,8 @@ fuse_ino_t fs_path_ino(struct ckptfs *fs, struct tslot *ts, const char *key, uns
 void fs_rekey(struct ckptfs *fs, struct tslot *ts, const char *from, const char *to);
 const struct ckpt_node *fs_node_by_key(const struct ckpt_item *it, const char *key);
 const struct ckpt_node *fs_child_named(const struct ckpt_node *n, const char *name);
+/* true when name is "<name>.npy" of an array leaf in dir (a view: not removed, not renamed) */
+bool fs_is_npy_view(const struct ckpt_node *dir, const char *name);
 char *fs_key_join(const char *dir, const char *name);
 /* ".versions/<item>/<N>": the version's tree slot */
 struct tslot *fs_version_slot(struct ckptfs *fs, struct tslot *item, uint64_t version);
@@ -238,17 +240,17 @@ int fs_lookup(struct ckptfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t
 int fs_list(struct ckptfs *fs, fuse_ino_t ino, struct dir_list *out);
 void fs_list_free(struct dir_list *l);
 int fs_readlink(struct ckptfs *fs, char *buf, size_t cap);
-/* true when name is "<name>.npy" of an array leaf in dir (a view: not removed, not renamed) */
-bool fs_is_npy_view(const struct ckpt_node *dir, const char *name);
-/* an array leaf's .npy view (T_NODE_NPY): its header (h->data_off bytes) */
-int fs_npy_head(struct ckptfs *fs, const struct target *t, struct ckpt_npy *h);
-/* opening "<name>.npy" for writing: the NAME.npy replace path (write.c) */
-int fs_npy_open_write(struct ckptfs *fs, const struct target *t, struct wbuf **wb);
 
 /* content.c: a generated file's bytes (caller frees), and its size
  * (computed once per state) */
 int fs_content(struct ckptfs *fs, const struct target *t, char **buf, size_t *n);
 int fs_content_size(struct ckptfs *fs, const struct target *t, uint64_t *size);
+/* an array leaf's .npy view (T_NODE_NPY): its header (h->data_off bytes) */
+int fs_npy_head(struct ckptfs *fs, const struct target *t, struct ckpt_npy *h);
+/* its st_size: header + the leaf's bytes (what was written, while replaced) */
+int fs_npy_size(struct ckptfs *fs, const struct target *t, uint64_t *size);
+/* opening "<name>.npy" for writing: the NAME.npy replace path (write.c) */
+int fs_npy_open_write(struct ckptfs *fs, const struct target *t, struct wbuf **wb);
 
 /* ops.c: after the session, the handles the kernel never released */
 void fs_handles_close(struct ckptfs *fs);

@@ -423,6 +423,19 @@ const struct ckpt_node *fs_child_named(const struct ckpt_node *n, const char *na
 	return c;
 }
 
+bool fs_is_npy_view(const struct ckpt_node *dir, const char *name)
+{
+	const struct ckpt_node *c;
+	size_t n = strlen(name);
+	char *s;
+
+	if (!dir || n <= 4 || strcmp(name + n - 4, ".npy") || !(s = strndup(name, n - 4)))
+		return false;
+	c = fs_child_named(dir, s);
+	free(s);
+	return c && !ckpt_node_is_dir(c) && ckpt_node_kind(c) == CKPT_NODE_ARRAY;
+}
+
 const struct ckpt_node *fs_node_by_key(const struct ckpt_item *it, const char *key)
 {
 	const struct ckpt_node *n = ckpt_item_root(it);

@@ -166,92 +166,6 @@ static void fill(struct ckptfs *fs, struct stat *st, fuse_ino_t ino, mode_t type
 	st->st_ctim = st->st_mtim;
 }
 
-/* ---------------------------------------------------------------- .npy views */
-
-int fs_npy_head(struct ckptfs *fs, const struct target *t, struct ckpt_npy *h)
-{
-	struct ckpt_err err = { 0, "" };
-	int rc = ckpt_item_leaf_npy(t->st->item, t->node, h, &err);
-
-	if (rc < 0) {
-		fs_log(fs, "step '%s': %s.npy: %s", t->step->name, t->key, err.msg);
-		return -EIO;
-	}
-	__atomic_store_n(&t->st->npy_head[ckpt_node_id(t->node)], h->data_off + 1, __ATOMIC_RELAXED);
-	return 0;
-}
-
-static struct pending *pending_named(struct tslot *ts, const char *dir, const char *name);
-
-bool fs_is_npy_view(const struct ckpt_node *dir, const char *name)
-{
-	const struct ckpt_node *c;
-	size_t stem;
-	char *s;
-
-	if (!dir || !ends_npy(name, &stem) || !(s = strndup(name, stem)))
-		return false;
-	c = fs_child_named(dir, s);
-	free(s);
-	return c && !ckpt_node_is_dir(c) && ckpt_node_kind(c) == CKPT_NODE_ARRAY;
-}
-
-/* NAME.npy's size: its header (remembered per state) and the leaf's bytes;
- * while it is being written (the replace path), what was written */
-static int npy_size(struct ckptfs *fs, const struct target *t, uint64_t *size)
-{
-	struct ckpt_err err = { 0, "" };
-	uint64_t head = __atomic_load_n(&t->st->npy_head[ckpt_node_id(t->node)], __ATOMIC_RELAXED);
-	const char *slash = strrchr(t->key, '/');
-	char *dir = strndup(t->key, slash ? (size_t)(slash - t->key) : 0), name[CKPT_NAME_MAX + 8];
-	struct pending *p;
-	struct ckpt_npy h;
-	int rc;
-
-	if (!dir)
-		return -ENOMEM;
-	snprintf(name, sizeof(name), "%s.npy", slash ? slash + 1 : t->key);
-	p = pending_named(t->ts, dir, name);
-	free(dir);
-	if (p) {
-		pthread_mutex_lock(&t->ts->lock);
-		*size = p->wb && !p->done ? fs_wbuf_size(p->wb) : 0;
-		pthread_mutex_unlock(&t->ts->lock);
-		if (*size)
-			return 0;
-	}
-	if (!head) {
-		if ((rc = fs_npy_head(fs, t, &h)) < 0)
-			return rc;
-		head = h.data_off + 1;
-	}
-	if ((rc = ckpt_item_leaf_size(t->st->item, t->node, size, &err)) < 0) {
-		fs_log(fs, "%s", err.msg);
-		return -EIO;
-	}
-	*size += head - 1;
-	return 0;
-}
-
-int fs_npy_open_write(struct ckptfs *fs, const struct target *t, struct wbuf **wb)
-{
-	const char *slash = strrchr(t->key, '/');
-	char *dir = strndup(t->key, slash ? (size_t)(slash - t->key) : 0), name[CKPT_NAME_MAX + 8];
-	fuse_ino_t parent, ino;
-	int rc;
-
-	if (!dir)
-		return -ENOMEM;
-	snprintf(name, sizeof(name), "%s.npy", slash ? slash + 1 : t->key);
-	parent = *dir ? fs_path_ino(fs, t->ts, dir, 0) : t->ts->head;
-	free(dir);
-	if (!parent)
-		return -ENOMEM;
-	/* the same path as creating a new NAME.npy: replaced when closed */
-	rc = fs_create_npy(fs, parent, name, &ino, wb);
-	return rc;
-}
-
 int fs_getattr(struct ckptfs *fs, fuse_ino_t ino, struct stat *st)
 {
 	struct target t;
@@ -329,7 +243,7 @@ int fs_getattr(struct ckptfs *fs, fuse_ino_t ino, struct stat *st)
 		}
 		break;
 	case T_NODE_NPY:
-		if ((rc = npy_size(fs, &t, &size)) == 0)
+		if ((rc = fs_npy_size(fs, &t, &size)) == 0)
 			fill(fs, st, ino, S_IFREG, fperm, size, time_ns);
 		break;
 	case T_PENDING:
