@@ -250,7 +250,7 @@ static size_t shape_repr(const struct ckpt_npy *h, char *out, size_t cap)
 		n += (size_t)snprintf(out + n, cap - n, "%s%" PRIu64, i ? ", " : "", h->shape[i]);
 	if (n < cap)
 		n += (size_t)snprintf(out + n, cap - n, h->rank == 1 ? ",)" : ")");
-	return n;
+	return n < cap ? n : cap - 1;
 }
 
 /* the dict literal with numpy's spare spaces (no padding, no newline) */
@@ -266,7 +266,7 @@ static size_t dict_text(const struct ckpt_npy *h, char *out, size_t cap)
 			snprintf(first, sizeof(first), "%" PRIu64, h->shape[0]);
 	n = (size_t)snprintf(out, cap, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }%*s",
 			     h->descr, shape, spare > 0 ? spare : 0, "");
-	return n;
+	return n < cap ? n : cap - 1; /* never cut: the buffers fit 32 dimensions */
 }
 
 int ckpt_npy_make(struct ckpt_npy *h, const char *dtype, uint32_t rank, const uint64_t *shape,
