@@ -9,9 +9,10 @@
  *   a step:      its directory, "<step>.json", its ".versions" directory
  *   a tree:      an item's root directory (or a JSON item's file) and
  *                "<item>.json"; ".versions/<item>/<N>" is a tree too
- *   a tree node: two numbers (the node, its "<name>.json"), allocated on
- *                first use and keyed by the node's path in the tree, so a
- *                node keeps its number across edits (struct tslot.paths)
+ *   a tree node: three numbers (the node, its "<name>.json", and an array
+ *                leaf's "<name>.npy" view), allocated on first use and
+ *                keyed by the node's path in the tree, so a node keeps its
+ *                number across edits (struct tslot.paths)
  *   a NAME.npy being written (struct pending)
  * A direct checkpoint's step directory is also its item's root.  Inodes are
  * never forgotten (forget is a no-op): the records are small.
@@ -83,6 +84,7 @@ struct wbuf;
 struct istate {
 	struct ckpt_item *item;
 	uint64_t *json_size; /* per node id: size of "<name>.json" + 1, 0 = unknown */
+	uint64_t *npy_head;  /* per node id: header size of "<name>.npy" + 1, 0 = unknown */
 	uint64_t head_json_size;
 	unsigned refs;       /* the slot's own reference, open files, requests */
 };
@@ -110,7 +112,7 @@ struct tslot {
 	int err;
 	char *errmsg;
 	struct istate *cur;
-	/* path-stable node inodes: keys[i] has inodes inos[i], inos[i] + 1 */
+	/* path-stable node inodes: keys[i] has inodes inos[i], + 1 (.json), + 2 (.npy) */
 	char **keys;
 	fuse_ino_t *inos;
 	size_t n_paths, cap_paths;
@@ -159,6 +161,7 @@ enum itype {
 	T_JSON_ITEM, /* a JSON item's file */
 	T_NODE,      /* a tree node below the root: directory or leaf */
 	T_NODE_JSON,
+	T_NODE_NPY,  /* an array leaf's "<name>.npy": a .npy header, then the leaf */
 	T_VITEM,     /* .versions/<item>: a directory per version */
 	T_PENDING,   /* a NAME.npy being written */
 };
@@ -219,7 +222,7 @@ struct target {
 	struct step_slot *step;
 	struct tslot *ts;
 	struct istate *st;            /* ts's current state, held */
-	const struct ckpt_node *node; /* T_ITEM (the root), T_NODE, T_NODE_JSON */
+	const struct ckpt_node *node; /* T_ITEM (the root), T_NODE, T_NODE_JSON, T_NODE_NPY */
 	const char *key;              /* the node's path key ("" for the root) */
 	struct pending *pend;
 };
@@ -241,12 +244,16 @@ int fs_state_get(struct ckptfs *fs, struct tslot *ts, struct istate **out);
 void fs_state_put(struct tslot *ts, struct istate *st);
 /* opens the item again and makes that the current state (after an edit) */
 int fs_tree_reload(struct ckptfs *fs, struct tslot *ts);
-/* the inode of the node at key in ts (json: its "<name>.json") */
-fuse_ino_t fs_path_ino(struct ckptfs *fs, struct tslot *ts, const char *key, bool json);
+/* the inode of the node at key in ts; sub: 0 the node, 1 (true) its
+ * "<name>.json", FS_SUB_NPY its "<name>.npy" */
+#define FS_SUB_NPY 2
+fuse_ino_t fs_path_ino(struct ckptfs *fs, struct tslot *ts, const char *key, unsigned sub);
 /* after a rename (to) or a removal (to NULL): the paths under from move */
 void fs_rekey(struct ckptfs *fs, struct tslot *ts, const char *from, const char *to);
 const struct ckpt_node *fs_node_by_key(const struct ckpt_item *it, const char *key);
 const struct ckpt_node *fs_child_named(const struct ckpt_node *n, const char *name);
+/* true when name is "<name>.npy" of an array leaf in dir (a view: not removed, not renamed) */
+bool fs_is_npy_view(const struct ckpt_node *dir, const char *name);
 char *fs_key_join(const char *dir, const char *name);
 /* ".versions/<item>/<N>": the version's tree slot */
 struct tslot *fs_version_slot(struct ckptfs *fs, struct tslot *item, uint64_t version);
@@ -279,6 +286,12 @@ int fs_readlink(struct ckptfs *fs, char *buf, size_t cap);
  * (computed once per state) */
 int fs_content(struct ckptfs *fs, const struct target *t, char **buf, size_t *n);
 int fs_content_size(struct ckptfs *fs, const struct target *t, uint64_t *size);
+/* an array leaf's .npy view (T_NODE_NPY): its header (h->data_off bytes) */
+int fs_npy_head(struct ckptfs *fs, const struct target *t, struct ckpt_npy *h);
+/* its st_size: header + the leaf's bytes (what was written, while replaced) */
+int fs_npy_size(struct ckptfs *fs, const struct target *t, uint64_t *size);
+/* opening "<name>.npy" for writing: the NAME.npy replace path (write.c) */
+int fs_npy_open_write(struct ckptfs *fs, const struct target *t, struct wbuf **wb);
 
 /* ops.c: after the session, the handles the kernel never released */
 void fs_handles_close(struct ckptfs *fs);

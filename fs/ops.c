@@ -43,6 +43,8 @@ struct fh {
 	uint64_t ra_until;  /* FH_LEAF: read-ahead asked for up to here */
 	uint64_t fixed;     /* FH_WRITE of an array leaf: its size, else UINT64_MAX */
 	char *path;         /* FH_LEAF, FH_WRITE: the file in the mount, for messages */
+	uint8_t *head;      /* FH_LEAF of a "<name>.npy": its header, then the leaf */
+	uint64_t head_n;
 };
 
 static struct ckptfs *FS(fuse_req_t req)
@@ -252,6 +254,7 @@ static void fh_destroy(struct ckptfs *fs, struct fh *h)
 		fs_state_put(h->ts, h->st);
 	free(h->buf);
 	free(h->path);
+	free(h->head);
 	free(h);
 }
 
@@ -338,6 +341,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	} else if (writing) {
 		if (fs->o.ro || fs_immutable(fs, &t))
 			rc = -EROFS;
+		else if (t.type == T_NODE_NPY)
+			rc = fs_npy_open_write(fs, &t, &h->wb); /* replaces the array */
 		else if (t.type != T_NODE)
 			rc = -EACCES; /* generated JSON */
 		else
@@ -346,7 +351,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			rc = fs_wbuf_truncate(h->wb, 0);
 		h->kind = FH_WRITE;
 		h->fixed = UINT64_MAX;
-		if (rc == 0 && ckpt_node_kind(t.node) == CKPT_NODE_ARRAY) {
+		/* an array leaf keeps its size (NAME.npy replaces it with any) */
+		if (rc == 0 && t.type == T_NODE && ckpt_node_kind(t.node) == CKPT_NODE_ARRAY) {
 			struct ckpt_err err = { 0, "" };
 
 			if (ckpt_item_leaf_size(t.st->item, t.node, &h->fixed, &err) < 0)
@@ -354,15 +360,27 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		}
 		if (rc == 0)
 			h->path = target_path(fs, &t);
-	} else if (t.type == T_NODE) {
+	} else if (t.type == T_NODE || t.type == T_NODE_NPY) {
 		struct ckpt_err err = { 0, "" };
+		struct ckpt_npy npy;
 
 		h->kind = FH_LEAF;
 		h->path = target_path(fs, &t);
-		rc = ckpt_item_leaf(t.st->item, t.node, &h->leaf, &err);
+		rc = t.type == T_NODE_NPY ? fs_npy_head(fs, &t, &npy) : 0;
+		if (rc == 0 && t.type == T_NODE_NPY) {
+			h->head_n = npy.data_off;
+			h->head = malloc(npy.data_off);
+			if (h->head)
+				ckpt_npy_header(&npy, h->head, npy.data_off);
+			else
+				rc = -ENOMEM;
+		}
+		if (rc == 0)
+			rc = ckpt_item_leaf(t.st->item, t.node, &h->leaf, &err);
 		if (rc < 0) {
-			fs_log(fs, "open '%s': %s", h->path ? h->path : "?", err.msg);
-			rc = -EIO;
+			if (err.msg[0])
+				fs_log(fs, "open '%s': %s", h->path ? h->path : "?", err.msg);
+			rc = rc == -ENOMEM ? rc : -EIO;
 		} else {
 			/* the leaf lives as long as its state: keep it */
 			h->ts = t.ts;
@@ -458,6 +476,34 @@ static void read_ahead(struct ckptfs *fs, struct fh *h, uint64_t off, size_t siz
 }
 
 static void do_read(fuse_req_t req, struct fh *h, size_t size, off_t off);
+static char *thread_buf(size_t n);
+
+/* a read of a .npy view that starts in its header: the header's bytes, then the leaf's */
+static void read_head(fuse_req_t req, struct fh *h, size_t size, off_t off)
+{
+	struct ckpt_err err = { 0, "" };
+	size_t hn = (size_t)(h->head_n - (uint64_t)off), got;
+	char *buf = thread_buf(size);
+	int64_t r = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	hn = hn < size ? hn : size;
+	memcpy(buf, h->head + off, hn);
+	for (got = hn; got < size; got += (size_t)r) {
+		r = ckpt_leaf_read(h->leaf, buf + got, got - hn, size - got, &err);
+		if (r <= 0)
+			break;
+	}
+	if (r < 0) {
+		fs_log(FS(req), "%s", err.msg);
+		reply_err(req, (int)r);
+		return;
+	}
+	fuse_reply_buf(req, buf, got);
+}
 
 /* Valid replies: fuse_reply_buf, fuse_reply_data, fuse_reply_err.  The
  * handle is held across the reply: the kernel may send RELEASE as soon as
@@ -486,6 +532,13 @@ static void do_read(fuse_req_t req, struct fh *h, size_t size, off_t off)
 
 		fuse_reply_buf(req, h->buf + (n ? off : 0), n < size ? n : size);
 		return;
+	}
+	if (h->kind == FH_LEAF && h->head_n) {
+		if ((uint64_t)off < h->head_n) {
+			read_head(req, h, size, off);
+			return;
+		}
+		off -= (off_t)h->head_n; /* the rest is the leaf */
 	}
 	if (h->kind == FH_LEAF) {
 		struct ckpt_view v;

@@ -591,7 +591,8 @@ int fs_unlink(struct ckptfs *fs, fuse_ino_t parent, const char *name, bool dir)
 			__atomic_store_n(&p->done, true, __ATOMIC_RELEASE);
 			rc = 0;
 		} else {
-			rc = n > 5 && !strcmp(name + n - 5, ".json") ? -EACCES : -ENOENT;
+			rc = (n > 5 && !strcmp(name + n - 5, ".json")) || fs_is_npy_view(t.node, name)
+				     ? -EACCES : -ENOENT;
 		}
 		goto out;
 	}
@@ -648,8 +649,9 @@ int fs_rename(struct ckptfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t
 	src = fs_child_named(a.node, name);
 	if (!src) {
 		rc = find_pending(a.ts, a.key, name) ? -EBUSY
-		     : strlen(name) > 5 && !strcmp(name + strlen(name) - 5, ".json") ? -EACCES
-										   : -ENOENT;
+		     : (strlen(name) > 5 && !strcmp(name + strlen(name) - 5, ".json")) ||
+				       fs_is_npy_view(a.node, name) ? -EACCES
+								    : -ENOENT;
 		goto out;
 	}
 	if (reserved_suffix(newname) || name_key(newname, &ne.key, &ne.key_n) < 0) {

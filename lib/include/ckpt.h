@@ -282,12 +282,38 @@ struct ckpt_npy {
 	uint64_t shape[CKPT_NPY_MAX_RANK];
 	uint64_t data_off;   /* where the data starts */
 	uint64_t data_bytes; /* product(shape) * itemsize */
+	char descr[32];      /* the header's 'descr' (ckpt_npy_make): "<f4", "|V2", ... */
+	const char *ml_dtype; /* ckpt_npy_make: the ml_dtypes name when numpy lacks the
+			       * dtype ("bfloat16", "float8_e4m3fn", "int4"), else NULL */
 };
 
 /* Parses the header in p[0, n).  -EINVAL (not .npy, cut short), -ENOTSUP (dtype, order). */
 int ckpt_npy_parse(const uint8_t *p, size_t n, struct ckpt_npy *h, struct ckpt_err *err);
 /* Converts n bytes of its data to little-endian in place. */
 void ckpt_npy_to_le(const struct ckpt_npy *h, void *p, size_t n);
+/*
+ * The inverse of ckpt_npy_parse: the header numpy writes (np.save, format
+ * 1.0; 2.0 when the header needs more than 65535 bytes) for an array of
+ * this dtype (numpy / TensorStore name) and shape, C order, little-endian.
+ * Fills h: descr, itemsize, rank, shape, data_off (the header's length, a
+ * multiple of 64) and data_bytes.  Types numpy lacks are shown as numpy
+ * types of the same item size (docs/numpy.md): bfloat16, the float8, float6
+ * and float4 types as raw '|V<n>' (view with ml_dtypes), int4/int2 as '|i1'
+ * and uint4/uint2 as '|u1' (one value per byte); h->ml_dtype names them.
+ * @return 0, -ENOTSUP (unknown dtype), -EOVERFLOW (sizes), -EINVAL (rank)
+ */
+int ckpt_npy_make(struct ckpt_npy *h, const char *dtype, uint32_t rank, const uint64_t *shape,
+		  struct ckpt_err *err);
+/* Writes the header ckpt_npy_make described: bytes [0, min(cap, h->data_off))
+ * of it into out.  @return h->data_off */
+uint64_t ckpt_npy_header(const struct ckpt_npy *h, uint8_t *out, size_t cap);
+/*
+ * An array leaf as a .npy file shows it (ckpt_npy_make for its dtype and
+ * shape), without keeping its array open.  h->data_bytes equals the leaf's
+ * size.  @return 0, -ENOTSUP (not an array leaf), or the leaf's open error
+ */
+int ckpt_item_leaf_npy(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_npy *h,
+		       struct ckpt_err *err);
 
 /* ---------------------------------------------------------------- versions */
 

@@ -16,7 +16,7 @@ mk() {
 
 # the bytes of every leaf below a tree, as "path sha256" lines
 digests() {
-	(cd "$1" && find . -type f ! -name '*.json' ! -path '*/.versions/*' -exec sha256sum {} + | sort -k2)
+	(cd "$1" && find . -type f ! -name '*.json' ! -name '*.npy' ! -path '*/.versions/*' -exec sha256sum {} + | sort -k2)
 }
 
 verify_ocdbt() {
@@ -152,7 +152,9 @@ assert (a.ravel() == np.arange(1024, dtype='<f4')).all(), a[:8]"
 		    assert meta["dtype"] == str(le.dtype), (k, meta["dtype"])
 		    assert meta["shape"] == list(v.shape), (k, meta["shape"])
 		    assert open(p, "rb").read() == le.tobytes(), k
-		    assert not os.path.exists(p + ".npy"), k
+		    # and its read-only view: the same array, little-endian (docs/numpy.md)
+		    back = np.load(p + ".npy")
+		    assert back.dtype == le.dtype and np.array_equal(back, v), k
 		# refused at close: not .npy, cut short, Fortran order; nothing is added
 		import io
 		buf = io.BytesIO()
@@ -215,14 +217,14 @@ assert (a.ravel() == np.arange(1024, dtype='<f4')).all(), a[:8]"
 		[ "$status" -ne 0 ]
 		run rm "$s/layer_0000/w_00.json"
 		[[ "$output" == *"Permission denied"* ]]
-		[ "$(ls "$s/layer_0000")" = "$(printf 'w_00\nw_00.json')" ]
+		[ "$(ls "$s/layer_0000")" = "$(printf 'w_00\nw_00.json\nw_00.npy')" ]
 		[ "$(sha256sum <"$s/opt/w")" = "$w2" ]
 		# a renamed file keeps its inode; a removed path gets a new one
 		[ "$(stat -c %i "$s/opt/w")" != "" ]
 		ckpt_unmount
 		ckpt_mount "$BATS_TEST_TMPDIR/$kind" -o ro
 		s=$MNT/$kind/state
-		[ "$(cd "$s" && find . | sort | tr '\n' ' ')" = ". ./extras ./extras/name ./extras/name.json ./extras/none ./extras/none.json ./extras/step ./extras/step.json ./extras/table ./extras/table.json ./layer_0000 ./layer_0000/w_00 ./layer_0000/w_00.json ./opt ./opt/inner ./opt/inner/m ./opt/inner/m.json ./opt/w ./opt/w.json " ]
+		[ "$(cd "$s" && find . | sort | tr '\n' ' ')" = ". ./extras ./extras/name ./extras/name.json ./extras/none ./extras/none.json ./extras/step ./extras/step.json ./extras/step.npy ./extras/table ./extras/table.json ./extras/table.npy ./layer_0000 ./layer_0000/w_00 ./layer_0000/w_00.json ./layer_0000/w_00.npy ./opt ./opt/inner ./opt/inner/m ./opt/inner/m.json ./opt/inner/m.npy ./opt/w ./opt/w.json ./opt/w.npy " ]
 		[ "$(sha256sum <"$s/opt/w")" = "$w2" ]
 		[ "$(ints "$s/opt/inner/m" d2)" = "7 7 7 7" ]
 		# the tree as generated is still there

@@ -49,7 +49,7 @@ make_agg() {
 	[ "$(jqv "$s/agg/ok.json" value)" = true ]
 	[ "$(cat "$s/agg/tag")" = warmup ]
 	[ "$(jqv "$s/agg/f32.json" msgpack_type)" = "numpy scalar" ]
-	[ "$(ls "$s/agg/seq" | tr '\n' ' ')" = "0 0.json 1 1.json " ]
+	[ "$(ls "$s/agg/seq" | tr '\n' ' ')" = "0 0.json 0.npy 1 1.json 1.npy " ]
 	[ -f "$s/agg/none" ] && [ ! -s "$s/agg/none" ]
 	# the file's value wins over the array in storage
 	[ "$(ints "$s/extras/table" d8 | tr ' ' '\n' | sort -u)" = 5 ]
@@ -120,7 +120,7 @@ del t['agg']['n']; open('$d/checkpoint','wb').write(msgpack.packb(t))"
 			# the file is the tree: one commit point, any edit
 			mv "$s/agg/f32" "$s/agg/n"
 			more="t['agg']['n'] = t['agg'].pop('f32')"
-			top="agg extras layer_0000 new only_in_file only_in_file.json seq "
+			top="agg extras layer_0000 new only_in_file only_in_file.json only_in_file.npy seq "
 		else
 			# a value of the file replaced while the tree changes: refused, nothing written
 			run mv "$s/agg/f32" "$s/agg/n"

@@ -54,10 +54,10 @@ with mounted(os.path.join(build, "fs", "ckptfs"), out, "-o", "rw") as mnt:
             f.seek(off)
             f.write(data)
 
-    def rmtree(path):  # leaves first; a leaf's NAME.json goes with it
+    def rmtree(path):  # leaves first; a leaf's NAME.json and NAME.npy go with it
         for d, dirs, files in os.walk(os.path.join(mnt, path), topdown=False):
             for f in files:
-                if not f.endswith(".json"):
+                if not f.endswith(".json") and not (f.endswith(".npy") and f[:-4] in files):
                     os.unlink(os.path.join(d, f))
             os.rmdir(d)
 
