@@ -4,7 +4,8 @@
  * "<item>.json", "<leaf>.json", "metadata.json", ".ckptfs-stats" and a
  * JSON item's file.  The library builds every JSON document (lib/describe.c);
  * here they are only printed (indented, one newline at the end) and their
- * sizes remembered per state.
+ * sizes remembered per state.  And an array leaf's "<name>.npy" view: its
+ * header (the library's ckpt_npy_header), size, and the write that replaces it.
  */
 #define _GNU_SOURCE
 #include "fs.h"
@@ -132,5 +133,80 @@ int fs_content_size(struct ckptfs *fs, const struct target *t, uint64_t *size)
 	}
 	if (st)
 		fs_state_put(t->ts, st);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- .npy views */
+
+int fs_npy_head(struct ckptfs *fs, const struct target *t, struct ckpt_npy *h)
+{
+	struct ckpt_err err = { 0, "" };
+	int rc = ckpt_item_leaf_npy(t->st->item, t->node, h, &err);
+
+	if (rc < 0) {
+		fs_log(fs, "step '%s': %s.npy: %s", t->step->name, t->key, err.msg);
+		return -EIO;
+	}
+	__atomic_store_n(&t->st->npy_head[ckpt_node_id(t->node)], h->data_off + 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* NAME.npy's size: its header (remembered per state) and the leaf's bytes;
+ * while it is being written (the replace path), what was written */
+int fs_npy_size(struct ckptfs *fs, const struct target *t, uint64_t *size)
+{
+	struct ckpt_err err = { 0, "" };
+	uint64_t head = __atomic_load_n(&t->st->npy_head[ckpt_node_id(t->node)], __ATOMIC_RELAXED);
+	const char *slash = strrchr(t->key, '/');
+	char *dir = strndup(t->key, slash ? (size_t)(slash - t->key) : 0), name[CKPT_NAME_MAX + 8];
+	struct pending *p;
+	struct ckpt_npy h;
+	int rc;
+
+	if (!dir)
+		return -ENOMEM;
+	snprintf(name, sizeof(name), "%s.npy", slash ? slash + 1 : t->key);
+	*size = 0;
+	pthread_mutex_lock(&t->ts->lock);
+	for (size_t i = 0; i < t->ts->n_pending; i++) {
+		p = t->ts->pending[i];
+		if (!p->done && p->wb && !strcmp(p->dir, dir) && !strcmp(p->name, name))
+			*size = fs_wbuf_size(p->wb);
+	}
+	pthread_mutex_unlock(&t->ts->lock);
+	free(dir);
+	if (*size)
+		return 0;
+	if (!head) {
+		/* its dtype and shape give both sizes: one look at the array */
+		if ((rc = fs_npy_head(fs, t, &h)) < 0)
+			return rc;
+		*size = h.data_off + h.data_bytes;
+		return 0;
+	}
+	if ((rc = ckpt_item_leaf_size(t->st->item, t->node, size, &err)) < 0) {
+		fs_log(fs, "%s", err.msg);
+		return -EIO;
+	}
+	*size += head - 1;
+	return 0;
+}
+
+int fs_npy_open_write(struct ckptfs *fs, const struct target *t, struct wbuf **wb)
+{
+	const char *slash = strrchr(t->key, '/');
+	char *dir = strndup(t->key, slash ? (size_t)(slash - t->key) : 0), name[CKPT_NAME_MAX + 8];
+	fuse_ino_t parent, ino;
+	int rc;
+
+	if (!dir)
+		return -ENOMEM;
+	snprintf(name, sizeof(name), "%s.npy", slash ? slash + 1 : t->key);
+	parent = *dir ? fs_path_ino(fs, t->ts, dir, 0) : t->ts->head;
+	free(dir);
+	if (!parent)
+		return -ENOMEM;
+	/* the same path as creating a new NAME.npy: replaced when closed */
+	rc = fs_create_npy(fs, parent, name, &ino, wb);
 	return rc;
 }

@@ -9,12 +9,15 @@
  *   a step:      its directory, "<step>.json", its ".versions" directory
  *   a tree:      an item's root directory (or a JSON item's file) and
  *                "<item>.json"; ".versions/<item>/<N>" is a tree too
- *   a tree node: two numbers (the node, its "<name>.json"), allocated on
- *                first use and keyed by the node's path in the tree, so a
- *                node keeps its number across edits (struct tslot.paths)
+ *   a tree node: three numbers (the node, its "<name>.json", and an array
+ *                leaf's "<name>.npy" view), allocated on first use and
+ *                keyed by the node's path in the tree, so a node keeps its
+ *                number across edits (struct tslot.paths)
  *   a NAME.npy being written (struct pending)
  * A direct checkpoint's step directory is also its item's root.  Inodes are
  * never forgotten (forget is a no-op): the records are small.
+ * In a tree mount (forest.c) each checkpoint has a struct ckptfs of its own
+ * with these numbers, seen by the kernel with a prefix per checkpoint.
  *
  * An item's tree is read through a refcounted state (struct istate): an
  * edit commits, opens the item again and swaps the new state in; files
@@ -33,6 +36,40 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+/* forest.c: a SOURCE that holds checkpoints below it (a tree mount).  Each
+ * checkpoint is served by its own struct ckptfs through ops.c's handlers;
+ * its inode numbers carry a per-checkpoint prefix, added to what those
+ * handlers reply (the names below) and removed from what the kernel asks. */
+struct ckptfs;
+extern const struct fuse_lowlevel_ops forest_ops;
+/* after ckpt_src_open said "not a checkpoint" (msg): scans SOURCE; 0 with
+ * fs->forest set, or -errno with err's message for the user */
+int forest_open(struct ckptfs *fs, const char *source, unsigned depth, size_t max_ckpts,
+		const char *msg, struct ckpt_err *err);
+/* after the session loop: the checkpoints' step watchers and open handles */
+void forest_stop(struct ckptfs *fs);
+void forest_close(struct ckptfs *fs);
+
+/* prefix.c: replies and notifications with a tree mount's inode prefix.
+ * ops.c's handlers and live.c reply through these: outside a tree mount
+ * (and for the top layer of one) they are the fuse_* functions they name;
+ * while forest.c runs a checkpoint's handler (fs_prefix_enter), they add
+ * that checkpoint's prefix (struct ckptfs.ino_prefix) to inode numbers. */
+void fs_prefix_enter(struct ckptfs *sub);
+void fs_prefix_leave(void);
+/* the struct ckptfs a request is for: the checkpoint whose handler runs */
+struct ckptfs *fs_req_fs(fuse_req_t req);
+int fs_reply_entry(fuse_req_t req, const struct fuse_entry_param *e);
+int fs_reply_create(fuse_req_t req, const struct fuse_entry_param *e, const struct fuse_file_info *fi);
+int fs_reply_attr(fuse_req_t req, const struct stat *attr, double attr_timeout);
+size_t fs_add_direntry(fuse_req_t req, char *buf, size_t bufsize, const char *name,
+		       const struct stat *stbuf, off_t off);
+size_t fs_add_direntry_plus(fuse_req_t req, char *buf, size_t bufsize, const char *name,
+			    const struct fuse_entry_param *e, off_t off);
+/* the kernel's caches of fs's inode ino / of name in directory parent */
+int fs_notify_inval_inode(struct ckptfs *fs, fuse_ino_t ino, off_t off, off_t len);
+int fs_notify_inval_entry(struct ckptfs *fs, fuse_ino_t parent, const char *name, size_t namelen);
+
 #define INO_ROOT 1
 #define INO_LATEST 2
 #define INO_ROOT_META 3
@@ -47,6 +84,7 @@ struct wbuf;
 struct istate {
 	struct ckpt_item *item;
 	uint64_t *json_size; /* per node id: size of "<name>.json" + 1, 0 = unknown */
+	uint64_t *npy_head;  /* per node id: header size of "<name>.npy" + 1, 0 = unknown */
 	uint64_t head_json_size;
 	unsigned refs;       /* the slot's own reference, open files, requests */
 };
@@ -74,7 +112,7 @@ struct tslot {
 	int err;
 	char *errmsg;
 	struct istate *cur;
-	/* path-stable node inodes: keys[i] has inodes inos[i], inos[i] + 1 */
+	/* path-stable node inodes: keys[i] has inodes inos[i], + 1 (.json), + 2 (.npy) */
 	char **keys;
 	fuse_ino_t *inos;
 	size_t n_paths, cap_paths;
@@ -123,6 +161,7 @@ enum itype {
 	T_JSON_ITEM, /* a JSON item's file */
 	T_NODE,      /* a tree node below the root: directory or leaf */
 	T_NODE_JSON,
+	T_NODE_NPY,  /* an array leaf's "<name>.npy": a .npy header, then the leaf */
 	T_VITEM,     /* .versions/<item>: a directory per version */
 	T_PENDING,   /* a NAME.npy being written */
 };
@@ -142,6 +181,10 @@ struct ckptfs_opts {
 struct ckptfs {
 	struct ckpt_src *src;
 	struct fuse_session *se;
+	/* a checkpoint of a tree mount (forest.c): the mount, and what its inode
+	 * numbers carry there; NULL and 0 otherwise */
+	struct ckptfs *parent;
+	fuse_ino_t ino_prefix;
 	struct ckpt_opts lib;
 	struct ckptfs_opts o;
 	uid_t uid;
@@ -170,6 +213,7 @@ struct ckptfs {
 	bool live;          /* the step watcher runs (live.c): the step list is current */
 	int live_stop;
 	pthread_t live_thread;
+	struct forest *forest; /* a tree mount: the checkpoints below SOURCE (forest.c) */
 };
 
 /* What an inode resolves to now.  Release with fs_put. */
@@ -178,7 +222,7 @@ struct target {
 	struct step_slot *step;
 	struct tslot *ts;
 	struct istate *st;            /* ts's current state, held */
-	const struct ckpt_node *node; /* T_ITEM (the root), T_NODE, T_NODE_JSON */
+	const struct ckpt_node *node; /* T_ITEM (the root), T_NODE, T_NODE_JSON, T_NODE_NPY */
 	const char *key;              /* the node's path key ("" for the root) */
 	struct pending *pend;
 };
@@ -200,12 +244,16 @@ int fs_state_get(struct ckptfs *fs, struct tslot *ts, struct istate **out);
 void fs_state_put(struct tslot *ts, struct istate *st);
 /* opens the item again and makes that the current state (after an edit) */
 int fs_tree_reload(struct ckptfs *fs, struct tslot *ts);
-/* the inode of the node at key in ts (json: its "<name>.json") */
-fuse_ino_t fs_path_ino(struct ckptfs *fs, struct tslot *ts, const char *key, bool json);
+/* the inode of the node at key in ts; sub: 0 the node, 1 (true) its
+ * "<name>.json", FS_SUB_NPY its "<name>.npy" */
+#define FS_SUB_NPY 2
+fuse_ino_t fs_path_ino(struct ckptfs *fs, struct tslot *ts, const char *key, unsigned sub);
 /* after a rename (to) or a removal (to NULL): the paths under from move */
 void fs_rekey(struct ckptfs *fs, struct tslot *ts, const char *from, const char *to);
 const struct ckpt_node *fs_node_by_key(const struct ckpt_item *it, const char *key);
 const struct ckpt_node *fs_child_named(const struct ckpt_node *n, const char *name);
+/* true when name is "<name>.npy" of an array leaf in dir (a view: not removed, not renamed) */
+bool fs_is_npy_view(const struct ckpt_node *dir, const char *name);
 char *fs_key_join(const char *dir, const char *name);
 /* ".versions/<item>/<N>": the version's tree slot */
 struct tslot *fs_version_slot(struct ckptfs *fs, struct tslot *item, uint64_t version);
@@ -238,9 +286,24 @@ int fs_readlink(struct ckptfs *fs, char *buf, size_t cap);
  * (computed once per state) */
 int fs_content(struct ckptfs *fs, const struct target *t, char **buf, size_t *n);
 int fs_content_size(struct ckptfs *fs, const struct target *t, uint64_t *size);
+/* an array leaf's .npy view (T_NODE_NPY): its header (h->data_off bytes) */
+int fs_npy_head(struct ckptfs *fs, const struct target *t, struct ckpt_npy *h);
+/* its st_size: header + the leaf's bytes (what was written, while replaced) */
+int fs_npy_size(struct ckptfs *fs, const struct target *t, uint64_t *size);
+/* opening "<name>.npy" for writing: the NAME.npy replace path (write.c) */
+int fs_npy_open_write(struct ckptfs *fs, const struct target *t, struct wbuf **wb);
 
 /* ops.c: after the session, the handles the kernel never released */
 void fs_handles_close(struct ckptfs *fs);
+
+/* log.c: messages to stderr (foreground), syslog (background) and
+ * -o log=FILE; fs_log_setup installs the sink before anything is logged */
+int fs_log_setup(const char *file);
+void fs_log_background(void);
+void fs_log_close(void);
+
+/* kio.c: the /dev/fuse channel, so that direct-I/O files can be mmapped */
+int fs_kio_install(struct fuse_session *se);
 
 /* live.c: steps that come and go while mounted */
 int fs_live_start(struct ckptfs *fs);

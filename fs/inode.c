@@ -272,7 +272,10 @@ static struct istate *state_new(struct ckpt_item *it)
 	struct istate *st = calloc(1, sizeof(*st));
 	uint64_t n = ckpt_item_n_nodes(it);
 
-	if (!st || !(st->json_size = calloc(n ? n : 1, sizeof(*st->json_size)))) {
+	if (!st || !(st->json_size = calloc(n ? n : 1, sizeof(*st->json_size))) ||
+	    !(st->npy_head = calloc(n ? n : 1, sizeof(*st->npy_head)))) {
+		if (st)
+			free(st->json_size);
 		free(st);
 		return NULL;
 	}
@@ -285,6 +288,7 @@ static void state_free(struct istate *st)
 {
 	ckpt_item_close(st->item);
 	free(st->json_size);
+	free(st->npy_head);
 	free(st);
 }
 
@@ -419,6 +423,19 @@ const struct ckpt_node *fs_child_named(const struct ckpt_node *n, const char *na
 	return c;
 }
 
+bool fs_is_npy_view(const struct ckpt_node *dir, const char *name)
+{
+	const struct ckpt_node *c;
+	size_t n = strlen(name);
+	char *s;
+
+	if (!dir || n <= 4 || strcmp(name + n - 4, ".npy") || !(s = strndup(name, n - 4)))
+		return false;
+	c = fs_child_named(dir, s);
+	free(s);
+	return c && !ckpt_node_is_dir(c) && ckpt_node_kind(c) == CKPT_NODE_ARRAY;
+}
+
 const struct ckpt_node *fs_node_by_key(const struct ckpt_item *it, const char *key)
 {
 	const struct ckpt_node *n = ckpt_item_root(it);
@@ -464,20 +481,20 @@ static int hash_grow(struct tslot *ts)
 	return 0;
 }
 
-fuse_ino_t fs_path_ino(struct ckptfs *fs, struct tslot *ts, const char *key, bool json)
+fuse_ino_t fs_path_ino(struct ckptfs *fs, struct tslot *ts, const char *key, unsigned sub)
 {
-	static const uint8_t types[2] = { T_NODE, T_NODE_JSON };
+	static const uint8_t types[3] = { T_NODE, T_NODE_JSON, T_NODE_NPY };
 	fuse_ino_t ino = 0;
 	size_t h;
 
 	if (!*key)
-		return ts->head + (json ? 1 : 0);
+		return sub == FS_SUB_NPY ? 0 : ts->head + sub; /* the root: no view */
 	pthread_mutex_lock(&ts->lock);
 	if ((ts->n_paths + 1) * 2 > ts->cap_hash && hash_grow(ts) < 0)
 		goto out;
 	for (h = hash_slot(ts, key); ts->hash[h]; h = (h + 1) & (ts->cap_hash - 1)) {
 		if (!strcmp(ts->keys[ts->hash[h] - 1], key)) {
-			ino = ts->inos[ts->hash[h] - 1] + (json ? 1 : 0);
+			ino = ts->inos[ts->hash[h] - 1] + sub;
 			goto out;
 		}
 	}
@@ -498,13 +515,13 @@ fuse_ino_t fs_path_ino(struct ckptfs *fs, struct tslot *ts, const char *key, boo
 	ts->keys[ts->n_paths] = strdup(key);
 	if (!ts->keys[ts->n_paths])
 		goto out;
-	ts->inos[ts->n_paths] = fs_alloc(fs, types, 2, ts, ts->n_paths);
+	ts->inos[ts->n_paths] = fs_alloc(fs, types, 3, ts, ts->n_paths);
 	if (!ts->inos[ts->n_paths]) {
 		free(ts->keys[ts->n_paths]);
 		goto out;
 	}
 	ts->hash[h] = ++ts->n_paths;
-	ino = ts->inos[ts->n_paths - 1] + (json ? 1 : 0);
+	ino = ts->inos[ts->n_paths - 1] + sub;
 out:
 	pthread_mutex_unlock(&ts->lock);
 	return ino;
@@ -639,6 +656,7 @@ int fs_resolve(struct ckptfs *fs, fuse_ino_t ino, struct target *t)
 		return 0;
 	case T_NODE:
 	case T_NODE_JSON:
+	case T_NODE_NPY:
 		t->ts = r.owner;
 		t->step = t->ts->step;
 		if ((rc = fs_state_get(fs, t->ts, &t->st)) < 0)
@@ -647,7 +665,9 @@ int fs_resolve(struct ckptfs *fs, fuse_ino_t ino, struct target *t)
 		t->key = t->ts->keys[r.idx]; /* never freed while mounted */
 		pthread_mutex_unlock(&t->ts->lock);
 		t->node = fs_node_by_key(t->st->item, t->key);
-		if (!t->node || (r.type == T_NODE_JSON && ckpt_node_is_dir(t->node))) {
+		if (!t->node || (r.type == T_NODE_JSON && ckpt_node_is_dir(t->node)) ||
+		    (r.type == T_NODE_NPY && (ckpt_node_is_dir(t->node) ||
+					      ckpt_node_kind(t->node) != CKPT_NODE_ARRAY))) {
 			fs_put(t);
 			return -ENOENT; /* removed by an edit */
 		}

@@ -47,9 +47,9 @@ static void inval_step(struct ckptfs *fs, const char *name)
 {
 	char js[4200];
 
-	fuse_lowlevel_notify_inval_entry(fs->se, INO_ROOT, name, strlen(name));
+	fs_notify_inval_entry(fs, INO_ROOT, name, strlen(name));
 	snprintf(js, sizeof(js), "%s.json", name);
-	fuse_lowlevel_notify_inval_entry(fs->se, INO_ROOT, js, strlen(js));
+	fs_notify_inval_entry(fs, INO_ROOT, js, strlen(js));
 }
 
 /* Rescans; sends what changed.  Names are copied out under the lock and
@@ -94,10 +94,10 @@ static void refresh(struct ckptfs *fs)
 		changed = true;
 	}
 	if (changed)
-		fuse_lowlevel_notify_inval_inode(fs->se, INO_ROOT, 0, 0);
+		fs_notify_inval_inode(fs, INO_ROOT, 0, 0);
 	if (latest_changed) {
-		fuse_lowlevel_notify_inval_entry(fs->se, INO_ROOT, "latest", 6);
-		fuse_lowlevel_notify_inval_inode(fs->se, INO_LATEST, 0, 0);
+		fs_notify_inval_entry(fs, INO_ROOT, "latest", 6);
+		fs_notify_inval_inode(fs, INO_LATEST, 0, 0);
 	}
 	ckpt_step_ents_free(old, n_old);
 }

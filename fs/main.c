@@ -7,6 +7,7 @@
 #include "fs.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,11 +30,15 @@ struct cli {
 	int ra_threads_set;
 	unsigned ra_threads;
 	int strict_commit;
-	int ro;
+	int ro, rw_given;
 	char *tmpdir;
-	unsigned threads;
+	char *log_file;
+	unsigned threads, max_threads;
+	int threads_set, max_threads_set;
 	int nonopt;
 	int show_help, show_version;
+	unsigned tree_depth, tree_max; /* tree mounts (forest.c) */
+	int tree_depth_set, tree_max_set;
 };
 
 enum { KEY_RO = 100, KEY_RW };
@@ -44,12 +50,20 @@ static const struct fuse_opt cli_opts[] = {
 	OPT("piece_size=%s", piece_size),
 	OPT("strict_commit", strict_commit),
 	OPT("tmpdir=%s", tmpdir),
+	OPT("log=%s", log_file),
 	OPT("readahead=%s", readahead),
 	{ "readahead_threads=%u", offsetof(struct cli, ra_threads), 0 },
 	OPT("readahead_threads=", ra_threads_set),
+	{ "tree_depth=%u", offsetof(struct cli, tree_depth), 0 },
+	OPT("tree_depth=", tree_depth_set),
+	{ "tree_max=%u", offsetof(struct cli, tree_max), 0 },
+	OPT("tree_max=", tree_max_set),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("rw", KEY_RW),
 	{ "threads=%u", offsetof(struct cli, threads), 0 },
+	OPT("threads=", threads_set),
+	{ "max_threads=%u", offsetof(struct cli, max_threads), 0 },
+	OPT("max_threads=", max_threads_set),
 	OPT("-h", show_help),
 	OPT("--help", show_help),
 	OPT("-V", show_version),
@@ -64,6 +78,7 @@ static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	(void)outargs;
 	if (key == KEY_RO || key == KEY_RW) {
 		c->ro = key == KEY_RO;
+		c->rw_given = 1;
 		return 1; /* kept: the kernel mount is read-only too */
 	}
 	if (key == FUSE_OPT_KEY_NONOPT && c->nonopt++ == 0) {
@@ -98,10 +113,13 @@ static int parse_size(const char *s, size_t *out)
 static void usage(const char *prog)
 {
 	printf("usage: %s SOURCE MOUNTPOINT [options]\n\n"
-	       "Shows the Orbax / TensorStore checkpoints in SOURCE as files; edits made\n"
-	       "through the mount are copy-on-write commits (see README.md).\n\n"
+	       "Shows the Orbax / TensorStore checkpoints in SOURCE as files, read-only;\n"
+	       "with -o rw, edits made through the mount are copy-on-write commits\n"
+	       "(see docs/mounting.md).\n\n"
 	       "ckptfs options:\n"
-	       "    -o ro                  read-only: no edits, everything cached\n"
+	       "    -o ro                  read-only (the default): no edits, everything cached\n"
+	       "    -o rw                  read-write: edits through the mount are commits\n"
+	       "    -o log=FILE            also append every message to FILE (with a timestamp)\n"
 	       "    -o readahead=SIZE      decoded ahead of a sequential reader (default cache_size/2; 0: off)\n"
 	       "    -o readahead_threads=N threads decoding ahead (default: CPUs, at most 16)\n"
 	       "    -o tmpdir=DIR          where bytes being written wait for close\n"
@@ -110,10 +128,14 @@ static void usage(const char *prog)
 	       "    -o stream_threshold=SIZE  decode larger chunks as streams (default 64M)\n"
 	       "    -o piece_size=SIZE     piece size of streamed chunks (default 4M)\n"
 	       "    -o strict_commit       only show steps that have commit_success.txt\n"
-	       "    -o threads=N           worker threads (default 16)\n"
-	       "    -f                     stay in the foreground\n"
+	       "    -o max_threads=N       at most N worker threads (default 16; -o threads=N too)\n"
+	       "    -o tree_depth=N        a SOURCE that is not a checkpoint: look for checkpoints\n"
+	       "                           this many levels below it (default 6; 0: do not)\n"
+	       "    -o tree_max=N          at most this many checkpoints below it (default 10000)\n"
+	       "    -f                     stay in the foreground (messages on stderr)\n"
 	       "    -d                     debug output (implies -f)\n"
-	       "    -s                     single-threaded\n\n",
+	       "    -s                     single-threaded\n"
+	       "In the background, messages go to syslog (ident ckptfs) and -o log=FILE.\n\n",
 	       prog);
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
@@ -171,6 +193,10 @@ static int apply_options(const struct cli *c, struct ckptfs *fs)
 		fs->lib.readahead_threads = 0;
 	fs->o.root_timeout = 1.0;
 	fs->o.ro = c->ro;
+	if ((c->max_threads_set && c->max_threads == 0) || (c->threads_set && c->threads == 0)) {
+		fprintf(stderr, "ckptfs: max_threads must be at least 1\n");
+		return -1;
+	}
 	if (c->tmpdir)
 		fs->tmpdir = c->tmpdir;
 	else
@@ -178,18 +204,189 @@ static int apply_options(const struct cli *c, struct ckptfs *fs)
 	return 0;
 }
 
+/* -o rw edits SOURCE in place, and buffers writes in tmpdir: both must be
+ * writable by this process, or the first edit would fail far from here */
+static int check_writable(const struct cli *c, const struct ckptfs *fs)
+{
+	struct statvfs sv;
+	struct stat st;
+	char *dir = NULL, *slash;
+	const char *where = c->source;
+	int rc = 0;
+
+	if (stat(c->source, &st) == 0 && !S_ISDIR(st.st_mode)) {
+		/* a Flax file: edits write a new file beside it and rename it */
+		dir = strdup(c->source);
+		if (!dir)
+			return -1;
+		slash = strrchr(dir, '/');
+		if (slash)
+			*(slash == dir ? slash + 1 : slash) = '\0';
+		where = dir;
+	}
+	if (statvfs(where, &sv) == 0 && (sv.f_flag & ST_RDONLY)) {
+		fprintf(stderr, "ckptfs: -o rw: SOURCE '%s' is on a read-only file system; "
+			"mount it without -o rw to read it\n", c->source);
+		rc = -1;
+	} else if (access(where, W_OK | X_OK) < 0) {
+		fprintf(stderr, "ckptfs: -o rw: SOURCE '%s' cannot be written by this user (uid %ld): "
+			"%s; mount it without -o rw to read it\n", where, (long)geteuid(),
+			strerror(errno));
+		rc = -1;
+	} else if (access(fs->tmpdir, W_OK | X_OK) < 0) {
+		fprintf(stderr, "ckptfs: -o rw: tmpdir '%s', where written bytes wait for close: %s\n",
+			fs->tmpdir, strerror(errno));
+		rc = -1;
+	}
+	free(dir);
+	return rc;
+}
+
+/* libfuse mounts on a regular file too; ours would show an unusable root */
+static int check_mountpoint(const char *mp)
+{
+	struct stat st;
+
+	if (stat(mp, &st) < 0) {
+		fprintf(stderr, "ckptfs: mount point '%s': %s\n", mp, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "ckptfs: mount point '%s' is not a directory\n", mp);
+		return -1;
+	}
+	return 0;
+}
+
+/* "-ofsname=ckptfs:SOURCE,...": libfuse splits -o on commas unless escaped
+ * with a backslash, so SOURCE's commas and backslashes are */
+static char *mount_opts(const char *source, bool ro)
+{
+	static const char head[] = "-ofsname=ckptfs:";
+	static const char tail[] = ",subtype=ckptfs,default_permissions";
+	size_t n = strlen(source);
+	char *o = malloc(sizeof(head) + 2 * n + sizeof(tail) + 4), *p;
+
+	if (!o)
+		return NULL;
+	p = stpcpy(o, head);
+	for (size_t i = 0; i < n; i++) {
+		if (source[i] == ',' || source[i] == '\\')
+			*p++ = '\\';
+		*p++ = source[i];
+	}
+	p = stpcpy(p, tail);
+	if (ro)
+		strcpy(p, ",ro"); /* the default: the kernel refuses writes (EROFS) */
+	return o;
+}
+
+/* the loop: -s single-threaded, else at most max_threads workers */
+static int serve(struct fuse_session *se, const struct fuse_cmdline_opts *opts,
+		 const struct cli *c)
+{
+	struct fuse_loop_config *cfg;
+	unsigned max = c->max_threads_set ? c->max_threads : c->threads_set ? c->threads : 16;
+	int ret;
+
+	if (opts->singlethread)
+		return fuse_session_loop(se);
+	cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return -1;
+	fuse_loop_cfg_set_clone_fd(cfg, opts->clone_fd);
+	fuse_loop_cfg_set_max_threads(cfg, max);
+	if (opts->max_idle_threads != UINT_MAX)
+		fuse_loop_cfg_set_idle_threads(cfg, opts->max_idle_threads);
+	ret = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return ret;
+}
+
+/* mount, go to the background unless -f, serve until unmounted: the exit status */
+static int run(struct ckptfs *fs, struct fuse_args *args, const struct fuse_cmdline_opts *opts,
+	       const struct cli *c)
+{
+	struct fuse_session *se;
+	char *mo = mount_opts(c->source, c->ro);
+	int ret = 1;
+
+	if (!mo || fuse_opt_add_arg(args, mo) < 0) {
+		free(mo);
+		return 1;
+	}
+	free(mo);
+	se = fuse_session_new(args, fs->forest ? &forest_ops : &ckptfs_ops, sizeof(ckptfs_ops), fs);
+	if (!se)
+		return 1;
+	/* a shell starts background jobs with SIGINT ignored, and libfuse only
+	 * replaces default dispositions: make SIGINT/TERM/HUP always unmount */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_session;
+	if (fuse_session_mount(se, opts->mountpoint) != 0)
+		goto out_signals;
+	if (fs_kio_install(se) != 0)
+		goto out_unmount;
+	/* the parent returns once the mount exists; requests wait for the loop */
+	if (fuse_daemonize(opts->foreground) != 0)
+		goto out_unmount;
+	if (!opts->foreground)
+		fs_log_background(); /* stderr is /dev/null now */
+	fs->se = se;
+	if (!fs->forest && fs_live_start(fs) < 0)
+		fuse_log(FUSE_LOG_ERR, "ckptfs: cannot watch '%s' for new steps\n", c->source);
+	ret = serve(se, opts, c);
+	fs_live_stop(fs);
+	forest_stop(fs);
+	fs_handles_close(fs);
+	/* 0: unmounted; > 0: the signal that asked us to stop; < 0: an error */
+	ret = ret < 0;
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+	return ret;
+}
+
+/* the command line: 0 to mount, 1 done (help, version), -1 an error */
+static int parse_cli(struct fuse_args *args, struct cli *c, struct fuse_cmdline_opts *opts,
+		     const char *prog)
+{
+	if (fuse_opt_parse(args, c, cli_opts, cli_proc) < 0)
+		return -1;
+	if (c->show_help) {
+		usage(prog);
+		return 1;
+	}
+	if (c->show_version) {
+		printf("ckptfs %s (libfuse %s)\n", "0.1.0", fuse_pkgversion());
+		return 1;
+	}
+	if (!c->rw_given)
+		c->ro = 1; /* read-only unless -o rw */
+	if (fuse_parse_cmdline(args, opts) != 0)
+		return -1;
+	if (!c->source || !opts->mountpoint) {
+		fprintf(stderr, "usage: %s SOURCE MOUNTPOINT [options]  (--help for more)\n", prog);
+		return -1;
+	}
+	return check_mountpoint(opts->mountpoint);
+}
+
 int main(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts opts;
-	struct fuse_loop_config *cfg = NULL;
-	struct fuse_session *se = NULL;
 	struct ckpt_err err = { 0, "" };
 	struct cli c;
 	struct ckptfs fs;
 	struct stat st;
-	char fsname[4200];
-	int ret = 1;
+	int ret = 1, rc;
 
 	/* decoded chunks and pieces are allocated and freed by the MiB: keep
 	 * them on the heap, so that freed memory is reused instead of mapped
@@ -200,26 +397,13 @@ int main(int argc, char **argv)
 	memset(&c, 0, sizeof(c));
 	memset(&fs, 0, sizeof(fs));
 	memset(&opts, 0, sizeof(opts));
-	if (fuse_opt_parse(&args, &c, cli_opts, cli_proc) < 0)
-		goto out_args;
-	if (c.show_help) {
-		usage(argv[0]);
-		ret = 0;
-		goto out_args;
-	}
-	if (c.show_version) {
-		printf("ckptfs %s (libfuse %s)\n", "0.1.0", fuse_pkgversion());
-		ret = 0;
-		goto out_args;
-	}
-	if (fuse_parse_cmdline(&args, &opts) != 0)
-		goto out_args;
-	if (!c.source || !opts.mountpoint) {
-		fprintf(stderr, "usage: %s SOURCE MOUNTPOINT [options]  (--help for more)\n", argv[0]);
+	rc = parse_cli(&args, &c, &opts, argv[0]);
+	if (rc != 0) {
+		ret = rc < 0;
 		goto out_opts;
 	}
-
-	if (apply_options(&c, &fs) < 0)
+	if (apply_options(&c, &fs) < 0 || (!c.ro && check_writable(&c, &fs) < 0) ||
+	    fs_log_setup(c.log_file) < 0)
 		goto out_opts;
 	fs.next_ino = INO_FIRST_FREE;
 	fs.live_stop = -1;
@@ -228,8 +412,15 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&fs.log_lock, NULL);
 	pthread_mutex_init(&fs.scan_lock, NULL);
 	if (ckpt_src_open(&fs.src, c.source, &fs.lib, &err) < 0) {
-		fprintf(stderr, "ckptfs: %s\n", err.msg);
-		goto out_fs;
+		struct ckpt_err terr = { 0, "" };
+
+		/* not a checkpoint: a tree of them? (docs/trees.md) */
+		if (err.code != -EINVAL ||
+		    forest_open(&fs, c.source, c.tree_depth_set ? c.tree_depth : 6,
+				c.tree_max_set ? c.tree_max : 10000, err.msg, &terr) < 0) {
+			fuse_log(FUSE_LOG_ERR, "ckptfs: %s\n", terr.msg[0] ? terr.msg : err.msg);
+			goto out_fs;
+		}
 	}
 	if (stat(c.source, &st) == 0) {
 		fs.uid = st.st_uid;
@@ -237,64 +428,21 @@ int main(int argc, char **argv)
 		fs.root_time = st.st_mtim;
 	}
 	raise_nofile();
-
-	/* named after SOURCE in /proc/mounts; the kernel checks modes (JSON
-	 * files are 0444) before asking us */
-	snprintf(fsname, sizeof(fsname), "-ofsname=ckptfs:%s,subtype=ckptfs,default_permissions",
-		 c.source);
-	if (fuse_opt_add_arg(&args, fsname) < 0)
-		goto out_fs;
-	se = fuse_session_new(&args, &ckptfs_ops, sizeof(ckptfs_ops), &fs);
-	if (!se)
-		goto out_fs;
-	/* a shell starts background jobs with SIGINT ignored, and libfuse only
-	 * replaces default dispositions: make SIGINT/TERM/HUP always unmount */
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	if (fuse_set_signal_handlers(se) != 0)
-		goto out_session;
-	if (fuse_session_mount(se, opts.mountpoint) != 0)
-		goto out_signals;
-	/* the parent returns once the mount exists; requests wait for the loop */
-	if (fuse_daemonize(opts.foreground) != 0)
-		goto out_unmount;
-	fs.se = se;
-	if (fs_live_start(&fs) < 0)
-		fprintf(stderr, "ckptfs: cannot watch '%s' for new steps\n", c.source);
-	if (opts.singlethread) {
-		ret = fuse_session_loop(se);
-	} else {
-		cfg = fuse_loop_cfg_create();
-		if (!cfg)
-			goto out_unmount;
-		fuse_loop_cfg_set_clone_fd(cfg, opts.clone_fd);
-		fuse_loop_cfg_set_max_threads(cfg, c.threads ? c.threads : 16);
-		ret = fuse_session_loop_mt(se, cfg);
-		fuse_loop_cfg_destroy(cfg);
-	}
-	fs_live_stop(&fs);
-	fs_handles_close(&fs);
-	/* 0: unmounted; > 0: the signal that asked us to stop; < 0: an error */
-	ret = ret < 0;
-out_unmount:
-	fuse_session_unmount(se);
-out_signals:
-	fuse_remove_signal_handlers(se);
-out_session:
-	fuse_session_destroy(se);
+	ret = run(&fs, &args, &opts, &c);
 out_fs:
+	forest_close(&fs);
 	ckpt_step_ents_free(fs.scan, fs.n_scan);
 	fs_destroy(&fs);
 	pthread_mutex_destroy(&fs.scan_lock);
+	fs_log_close();
 out_opts:
 	free(opts.mountpoint);
-out_args:
 	free(c.source);
 	free(c.cache_size);
 	free(c.stream_threshold);
 	free(c.piece_size);
 	free(c.tmpdir);
+	free(c.log_file);
 	free(c.readahead);
 	fuse_opt_free_args(&args);
 	return ret;

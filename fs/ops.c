@@ -9,13 +9,20 @@
  * trees being edited are not cached by the kernel (timeouts 0); a file
  * opened for reading there reads its own snapshot with direct I/O, and one
  * opened for writing goes through the page cache (so that mmap writes
- * work); recorded versions are cached like read-only trees.
+ * work); recorded versions are cached like read-only trees.  Shared
+ * read-only mmaps of direct-I/O files work where the kernel allows it
+ * (kio.c), so np.memmap(mode="r") works on every mount.
+ *
+ * Errors: every EIO and EINVAL a user receives is logged once, with the
+ * file (its path in the mount) and the reason (the library's message).
  */
 #define _GNU_SOURCE
 #include "fs.h"
 
 #include <errno.h>
 #include <float.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,11 +41,15 @@ struct fh {
 	                         * kernel's RELEASE did not arrive first */
 	uint64_t last_end;  /* FH_LEAF: where the last read ended (a hint) */
 	uint64_t ra_until;  /* FH_LEAF: read-ahead asked for up to here */
+	uint64_t fixed;     /* FH_WRITE of an array leaf: its size, else UINT64_MAX */
+	char *path;         /* FH_LEAF, FH_WRITE: the file in the mount, for messages */
+	uint8_t *head;      /* FH_LEAF of a "<name>.npy": its header, then the leaf */
+	uint64_t head_n;
 };
 
 static struct ckptfs *FS(fuse_req_t req)
 {
-	return fuse_req_userdata(req);
+	return fs_req_fs(req);
 }
 
 static double timeout_of(struct ckptfs *fs, fuse_ino_t ino)
@@ -92,7 +103,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		/* a negative entry: the kernel remembers the miss */
 		memset(&e, 0, sizeof(e));
 		e.entry_timeout = timeout_of(fs, parent);
-		fuse_reply_entry(req, &e);
+		fs_reply_entry(req, &e);
 		return;
 	}
 	if (rc == 0)
@@ -100,7 +111,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc < 0)
 		reply_err(req, rc);
 	else
-		fuse_reply_entry(req, &e);
+		fs_reply_entry(req, &e);
 }
 
 /* Valid replies: fuse_reply_attr, fuse_reply_err */
@@ -114,7 +125,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (rc < 0)
 		reply_err(req, rc);
 	else
-		fuse_reply_attr(req, &st, timeout_of(fs, ino));
+		fs_reply_attr(req, &st, timeout_of(fs, ino));
 }
 
 /* Valid replies: fuse_reply_readlink, fuse_reply_err */
@@ -190,9 +201,9 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 			}
 		}
 		if (plus)
-			need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, i + 1);
+			need = fs_add_direntry_plus(req, buf + used, size - used, name, &e, i + 1);
 		else
-			need = fuse_add_direntry(req, buf + used, size - used, name, &e.attr, i + 1);
+			need = fs_add_direntry(req, buf + used, size - used, name, &e.attr, i + 1);
 		if (need > size - used)
 			break;
 		used += need;
@@ -242,6 +253,8 @@ static void fh_destroy(struct ckptfs *fs, struct fh *h)
 	if (h->st)
 		fs_state_put(h->ts, h->st);
 	free(h->buf);
+	free(h->path);
+	free(h->head);
 	free(h);
 }
 
@@ -269,6 +282,28 @@ void fs_handles_close(struct ckptfs *fs)
 		fs->handles = h->next;
 		fh_destroy(fs, h);
 	}
+}
+
+/* the file in the mount a target stands for, for messages: STEP/ITEM/KEY
+ * (a direct step has no ITEM; a version is STEP/.versions/ITEM/N/KEY) */
+static char *target_path(struct ckptfs *fs, const struct target *t)
+{
+	const char *item = "", *key = t->key ? t->key : "";
+	struct ckpt_step *st;
+	char ver[64] = "", *p;
+
+	(void)fs;
+	if (!t->step || !t->ts || !(st = fs_step(t->step)))
+		return strdup("?");
+	item = ckpt_step_item(st, t->ts->index)->name;
+	if (t->ts->is_version)
+		snprintf(ver, sizeof(ver), ".versions/%s/%" PRIu64 "%s", item, t->ts->version,
+			 *key ? "/" : "");
+	else if (!ckpt_step_is_direct(st))
+		snprintf(ver, sizeof(ver), "%.40s%s", item, *key ? "/" : "");
+	if (asprintf(&p, "%s/%s%s", t->step->name, ver, key) < 0)
+		return NULL;
+	return p;
 }
 
 static bool is_dir_target(const struct target *t)
@@ -306,6 +341,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	} else if (writing) {
 		if (fs->o.ro || fs_immutable(fs, &t))
 			rc = -EROFS;
+		else if (t.type == T_NODE_NPY)
+			rc = fs_npy_open_write(fs, &t, &h->wb); /* replaces the array */
 		else if (t.type != T_NODE)
 			rc = -EACCES; /* generated JSON */
 		else
@@ -313,14 +350,37 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (rc == 0 && (fi->flags & O_TRUNC))
 			rc = fs_wbuf_truncate(h->wb, 0);
 		h->kind = FH_WRITE;
-	} else if (t.type == T_NODE) {
+		h->fixed = UINT64_MAX;
+		/* an array leaf keeps its size (NAME.npy replaces it with any) */
+		if (rc == 0 && t.type == T_NODE && ckpt_node_kind(t.node) == CKPT_NODE_ARRAY) {
+			struct ckpt_err err = { 0, "" };
+
+			if (ckpt_item_leaf_size(t.st->item, t.node, &h->fixed, &err) < 0)
+				h->fixed = UINT64_MAX; /* the commit says why */
+		}
+		if (rc == 0)
+			h->path = target_path(fs, &t);
+	} else if (t.type == T_NODE || t.type == T_NODE_NPY) {
 		struct ckpt_err err = { 0, "" };
+		struct ckpt_npy npy;
 
 		h->kind = FH_LEAF;
-		rc = ckpt_item_leaf(t.st->item, t.node, &h->leaf, &err);
+		h->path = target_path(fs, &t);
+		rc = t.type == T_NODE_NPY ? fs_npy_head(fs, &t, &npy) : 0;
+		if (rc == 0 && t.type == T_NODE_NPY) {
+			h->head_n = npy.data_off;
+			h->head = malloc(npy.data_off);
+			if (h->head)
+				ckpt_npy_header(&npy, h->head, npy.data_off);
+			else
+				rc = -ENOMEM;
+		}
+		if (rc == 0)
+			rc = ckpt_item_leaf(t.st->item, t.node, &h->leaf, &err);
 		if (rc < 0) {
-			fs_log(fs, "%s", err.msg);
-			rc = -EIO;
+			if (err.msg[0])
+				fs_log(fs, "open '%s': %s", h->path ? h->path : "?", err.msg);
+			rc = rc == -ENOMEM ? rc : -EIO;
 		} else {
 			/* the leaf lives as long as its state: keep it */
 			h->ts = t.ts;
@@ -334,6 +394,16 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	} else {
 		h->kind = FH_BUF;
 		rc = fs_content(fs, &t, &h->buf, &h->n);
+		if (rc < 0 && rc != -ENOMEM && t.type == T_ROOT_META) {
+			/* content.c returns the code: ask again for the reason */
+			struct ckpt_err err = { 0, "" };
+			char *p = NULL;
+			size_t n;
+
+			if (ckpt_src_root_metadata(fs->src, &p, &n, &err) < 0)
+				fs_log(fs, "open 'metadata.json': %s", err.msg[0] ? err.msg : strerror(-rc));
+			free(p);
+		}
 		fi->direct_io = !fs_immutable(fs, &t); /* its size may change */
 	}
 	if (rc < 0) {
@@ -406,6 +476,34 @@ static void read_ahead(struct ckptfs *fs, struct fh *h, uint64_t off, size_t siz
 }
 
 static void do_read(fuse_req_t req, struct fh *h, size_t size, off_t off);
+static char *thread_buf(size_t n);
+
+/* a read of a .npy view that starts in its header: the header's bytes, then the leaf's */
+static void read_head(fuse_req_t req, struct fh *h, size_t size, off_t off)
+{
+	struct ckpt_err err = { 0, "" };
+	size_t hn = (size_t)(h->head_n - (uint64_t)off), got;
+	char *buf = thread_buf(size);
+	int64_t r = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	hn = hn < size ? hn : size;
+	memcpy(buf, h->head + off, hn);
+	for (got = hn; got < size; got += (size_t)r) {
+		r = ckpt_leaf_read(h->leaf, buf + got, got - hn, size - got, &err);
+		if (r <= 0)
+			break;
+	}
+	if (r < 0) {
+		fs_log(FS(req), "%s", err.msg);
+		reply_err(req, (int)r);
+		return;
+	}
+	fuse_reply_buf(req, buf, got);
+}
 
 /* Valid replies: fuse_reply_buf, fuse_reply_data, fuse_reply_err.  The
  * handle is held across the reply: the kernel may send RELEASE as soon as
@@ -435,6 +533,13 @@ static void do_read(fuse_req_t req, struct fh *h, size_t size, off_t off)
 		fuse_reply_buf(req, h->buf + (n ? off : 0), n < size ? n : size);
 		return;
 	}
+	if (h->kind == FH_LEAF && h->head_n) {
+		if ((uint64_t)off < h->head_n) {
+			read_head(req, h, size, off);
+			return;
+		}
+		off -= (off_t)h->head_n; /* the rest is the leaf */
+	}
 	if (h->kind == FH_LEAF) {
 		struct ckpt_view v;
 		int rc;
@@ -448,7 +553,7 @@ static void do_read(fuse_req_t req, struct fh *h, size_t size, off_t off)
 			return;
 		}
 		if (rc < 0) {
-			fs_log(fs, "%s", err.msg);
+			fs_log(fs, "read '%s': %s", h->path ? h->path : "?", err.msg);
 			reply_err(req, rc);
 			return;
 		}
@@ -463,7 +568,7 @@ static void do_read(fuse_req_t req, struct fh *h, size_t size, off_t off)
 	} else {
 		r = ckpt_leaf_read(h->leaf, buf, (uint64_t)off, size, &err);
 		if (r < 0)
-			fs_log(fs, "%s", err.msg);
+			fs_log(fs, "read '%s': %s", h->path ? h->path : "?", err.msg);
 	}
 	if (r < 0)
 		reply_err(req, (int)r);
@@ -481,6 +586,15 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *b, size_t n, of
 	(void)ino;
 	if (!h || h->kind != FH_WRITE) {
 		fuse_reply_err(req, EBADF);
+		return;
+	}
+	if (off < 0 || (uint64_t)off > h->fixed || n > h->fixed - (uint64_t)off) {
+		/* fail the write itself: a shell ignores the error of close */
+		fs_log(FS(req), "write '%s': an array's size is fixed at %" PRIu64
+		       " bytes (its shape times its itemsize); this write ends at %" PRIu64
+		       "; write NAME.npy to replace it with another shape",
+		       h->path ? h->path : "?", h->fixed, (uint64_t)off + n);
+		fuse_reply_err(req, EFBIG);
 		return;
 	}
 	rc = fs_wbuf_write(h->wb, b, n, (uint64_t)off);
@@ -535,6 +649,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	h->refs = 1;
 	h->kind = FH_WRITE;
+	h->fixed = UINT64_MAX; /* a new .npy: any size */
 	rc = fs_create_npy(fs, parent, name, &ino, &h->wb);
 	if (rc == 0 && (rc = entry_of(fs, ino, &e)) < 0)
 		fs_wbuf_close(fs, h->wb);
@@ -547,8 +662,56 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	fi->fh = (uintptr_t)h;
 	fi->noflush = 0;
 	fh_link(fs, h);
-	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+	if (fs_reply_create(req, &e, fi) == -ENOENT)
 		fh_free(fs, h);
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* what is wrong with a name a tree cannot hold, or NULL */
+static const char *name_problem(const char *name)
+{
+	char canon[CKPT_NAME_MAX + 1], *key = NULL;
+	const char *why = NULL;
+	size_t n;
+	unsigned dup;
+	uint64_t hash;
+	bool is_hash;
+
+	if (ends_with(name, ".json") || ends_with(name, ".npy"))
+		return "names ending in .json or .npy are ckptfs's own (a key that ends so is "
+		       "written with %2E for its last dot)";
+	if (ckpt_name_unescape(name, &key, &n, &dup, &hash, &is_hash) < 0 || is_hash || dup ||
+	    (ckpt_name_escape(key, n, 0, canon), strcmp(canon, name)))
+		why = "not the canonical escaped form of a key (% escapes: see docs/mounting.md)";
+	free(key);
+	return why;
+}
+
+/* why a name is refused with EINVAL: logged, naming the file */
+static int name_refused(struct ckptfs *fs, const char *op, fuse_ino_t parent, const char *name,
+			int rc)
+{
+	const char *why = name_problem(name);
+	char *dir = NULL;
+	struct target t;
+
+	if (rc != -EINVAL)
+		return rc;
+	if (!why)
+		why = "a directory cannot move below itself";
+	if (fs_resolve(fs, parent, &t) == 0) {
+		dir = target_path(fs, &t);
+		fs_put(&t);
+	}
+	fs_log(fs, "%s '%s/%s': %s", op, dir ? dir : "?", name, why);
+	free(dir);
+	return rc;
 }
 
 /* Valid replies: fuse_reply_entry, fuse_reply_err */
@@ -560,13 +723,13 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	int rc;
 
 	(void)mode;
-	rc = fs->o.ro ? -EROFS : fs_mkdir(fs, parent, name, &ino);
+	rc = fs->o.ro ? -EROFS : name_refused(fs, "mkdir", parent, name, fs_mkdir(fs, parent, name, &ino));
 	if (rc == 0)
 		rc = entry_of(fs, ino, &e);
 	if (rc < 0)
 		reply_err(req, rc);
 	else
-		fuse_reply_entry(req, &e);
+		fs_reply_entry(req, &e);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -588,7 +751,20 @@ static void op_rename(fuse_req_t req, fuse_ino_t p, const char *n, fuse_ino_t np
 {
 	struct ckptfs *fs = FS(req);
 
-	reply_err(req, fs->o.ro ? -EROFS : fs_rename(fs, p, n, np, nn, flags));
+	int rc;
+
+	if (fs->o.ro) {
+		reply_err(req, -EROFS);
+		return;
+	}
+	rc = fs_rename(fs, p, n, np, nn, flags);
+	if (rc == -EINVAL && (flags & ~RENAME_NOREPLACE))
+		fs_log(fs, "rename '%s': only RENAME_NOREPLACE is supported", n);
+	else if (name_problem(n))
+		name_refused(fs, "rename", p, n, rc);
+	else
+		name_refused(fs, "rename to", np, nn, rc);
+	reply_err(req, rc);
 }
 
 /* Valid replies: fuse_reply_attr, fuse_reply_err.  Sizes are edits (a
@@ -627,6 +803,17 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int set,
 		} else {
 			rc = is_dir_target(&t) ? -EISDIR : fs_immutable(fs, &t) ? -EROFS : -EACCES;
 		}
+		if (rc == -EINVAL && t.type == T_NODE) {
+			struct ckpt_err err = { 0, "" };
+			char *path = target_path(fs, &t);
+			uint64_t size = 0;
+
+			ckpt_item_leaf_size(t.st->item, t.node, &size, &err);
+			fs_log(fs, "truncate '%s' to %lld bytes: an array's size is fixed at %" PRIu64
+			       " bytes (its shape times its itemsize); write NAME.npy to replace it "
+			       "with another shape", path ? path : "?", (long long)a->st_size, size);
+			free(path);
+		}
 	}
 	fs_put(&t);
 	if (rc == 0)
@@ -634,7 +821,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *a, int set,
 	if (rc < 0)
 		reply_err(req, rc);
 	else
-		fuse_reply_attr(req, &st, timeout_of(fs, ino));
+		fs_reply_attr(req, &st, timeout_of(fs, ino));
 }
 
 /* Valid replies: fuse_reply_statfs, fuse_reply_err */

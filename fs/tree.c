@@ -9,7 +9,9 @@
  *   /<step>/             one directory per pytree item and "<item>.json";
  *                        a JSON item as "<item>.json" holding its JSON
  *   /<step>/<item>/...   the pytree: dicts and lists as directories, each
- *                        leaf a file of its bytes beside "<leaf>.json"
+ *                        leaf a file of its bytes beside "<leaf>.json", and
+ *                        an array leaf's "<leaf>.npy": a numpy .npy header,
+ *                        then the leaf's bytes (docs/numpy.md)
  *   /<step>/.versions/<item>/<N>/   the item as it was at version N
  *                        (a direct step: /<step>/.versions/<N>/)
  */
@@ -32,6 +34,16 @@ static bool ends_json(const char *name, size_t *stem)
 	if (n <= 5 || strcmp(name + n - 5, ".json"))
 		return false;
 	*stem = n - 5;
+	return true;
+}
+
+static bool ends_npy(const char *name, size_t *stem)
+{
+	size_t n = strlen(name);
+
+	if (n <= 4 || strcmp(name + n - 4, ".npy"))
+		return false;
+	*stem = n - 4;
 	return true;
 }
 
@@ -230,6 +242,10 @@ int fs_getattr(struct ckptfs *fs, fuse_ino_t ino, struct stat *st)
 			     k == CKPT_NODE_ARRAY || k == CKPT_NODE_STRING ? fperm : 0444, size, time_ns);
 		}
 		break;
+	case T_NODE_NPY:
+		if ((rc = fs_npy_size(fs, &t, &size)) == 0)
+			fill(fs, st, ino, S_IFREG, fperm, size, time_ns);
+		break;
 	case T_PENDING:
 		fill(fs, st, ino, S_IFREG, 0644, fs_wbuf_size(t.pend->wb), 0);
 		clock_gettime(CLOCK_REALTIME, &st->st_mtim);
@@ -276,6 +292,24 @@ static int lookup_in_node(struct ckptfs *fs, const struct target *t, const char 
 			key = fs_key_join(t->key, s);
 			free(s);
 			goto found;
+		}
+		free(s);
+		c = NULL;
+	}
+	if (!c && ends_npy(name, &stem)) {
+		char *s = strndup(name, stem);
+
+		if (!s)
+			return -ENOMEM;
+		c = fs_child_named(t->node, s);
+		if (c && !ckpt_node_is_dir(c) && ckpt_node_kind(c) == CKPT_NODE_ARRAY) {
+			key = fs_key_join(t->key, s);
+			free(s);
+			if (!key)
+				return -ENOMEM;
+			*ino = fs_path_ino(fs, t->ts, key, FS_SUB_NPY);
+			free(key);
+			return *ino ? 0 : -ENOMEM;
 		}
 		free(s);
 		c = NULL;
@@ -528,6 +562,11 @@ static int list_node(struct ckptfs *fs, const struct target *t, struct dir_list 
 				snprintf(js, sizeof(js), "%s.json", name);
 				rc = add(l, js, fs_path_ino(fs, t->ts, key, true), S_IFREG);
 			}
+			if (rc == 0 && ckpt_node_kind(c) == CKPT_NODE_ARRAY &&
+			    strlen(name) + 4 <= CKPT_NAME_MAX) {
+				snprintf(js, sizeof(js), "%s.npy", name);
+				rc = add(l, js, fs_path_ino(fs, t->ts, key, FS_SUB_NPY), S_IFREG);
+			}
 		}
 		free(key);
 	}
@@ -535,7 +574,8 @@ static int list_node(struct ckptfs *fs, const struct target *t, struct dir_list 
 	for (size_t i = 0; i < t->ts->n_pending && rc == 0; i++) {
 		struct pending *p = t->ts->pending[i];
 
-		if (!p->done && !strcmp(p->dir, t->key))
+		/* replacing an array: its view is listed already */
+		if (!p->done && !strcmp(p->dir, t->key) && !fs_is_npy_view(t->node, p->name))
 			rc = add(l, p->name, p->ino, S_IFREG);
 	}
 	pthread_mutex_unlock(&t->ts->lock);

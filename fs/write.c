@@ -40,9 +40,10 @@ static int run_edit(struct ckptfs *fs, struct tslot *ts, const char *what, edit_
 	struct ckpt_edit *e = NULL;
 	struct istate *st;
 	uint64_t ver = 0;
-	int rc;
+	int rc, tries = 0;
 
 	pthread_mutex_lock(&ts->edit_lock);
+retry:
 	rc = fs_state_get(fs, ts, &st);
 	if (rc < 0)
 		goto out;
@@ -53,11 +54,18 @@ static int run_edit(struct ckptfs *fs, struct tslot *ts, const char *what, edit_
 		rc = ckpt_edit_commit(e, what, &ver, &err);
 	ckpt_edit_free(e);
 	fs_state_put(ts, st);
-	if (rc == 0) {
+	if (rc == 0 || rc == -ESTALE) {
 		/* the edit is on disk: show it (a failure here is logged; the
-		 * next edit or remount sees the committed state) */
+		 * next edit or remount sees the committed state); or another
+		 * writer changed the item (ESTALE): read it again, and make the
+		 * edit on that state, up to 20 times */
 		fs_step_reopen(fs, ts->step);
 		fs_tree_reload(fs, ts);
+	}
+	if (rc == -ESTALE && ++tries < 20) {
+		e = NULL;
+		err = (struct ckpt_err){ 0, "" };
+		goto retry;
 	}
 out:
 	pthread_mutex_unlock(&ts->edit_lock);
@@ -583,7 +591,8 @@ int fs_unlink(struct ckptfs *fs, fuse_ino_t parent, const char *name, bool dir)
 			__atomic_store_n(&p->done, true, __ATOMIC_RELEASE);
 			rc = 0;
 		} else {
-			rc = n > 5 && !strcmp(name + n - 5, ".json") ? -EACCES : -ENOENT;
+			rc = (n > 5 && !strcmp(name + n - 5, ".json")) || fs_is_npy_view(t.node, name)
+				     ? -EACCES : -ENOENT;
 		}
 		goto out;
 	}
@@ -640,8 +649,9 @@ int fs_rename(struct ckptfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t
 	src = fs_child_named(a.node, name);
 	if (!src) {
 		rc = find_pending(a.ts, a.key, name) ? -EBUSY
-		     : strlen(name) > 5 && !strcmp(name + strlen(name) - 5, ".json") ? -EACCES
-										   : -ENOENT;
+		     : (strlen(name) > 5 && !strcmp(name + strlen(name) - 5, ".json")) ||
+				       fs_is_npy_view(a.node, name) ? -EACCES
+								    : -ENOENT;
 		goto out;
 	}
 	if (reserved_suffix(newname) || name_key(newname, &ne.key, &ne.key_n) < 0) {

@@ -3,9 +3,14 @@
  * describe.c - every JSON document ckptfs generates (tier 5, above item.c,
  * layout.c and versions.c): <step>.json (ckpt_step_describe), <item>.json
  * (ckpt_item_describe), <leaf>.json (ckpt_leaf_describe) and
- * .ckptfs-stats (ckpt_src_stats_describe).  To change what a .json shows,
- * change it here; the bats tests in tests/bats/read.bats and cli.bats
- * compare the output.
+ * .ckptfs-stats (ckpt_src_stats_describe), and what an array leaf's .npy
+ * view is (ckpt_item_leaf_npy).  To change what a .json shows, change it
+ * here and in docs/metadata.md (the schema, every field); the bats tests in
+ * tests/bats/read.bats, numpy.bats and cli.bats compare the output.
+ *
+ * Every document starts with "schema": CKPT_JSON_SCHEMA, raised when a
+ * field changes meaning or goes away (adding a field does not raise it).
+ * numpy's words: "nbytes" is bytes, "size" is the number of elements.
  */
 #define _GNU_SOURCE
 #include "kind.h"
@@ -14,9 +19,30 @@
 #include "dtype.h"
 #include "util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* 1: ckptfs 0.13 (before: no version; "size" was the byte size) */
+#define CKPT_JSON_SCHEMA 1
+
+static json_t *new_doc(void)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "schema", json_integer(CKPT_JSON_SCHEMA));
+	return o;
+}
+
+static json_int_t elements(const uint64_t *shape, uint32_t rank)
+{
+	uint64_t e = 1;
+
+	for (uint32_t i = 0; i < rank; i++)
+		e *= shape[i]; /* the byte size did not overflow: neither does this */
+	return (json_int_t)e;
+}
 
 /* ---------------------------------------------------------------- steps */
 
@@ -27,7 +53,7 @@ static const char *kind_name(enum ckpt_item_kind k)
 
 json_t *ckpt_step_describe(const struct ckpt_step *st)
 {
-	json_t *o = json_object(), *items = json_object();
+	json_t *o = new_doc(), *items = json_object();
 
 	json_object_set_new(o, "name", json_string(st->name));
 	json_object_set_new(o, "step", st->has_number ? json_integer((json_int_t)st->number)
@@ -102,7 +128,7 @@ static void describe_array(struct ckpt_item *it, const struct ckpt_node *n, stru
 
 	json_object_set_new(o, "dtype", json_string(m->dtype.name));
 	json_object_set_new(o, "shape", int_array(m->shape, m->rank));
-	json_object_set_new(o, "nbytes", json_integer((json_int_t)m->nbytes));
+	json_object_set_new(o, "size", json_integer(elements(m->shape, m->rank)));
 	json_object_set_new(o, "itemsize", json_integer(m->dtype.itemsize));
 	json_object_set_new(o, "chunk_shape", int_array(m->chunk, m->rank));
 	json_object_set_new(o, "chunks", json_integer((json_int_t)m->n_chunks));
@@ -175,6 +201,7 @@ static void describe_mp(struct ckpt_item *it, const struct ckpt_node *n, json_t 
 
 		json_object_set_new(o, "dtype", json_string(m->dtype));
 		json_object_set_new(o, "shape", int_array(m->shape, m->rank));
+		json_object_set_new(o, "size", json_integer(elements(m->shape, m->rank)));
 		if (ckpt_dtype_from_name(&dt, m->dtype) == 0) {
 			json_object_set_new(o, "itemsize", json_integer(dt.itemsize));
 			if (m->how == MPL_BYTES && m->rank == 0 && dt.kind != CKPT_DK_COMPLEX) {
@@ -204,9 +231,75 @@ static void describe_mp(struct ckpt_item *it, const struct ckpt_node *n, json_t 
 	json_object_set_new(o, "storage", st);
 }
 
+/* an array leaf's dtype and shape, from its opened leaf: 0 or -ENOTSUP */
+static int leaf_npy(const struct ckpt_node *n, struct ckpt_leaf *l, struct ckpt_npy *h,
+		    struct ckpt_err *err)
+{
+	int rc;
+
+	if (n->kind != CKPT_NODE_ARRAY)
+		return ckpt_err_set(err, -ENOTSUP, "not an array");
+	if (n->mp && n->mp->how != MPL_GDA) {
+		if (!n->mp->dtype[0])
+			return ckpt_err_set(err, -ENOTSUP, "not an array");
+		rc = ckpt_npy_make(h, n->mp->dtype, n->mp->rank, n->mp->shape, err);
+	} else if (l->kind == LEAF_ARRAY) {
+		const struct ckpt_zarr_meta *m = ckpt_array_meta(l->arr);
+
+		rc = ckpt_npy_make(h, m->dtype.name, m->rank, m->shape, err);
+	} else {
+		return ckpt_err_set(err, -ENOTSUP, "not an array");
+	}
+	if (rc == 0 && h->data_bytes != ckpt_leaf_size(l))
+		return ckpt_err_set(err, -ENOTSUP, "%llu bytes, but its dtype and shape make %llu",
+				    (unsigned long long)ckpt_leaf_size(l),
+				    (unsigned long long)h->data_bytes);
+	return rc;
+}
+
+/* "npy": what NAME.npy shows (docs/numpy.md) */
+static void describe_npy(const struct ckpt_node *n, struct ckpt_leaf *l, json_t *o)
+{
+	struct ckpt_npy h;
+	struct ckpt_err e = { 0, "" };
+
+	if (leaf_npy(n, l, &h, &e) < 0)
+		return;
+	json_object_set_new(o, "npy", json_pack("{ss sI sI so}", "descr", h.descr, "header_bytes",
+						(json_int_t)h.data_off, "file_bytes",
+						(json_int_t)(h.data_off + h.data_bytes), "ml_dtype",
+						h.ml_dtype ? json_string(h.ml_dtype) : json_null()));
+}
+
+int ckpt_item_leaf_npy(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_npy *h,
+		       struct ckpt_err *err)
+{
+	struct ckpt_leaf *l = NULL, tmp;
+	int rc;
+
+	if (n->kind != CKPT_NODE_ARRAY || ckpt_node_is_dir(n))
+		return ckpt_err_set(err, -ENOTSUP, "not an array");
+	if ((n->mp && n->mp->how != MPL_GDA) ||
+	    __atomic_load_n(&it->slots[n->id].leaf, __ATOMIC_ACQUIRE)) {
+		rc = ckpt_item_leaf(it, n, &l, err);
+		return rc < 0 ? rc : leaf_npy(n, l, h, err);
+	}
+	/* not open: its metadata from a short-lived open (stat of many views
+	 * keeps no array open), as ckpt_item_leaf_size does */
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.fd = -1;
+	pthread_mutex_lock(&it->lock);
+	rc = it->ops->leaf_open ? it->ops->leaf_open(it, n, &tmp, err) : -EISDIR;
+	pthread_mutex_unlock(&it->lock);
+	if (rc == 0)
+		rc = leaf_npy(n, &tmp, h, err);
+	ckpt_array_close(tmp.arr);
+	return rc;
+}
+
 json_t *ckpt_leaf_describe(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_err *err)
 {
-	json_t *o = json_object();
+	json_t *o = new_doc();
 	struct ckpt_leaf *l = NULL, tmp = { .fd = -1 };
 	struct ckpt_err e = { 0, "" };
 	int rc;
@@ -246,13 +339,14 @@ json_t *ckpt_leaf_describe(struct ckpt_item *it, const struct ckpt_node *n, stru
 		ckpt_err_set(err, rc, "%s", e.msg);
 		return o;
 	}
-	json_object_set_new(o, "size", json_integer((json_int_t)ckpt_leaf_size(l)));
+	json_object_set_new(o, "nbytes", json_integer((json_int_t)ckpt_leaf_size(l)));
 	if (n->mp && n->mp->how != MPL_GDA)
 		describe_mp(it, n, o);
 	else if (l->kind == LEAF_ARRAY)
 		describe_array(it, n, l, o);
 	else if (n->kind == CKPT_NODE_STRING && l->kind == LEAF_BYTES)
 		json_object_set_new(o, "value", json_stringn((const char *)l->bytes, (size_t)l->size));
+	describe_npy(n, l, o);
 	if (l == &tmp)
 		ckpt_array_close(tmp.arr);
 	return o;
@@ -280,7 +374,7 @@ static void leaf_path(const struct ckpt_node *n, struct ckpt_buf *b)
 
 static json_t *describe_item(struct ckpt_item *it, struct ckpt_err *err)
 {
-	json_t *o = json_object(), *leaves = json_object();
+	json_t *o = new_doc(), *leaves = json_object();
 
 	json_object_set_new(o, "kind", json_string(it->kind == CKPT_ITEM_PYTREE ? "pytree"
 						   : it->kind == CKPT_ITEM_JSON ? "json" : "raw"));
@@ -344,8 +438,14 @@ static json_t *describe_item(struct ckpt_item *it, struct ckpt_err *err)
 
 					json_object_set_new(d, "dtype", json_string(m->dtype.name));
 					json_object_set_new(d, "shape", int_array(m->shape, m->rank));
+					json_object_set_new(d, "size", json_integer(elements(m->shape, m->rank)));
+				} else if (n->mp && n->mp->dtype[0]) {
+					json_object_set_new(d, "dtype", json_string(n->mp->dtype));
+					json_object_set_new(d, "shape", int_array(n->mp->shape, n->mp->rank));
+					json_object_set_new(d, "size",
+							    json_integer(elements(n->mp->shape, n->mp->rank)));
 				}
-				json_object_set_new(d, "size", json_integer((json_int_t)ckpt_leaf_size(l)));
+				json_object_set_new(d, "nbytes", json_integer((json_int_t)ckpt_leaf_size(l)));
 			} else {
 				json_object_set_new(d, "error", json_string(e.msg));
 			}
@@ -392,7 +492,7 @@ json_t *ckpt_item_describe(struct ckpt_item *it, struct ckpt_err *err)
 
 json_t *ckpt_describe_error(const char *msg)
 {
-	return json_pack("{ss}", "error", msg ? msg : "?");
+	return json_pack("{sI ss}", "schema", (json_int_t)CKPT_JSON_SCHEMA, "error", msg ? msg : "?");
 }
 
 /* ---------------------------------------------------------------- the source */
@@ -402,7 +502,8 @@ json_t *ckpt_src_stats_describe(struct ckpt_src *s)
 	struct ckpt_src_stats st;
 
 	ckpt_src_stats(s, &st);
-	return json_pack("{sI sI sI sI sI sI sI sI}", "cache_hits", (json_int_t)st.cache_hits,
+	return json_pack("{sI sI sI sI sI sI sI sI sI}", "schema", (json_int_t)CKPT_JSON_SCHEMA,
+			 "cache_hits", (json_int_t)st.cache_hits,
 			 "cache_misses", (json_int_t)st.cache_misses, "cache_evictions",
 			 (json_int_t)st.cache_evictions, "cache_bytes", (json_int_t)st.cache_bytes,
 			 "cache_entries", (json_int_t)st.cache_entries, "cache_budget",

@@ -262,3 +262,22 @@ bool ckpt_same_inode(int dirfd, const char *a, const char *b)
 		return false;
 	return x.st_dev == y.st_dev && x.st_ino == y.st_ino;
 }
+
+int ckpt_mkparents(int dirfd, const char *rel)
+{
+	char *p;
+	int rc = 0;
+
+	if (!ckpt_path_is_clean(rel, strlen(rel)))
+		return -EINVAL;
+	if (!(p = strdup(rel)))
+		return -ENOMEM;
+	for (char *s = strchr(p, '/'); s && rc == 0; s = strchr(s + 1, '/')) {
+		*s = 0;
+		if (mkdirat(dirfd, p, 0755) < 0 && errno != EEXIST)
+			rc = -errno;
+		*s = '/';
+	}
+	free(p);
+	return rc;
+}

@@ -48,5 +48,7 @@ bool ckpt_exists(int dirfd, const char *path);
 bool ckpt_is_dir(int dirfd, const char *path);
 /* a and b (beneath dirfd, links not followed) are the same file */
 bool ckpt_same_inode(int dirfd, const char *a, const char *b);
+/* creates the directories leading to rel (clean, beneath dirfd) */
+int ckpt_mkparents(int dirfd, const char *rel);
 
 #endif

@@ -167,8 +167,10 @@ int ckpt_layout_opendir_at(int fd, const char *name)
 	return openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
-/* does this directory hold a checkpoint (step level or a direct pytree)? */
-static bool looks_checkpoint(int fd)
+/* does this directory hold a checkpoint (step level or a direct pytree)?
+ * tree: as a tree mount looks (ckpt_tree_scan), where a folder of whole
+ * checkpoints is not one composite checkpoint */
+static bool looks_checkpoint(int fd, bool tree)
 {
 	DIR *d;
 	bool yes = false;
@@ -188,7 +190,11 @@ static bool looks_checkpoint(int fd)
 		sub = ckpt_layout_opendir_at(fd, e->d_name);
 		if (sub < 0)
 			continue;
-		yes = ckpt_layout_looks_pytree(sub);
+		/* a sub-directory with a pytree: an item of a composite
+		 * checkpoint; in a tree, not when it is a whole checkpoint of
+		 * its own (a folder of saves) */
+		yes = ckpt_layout_looks_pytree(sub) &&
+		      !(tree && ckpt_layout_has_file(sub, "_CHECKPOINT_METADATA"));
 		close(sub);
 	}
 	closedir(d);
@@ -238,12 +244,66 @@ static int open_file_source(struct ckpt_src *s, const char *path, const struct c
 	return rc;
 }
 
+/* what SOURCE's own listing says: committed steps, and the signs of a
+ * CheckpointManager directory without steps yet */
+struct dir_look {
+	bool any_step, any_tmp, any_entry, meta_dir;
+};
+
+static int look_dir(int fd, struct dir_look *l, bool tree)
+{
+	DIR *d = ckpt_opendir_fd(fd);
+
+	memset(l, 0, sizeof(*l));
+	if (!d)
+		return -errno;
+	for (struct dirent *e; (e = readdir(d));) {
+		uint64_t num;
+		double key;
+		int sub;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		l->any_entry = true;
+		if (!strcmp(e->d_name, "metadata"))
+			l->meta_dir = true;
+		if (ckpt_layout_is_uncommitted_name(e->d_name)) {
+			l->any_tmp = true;
+			continue;
+		}
+		if (ckpt_layout_flax_step(e->d_name, &key) && ckpt_layout_is_msgpack_file(fd, e->d_name)) {
+			l->any_step = true;
+			continue;
+		}
+		if (!ckpt_layout_parse_step(e->d_name, &num))
+			continue;
+		sub = ckpt_layout_opendir_at(fd, e->d_name);
+		if (sub < 0)
+			continue;
+		if (looks_checkpoint(sub, tree))
+			l->any_step = true;
+		close(sub);
+	}
+	closedir(d);
+	if (ckpt_layout_has_file(fd, "_CHECKPOINT_METADATA") || ckpt_layout_has_file(fd, "orbax.checkpoint") ||
+	    ckpt_layout_looks_pytree(fd) || ckpt_layout_looks_legacy_aggregate(fd))
+		l->any_step = false; /* the directory itself is one checkpoint */
+	return 0;
+}
+
+/* a directory ckpt_src_open takes for a manager root with steps or one checkpoint */
+bool ckpt_layout_is_checkpoint_dir(int fd)
+{
+	struct dir_look l;
+
+	return look_dir(fd, &l, true) == 0 && (l.any_step || looks_checkpoint(fd, true));
+}
+
 int ckpt_src_open(struct ckpt_src **out, const char *path, const struct ckpt_opts *o,
 		  struct ckpt_err *err)
 {
 	struct ckpt_src *s;
-	bool any_step = false, any_tmp = false, any_entry = false, meta_dir = false;
-	DIR *d;
+	struct dir_look l;
 	int rc;
 
 	*out = NULL;
@@ -274,49 +334,14 @@ int ckpt_src_open(struct ckpt_src **out, const char *path, const struct ckpt_opt
 		rc = -ENOMEM;
 		goto fail;
 	}
-	d = ckpt_opendir_fd(s->fd);
-	if (!d) {
-		rc = ckpt_err_set(err, -errno, "cannot list '%s': %s", path, ckpt_strerror(-errno));
+	rc = look_dir(s->fd, &l, false);
+	if (rc < 0) {
+		rc = ckpt_err_set(err, rc, "cannot list '%s': %s", path, ckpt_strerror(rc));
 		goto fail;
 	}
-	for (struct dirent *e; (e = readdir(d));) {
-		uint64_t num;
-		int sub;
-
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		any_entry = true;
-		if (!strcmp(e->d_name, "metadata"))
-			meta_dir = true;
-		if (ckpt_layout_is_uncommitted_name(e->d_name)) {
-			any_tmp = true;
-			continue;
-		}
-		{
-			double key;
-
-			if (ckpt_layout_flax_step(e->d_name, &key) && ckpt_layout_is_msgpack_file(s->fd, e->d_name)) {
-				any_step = true;
-				continue;
-			}
-		}
-		if (!ckpt_layout_parse_step(e->d_name, &num))
-			continue;
-		sub = ckpt_layout_opendir_at(s->fd, e->d_name);
-		if (sub < 0)
-			continue;
-		if (looks_checkpoint(sub))
-			any_step = true;
-		close(sub);
-	}
-	closedir(d);
-	if (ckpt_layout_has_file(s->fd, "_CHECKPOINT_METADATA") || ckpt_layout_has_file(s->fd, "orbax.checkpoint") ||
-	    ckpt_layout_looks_pytree(s->fd) || ckpt_layout_looks_legacy_aggregate(s->fd)) {
-		any_step = false; /* SOURCE itself is one checkpoint */
-	}
-	if (any_step) {
+	if (l.any_step) {
 		s->kind = CKPT_SRC_ROOT;
-	} else if (looks_checkpoint(s->fd)) {
+	} else if (looks_checkpoint(s->fd, false)) {
 		char buf[4096];
 
 		s->kind = CKPT_SRC_SINGLE;
@@ -329,7 +354,7 @@ int ckpt_src_open(struct ckpt_src **out, const char *path, const struct ckpt_opt
 			rc = -ENOMEM;
 			goto fail;
 		}
-	} else if (!any_entry || any_tmp || meta_dir) {
+	} else if (!l.any_entry || l.any_tmp || l.meta_dir) {
 		s->kind = CKPT_SRC_ROOT; /* a CheckpointManager directory without steps yet */
 	} else {
 		rc = ckpt_err_set(err, -EINVAL,
@@ -509,7 +534,8 @@ int ckpt_src_scan(struct ckpt_src *s, struct ckpt_step_ent **out, size_t *n, str
 				free(e[i].name);
 		}
 		cnt = k;
-		qsort(e, cnt, sizeof(*e), ent_cmp);
+		if (cnt > 1)
+			qsort(e, cnt, sizeof(*e), ent_cmp);
 		*out = e;
 		*n = cnt;
 		e = NULL;

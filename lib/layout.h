@@ -22,6 +22,9 @@ bool ckpt_layout_has_file(int dirfd, const char *name);
 bool ckpt_layout_looks_pytree(int fd);
 /* a directory with Orbax's msgpack aggregate file "checkpoint" */
 bool ckpt_layout_looks_legacy_aggregate(int fd);
+/* a directory ckpt_src_open takes for a manager root with steps, or one
+ * checkpoint (not an empty or step-less manager root) */
+bool ckpt_layout_is_checkpoint_dir(int fd);
 /* the sub-directory name of fd (not following symlinks), or -errno */
 int ckpt_layout_opendir_at(int fd, const char *name);
 

@@ -7,6 +7,7 @@
 #define CKPT_MODEL_H
 
 #include "cache.h"
+#include "commit.h"
 #include "readahead.h"
 #include "include/ckpt.h"
 #include "map.h"
@@ -149,6 +150,9 @@ struct ckpt_item {
 	char *gda_label;
 	struct ckpt_store gda_store;
 	pthread_mutex_t gda_lock;
+	/* the item's files as they were before it was read (commit.h): an edit
+	 * checks them unchanged under the writer lock */
+	struct ckpt_stamp stamp;
 };
 
 #define CKPT_HISTORY ".ckptfs"
@@ -181,5 +185,13 @@ struct ckpt_node *ckpt_node_new(struct ckpt_item *it, struct ckpt_node *parent, 
 				size_t key_n, uint8_t key_type, enum ckpt_node_kind kind);
 void ckpt_node_free_tree(struct ckpt_node *n);
 void ckpt_mp_leaf_free(struct ckpt_mp_leaf *l);
+
+/* What the decoded-chunk cache has done since the source was opened. */
+struct ckpt_src_stats {
+	uint64_t cache_hits, cache_misses, cache_evictions, cache_bytes, cache_entries, cache_budget;
+	uint64_t decoded_bytes; /* bytes decompressed and decoded */
+	uint64_t readahead_jobs; /* chunks (or runs of pieces) decoded ahead of readers */
+};
+void ckpt_src_stats(struct ckpt_src *s, struct ckpt_src_stats *out);
 
 #endif

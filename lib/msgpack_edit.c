@@ -22,6 +22,7 @@
 
 #include "buf.h"
 #include "chunkio.h"
+#include "commit.h"
 #include "dtype.h"
 #include "fsutil.h"
 #include "map.h"
@@ -696,6 +697,12 @@ static int prepare(struct ckpt_edit *e, uint64_t *next, struct ckpt_err *err)
 	return 0;
 }
 
+static void fault_at(void *ctx, const char *what)
+{
+	if (!strcmp(what, "written"))
+		ckpt_fault_point(ctx);
+}
+
 /* the file for the leaves ls[0, nl) written to tmp, fsynced and renamed over
  * final (the commit point), its directory fsynced; `fault`: the fault
  * point just before the rename */
@@ -705,6 +712,7 @@ static int write_file(struct ckpt_edit *e, const struct leaves *nw, const struct
 	struct ckpt_item *it = e->it;
 	struct tree tr = { 0 };
 	struct mw w = { .fd = -1, .label = it->mp_label, .err = err };
+	const struct ckpt_commit c = { it->fd, it->label, false, fault_at, (void *)fault };
 	int rc;
 
 	if ((rc = build(nw, old, &tr, err)) < 0)
@@ -715,27 +723,20 @@ static int write_file(struct ckpt_edit *e, const struct leaves *nw, const struct
 		rc = -ENOMEM;
 		goto out;
 	}
-	w.fd = ckpt_open_beneath(it->fd, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	w.fd = ckpt_commit_tmp_open(&c, tmp, err);
 	if (w.fd < 0) {
-		rc = ckpt_err_set(err, w.fd, "'%s/%s': %s", it->label, tmp, ckpt_strerror(w.fd));
+		rc = w.fd;
 		goto out;
 	}
-	if ((rc = emit(e, nw, old, &tr, &w)) == 0 && (rc = flush(&w)) == 0 && fsync(w.fd) < 0)
-		rc = ckpt_err_set(err, -errno, "'%s/%s': fsync: %s", it->label, tmp, ckpt_strerror(-errno));
-	if (close(w.fd) < 0 && rc == 0)
-		rc = ckpt_err_set(err, -errno, "'%s/%s': close: %s", it->label, tmp, ckpt_strerror(-errno));
-	w.fd = -1;
+	if ((rc = emit(e, nw, old, &tr, &w)) == 0)
+		rc = flush(&w);
 	if (rc < 0)
 		goto out;
-	e->written += w.total;
-	ckpt_fault_point(fault);
-	if (renameat(it->fd, tmp, it->fd, final) < 0) {
-		rc = ckpt_err_set(err, -errno, "'%s': cannot rename the new file into place: %s", it->mp_label,
-				  ckpt_strerror(-errno));
-		goto out;
-	}
-	if ((rc = ckpt_edit_sync_parent(it->fd, final)) < 0)
-		rc = ckpt_err_set(err, rc, "'%s': fsync of its directory: %s", it->mp_label, ckpt_strerror(rc));
+	/* fsync, the fault point, rename (the commit point), directory fsync */
+	rc = ckpt_commit_tmp_finish(&c, w.fd, tmp, final, err);
+	w.fd = -1;
+	if (rc == 0)
+		e->written += w.total;
 out:
 	if (w.fd >= 0)
 		close(w.fd);

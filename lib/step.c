@@ -122,7 +122,8 @@ static int list_items(struct ckpt_step *st, struct ckpt_err *err)
 		st->items[st->n_items++].kind = kind;
 	}
 	closedir(d);
-	qsort(st->items, st->n_items, sizeof(*st->items), item_cmp);
+	if (st->n_items > 1)
+		qsort(st->items, st->n_items, sizeof(*st->items), item_cmp);
 	return 0;
 }
 

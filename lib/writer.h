@@ -23,6 +23,7 @@
 #include "dtype.h"
 #include "err.h"
 #include "ocdbt_write.h"
+#include "pyformat.h"
 
 #include <jansson.h>
 
@@ -45,11 +46,7 @@ struct ckpt_wopts {
 
 void ckpt_wopts_default(struct ckpt_wopts *o);
 
-struct ckpt_key {
-	const char *s;
-	size_t n;
-	uint8_t type; /* 1 sequence, 2 dict (and attribute) */
-};
+/* struct ckpt_key (a key of a pytree path): pyformat.h */
 
 /* produces bytes [off, off+n) of the array, C order, little-endian */
 typedef int (*ckpt_source_fn)(void *ctx, uint64_t off, void *buf, size_t n, struct ckpt_err *err);
@@ -81,9 +78,5 @@ int ckpt_pw_empty(struct ckpt_pytree_writer *pw, const struct ckpt_key *path, si
 		  const char *value_type, struct ckpt_err *err);
 int ckpt_pw_finish(struct ckpt_pytree_writer *pw, struct ckpt_err *err);
 
-/* Python's repr of a tuple of strings, as Orbax writes _METADATA keys. */
-char *ckpt_py_tuple_repr(const struct ckpt_key *path, size_t depth);
-/* json.dumps(obj) as Python writes it (", ", ": ", ensure_ascii). new. */
-char *ckpt_py_json_dumps(const json_t *j);
 
 #endif

@@ -91,9 +91,16 @@ int ckpt_array_open(struct ckpt_array **out, const struct ckpt_store *s, const c
 		stream_at = CKPT_MIN(stream_at, (uint64_t)budget / 4);
 		a->o.piece_bytes = CKPT_MIN(a->o.piece_bytes, CKPT_MAX(budget / 16, (size_t)4096));
 	}
-	a->streaming = a->m.chunk_nbytes > stream_at &&
-		       ckpt_chain_streamable(&a->m.chain, &a->m.dtype, a->m.rank, a->m.chunk,
-					     &a->scomp);
+	/* a chunk whose chain cannot be decoded as a stream (blosc, crc32c,
+	 * several codecs, transposes, shards of several inner chunks) is
+	 * decoded whole, once, and handed out in pieces the same way */
+	if (a->m.chunk_nbytes > stream_at) {
+		a->streaming = true;
+		a->whole = !ckpt_chain_streamable(&a->m.chain, &a->m.dtype, a->m.rank, a->m.chunk,
+						  &a->scomp);
+		if (a->whole && a->m.chunk_nbytes > o->lim->max_chunk_bytes)
+			a->streaming = false; /* refused below */
+	}
 	if (!a->streaming && a->m.chunk_nbytes > o->lim->max_chunk_bytes) {
 		rc = ckpt_err_set(err, -EFBIG,
 				  "'%s/%s': chunks of %llu bytes exceed the limit %zu and cannot be "
@@ -102,6 +109,10 @@ int ckpt_array_open(struct ckpt_array **out, const struct ckpt_store *s, const c
 				  o->lim->max_chunk_bytes);
 		goto out;
 	}
+	a->side = 1;
+	for (uint32_t k = 1; k < a->m.rank && a->side < 64; k++)
+		a->side *= a->m.grid[k];
+	a->side = CKPT_MIN(a->side, 64);
 	/* pieces hold whole elements (itemsize divides 16), so a fill pattern lines up */
 	a->o.piece_bytes = CKPT_MAX((size_t)4096, a->o.piece_bytes & ~(size_t)15);
 	a->uid = __atomic_fetch_add(&next_uid, 1, __ATOMIC_RELAXED);
@@ -344,6 +355,44 @@ static void ra_job(void *owner, uint64_t chunk, uint64_t piece)
 	ckpt_array_ra_run(owner, chunk, piece);
 }
 
+/* the array coordinates of byte pos */
+static void elem_index(const struct ckpt_array *a, uint64_t pos, uint64_t *idx)
+{
+	uint64_t e = pos / a->m.dtype.itemsize;
+
+	for (uint32_t k = a->m.rank; k-- > 0;) {
+		idx[k] = e % a->m.shape[k];
+		e /= a->m.shape[k];
+	}
+}
+
+/* An upper bound on the last byte of chunk `chunk` that a reader reaching
+ * element idx (array coordinates) has passed: idx clamped into the chunk's
+ * box, row-major (a dimension clamped up sets the following ones to their
+ * ends, clamped down to their starts). */
+static uint64_t chunk_pos_until(const struct ckpt_array *a, uint64_t chunk, const uint64_t *idx)
+{
+	const struct ckpt_zarr_meta *m = &a->m;
+	uint64_t ci[CKPT_MAX_RANK], pos = 0;
+	int clamp = 0; /* 1: past the box, -1: before it */
+
+	ckpt_zarr_chunk_coords(a, chunk, ci);
+	for (uint32_t k = 0; k < m->rank; k++) {
+		uint64_t lo = ci[k] * m->chunk[k], hi = CKPT_MIN(lo + m->chunk[k], m->shape[k]) - 1;
+		uint64_t v = clamp > 0 ? hi : clamp < 0 ? lo : idx[k];
+
+		if (!clamp && v > hi) {
+			v = hi;
+			clamp = 1;
+		} else if (!clamp && v < lo) {
+			v = lo;
+			clamp = -1;
+		}
+		pos += (v - lo) * a->cstride[k];
+	}
+	return pos * m->dtype.itemsize;
+}
+
 void ckpt_array_readahead(struct ckpt_array *a, uint64_t off, uint64_t len)
 {
 	const struct ckpt_zarr_meta *m = &a->m;
@@ -355,10 +404,18 @@ void ckpt_array_readahead(struct ckpt_array *a, uint64_t off, uint64_t len)
 	locate(a, off, &c0, &cpos, &run);
 	locate(a, end - 1, &c1, &cpos, &run);
 	if (a->streaming) {
-		/* pieces up to the one holding the last byte, chunk by chunk */
+		/* pieces up to the one holding the last byte, chunk by chunk;
+		 * where chunks lie side by side (split along a later
+		 * dimension), only as far as the reader will have gone in
+		 * each: decoding each to its end evicted the pieces the reader
+		 * needed next and its stream started over (prefetch_limit in
+		 * zarr_stream.c bounds them further) */
+		uint64_t to[CKPT_MAX_RANK];
+
+		elem_index(a, end - 1, to);
 		for (uint64_t c = c0; c <= c1 && c < c0 + 4; c++)
 			ckpt_ra_submit(a->o.ra, ra_job, a, c,
-				       c == c1 ? cpos * m->dtype.itemsize / a->o.piece_bytes : UINT64_MAX);
+				       chunk_pos_until(a, c, to) / a->o.piece_bytes);
 		return;
 	}
 	for (uint64_t c = c0; c <= c1 && c < c0 + 64; c++) {

@@ -27,6 +27,7 @@ struct zstream {
 	struct ckpt_blob blob;
 	uint64_t data_off, data_len; /* the compressed stream inside the blob */
 	struct ckpt_dstream *ds;
+	uint8_t *dec; /* whole mode: the chunk, decoded at once */
 	uint64_t produced, consumed;
 	uint8_t *in;
 	size_t in_pos, in_len;
@@ -45,11 +46,18 @@ struct ckpt_array {
 	uint64_t uid;
 	struct ckpt_array_opts o;
 	bool streaming;
+	bool whole; /* streamed, but the chain cannot stream: each chunk is
+		     * decoded whole once, then handed out piece by piece */
 	enum ckpt_comp scomp;
 	uint64_t cstride[CKPT_MAX_RANK]; /* chunk-buffer strides in elements */
 	pthread_mutex_t slock;
 	struct zstream *streams;
 	unsigned n_streams;
+	/* where readers last were in streamed chunks (chunk, offset + 1),
+	 * by chunk % 16, relaxed atomics: a hint that keeps read-ahead
+	 * from decoding further ahead than the cache holds */
+	uint64_t hint_chunk[16], hint_at[16];
+	uint64_t side; /* chunks side by side: the grid's size past its first dimension (at most 64) */
 	uint64_t use_clock;
 };
 

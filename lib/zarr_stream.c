@@ -18,6 +18,7 @@ void ckpt_zstream_free(struct zstream *st)
 {
 	ckpt_blob_release(&st->blob);
 	ckpt_dstream_free(st->ds);
+	free(st->dec);
 	free(st->in);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
@@ -69,6 +70,75 @@ static void stream_release(struct ckpt_array *a, struct zstream *st)
 	pthread_mutex_unlock(&a->slock);
 }
 
+/* whole mode: at most this many idle decoded chunks kept per array, besides
+ * those being read (chunks side by side are read in turns; beyond, the least
+ * recent idle one goes and is decoded again if read again) */
+#define MAX_WHOLE 4
+
+static void drop_idle_wholes(struct ckpt_array *a, struct zstream *keep)
+{
+	pthread_mutex_lock(&a->slock);
+	for (;;) {
+		struct zstream *victim = NULL;
+		unsigned held = 0;
+
+		for (struct zstream *s = a->streams; s; s = s->next) {
+			/* idle ones only (users == 0: nobody holds its lock,
+			 * nobody can take it while a->slock is held); those in
+			 * use, at most one per reader, are not counted */
+			if (s == keep || s->users || !s->dec)
+				continue;
+			held++;
+			if (!victim || s->last_use < victim->last_use)
+				victim = s;
+		}
+		if (held < MAX_WHOLE)
+			break;
+		free(victim->dec);
+		victim->dec = NULL;
+		victim->init = false;
+		victim->retired = false;
+		victim->produced = victim->consumed = 0;
+	}
+	pthread_mutex_unlock(&a->slock);
+}
+
+/* whole mode: the chunk decoded at once (within the limit on a chunk
+ * decoded whole, checked when the array was opened), the blob let go */
+static int stream_init_whole(struct ckpt_array *a, struct zstream *st, const char *key,
+			     struct ckpt_err *err)
+{
+	uint8_t *raw = NULL;
+	int rc;
+
+	/* a compressed chunk may legitimately be a little larger than decoded */
+	rc = ckpt_blob_load(a->s, &st->blob, a->o.lim->max_chunk_bytes + (a->m.chunk_nbytes / 8) + 65536,
+			    &raw, err);
+	if (rc == 0) {
+		drop_idle_wholes(a, st);
+		st->dec = malloc(a->m.chunk_nbytes ? (size_t)a->m.chunk_nbytes : 1);
+		rc = st->dec ? ckpt_chain_decode(&a->m.chain, &a->m.dtype, a->m.rank, a->m.chunk,
+						 a->m.fill, raw, (size_t)st->blob.len, st->dec,
+						 a->o.lim, err)
+			     : -ENOMEM;
+		if (rc < 0 && rc != -ENOMEM)
+			ckpt_err_prefix(err, "'%s': chunk '%s': ", a->s->label, key);
+	}
+	free(raw);
+	ckpt_blob_release(&st->blob);
+	memset(&st->blob, 0, sizeof(st->blob));
+	st->blob.fd = -1;
+	if (rc < 0) {
+		free(st->dec);
+		st->dec = NULL;
+		return rc;
+	}
+	ckpt_cache_count_decoded(a->o.cache, a->m.chunk_nbytes);
+	st->produced = st->consumed = 0;
+	st->init = true;
+	return 0;
+}
+
 static int stream_init(struct ckpt_array *a, struct zstream *st, struct ckpt_err *err)
 {
 	uint64_t ci[CKPT_MAX_RANK];
@@ -87,6 +157,8 @@ static int stream_init(struct ckpt_array *a, struct zstream *st, struct ckpt_err
 	}
 	if (rc < 0)
 		return rc;
+	if (a->whole)
+		return stream_init_whole(a, st, key, err);
 	st->data_off = 0;
 	st->data_len = st->blob.len;
 	if (a->m.chain.shard) {
@@ -113,6 +185,10 @@ static int stream_init(struct ckpt_array *a, struct zstream *st, struct ckpt_err
 		st->data_off = off;
 		st->data_len = len;
 	}
+	if (a->scomp == CKPT_COMP_NONE && st->data_len != a->m.chunk_nbytes)
+		return ckpt_err_set(err, CKPT_ECORRUPT, "'%s': chunk '%s' holds %llu bytes, expected %llu",
+				    a->s->label, key, (unsigned long long)st->data_len,
+				    (unsigned long long)a->m.chunk_nbytes);
 	st->in = malloc(STREAM_IN_BYTES);
 	if (!st->in)
 		return -ENOMEM;
@@ -131,6 +207,8 @@ static void stream_retire_if_done(struct ckpt_array *a, struct zstream *st)
 		return;
 	ckpt_dstream_free(st->ds);
 	st->ds = NULL;
+	free(st->dec);
+	st->dec = NULL;
 	free(st->in);
 	st->in = NULL;
 	ckpt_blob_release(&st->blob);
@@ -148,6 +226,12 @@ static int stream_next(struct ckpt_array *a, struct zstream *st, uint8_t *out, s
 {
 	size_t got = 0;
 
+	if (st->dec) {
+		/* whole mode (counted as decoded when the chunk was) */
+		memcpy(out, st->dec + st->produced, n);
+		st->produced += n;
+		return 0;
+	}
 	while (got < n) {
 		size_t produced;
 		bool done;
@@ -185,7 +269,10 @@ static int stream_next(struct ckpt_array *a, struct zstream *st, uint8_t *out, s
 			st->in_pos = st->in_len - in_n;
 		}
 		got += produced;
-		if (done && got < n)
+		/* "done" is the end of a frame or of this read's input, which
+		 * is the stream's end only once the whole object is read (a
+		 * raw chunk is "done" with each buffer, zstd after each frame) */
+		if (done && got < n && st->consumed == st->data_len && st->in_pos == st->in_len)
 			return ckpt_err_set(err, CKPT_ECORRUPT,
 					    "'%s': chunk '%s' decodes to %llu bytes, expected %llu",
 					    a->s->label, st->blob.key,
@@ -202,6 +289,8 @@ int ckpt_zarr_copy_streamed(struct ckpt_array *a, uint64_t chunk, uint64_t off, 
 {
 	const uint64_t P = a->o.piece_bytes;
 
+	__atomic_store_n(&a->hint_chunk[chunk % 16], chunk, __ATOMIC_RELAXED);
+	__atomic_store_n(&a->hint_at[chunk % 16], off + n + 1, __ATOMIC_RELAXED);
 	while (n > 0) {
 		uint64_t piece = off / P, within = off % P;
 		size_t take = (size_t)CKPT_MIN((uint64_t)n, P - within);
@@ -225,7 +314,10 @@ int ckpt_zarr_copy_streamed(struct ckpt_array *a, uint64_t chunk, uint64_t off, 
 		} else {
 			if (!st->init)
 				rc = stream_init(a, st, err);
-			if (rc == 0 && !st->missing && st->produced > piece * P) {
+			if (rc == 0 && st->dec && st->produced > piece * P) {
+				/* the reader went back: the decoded chunk is still here */
+				st->produced = piece * P;
+			} else if (rc == 0 && !st->missing && st->produced > piece * P) {
 				/* the reader went back: start the stream over */
 				rc = ckpt_dstream_reset(st->ds);
 				st->produced = st->consumed = 0;
@@ -272,6 +364,28 @@ next:
 }
 
 /* decodes the pieces of a streamed chunk up to `piece`, never starting over */
+/* The last piece read-ahead may decode in a chunk.  Where the chunks
+ * split a later dimension, a reader going through the array reads several
+ * side by side (and one mostly past the array's edge decodes far more than
+ * its bytes read): those, and as many of the next row of chunks, share half
+ * the cache, counted from where a reader last was in each; without this,
+ * pieces were evicted before they were read and their streams started over
+ * (a 3 MB array decoded 150 MB with cache_size=2M).  Chunks one after the
+ * other (one chunk, or split along the first dimension only) have the
+ * caller's window as their bound. */
+static uint64_t prefetch_limit(struct ckpt_array *a, uint64_t chunk)
+{
+	uint64_t at = 0;
+
+	if (a->side == 1 || !a->o.cache)
+		return UINT64_MAX;
+	if (__atomic_load_n(&a->hint_chunk[chunk % 16], __ATOMIC_RELAXED) == chunk)
+		at = __atomic_load_n(&a->hint_at[chunk % 16], __ATOMIC_RELAXED);
+	at = at ? at - 1 : 0;
+	/* twice: where a row of chunks ends, the next row's start as well */
+	return (at + ckpt_cache_budget(a->o.cache) / 4 / a->side) / a->o.piece_bytes;
+}
+
 void ckpt_zarr_stream_prefetch(struct ckpt_array *a, uint64_t chunk, uint64_t piece)
 {
 	const uint64_t P = a->o.piece_bytes;
@@ -284,6 +398,7 @@ void ckpt_zarr_stream_prefetch(struct ckpt_array *a, uint64_t chunk, uint64_t pi
 		return;
 	if (piece > (a->m.chunk_nbytes - 1) / P)
 		piece = (a->m.chunk_nbytes - 1) / P; /* the whole chunk */
+	piece = CKPT_MIN(piece, prefetch_limit(a, chunk));
 	if (ckpt_cache_lookup(a->o.cache, (struct ckpt_cache_key){ a->uid, chunk, piece + 1 }, &ref) == 0) {
 		ckpt_cache_unref(a->o.cache, &ref);
 		return;

@@ -1,337 +1,227 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * ckpt - the ckptfs library without FUSE: list and read checkpoints on
- * machines where mounting is not allowed, and inspect OCDBT databases.
- * Paths inside a checkpoint use the names the mount shows (README.md).
+ * ckpt - the ckptfs library without FUSE: list, read, inspect, compare and
+ * export checkpoints on machines where mounting is not allowed, and inspect
+ * OCDBT databases.  Paths inside a checkpoint use the names the mount shows
+ * (README.md); docs/cli.md is the manual, tools/ckpt.1 the man page.
+ *
+ * Exit status: 0 success, 1 failure, 2 bad command line (diff: 0 same,
+ * 1 different, 2 trouble, as diff(1)).
  */
 #define _GNU_SOURCE
-#include "ckpt_internal.h"
+#include "cli.h"
 #include "make.h"
 #include "sha256.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <fcntl.h>
+#include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#ifndef CKPT_VERSION
+#define CKPT_VERSION "unknown"
+#endif
+
 static const char usage[] =
-	"usage: ckpt ls [-l] CHECKPOINT [PATH]   list steps, items and leaves\n"
-	"       ckpt cat CHECKPOINT PATH         write a leaf's bytes (or a .json file) to stdout\n"
-	"       ckpt meta CHECKPOINT [PATH]      print the metadata JSON of a step, item or leaf\n"
-	"       ckpt make OUTDIR [options]       write a synthetic checkpoint (ckpt make --help)\n"
-	"       ckpt versions CHECKPOINT [STEP[/ITEM]]  list the versions edits recorded\n"
-	"       ckpt prune CHECKPOINT STEP[/ITEM]       delete the recorded versions but the last\n"
-	"       ckpt ocdbt ls [--sha256] DIR     list the keys of an OCDBT database\n"
-	"       ckpt ocdbt get DIR KEY           write one value to stdout\n"
-	"       ckpt ocdbt versions DIR          list the generations of an OCDBT database\n"
+	"usage: ckpt [--version] [--help] COMMAND [ARGS]\n"
+	"\n"
+	"Read checkpoints (a CheckpointManager root or one checkpoint) without mounting:\n"
+	"  ls [-l] CHECKPOINT [PATH]        list steps, items and leaves in the mount's order\n"
+	"  cat CHECKPOINT PATH              write a leaf's bytes (or a .json file) to stdout\n"
+	"  meta CHECKPOINT [PATH]           print the metadata JSON of a step, item or leaf\n"
+	"  info CHECKPOINT [PATH]           steps, items, leaves, parameters and bytes by dtype\n"
+	"  stats CHECKPOINT [PATH]          per leaf min, max, mean, std, NaN, Inf and zeros\n"
+	"  diff CHECKPOINT A B | diff A B   compare two steps, items or checkpoints\n"
+	"  export CHECKPOINT STEP[/ITEM] OUT [--format npy|safetensors]\n"
+	"                                   write .npy files or one .safetensors file\n"
+	"  versions CHECKPOINT [STEP[/ITEM]] list the versions edits recorded\n"
+	"  prune [--dry-run] CHECKPOINT STEP[/ITEM]  delete the recorded versions but the last\n"
+	"  make OUTDIR [options]            write a synthetic checkpoint\n"
+	"  ocdbt ls|get|versions DIR ...    inspect an OCDBT database\n"
+	"\n"
 	"PATH: STEP/ITEM/KEY/... with the names ckptfs shows; for a single checkpoint the\n"
-	"step may be left out.  'latest' names the newest step.\n";
+	"step may be left out.  'latest' names the newest step.\n"
+	"'ckpt COMMAND --help' describes a command.  Exit status: 0 success, 1 failure,\n"
+	"2 bad usage (diff: 0 same, 1 different, 2 trouble).\n";
 
-static int die(const struct ckpt_err *e, int rc)
-{
-	fprintf(stderr, "ckpt: %s\n", e->code ? e->msg : ckpt_strerror(rc));
-	return 1;
-}
-
-/* ---------------------------------------------------------------- resolving paths */
-
-struct target {
-	struct ckpt_step *step;
-	struct ckpt_item *item;
-	const struct ckpt_node *node;
-	size_t index; /* the item's index in the step */
-	enum { T_ROOT, T_STEP, T_STEP_JSON, T_ITEM, T_ITEM_JSON, T_JSON_ITEM, T_NODE, T_NODE_JSON } kind;
+static const struct {
+	const char *name, *text;
+} usages[] = {
+	{ "ls", "usage: ckpt ls [-l] CHECKPOINT [PATH]\n"
+		"List the steps, items and leaves below PATH (everything by default), one path\n"
+		"a line, in the order the mount lists them (steps ascending by number).\n"
+		"  -l, --long   bytes, dtype and shape of each leaf\n" },
+	{ "cat", "usage: ckpt cat CHECKPOINT PATH\n"
+		 "Write a leaf's bytes (little-endian, C order, as the mount shows it) or a\n"
+		 "JSON item's file to stdout; a step, item or NAME.json prints its metadata.\n" },
+	{ "meta", "usage: ckpt meta CHECKPOINT [PATH]\n"
+		  "Print the metadata JSON of the checkpoint, a step, an item or a leaf\n"
+		  "(what the mount's .json files hold).\n" },
+	{ "info", "usage: ckpt info [--json] CHECKPOINT [PATH]\n"
+		  "Count the steps, items and leaves below PATH and total the parameters\n"
+		  "(array elements) and bytes, by dtype.  Reads metadata only.\n"
+		  "  --json   one JSON object instead of the table\n" },
+	{ "stats", "usage: ckpt stats [--json] CHECKPOINT [PATH]\n"
+		   "For each numeric leaf below PATH (a step, an item, a subtree or one leaf):\n"
+		   "min, max, mean and std (population, ddof=0) of the finite values, and the\n"
+		   "counts of NaN, Inf and zeros.  Every dtype (bool, ints, int4/int2, float16,\n"
+		   "bfloat16, float8 and float4/6 kinds, float32/64); complex leaves are described\n"
+		   "by |z|.  Leaves are read in blocks: memory stays bounded whatever their size.\n"
+		   "  --json   a JSON array, one object per leaf, full precision\n" },
+	{ "diff", "usage: ckpt diff [-q] [--json] CHECKPOINT A B\n"
+		  "       ckpt diff [-q] [--json] CHECKPOINT_A CHECKPOINT_B\n"
+		  "Compare two steps, items or subtrees of one checkpoint (A and B are PATHs), or\n"
+		  "two checkpoints (a single checkpoint is compared by its step's contents).\n"
+		  "Lists leaves added (+), removed (-), changed (M, with the largest absolute and\n"
+		  "relative difference of numeric leaves) and dtype or shape changes (T).\n"
+		  "Exit status as diff(1): 0 same, 1 different, 2 trouble.\n"
+		  "  -q, --quiet  print nothing, only the exit status\n"
+		  "  --json       a JSON object of the differences\n" },
+	{ "export", "usage: ckpt export [--format npy|safetensors] [--force] CHECKPOINT PATH OUT\n"
+		    "Write the leaves below PATH (a step, an item or a subtree) to OUT:\n"
+		    "  --format npy          (default) a directory: one NAME.npy per array leaf,\n"
+		    "                        folders as the mount shows them (escaped names)\n"
+		    "  --format safetensors  one file as the safetensors format defines it; tensor\n"
+		    "                        names are the paths joined with '.'; dtypes it lacks\n"
+		    "                        (int4, complex, float8 kinds other than e4m3fn/e5m2,\n"
+		    "                        ...) are refused, naming the leaf\n"
+		    "  -f, --force           write even if OUT exists (a .safetensors is replaced;\n"
+		    "                        in a directory the files exported are replaced)\n"
+		    "Data are streamed: memory stays bounded whatever the leaves' size.\n" },
+	{ "versions", "usage: ckpt versions CHECKPOINT [STEP[/ITEM]]\n"
+		      "List the versions edits through a read-write mount recorded (oldest first):\n"
+		      "STEP/ITEM, version, time, change.\n" },
+	{ "prune", "usage: ckpt prune [-n|--dry-run] CHECKPOINT STEP[/ITEM]\n"
+		   "Delete the recorded versions of a step's items (or one item) but the last;\n"
+		   "their files are removed.\n"
+		   "  -n, --dry-run   list the files that would be deleted and their bytes;\n"
+		   "                  delete nothing\n" },
+	{ "make", NULL },
+	{ "ocdbt", "usage: ckpt ocdbt ls [--sha256] DIR   list the keys of an OCDBT database\n"
+		   "       ckpt ocdbt get DIR KEY         write one value to stdout\n"
+		   "       ckpt ocdbt versions DIR        list the generations of an OCDBT database\n" },
 };
 
-static char **split(const char *path, size_t *n)
+int cli_usage(const char *cmd, bool ok)
 {
-	char *copy = strdup(path ? path : ""), *save = NULL, *tok, **v = NULL;
-	size_t cnt = 0;
+	FILE *f = ok ? stdout : stderr;
 
-	for (tok = strtok_r(copy, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
-		v = realloc(v, (cnt + 1) * sizeof(*v));
-		v[cnt++] = strdup(tok);
+	if (cmd && !strcmp(cmd, "make")) {
+		char a0[] = "ckpt", a1[] = "make", a2[] = "--help", *v[] = { a0, a1, a2, NULL };
+
+		return ok ? ckpt_cmd_make(3, v) : CLI_USAGE;
 	}
-	free(copy);
-	*n = cnt;
-	return v;
-}
-
-static bool strip_suffix(char *s, const char *suf)
-{
-	size_t n = strlen(s), k = strlen(suf);
-
-	if (n <= k || strcmp(s + n - k, suf))
-		return false;
-	s[n - k] = 0;
-	return true;
-}
-
-/* the child of n named `name` as the mount names it */
-static const struct ckpt_node *child_named(const struct ckpt_node *n, const char *name)
-{
-	char *key, canon[CKPT_NAME_MAX + 1];
-	size_t len;
-	unsigned dup;
-	uint64_t hash;
-	bool is_hash;
-	const struct ckpt_node *c = NULL;
-
-	if (ckpt_name_unescape(name, &key, &len, &dup, &hash, &is_hash) < 0)
-		return NULL;
-	for (size_t i = 0; i < ckpt_node_n_children(n); i++) {
-		size_t kl;
-		const char *k = ckpt_node_key(ckpt_node_child(n, i), &kl);
-
-		ckpt_name_escape(k, kl, 0, canon);
-		if (!strcmp(canon, name)) {
-			c = ckpt_node_child(n, i);
-			break;
+	for (size_t i = 0; cmd && i < sizeof(usages) / sizeof(usages[0]); i++)
+		if (!strcmp(usages[i].name, cmd)) {
+			fputs(usages[i].text, f);
+			return ok ? 0 : CLI_USAGE;
 		}
-	}
-	free(key);
-	return c;
+	fputs(usage, f);
+	return ok ? 0 : CLI_USAGE;
 }
 
-static int resolve(struct ckpt_src *src, const char *path, struct target *t, struct ckpt_err *err)
+int cli_bad_option(const char *cmd, int c, char **argv)
 {
-	struct ckpt_step_ent *ents;
-	size_t n_ent, nc, i = 0;
-	char **comp = split(path, &nc);
-	char *step = NULL;
-	int rc = 0;
+	const char *sp = *cmd ? " " : "";
 
-	memset(t, 0, sizeof(*t));
-	if ((rc = ckpt_src_scan(src, &ents, &n_ent, err)) < 0)
-		goto out;
-	if (nc == 0) {
-		t->kind = T_ROOT;
-		ckpt_step_ents_free(ents, n_ent);
-		goto out;
-	}
-	if (ckpt_src_kind(src) == CKPT_SRC_SINGLE && strcmp(comp[0], ents[0].name) &&
-	    strcmp(comp[0], "latest") && strcmp(comp[0], ents[0].name))
-		step = strdup(ents[0].name); /* the step was left out */
-	else {
-		char *c0 = comp[i++];
-		bool json = strip_suffix(c0, ".json");
+	if (c == ':')
+		fprintf(stderr, "ckpt%s%s: option '%s' needs a value; see 'ckpt%s%s --help'\n", sp, cmd,
+			argv[optind - 1], sp, cmd);
+	else if (optopt)
+		fprintf(stderr, "ckpt%s%s: unknown option '-%c'; see 'ckpt%s%s --help'\n", sp, cmd,
+			optopt, sp, cmd);
+	else
+		fprintf(stderr, "ckpt%s%s: unknown option '%s'; see 'ckpt%s%s --help'\n", sp, cmd,
+			argv[optind - 1], sp, cmd);
+	return CLI_USAGE;
+}
 
-		step = strdup(!strcmp(c0, "latest") && n_ent ? ents[n_ent - 1].name : c0);
-		if (json) {
-			t->kind = T_STEP_JSON;
-			if (i != nc)
-				rc = -ENOENT;
-		}
+/* ---------------------------------------------------------------- ls */
+
+static const char *kind_name(const struct ckpt_node *n)
+{
+	switch (ckpt_node_kind(n)) {
+	case CKPT_NODE_STRING:
+		return "string";
+	case CKPT_NODE_NONE:
+		return "none";
+	case CKPT_NODE_FILE:
+		return "file";
+	default:
+		return "array";
 	}
-	rc = rc ? rc : ckpt_step_open(&t->step, src, step, err);
-	ckpt_step_ents_free(ents, n_ent);
-	if (rc < 0 || t->kind == T_STEP_JSON)
-		goto out;
-	if (i == nc) {
-		t->kind = T_STEP;
-		goto out;
-	}
-	if (ckpt_step_is_direct(t->step)) {
-		rc = ckpt_item_open(&t->item, t->step, 0, err);
+}
+
+static void ls_ent(const struct cli_ent *e, const char *prefix, bool lng)
+{
+	struct ckpt_err err = { 0, "" };
+	struct cli_array a;
+	char *p = cli_join(prefix, e->path), shape[256];
+
+	if (!p)
+		return;
+	if (e->error)
+		printf("%s: error: %s\n", p, e->error);
+	else if (e->empty_dir)
+		printf("%s/\n", p);
+	else if (!lng || e->json_item)
+		printf("%s\n", p);
+	else if (cli_array_of(e->item, e->node, &a, &err) < 0)
+		printf("%-12s %s  (%s)\n", "?", p, err.msg);
+	else if (a.is_array) {
+		cli_shape_str(&a, shape, sizeof(shape));
+		printf("%12llu %s  %s%s\n", (unsigned long long)a.nbytes, p, a.dtype, shape);
 	} else {
-		char *c = comp[i++];
-		bool json = strip_suffix(c, ".json");
-		size_t k;
-
-		for (k = 0; k < ckpt_step_n_items(t->step); k++)
-			if (!strcmp(ckpt_step_item(t->step, k)->name, c))
-				break;
-		if (k == ckpt_step_n_items(t->step)) {
-			rc = ckpt_err_set(err, -ENOENT, "no item '%s' in step '%s'", c, step);
-			goto out;
-		}
-		t->index = k;
-		if ((rc = ckpt_item_open(&t->item, t->step, k, err)) < 0)
-			goto out;
-		if (json) {
-			t->kind = ckpt_item_kind(t->item) == CKPT_ITEM_JSON ? T_JSON_ITEM : T_ITEM_JSON;
-			if (i != nc)
-				rc = -ENOENT;
-			goto out;
-		}
+		printf("%12llu %s  %s\n", (unsigned long long)a.nbytes, p, kind_name(e->node));
 	}
-	if (rc < 0)
-		goto out;
-	t->node = ckpt_item_root(t->item);
-	t->kind = T_ITEM;
-	for (; i < nc; i++) {
-		const struct ckpt_node *c = t->node ? child_named(t->node, comp[i]) : NULL;
-
-		if (!c && i + 1 == nc && strip_suffix(comp[i], ".json") &&
-		    (c = child_named(t->node, comp[i])) && !ckpt_node_is_dir(c)) {
-			t->node = c;
-			t->kind = T_NODE_JSON;
-			goto out;
-		}
-		if (!c) {
-			rc = ckpt_err_set(err, -ENOENT, "'%s': no such entry", path);
-			goto out;
-		}
-		t->node = c;
-		t->kind = T_NODE;
-	}
-out:
-	for (size_t k = 0; k < nc; k++)
-		free(comp[k]);
-	free(comp);
-	free(step);
-	return rc;
-}
-
-static void target_release(struct target *t)
-{
-	ckpt_item_close(t->item);
-	ckpt_step_close(t->step);
-}
-
-/* ---------------------------------------------------------------- commands */
-
-static void print_dims(const json_t *shape)
-{
-	size_t i;
-	json_t *v;
-
-	putchar('[');
-	json_array_foreach(shape, i, v)
-		printf("%s%lld", i ? "," : "", (long long)json_integer_value(v));
-	putchar(']');
-}
-
-static void ls_node(struct ckpt_item *it, const struct ckpt_node *n, const char *prefix, bool lng)
-{
-	/* explicit stack: the depth comes from the data */
-	struct frame {
-		const struct ckpt_node *n;
-		char *path;
-	} *st = malloc(sizeof(*st));
-	size_t sn = 1, cap = 1;
-
-	st[0].n = n;
-	st[0].path = strdup(prefix);
-	while (sn > 0) {
-		struct frame f = st[--sn];
-
-		for (size_t i = ckpt_node_n_children(f.n); i-- > 0;) {
-			const struct ckpt_node *c = ckpt_node_child(f.n, i);
-			char name[CKPT_NAME_MAX + 1], *p;
-			size_t kl;
-			const char *k = ckpt_node_key(c, &kl);
-
-			ckpt_name_escape(k, kl, 0, name);
-			if (asprintf(&p, "%s%s%s", f.path, f.path[0] ? "/" : "", name) < 0)
-				continue;
-			if (ckpt_node_is_dir(c)) {
-				if (sn == cap)
-					st = realloc(st, (cap *= 2) * sizeof(*st));
-				st[sn].n = c;
-				st[sn++].path = p;
-				if (!ckpt_node_n_children(c))
-					printf("%s/\n", p);
-				continue;
-			}
-			if (lng) {
-				struct ckpt_err e = { 0, "" };
-				json_t *d = ckpt_leaf_describe(it, c, &e);
-
-				if (json_object_get(d, "error"))
-					printf("%-12s %s  (%s)\n", "?", p,
-					       json_string_value(json_object_get(d, "error")));
-				else {
-					printf("%12lld %s ",
-					       (long long)json_integer_value(json_object_get(d, "size")), p);
-					if (json_object_get(d, "dtype")) {
-						printf(" %s", json_string_value(json_object_get(d, "dtype")));
-						print_dims(json_object_get(d, "shape"));
-					} else {
-						printf(" %s", json_string_value(json_object_get(d, "kind")));
-					}
-					putchar('\n');
-				}
-				json_decref(d);
-			} else {
-				printf("%s\n", p);
-			}
-			free(p);
-		}
-		free(f.path);
-	}
-	free(st);
-}
-
-static int ls_step(struct ckpt_step *st, const char *prefix, bool lng, struct ckpt_err *err)
-{
-	for (size_t i = 0; i < ckpt_step_n_items(st); i++) {
-		const struct ckpt_item_info *info = ckpt_step_item(st, i);
-		struct ckpt_item *it;
-		char *p;
-		int rc;
-
-		if (info->kind == CKPT_ITEM_JSON) {
-			printf("%s/%s.json\n", prefix, info->name);
-			continue;
-		}
-		rc = ckpt_item_open(&it, st, i, err);
-		if (asprintf(&p, "%s%s%s", prefix, info->name[0] ? "/" : "", info->name) < 0)
-			return -ENOMEM;
-		if (rc < 0) {
-			printf("%s: error: %s\n", p, err->msg);
-			ckpt_err_clear(err);
-		} else {
-			ls_node(it, ckpt_item_root(it), p, lng);
-			ckpt_item_close(it);
-		}
-		free(p);
-	}
-	return 0;
+	free(p);
 }
 
 static int cmd_ls(struct ckpt_src *src, const char *path, bool lng)
 {
 	struct ckpt_err err = { 0, "" };
 	struct target t;
-	int rc = resolve(src, path, &t, &err);
+	struct cli_tree tr;
+	char *prefix;
+	int rc = cli_resolve(src, path, &t, &err);
 
 	if (rc < 0)
-		return die(&err, rc);
-	if (t.kind == T_ROOT) {
-		struct ckpt_step_ent *e;
-		size_t n;
-
-		if ((rc = ckpt_src_scan(src, &e, &n, &err)) < 0)
-			return die(&err, rc);
-		for (size_t i = 0; i < n; i++) {
-			struct ckpt_step *st;
-
-			if (ckpt_step_open(&st, src, e[i].name, &err) < 0) {
-				printf("%s: error: %s\n", e[i].name, err.msg);
-				ckpt_err_clear(&err);
-				continue;
-			}
-			ls_step(st, e[i].name, lng, &err);
-			ckpt_step_close(st);
-		}
-		ckpt_step_ents_free(e, n);
-	} else if (t.kind == T_STEP) {
-		ls_step(t.step, ckpt_step_name(t.step), lng, &err);
-	} else if (t.node && ckpt_node_is_dir(t.node)) {
-		ls_node(t.item, t.node, path, lng);
-	} else {
-		printf("%s\n", path);
+		return cli_die("ls", &err, rc);
+	if (t.kind != T_ROOT && t.kind != T_STEP && t.kind != T_ITEM && t.kind != T_NODE) {
+		printf("%s\n", path); /* a .json file */
+		cli_target_release(&t);
+		return 0;
 	}
-	target_release(&t);
-	return 0;
+	prefix = strdup(t.kind == T_ROOT ? "" : t.kind == T_STEP ? ckpt_step_name(t.step) : path);
+	if (prefix && t.kind == T_NODE && !ckpt_node_is_dir(t.node)) {
+		char *slash = strrchr(prefix, '/'); /* the entry is named by the leaf's key */
+
+		if (slash)
+			*slash = 0;
+		else
+			*prefix = 0;
+	}
+	while (prefix && *prefix && prefix[strlen(prefix) - 1] == '/')
+		prefix[strlen(prefix) - 1] = 0;
+	if (!prefix || (rc = cli_tree_load(src, &t, &tr, &err)) < 0) {
+		free(prefix);
+		cli_target_release(&t);
+		return cli_die("ls", &err, rc ? rc : -ENOMEM);
+	}
+	for (size_t i = 0; i < tr.n; i++)
+		ls_ent(&tr.e[i], prefix, lng);
+	free(prefix);
+	cli_tree_free(&tr);
+	cli_target_release(&t);
+	return fflush(stdout) ? CLI_FAIL : 0;
 }
 
-static int write_json(json_t *j)
+int cli_print_json(json_t *j)
 {
 	char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENSURE_ASCII);
 
@@ -344,13 +234,14 @@ static int write_json(json_t *j)
 
 static int cmd_meta(struct ckpt_src *src, const char *path)
 {
+#define CMD "meta"
 	struct ckpt_err err = { 0, "" };
 	struct target t;
 	json_t *j = NULL;
-	int rc = resolve(src, path, &t, &err);
+	int rc = cli_resolve(src, path, &t, &err);
 
 	if (rc < 0)
-		return die(&err, rc);
+		return cli_die(CMD, &err, rc);
 	switch (t.kind) {
 	case T_ROOT: {
 		struct ckpt_step_ent *e;
@@ -389,34 +280,37 @@ static int cmd_meta(struct ckpt_src *src, const char *path)
 		break;
 	}
 	}
-	rc = j ? write_json(j) : 1;
+	rc = j ? cli_print_json(j) : 1;
 	json_decref(j);
-	target_release(&t);
+	cli_target_release(&t);
 	return rc;
 }
 
+#undef CMD
+
 static int cmd_cat(struct ckpt_src *src, const char *path)
 {
+#define CMD "cat"
 	struct ckpt_err err = { 0, "" };
 	struct target t;
 	struct ckpt_leaf *l;
 	static uint8_t buf[1 << 20];
 	uint64_t off = 0;
-	int rc = resolve(src, path, &t, &err);
+	int rc = cli_resolve(src, path, &t, &err);
 
 	if (rc < 0)
-		return die(&err, rc);
+		return cli_die(CMD, &err, rc);
 	if (t.kind == T_JSON_ITEM) {
 		const uint8_t *p;
 		size_t n;
 
 		ckpt_item_json_bytes(t.item, &p, &n);
 		rc = fwrite(p, 1, n, stdout) == n ? 0 : 1;
-		target_release(&t);
+		cli_target_release(&t);
 		return rc;
 	}
 	if (t.kind != T_NODE || ckpt_node_is_dir(t.node)) {
-		target_release(&t);
+		cli_target_release(&t);
 		if (t.kind == T_NODE) {
 			fprintf(stderr, "ckpt: '%s' is a directory\n", path);
 			return 1;
@@ -424,27 +318,28 @@ static int cmd_cat(struct ckpt_src *src, const char *path)
 		return cmd_meta(src, path);
 	}
 	if ((rc = ckpt_item_leaf(t.item, t.node, &l, &err)) < 0) {
-		target_release(&t);
-		return die(&err, rc);
+		cli_target_release(&t);
+		return cli_die(CMD, &err, rc);
 	}
 	for (;;) {
 		int64_t r = ckpt_leaf_read(l, buf, off, sizeof(buf), &err);
 
 		if (r < 0) {
-			target_release(&t);
-			return die(&err, (int)r);
+			cli_target_release(&t);
+			return cli_die(CMD, &err, (int)r);
 		}
 		if (r == 0)
 			break;
 		if (fwrite(buf, 1, (size_t)r, stdout) != (size_t)r) {
-			target_release(&t);
+			cli_target_release(&t);
 			return 1;
 		}
 		off += (uint64_t)r;
 	}
-	target_release(&t);
+	cli_target_release(&t);
 	return fflush(stdout) ? 1 : 0;
 }
+#undef CMD
 
 /* ---------------------------------------------------------------- ocdbt */
 
@@ -466,9 +361,9 @@ static int cmd_ocdbt(int argc, char **argv, const struct ckpt_opts *o)
 	struct ckpt_ocdbt_db *db;
 	bool digest = false;
 	const char *sub, *dir;
-	int fd, rc, a = 2;
+	int fd, rc, a = 1;
 
-	if (argc < 4)
+	if (argc < 3)
 		goto usage;
 	sub = argv[a++];
 	if (!strcmp(argv[a], "--sha256")) {
@@ -480,7 +375,7 @@ static int cmd_ocdbt(int argc, char **argv, const struct ckpt_opts *o)
 	dir = argv[a++];
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(stderr, "ckpt: cannot open '%s': %s\n", dir, strerror(errno));
+		fprintf(stderr, "ckpt ocdbt: cannot open '%s': %s\n", dir, strerror(errno));
 		return 1;
 	}
 	if (!strcmp(sub, "versions")) {
@@ -490,7 +385,7 @@ static int cmd_ocdbt(int argc, char **argv, const struct ckpt_opts *o)
 		rc = ckpt_ocdbt_list_generations(fd, dir, &o->lim, &g, &n, &err);
 		close(fd);
 		if (rc < 0)
-			return die(&err, rc);
+			return cli_die("ocdbt", &err, rc);
 		for (size_t i = 0; i < n; i++)
 			printf("%llu %llu keys=%llu root=%s@%llu+%llu\n",
 			       (unsigned long long)g[i].generation, (unsigned long long)g[i].commit_time,
@@ -502,7 +397,7 @@ static int cmd_ocdbt(int argc, char **argv, const struct ckpt_opts *o)
 	rc = ckpt_ocdbt_open(&db, fd, dir, 0, &o->lim, &err);
 	close(fd);
 	if (rc < 0)
-		return die(&err, rc);
+		return cli_die("ocdbt", &err, rc);
 	if (!strcmp(sub, "ls")) {
 		for (size_t i = 0; i < ckpt_ocdbt_count(db); i++) {
 			const struct ckpt_ocdbt_value *v = ckpt_ocdbt_at(db, i);
@@ -517,7 +412,7 @@ static int cmd_ocdbt(int argc, char **argv, const struct ckpt_opts *o)
 				if (!buf || ckpt_ocdbt_read(db, v, 0, (size_t)v->len, buf, &err) < 0) {
 					free(buf);
 					ckpt_ocdbt_close(db);
-					return die(&err, -EIO);
+					return cli_die("ocdbt", &err, -EIO);
 				}
 				sha256_init(&s);
 				sha256_update(&s, buf, (size_t)v->len);
@@ -536,7 +431,7 @@ static int cmd_ocdbt(int argc, char **argv, const struct ckpt_opts *o)
 		uint8_t *buf;
 
 		if (!v) {
-			fprintf(stderr, "ckpt: no key '%s'\n", argv[a]);
+			fprintf(stderr, "ckpt ocdbt: no key '%s'\n", argv[a]);
 			ckpt_ocdbt_close(db);
 			return 1;
 		}
@@ -544,7 +439,7 @@ static int cmd_ocdbt(int argc, char **argv, const struct ckpt_opts *o)
 		if (!buf || ckpt_ocdbt_read(db, v, 0, (size_t)v->len, buf, &err) < 0) {
 			free(buf);
 			ckpt_ocdbt_close(db);
-			return die(&err, -EIO);
+			return cli_die("ocdbt", &err, -EIO);
 		}
 		fwrite(buf, 1, (size_t)v->len, stdout);
 		free(buf);
@@ -555,20 +450,20 @@ static int cmd_ocdbt(int argc, char **argv, const struct ckpt_opts *o)
 	ckpt_ocdbt_close(db);
 	return 0;
 usage:
-	fputs(usage, stderr);
-	return 2;
+	return cli_usage("ocdbt", false);
 }
 
 /* versions and prune: every pytree item the path names (a step: all of them) */
-static int cmd_versions(struct ckpt_src *src, const char *path, bool prune)
+static int cmd_versions(struct ckpt_src *src, const char *path, bool prune, bool dry_run)
 {
 	struct ckpt_err err = { 0, "" };
 	struct target t;
 	size_t lo, hi;
-	int rc = resolve(src, *path ? path : "latest", &t, &err);
+	uint64_t total[2] = { 0, 0 };
+	int rc = cli_resolve(src, *path ? path : "latest", &t, &err);
 
 	if (rc < 0)
-		return die(&err, rc);
+		return cli_die(prune ? "prune" : "versions", &err, rc);
 	if (t.kind == T_ITEM && t.node == ckpt_item_root(t.item)) {
 		lo = t.index;
 		hi = t.index + 1;
@@ -576,8 +471,9 @@ static int cmd_versions(struct ckpt_src *src, const char *path, bool prune)
 		lo = 0;
 		hi = ckpt_step_n_items(t.step);
 	} else {
-		target_release(&t);
-		fprintf(stderr, "ckpt: '%s' is not a step or an item\n", path);
+		cli_target_release(&t);
+		fprintf(stderr, "ckpt %s: '%s' is not a step or an item\n", prune ? "prune" : "versions",
+			path);
 		return 2;
 	}
 	for (size_t i = lo; i < hi && rc == 0; i++) {
@@ -589,6 +485,12 @@ static int cmd_versions(struct ckpt_src *src, const char *path, bool prune)
 			continue;
 		if ((rc = ckpt_item_versions(t.step, i, &v, &n, &err)) < 0)
 			break;
+		if (prune && dry_run) {
+			ckpt_version_infos_free(v, n);
+			if (n > 1)
+				rc = cli_prune_dry_run(t.step, i, n - 1, total, &err);
+			continue;
+		}
 		if (prune) {
 			ckpt_version_infos_free(v, n);
 			if (n > 1 && (rc = ckpt_item_prune(t.step, i, &err)) == 0)
@@ -608,18 +510,112 @@ static int cmd_versions(struct ckpt_src *src, const char *path, bool prune)
 		}
 		ckpt_version_infos_free(v, n);
 	}
-	target_release(&t);
-	return rc < 0 ? die(&err, rc) : 0;
+	cli_target_release(&t);
+	if (dry_run && rc == 0)
+		printf("would delete %llu files, %llu bytes (nothing deleted: --dry-run)\n",
+		       (unsigned long long)total[0], (unsigned long long)total[1]);
+	return rc < 0 ? cli_die(prune ? "prune" : "versions", &err, rc) : 0;
 }
+
+/* ---------------------------------------------------------------- command lines */
+
+/* options -h/--help and the ones in `more`; positional arguments between lo
+ * and hi.  @return -1 (go on), or the exit status */
+static int simple_opts(const char *cmd, int argc, char **argv, const char *shortopts,
+		       const struct option *more, int lo, int hi, bool *flag)
+{
+	struct option lopts[4] = { { "help", no_argument, NULL, 'h' } };
+	char so[16];
+	int c, k = 1;
+
+	for (; more && more[k - 1].name && k < 3; k++)
+		lopts[k] = more[k - 1];
+	snprintf(so, sizeof(so), ":h%s", shortopts);
+	opterr = 0;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, so, lopts, NULL)) != -1) {
+		if (c == 'h')
+			return cli_usage(cmd, true);
+		if (c == '?' || c == ':')
+			return cli_bad_option(cmd, c, argv);
+		*flag = true;
+	}
+	if (argc - optind < lo || argc - optind > hi) {
+		fprintf(stderr, "ckpt %s: wrong number of arguments\n", cmd);
+		return cli_usage(cmd, false);
+	}
+	return -1;
+}
+
+/* ls, cat, meta, versions, prune: CHECKPOINT then a PATH */
+static int cmd_path(int argc, char **argv)
+{
+	static const struct option ls_o[] = { { "long", no_argument, NULL, 'l' }, { NULL, 0, NULL, 0 } };
+	static const struct option pr_o[] = { { "dry-run", no_argument, NULL, 'n' },
+					      { NULL, 0, NULL, 0 } };
+	const char *cmd = argv[0], *path;
+	bool flag = false, ls = !strcmp(cmd, "ls"), prune = !strcmp(cmd, "prune");
+	bool need = prune || !strcmp(cmd, "cat");
+	struct ckpt_src *src;
+	int rc = simple_opts(cmd, argc, argv, ls ? "l" : prune ? "n" : "", ls ? ls_o : prune ? pr_o : NULL,
+			     need ? 2 : 1, 2, &flag);
+
+	if (rc >= 0)
+		return rc;
+	if (cli_open(cmd, argv[optind], &src))
+		return CLI_FAIL;
+	path = optind + 1 < argc ? argv[optind + 1] : "";
+	if (ls)
+		rc = cmd_ls(src, path, flag);
+	else if (!strcmp(cmd, "cat"))
+		rc = cmd_cat(src, path);
+	else if (!strcmp(cmd, "meta"))
+		rc = cmd_meta(src, path);
+	else
+		rc = cmd_versions(src, path, prune, flag);
+	ckpt_src_close(src);
+	return rc;
+}
+
+static int cmd_make(int argc, char **argv)
+{
+	return ckpt_cmd_make(argc + 1, argv - 1); /* make.c counts from "ckpt" */
+}
+
+static int cmd_ocdbt_main(int argc, char **argv)
+{
+	struct ckpt_opts o;
+
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return cli_usage("ocdbt", true);
+	for (int i = 1; i < argc; i++)
+		if (argv[i][0] == '-' && argv[i][1] && strcmp(argv[i], "--sha256")) {
+			fprintf(stderr, "ckpt ocdbt: unknown option '%s'; see 'ckpt ocdbt --help'\n", argv[i]);
+			return CLI_USAGE;
+		}
+	ckpt_opts_default(&o);
+	return cmd_ocdbt(argc, argv, &o);
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} commands[] = {
+	{ "ls", cmd_path },	  { "cat", cmd_path },	       { "meta", cmd_path },
+	{ "versions", cmd_path }, { "prune", cmd_path },       { "info", cli_info },
+	{ "stats", cli_stats },	  { "diff", cli_diff },	       { "export", cli_export },
+	{ "make", cmd_make },	  { "ocdbt", cmd_ocdbt_main },
+};
 
 int main(int argc, char **argv)
 {
-	struct ckpt_opts o;
-	struct ckpt_err err = { 0, "" };
-	struct ckpt_src *src;
-	const char *cmd;
-	bool lng = false;
-	int a = 2, rc;
+	static const struct option top[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
 
 	/* decoded chunks and pieces are allocated and freed by the MiB: keep
 	 * them on the heap, so that freed memory is reused instead of mapped
@@ -627,44 +623,25 @@ int main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 64 << 20);
 	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	mallopt(M_ARENA_MAX, 2); /* frees in another thread's arena were zeroed again */
-	ckpt_opts_default(&o);
-	if (argc < 2)
-		goto usage;
-	cmd = argv[1];
-	if (!strcmp(cmd, "ocdbt"))
-		return cmd_ocdbt(argc, argv, &o);
-	if (!strcmp(cmd, "make"))
-		return ckpt_cmd_make(argc, argv);
-	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
-		fputs(usage, stdout);
-		return 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+:hV", top, NULL)) != -1) {
+		if (c == 'h')
+			return cli_usage(NULL, true);
+		if (c == 'V') {
+			printf("ckpt %s\n", CKPT_VERSION);
+			return 0;
+		}
+		return cli_bad_option("", c, argv);
 	}
-	if (a < argc && !strcmp(argv[a], "-l")) {
-		lng = true;
-		a++;
+	if (optind >= argc) {
+		fputs(usage, stderr);
+		return CLI_USAGE;
 	}
-	if (a >= argc)
-		goto usage;
-	rc = ckpt_src_open(&src, argv[a], &o, &err);
-	if (rc < 0)
-		return die(&err, rc);
-	if (!strcmp(cmd, "ls"))
-		rc = cmd_ls(src, a + 1 < argc ? argv[a + 1] : "", lng);
-	else if (!strcmp(cmd, "cat") && a + 1 < argc)
-		rc = cmd_cat(src, argv[a + 1]);
-	else if (!strcmp(cmd, "meta"))
-		rc = cmd_meta(src, a + 1 < argc ? argv[a + 1] : "");
-	else if (!strcmp(cmd, "versions"))
-		rc = cmd_versions(src, a + 1 < argc ? argv[a + 1] : "", false);
-	else if (!strcmp(cmd, "prune") && a + 1 < argc)
-		rc = cmd_versions(src, argv[a + 1], true);
-	else {
-		ckpt_src_close(src);
-		goto usage;
-	}
-	ckpt_src_close(src);
-	return rc;
-usage:
-	fputs(usage, stderr);
-	return 2;
+	if (!strcmp(argv[optind], "help"))
+		return cli_usage(optind + 1 < argc ? argv[optind + 1] : NULL, true);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(commands[i].name, argv[optind]))
+			return commands[i].fn(argc - optind, argv + optind);
+	fprintf(stderr, "ckpt: '%s' is not a ckpt command; see 'ckpt --help'\n", argv[optind]);
+	return CLI_USAGE;
 }

@@ -13,9 +13,11 @@
 #include "make.h"
 
 #include "ckpt_internal.h"
+#include "cli.h"
 #include "sha256.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -100,6 +102,9 @@ static void element(const struct src *s, uint64_t e, uint8_t *out)
 	}
 }
 
+/* bytes produced, shown on a terminal (the writer runs in this thread) */
+static struct cli_progress make_progress;
+
 static int source(void *ctx, uint64_t off, void *buf, size_t n, struct ckpt_err *err)
 {
 	const struct src *s = ctx;
@@ -107,6 +112,7 @@ static int source(void *ctx, uint64_t off, void *buf, size_t n, struct ckpt_err 
 	uint32_t isz = s->dt.itemsize;
 
 	(void)err;
+	cli_progress_add(&make_progress, n);
 	if (s->pattern) {
 		for (size_t i = 0; i < n;) {
 			uint64_t w = (off + i) / 8, v = s->leaf << 40 | w;
@@ -484,62 +490,76 @@ int ckpt_cmd_make(int argc, char **argv)
 	char root[4096], base[4096];
 	int rc = 0;
 
-	for (int i = 2; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		uint64_t u;
+	static const struct option lo[] = {
+		{ "zarr3", no_argument, NULL, 'z' },	   { "no-ocdbt", no_argument, NULL, 'O' },
+		{ "json-item", no_argument, NULL, 'J' },   { "deterministic", no_argument, NULL, 'D' },
+		{ "no-fsync", no_argument, NULL, 'F' },	   { "no-compress", no_argument, NULL, 'C' },
+		{ "extras", no_argument, NULL, 'X' },	   { "help", no_argument, NULL, 'h' },
+		{ "stream-bytes", required_argument, NULL, 'S' },
+		{ "leaves", required_argument, NULL, 'l' }, { "steps", required_argument, NULL, 's' },
+		{ "depth", required_argument, NULL, 'd' },  { "processes", required_argument, NULL, 'p' },
+		{ "seed", required_argument, NULL, 'e' },   { "dtype", required_argument, NULL, 't' },
+		{ "values", required_argument, NULL, 'v' }, { "model", required_argument, NULL, 'm' },
+		{ "expected", required_argument, NULL, 'x' },
+		{ "leaf-bytes", required_argument, NULL, 'b' },
+		{ "chunk-bytes", required_argument, NULL, 'c' },
+		{ "max-node-bytes", required_argument, NULL, 'N' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
 
-#define NEXT() (i++, v)
-		if (!strcmp(a, "--zarr3"))
-			m.zarr3 = true;
-		else if (!strcmp(a, "--no-ocdbt"))
-			m.ocdbt = false;
-		else if (!strcmp(a, "--json-item"))
-			m.json_item = true;
-		else if (!strcmp(a, "--deterministic"))
-			m.deterministic = true;
-		else if (!strcmp(a, "--no-fsync"))
-			m.no_fsync = true;
-		else if (!strcmp(a, "--no-compress"))
-			m.no_compress = true;
-		else if (!strcmp(a, "--extras"))
-			m.extras = true;
-		else if (v && !strcmp(a, "--stream-bytes") && parse_bytes(NEXT(), &u) == 0)
-			m.stream_bytes = u;
-		else if (v && !strcmp(a, "--leaves"))
-			m.leaves = strtoul(NEXT(), NULL, 10);
-		else if (v && !strcmp(a, "--steps"))
-			m.steps = strtoul(NEXT(), NULL, 10);
-		else if (v && !strcmp(a, "--depth"))
-			m.depth = strtoul(NEXT(), NULL, 10);
-		else if (v && !strcmp(a, "--processes"))
-			m.processes = strtoul(NEXT(), NULL, 10);
-		else if (v && !strcmp(a, "--seed"))
-			m.seed = strtoull(NEXT(), NULL, 10);
-		else if (v && !strcmp(a, "--dtype"))
-			m.dtype = NEXT();
-		else if (v && !strcmp(a, "--values"))
-			m.values = NEXT();
-		else if (v && !strcmp(a, "--model"))
-			m.model = NEXT();
-		else if (v && !strcmp(a, "--expected"))
-			m.expected = NEXT();
-		else if (v && !strcmp(a, "--leaf-bytes") && parse_bytes(NEXT(), &u) == 0)
-			m.leaf_bytes = u;
-		else if (v && !strcmp(a, "--chunk-bytes") && parse_bytes(NEXT(), &u) == 0)
-			m.chunk_bytes = u;
-		else if (v && !strcmp(a, "--max-node-bytes") && parse_bytes(NEXT(), &u) == 0)
-			m.max_node_bytes = u;
-		else if (a[0] != '-' && !m.out)
-			m.out = a;
-		else {
-			fprintf(stderr, "ckpt make: bad argument '%s'\n%s", a, make_usage);
+	opterr = 0;
+	optind = 0;
+	argc--, argv++; /* from "make" on */
+	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+		uint64_t u = 0;
+		bool size_ok = !strchr("SbcN", c) || (optarg && parse_bytes(optarg, &u) == 0);
+
+		if (!size_ok) {
+			fprintf(stderr, "ckpt make: bad size '%s' for '%s'\n", optarg, argv[optind - 1]);
 			return 2;
 		}
-#undef NEXT
+		switch (c) {
+		case 'h': fputs(make_usage, stdout); return 0;
+		case 'z': m.zarr3 = true; break;
+		case 'O': m.ocdbt = false; break;
+		case 'J': m.json_item = true; break;
+		case 'D': m.deterministic = true; break;
+		case 'F': m.no_fsync = true; break;
+		case 'C': m.no_compress = true; break;
+		case 'X': m.extras = true; break;
+		case 'S': m.stream_bytes = u; break;
+		case 'l': m.leaves = strtoul(optarg, NULL, 10); break;
+		case 's': m.steps = strtoul(optarg, NULL, 10); break;
+		case 'd': m.depth = strtoul(optarg, NULL, 10); break;
+		case 'p': m.processes = strtoul(optarg, NULL, 10); break;
+		case 'e': m.seed = strtoull(optarg, NULL, 10); break;
+		case 't': m.dtype = optarg; break;
+		case 'v': m.values = optarg; break;
+		case 'm': m.model = optarg; break;
+		case 'x': m.expected = optarg; break;
+		case 'b': m.leaf_bytes = u; break;
+		case 'c': m.chunk_bytes = u; break;
+		case 'N': m.max_node_bytes = u; break;
+		default:
+			if (c == ':')
+				fprintf(stderr, "ckpt make: option '%s' needs a value; see 'ckpt make --help'\n",
+					argv[optind - 1]);
+			else
+				fprintf(stderr, "ckpt make: unknown option '%s'; see 'ckpt make --help'\n",
+					optopt ? (char[]){ '-', (char)optopt, 0 } : argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind + 1 == argc)
+		m.out = argv[optind];
+	else if (optind < argc) {
+		fprintf(stderr, "ckpt make: one OUTDIR expected; see 'ckpt make --help'\n");
+		return 2;
 	}
 	if (!m.out || m.processes < 1 || m.depth < 1 || (m.model && strcmp(m.model, "mlp")) ||
 	    (strcmp(m.values, "normal") && strcmp(m.values, "pattern"))) {
-		fputs(make_usage, stderr);
+		fprintf(stderr, "ckpt make: %s\n%s", !m.out ? "OUTDIR missing" : "bad option value", make_usage);
 		return 2;
 	}
 	ckpt_wopts_default(&wo);
@@ -580,6 +600,8 @@ int ckpt_cmd_make(int argc, char **argv)
 		slash = strrchr(root, '/');
 		snprintf(base, sizeof(base), "%s", slash ? slash + 1 : root);
 	}
+	cli_progress_start(&make_progress, "make",
+			   (uint64_t)m.leaves * m.leaf_bytes * (m.steps ? m.steps : 1));
 	if (m.steps == 0) {
 		/* one checkpoint: OUTDIR is the step itself */
 		char parent[4096];
@@ -602,6 +624,7 @@ int ckpt_cmd_make(int argc, char **argv)
 			rc = one_step(&m, root, step, num, &wo, expected, rel, &err);
 		}
 	}
+	cli_progress_end(&make_progress);
 	if (rc == 0 && expected) {
 		json_t *top = json_object();
 		FILE *f;

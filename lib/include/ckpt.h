@@ -72,18 +72,50 @@ struct ckpt_step_ent {
 int ckpt_src_scan(struct ckpt_src *s, struct ckpt_step_ent **out, size_t *n, struct ckpt_err *err);
 void ckpt_step_ents_free(struct ckpt_step_ent *e, size_t n);
 
-/* What the decoded-chunk cache has done since the source was opened. */
-struct ckpt_src_stats {
-	uint64_t cache_hits, cache_misses, cache_evictions, cache_bytes, cache_entries, cache_budget;
-	uint64_t decoded_bytes; /* bytes decompressed and decoded */
-	uint64_t readahead_jobs; /* chunks (or runs of pieces) decoded ahead of readers */
-};
-void ckpt_src_stats(struct ckpt_src *s, struct ckpt_src_stats *out);
-/* A new JSON object of the statistics (what /.ckptfs-stats shows). */
+/* A new JSON object of what the source's decoded-chunk cache and read-ahead
+ * have done since it was opened (what /.ckptfs-stats shows). */
 json_t *ckpt_src_stats_describe(struct ckpt_src *s);
 
 /* The root metadata (metadata/_ROOT_METADATA or metadata/metadata). -ENOENT if none. */
 int ckpt_src_root_metadata(struct ckpt_src *s, char **json, size_t *n, struct ckpt_err *err);
+
+/* ---------------------------------------------------------------- trees of checkpoints */
+
+/* A folder that is not a checkpoint but holds some below it (tree mounts). */
+enum ckpt_tree_kind {
+	CKPT_TREE_DIR,  /* a folder that is not a checkpoint */
+	CKPT_TREE_FILE, /* a regular file that is not a checkpoint */
+	CKPT_TREE_CKPT, /* a checkpoint: what ckpt_src_open opens at its path */
+	CKPT_TREE_LINK, /* a symbolic link (not followed) */
+};
+
+struct ckpt_tree_ent {
+	char *path;       /* relative to the scanned folder */
+	const char *name; /* the last component (points into path) */
+	size_t parent;    /* the index of its folder; SIZE_MAX: the scanned folder */
+	unsigned depth;   /* 1: directly in the scanned folder */
+	enum ckpt_tree_kind kind;
+};
+
+#define CKPT_TREE_MAX_ENTRIES ((size_t)1 << 20)
+
+/*
+ * Lists the folder at path down to max_depth levels: its folders and
+ * regular files, and in place of a folder or file that is a checkpoint (a
+ * manager root with steps, one checkpoint, a Flax msgpack file recognised
+ * by content), that checkpoint, not looked into.  Folders below max_depth
+ * are listed without their content.  Symbolic links are listed, not
+ * followed.  Not listed: special files, uncommitted saves
+ * (*.orbax-checkpoint-tmp*).  Folders come before
+ * what they hold; siblings are sorted by name.
+ * @return 0 (*n_ckpt may be 0), -E2BIG (more than max_ckpts checkpoints or
+ *         CKPT_TREE_MAX_ENTRIES entries), -errno (path cannot be listed)
+ */
+int ckpt_tree_scan(const char *path, unsigned max_depth, size_t max_ckpts,
+		   struct ckpt_tree_ent **out, size_t *n, size_t *n_ckpt, struct ckpt_err *err);
+void ckpt_tree_ents_free(struct ckpt_tree_ent *e, size_t n);
+/* A regular file that holds one Flax msgpack checkpoint (by content, not name). */
+bool ckpt_is_flax_file(int dirfd, const char *name);
 
 /* ---------------------------------------------------------------- steps */
 
@@ -250,12 +282,38 @@ struct ckpt_npy {
 	uint64_t shape[CKPT_NPY_MAX_RANK];
 	uint64_t data_off;   /* where the data starts */
 	uint64_t data_bytes; /* product(shape) * itemsize */
+	char descr[32];      /* the header's 'descr' (ckpt_npy_make): "<f4", "|V2", ... */
+	const char *ml_dtype; /* ckpt_npy_make: the ml_dtypes name when numpy lacks the
+			       * dtype ("bfloat16", "float8_e4m3fn", "int4"), else NULL */
 };
 
 /* Parses the header in p[0, n).  -EINVAL (not .npy, cut short), -ENOTSUP (dtype, order). */
 int ckpt_npy_parse(const uint8_t *p, size_t n, struct ckpt_npy *h, struct ckpt_err *err);
 /* Converts n bytes of its data to little-endian in place. */
 void ckpt_npy_to_le(const struct ckpt_npy *h, void *p, size_t n);
+/*
+ * The inverse of ckpt_npy_parse: the header numpy writes (np.save, format
+ * 1.0; 2.0 when the header needs more than 65535 bytes) for an array of
+ * this dtype (numpy / TensorStore name) and shape, C order, little-endian.
+ * Fills h: descr, itemsize, rank, shape, data_off (the header's length, a
+ * multiple of 64) and data_bytes.  Types numpy lacks are shown as numpy
+ * types of the same item size (docs/numpy.md): bfloat16, the float8, float6
+ * and float4 types as raw '|V<n>' (view with ml_dtypes), int4/int2 as '|i1'
+ * and uint4/uint2 as '|u1' (one value per byte); h->ml_dtype names them.
+ * @return 0, -ENOTSUP (unknown dtype), -EOVERFLOW (sizes), -EINVAL (rank)
+ */
+int ckpt_npy_make(struct ckpt_npy *h, const char *dtype, uint32_t rank, const uint64_t *shape,
+		  struct ckpt_err *err);
+/* Writes the header ckpt_npy_make described: bytes [0, min(cap, h->data_off))
+ * of it into out.  @return h->data_off */
+uint64_t ckpt_npy_header(const struct ckpt_npy *h, uint8_t *out, size_t cap);
+/*
+ * An array leaf as a .npy file shows it (ckpt_npy_make for its dtype and
+ * shape), without keeping its array open.  h->data_bytes equals the leaf's
+ * size.  @return 0, -ENOTSUP (not an array leaf), or the leaf's open error
+ */
+int ckpt_item_leaf_npy(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_npy *h,
+		       struct ckpt_err *err);
 
 /* ---------------------------------------------------------------- versions */
 

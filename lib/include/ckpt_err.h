@@ -36,17 +36,8 @@ struct ckpt_err {
 
 /* Records the error unless one is already recorded; returns code.  err may be NULL. */
 int ckpt_err_set(struct ckpt_err *err, int code, const char *fmt, ...) CKPT_PRINTF(3, 4);
-/* Puts context in front of the recorded message ("'file': " ...). */
-void ckpt_err_prefix(struct ckpt_err *err, const char *fmt, ...) CKPT_PRINTF(2, 3);
 void ckpt_err_clear(struct ckpt_err *err);
 /* A short name for a code: "corrupt data", "not supported", strerror otherwise. */
 const char *ckpt_strerror(int code);
-
-/*
- * Fault injection for crash tests: when the environment variable
- * CKPTFS_FAULT is "NAME" (or "NAME:N", the N-th time), the process dies
- * with _exit(99) when it reaches the point called NAME.
- */
-void ckpt_fault_point(const char *name);
 
 #endif

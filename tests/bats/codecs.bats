@@ -108,7 +108,7 @@ check_bytes() {
 	$PY -c 'import json,sys
 for n in sys.argv[1:]: print(n, json.dumps(json.load(open(n + "/.zarray"))["compressor"], sort_keys=True))' \
 		"$s/lz4_shuffle" "$s/blosclz_bitshuffle" "$s/bz2_9" >"$BATS_TEST_TMPDIR/comp.before"
-	ckpt_mount "$BATS_TEST_TMPDIR/z"
+	ckpt_mount "$BATS_TEST_TMPDIR/z" -o rw
 	local m=$MNT/z/state
 	# float32 (37, 11): elements 30..33 straddle chunk columns 2 and 3 of chunk row 0
 	$PY -c 'import numpy as np,sys; sys.stdout.buffer.write(np.array([1.5, -2.5, 3.25, 4e6], "<f4").tobytes())' |

@@ -16,7 +16,7 @@ mk() {
 
 # the bytes of every leaf below a tree, as "path sha256" lines
 digests() {
-	(cd "$1" && find . -type f ! -name '*.json' ! -path '*/.versions/*' -exec sha256sum {} + | sort -k2)
+	(cd "$1" && find . -type f ! -name '*.json' ! -name '*.npy' ! -path '*/.versions/*' -exec sha256sum {} + | sort -k2)
 }
 
 verify_ocdbt() {
@@ -36,7 +36,7 @@ verify_ocdbt_edits() {
 	local kind args
 	while read -r kind args; do
 		mk "$kind" --leaves 3 --leaf-bytes 64K --chunk-bytes 16K --seed 7 $args
-		ckpt_mount "$BATS_TEST_TMPDIR/$kind"
+		ckpt_mount "$BATS_TEST_TMPDIR/$kind" -o rw
 		local s=$MNT/$kind/state w=$MNT/$kind/state/layer_0000/w_01
 		digests "$s" | grep -v w_01 >"$BATS_TEST_TMPDIR/others"
 		cp "$w" "$BATS_TEST_TMPDIR/w.orig"
@@ -77,7 +77,7 @@ verify_ocdbt_edits() {
 
 @test "python-zarr reads what an edit wrote in a directory item" {
 	mk plain --no-ocdbt --leaves 2 --leaf-bytes 4K --dtype float32
-	ckpt_mount "$BATS_TEST_TMPDIR/plain"
+	ckpt_mount "$BATS_TEST_TMPDIR/plain" -o rw
 	$PY -c "
 import numpy as np
 with open('$MNT/plain/state/layer_0000/w_00', 'r+b') as f:
@@ -91,7 +91,7 @@ assert (a.ravel() == np.arange(1024, dtype='<f4')).all(), a[:8]"
 
 @test "strings, and what cannot be written: JSON, None, arrays of another size, other files" {
 	mk c --leaves 2 --leaf-bytes 4K
-	ckpt_mount "$BATS_TEST_TMPDIR/c"
+	ckpt_mount "$BATS_TEST_TMPDIR/c" -o rw
 	local s=$MNT/c/state
 	echo -n "a new name" >"$s/extras/name"
 	[ "$(cat "$s/extras/name")" = "a new name" ]
@@ -126,7 +126,7 @@ assert (a.ravel() == np.arange(1024, dtype='<f4')).all(), a[:8]"
 
 @test "new arrays as NAME.npy: np.save, every dtype numpy writes, big-endian, scalars; bad files refused" {
 	mk c --leaves 1 --leaf-bytes 1K
-	ckpt_mount "$BATS_TEST_TMPDIR/c"
+	ckpt_mount "$BATS_TEST_TMPDIR/c" -o rw
 	local s=$MNT/c/state
 	$PY - "$s" <<-'PY'
 		import numpy as np, os, sys, json
@@ -152,7 +152,9 @@ assert (a.ravel() == np.arange(1024, dtype='<f4')).all(), a[:8]"
 		    assert meta["dtype"] == str(le.dtype), (k, meta["dtype"])
 		    assert meta["shape"] == list(v.shape), (k, meta["shape"])
 		    assert open(p, "rb").read() == le.tobytes(), k
-		    assert not os.path.exists(p + ".npy"), k
+		    # and its read-only view: the same array, little-endian (docs/numpy.md)
+		    back = np.load(p + ".npy")
+		    assert back.dtype == le.dtype and np.array_equal(back, v), k
 		# refused at close: not .npy, cut short, Fortran order; nothing is added
 		import io
 		buf = io.BytesIO()
@@ -195,7 +197,7 @@ assert (a.ravel() == np.arange(1024, dtype='<f4')).all(), a[:8]"
 	local kind args
 	while read -r kind args; do
 		mk "$kind" --leaves 3 --leaf-bytes 2K --depth 2 $args
-		ckpt_mount "$BATS_TEST_TMPDIR/$kind"
+		ckpt_mount "$BATS_TEST_TMPDIR/$kind" -o rw
 		local s=$MNT/$kind/state
 		local w2
 		w2=$(sha256sum <"$s/layer_0000/w_02")
@@ -215,14 +217,14 @@ assert (a.ravel() == np.arange(1024, dtype='<f4')).all(), a[:8]"
 		[ "$status" -ne 0 ]
 		run rm "$s/layer_0000/w_00.json"
 		[[ "$output" == *"Permission denied"* ]]
-		[ "$(ls "$s/layer_0000")" = "$(printf 'w_00\nw_00.json')" ]
+		[ "$(ls "$s/layer_0000")" = "$(printf 'w_00\nw_00.json\nw_00.npy')" ]
 		[ "$(sha256sum <"$s/opt/w")" = "$w2" ]
 		# a renamed file keeps its inode; a removed path gets a new one
 		[ "$(stat -c %i "$s/opt/w")" != "" ]
 		ckpt_unmount
 		ckpt_mount "$BATS_TEST_TMPDIR/$kind" -o ro
 		s=$MNT/$kind/state
-		[ "$(cd "$s" && find . | sort | tr '\n' ' ')" = ". ./extras ./extras/name ./extras/name.json ./extras/none ./extras/none.json ./extras/step ./extras/step.json ./extras/table ./extras/table.json ./layer_0000 ./layer_0000/w_00 ./layer_0000/w_00.json ./opt ./opt/inner ./opt/inner/m ./opt/inner/m.json ./opt/w ./opt/w.json " ]
+		[ "$(cd "$s" && find . | sort | tr '\n' ' ')" = ". ./extras ./extras/name ./extras/name.json ./extras/none ./extras/none.json ./extras/step ./extras/step.json ./extras/step.npy ./extras/table ./extras/table.json ./extras/table.npy ./layer_0000 ./layer_0000/w_00 ./layer_0000/w_00.json ./layer_0000/w_00.npy ./opt ./opt/inner ./opt/inner/m ./opt/inner/m.json ./opt/inner/m.npy ./opt/w ./opt/w.json ./opt/w.npy " ]
 		[ "$(sha256sum <"$s/opt/w")" = "$w2" ]
 		[ "$(ints "$s/opt/inner/m" d2)" = "7 7 7 7" ]
 		# the tree as generated is still there
@@ -238,7 +240,7 @@ assert (a.ravel() == np.arange(1024, dtype='<f4')).all(), a[:8]"
 
 @test "a file open before an edit keeps reading what it opened" {
 	mk c --leaves 1 --leaf-bytes 256K --chunk-bytes 16K
-	ckpt_mount "$BATS_TEST_TMPDIR/c"
+	ckpt_mount "$BATS_TEST_TMPDIR/c" -o rw
 	local w=$MNT/c/state/layer_0000/w_00
 	$PY - "$w" <<-'PY'
 		import sys
@@ -290,7 +292,7 @@ open('$t/new','wb').write(a)"
 			ckpt_unmount
 			[ "$kind" = plain ] || verify_ocdbt "$c/state"
 			# and the next edits work
-			ckpt_mount "$c"
+			ckpt_mount "$c" -o rw
 			dd if="$t/patch" of="$MNT/$n/state/layer_0000/w_01" bs=12000 seek=1 conv=notrunc status=none
 			cmp "$MNT/$n/state/layer_0000/w_01" "$t/new"
 			rm -f "$MNT/$n/state/layer_0000/x"
@@ -311,7 +313,7 @@ open('$t/new','wb').write(a)"
 		mk "$kind" --leaves 1 --leaf-bytes 16M --chunk-bytes 256K $args
 		local before after
 		before=$(du -sb "$BATS_TEST_TMPDIR/$kind" | cut -f1)
-		ckpt_mount "$BATS_TEST_TMPDIR/$kind"
+		ckpt_mount "$BATS_TEST_TMPDIR/$kind" -o rw
 		head -c 4096 /dev/urandom | dd of="$MNT/$kind/state/layer_0000/w_00" bs=4096 seek=1000 conv=notrunc status=none
 		ckpt_unmount
 		after=$(du -sb "$BATS_TEST_TMPDIR/$kind" | cut -f1)
@@ -322,7 +324,7 @@ open('$t/new','wb').write(a)"
 
 @test "-o ro still shows versions and refuses edits; a direct checkpoint's versions" {
 	"$CKPT" make "$BATS_TEST_TMPDIR/d" --extras --no-fsync --leaves 1 --leaf-bytes 1K >/dev/null
-	ckpt_mount "$BATS_TEST_TMPDIR/d"
+	ckpt_mount "$BATS_TEST_TMPDIR/d" -o rw
 	[ ! -e "$MNT/d/.versions/0" ]
 	echo -n "x" >"$MNT/d/extras/name"
 	[ "$(ls -A "$MNT/d" | tr '\n' ' ')" = ".versions extras layer_0000 " ]
@@ -337,7 +339,7 @@ open('$t/new','wb').write(a)"
 	[[ "$output" == *"Read-only file system"* ]]
 	ckpt_unmount
 	# versions are read-only on a read-write mount too
-	ckpt_mount "$BATS_TEST_TMPDIR/d"
+	ckpt_mount "$BATS_TEST_TMPDIR/d" -o rw
 	run sh -c "echo y > '$MNT/d/.versions/0/extras/name'"
 	[[ "$output" == *"Read-only file system"* ]]
 	run rm "$MNT/d/.versions/0/extras/name"
@@ -363,7 +365,7 @@ open('$t/new','wb').write(a)"
 		mk "$kind" --leaves 1 --leaf-bytes 1M $args
 		local before after pruned
 		before=$(du -sb "$BATS_TEST_TMPDIR/$kind" | cut -f1)
-		ckpt_mount "$BATS_TEST_TMPDIR/$kind"
+		ckpt_mount "$BATS_TEST_TMPDIR/$kind" -o rw
 		local w=$MNT/$kind/state/layer_0000/w_00
 		head -c 1M /dev/urandom >"$w"
 		head -c 1M /dev/urandom >"$w"
@@ -392,7 +394,7 @@ open('$t/new','wb').write(a)"
 
 @test "mmap writes (numpy memmap); concurrent writers all land; readers see whole versions only" {
 	mk c --leaves 3 --leaf-bytes 256K --chunk-bytes 32K --dtype uint8
-	ckpt_mount "$BATS_TEST_TMPDIR/c"
+	ckpt_mount "$BATS_TEST_TMPDIR/c" -o rw
 	local l=$MNT/c/state/layer_0000
 	$PY - "$l" <<-'PY'
 		import numpy as np, os, sys, subprocess, time
@@ -442,7 +444,7 @@ open('$t/new','wb').write(a)"
 	"$CKPT" make "$t/c" --leaves 2 --leaf-bytes 512K --chunk-bytes 64K --json-item --no-fsync >/dev/null
 	local kind
 	for kind in ocdbt; do
-		ckpt_mount "$t/c"
+		ckpt_mount "$t/c" -o rw
 		local s=$MNT/c/state
 		sha256sum "$s/layer_0000/w_00" "$s/layer_0000/w_01" | awk '{print $1}' >"$BATS_TEST_TMPDIR/before"
 		# 4 MiB of random data cannot fit: the commit runs out of space
@@ -457,7 +459,7 @@ np.save('$s/layer_0000/big.npy', np.random.default_rng(0).standard_normal(1 << 2
 		ckpt_unmount
 		verify_ocdbt "$t/c/state"
 		# whatever the failed commit left is not in the way of the next edit
-		ckpt_mount "$t/c"
+		ckpt_mount "$t/c" -o rw
 		printf '\1\2\3\4' | dd of="$MNT/c/state/layer_0000/w_00" conv=notrunc status=none
 		[ "$(od -A n -t u1 -N 4 "$MNT/c/state/layer_0000/w_00" | tr -s ' ')" = " 1 2 3 4" ]
 		ckpt_unmount
@@ -469,7 +471,7 @@ np.save('$s/layer_0000/big.npy', np.random.default_rng(0).standard_normal(1 << 2
 
 @test "stress: 8 readers and 1 writer on one mount; consistent reads, no errors, bounded memory" {
 	mk c --leaves 4 --leaf-bytes 256K --chunk-bytes 32K --dtype uint8
-	ckpt_mount "$BATS_TEST_TMPDIR/c"
+	ckpt_mount "$BATS_TEST_TMPDIR/c" -o rw
 	run $PY "$ROOT/tests/tools/stress.py" "$MNT/c/state/layer_0000" "${CKPTFS_STRESS_SECONDS:-10}" "$PID"
 	echo "# $output" >&3
 	[ "$status" -eq 0 ]

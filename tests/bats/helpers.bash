@@ -56,7 +56,7 @@ ckpt_unmount() {
 crash_run() {
 	local point=$1 dir=$2 sub=$3
 	shift 3
-	CKPTFS_FAULT=$point ckpt_mount "$dir"
+	CKPTFS_FAULT=$point ckpt_mount "$dir" -o rw
 	local pid=$PID rc=0
 	CRASHED=0
 	if (cd "$MNT/$sub" && "$@"); then

@@ -49,7 +49,7 @@ make_agg() {
 	[ "$(jqv "$s/agg/ok.json" value)" = true ]
 	[ "$(cat "$s/agg/tag")" = warmup ]
 	[ "$(jqv "$s/agg/f32.json" msgpack_type)" = "numpy scalar" ]
-	[ "$(ls "$s/agg/seq" | tr '\n' ' ')" = "0 0.json 1 1.json " ]
+	[ "$(ls "$s/agg/seq" | tr '\n' ' ')" = "0 0.json 0.npy 1 1.json 1.npy " ]
 	[ -f "$s/agg/none" ] && [ ! -s "$s/agg/none" ]
 	# the file's value wins over the array in storage
 	[ "$(ints "$s/extras/table" d8 | tr ' ' '\n' | sort -u)" = 5 ]
@@ -69,7 +69,7 @@ make_agg() {
 	cp "$d/checkpoint" "$t/full"
 	head -c 100 "$t/full" >"$d/checkpoint"
 	cp "$d/checkpoint" "$t/cut"
-	ckpt_mount "$d"
+	ckpt_mount "$d" -o rw
 	local s=$MNT/agg
 	run cat "$s/agg/arr"
 	[ "$status" -ne 0 ]
@@ -87,7 +87,7 @@ make_agg() {
 	# a whole file that lacks a value _METADATA says it holds
 	$PY -c "import msgpack; t = msgpack.unpackb(open('$t/full','rb').read(), strict_map_key=False)
 del t['agg']['n']; open('$d/checkpoint','wb').write(msgpack.packb(t))"
-	ckpt_mount "$d"
+	ckpt_mount "$d" -o rw
 	run cat "$MNT/agg/agg/n"
 	[ "$status" -ne 0 ]
 	grep -q "'$d/checkpoint': _METADATA says the value of 'agg.n' is in this aggregate file, which does not hold it" "$MNT.log"
@@ -105,7 +105,7 @@ del t['agg']['n']; open('$d/checkpoint','wb').write(msgpack.packb(t))"
 	# EXPECTED.json is the set the real Orbax is to restore
 	$PY "$ROOT/tests/tools/make_aggregate_edit_set.py" "$BUILD" "$t/set"
 	cmp "$t/set/EXPECTED.json" "$REAL/verify-aggregate-edits/EXPECTED.json"
-	ckpt_mount "$t/set"
+	ckpt_mount "$t/set" -o rw
 	for v in oc dir nometa; do
 		local s=$MNT/set/$v h=$MNT/set/.versions/$v more="" top="agg extras layer_0000 new seq "
 		# what the mount shows, and the history
@@ -120,7 +120,7 @@ del t['agg']['n']; open('$d/checkpoint','wb').write(msgpack.packb(t))"
 			# the file is the tree: one commit point, any edit
 			mv "$s/agg/f32" "$s/agg/n"
 			more="t['agg']['n'] = t['agg'].pop('f32')"
-			top="agg extras layer_0000 new only_in_file only_in_file.json seq "
+			top="agg extras layer_0000 new only_in_file only_in_file.json only_in_file.npy seq "
 		else
 			# a value of the file replaced while the tree changes: refused, nothing written
 			run mv "$s/agg/f32" "$s/agg/n"
@@ -170,7 +170,7 @@ assert m[\"('new', 'x')\"]['value_metadata'] == {'value_type': 'np.ndarray', 'sk
 			$PY "$ROOT/tests/tools/orbax_restore.py" "$c" "$t/$base" "" >/dev/null ||
 				$PY "$ROOT/tests/tools/orbax_restore.py" "$c" "$t/$base" "${change[$op]}"
 			# the next edit, and the history shows the original
-			ckpt_mount "$c"
+			ckpt_mount "$c" -o rw
 			s=$MNT/${c##*/}
 			printf '\x05' | dd of="$s/agg/n" conv=notrunc status=none
 			[ "$(ints "$s/.versions/0/agg/arr" d8)" = "0 3 6 9 12 15" ]
@@ -213,7 +213,7 @@ assert m[\"('new', 'x')\"]['value_metadata'] == {'value_type': 'np.ndarray', 'sk
 	cp "$d/checkpoint_10" "$t/orig10"
 	cp "$d/checkpoint_20" "$t/orig20"
 	cp "$d/checkpoint_1.5" "$t/orig15"
-	ckpt_mount "$d"
+	ckpt_mount "$d" -o rw
 	local s=$MNT/checkpoint_10
 	# the same bytes written back: the file re-encodes byte for byte
 	cp "$MNT/checkpoint_1.5/dtypes/float32" "$t/f32"
@@ -285,7 +285,7 @@ t['tuple'] = [1, 2.5]  # Orbax's ext 4 tuple comes back as a list"
 				"t['dtypes']['int8'] = np.array([[5, 5, 0], [1, 2, 3]], np.int8)"
 		[ "$(cd "$c" && ls | tr '\n' ' ')" = "checkpoint_1.5 checkpoint_10 checkpoint_20 checkpoint_20_gda checkpoint_tmp " ]
 		# the next edit, and the history shows the original
-		ckpt_mount "$c"
+		ckpt_mount "$c" -o rw
 		printf '\x09' | dd of="$MNT/checkpoint_10/dtypes/int8" bs=1 seek=5 conv=notrunc status=none
 		cmp <(printf '\xfe\xff\x00\x01\x02\x03') "$MNT/checkpoint_10/.versions/0/dtypes/int8"
 		[ "$(ints "$MNT/checkpoint_10/dtypes/int8" d1 | cut -d' ' -f6)" = 9 ]

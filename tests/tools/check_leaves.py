@@ -33,6 +33,8 @@ class Dir:
             for f in files:
                 if f.endswith(".json"):
                     continue
+                if f.endswith(".npy") and f[:-4] in files:
+                    continue  # an array leaf's .npy view (docs/numpy.md)
                 full = os.path.join(d, f)
                 rel = os.path.relpath(full, self.root)
                 yield "/".join(unescape(p) for p in rel.split("/")), rel

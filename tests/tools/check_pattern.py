@@ -11,8 +11,8 @@ root, n = sys.argv[1], int(sys.argv[2])
 seen = 0
 for d, _, files in os.walk(root):
     for f in files:
-        if f.endswith(".json"):
-            continue
+        if f.endswith(".json") or (f.endswith(".npy") and f[:-4] in files):
+            continue  # metadata, and each array's .npy view (docs/numpy.md)
         rel = os.path.relpath(os.path.join(d, f), root)
         m = re.search(r"layer_(\d+)/(?:block_\d+/)*w_(\d+)$", rel) or re.search(r"param_(\d+)$", rel)
         i = int(m.group(1)) * 16 + int(m.group(2)) if m.lastindex == 2 else int(m.group(1))

@@ -42,7 +42,7 @@ for v, opts in VARIANTS.items():
                    (["--no-metadata"] if v == "nometa" else []), check=True)
     orig[v] = orbax_restore.nest(orbax_restore.restore(d))
 
-with mounted(os.path.join(build, "fs", "ckptfs"), out) as mnt:
+with mounted(os.path.join(build, "fs", "ckptfs"), out, "-o", "rw") as mnt:
     def put(path, data):
         with open(os.path.join(mnt, path), "r+b") as f:
             f.write(data)

@@ -99,7 +99,7 @@ def main():
     mnt = os.path.join(out, ".mnt")
     log = []
     for i, (name, item) in enumerate(cases):
-        p = mount(ckptfs, os.path.join(out, name), mnt)
+        p = mount(ckptfs, os.path.join(out, name), mnt, "-o", "rw")
         try:
             tree = os.path.join(mnt, name, item)
             log.append({name: [s.replace(tree, "").replace("//", "/") for s in edit(tree, i)]})

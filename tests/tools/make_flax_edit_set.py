@@ -48,16 +48,16 @@ with open(os.path.join(out, "checkpoint_30"), "wb") as f:
         "step": nd(np.array(30, np.int32))}, use_bin_type=True))
 orig = {n: load(os.path.join(out, n)) for n in ("checkpoint_1.5", "checkpoint_10", "checkpoint_30")}
 
-with mounted(os.path.join(build, "fs", "ckptfs"), out) as mnt:
+with mounted(os.path.join(build, "fs", "ckptfs"), out, "-o", "rw") as mnt:
     def put(path, data, off=0):
         with open(os.path.join(mnt, path), "r+b") as f:
             f.seek(off)
             f.write(data)
 
-    def rmtree(path):  # leaves first; a leaf's NAME.json goes with it
+    def rmtree(path):  # leaves first; a leaf's NAME.json and NAME.npy go with it
         for d, dirs, files in os.walk(os.path.join(mnt, path), topdown=False):
             for f in files:
-                if not f.endswith(".json"):
+                if not f.endswith(".json") and not (f.endswith(".npy") and f[:-4] in files):
                     os.unlink(os.path.join(d, f))
             os.rmdir(d)
 

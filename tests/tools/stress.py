@@ -11,7 +11,7 @@ d, secs, pid = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 w = os.path.join(d, "w_00")
 size = os.path.getsize(w)
 others = {f: open(os.path.join(d, f), "rb").read() for f in os.listdir(d)
-          if not f.endswith(".json") and f != "w_00"}
+          if not f.endswith(".json") and f not in ("w_00", "w_00.npy")}
 orig = open(w, "rb").read()
 stop = time.monotonic() + secs
 errors, counts, rss = [], {"reads": 0, "writes": 0}, []

@@ -6,9 +6,11 @@
  */
 #define _GNU_SOURCE
 #include "ckpt.h"
+#include "commit.h"
 #include "harness.h"
 #include "writer.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -225,6 +227,84 @@ static void scenario(bool ocdbt)
 	free(path);
 }
 
+/* two openings of one item (two mounts): an edit through one makes the
+ * other's next edit fail with ESTALE, before it changes anything; an edit
+ * holds the item's writer lock until it is freed */
+static void writers(bool ocdbt)
+{
+	struct ckpt_err err = { 0, "" };
+	struct ckpt_edit *e, *e2;
+	struct h a, b;
+	uint8_t buf[4096];
+	uint64_t ver;
+	char *path = make(ocdbt);
+	struct ckpt_extent dirty = { 0, 10 };
+
+	int dfd = open(path, O_RDONLY | O_DIRECTORY); /* the item's directory */
+
+	CHECK(dfd >= 0);
+	open_h(&a, path);
+	open_h(&b, path);
+	CHECK_EQ(ckpt_edit_begin(&e, b.it, &err), 0);
+	/* the item's writer lock is held until the edit is freed */
+	{
+		struct ckpt_err e3 = { 0, "" };
+
+		CHECK_EQ(ckpt_lock_dir(dfd, "item", 20, &e3), -EBUSY);
+	}
+	CHECK_EQ(ckpt_edit_write(e, at(b.it, "w", NULL), &dirty, 1, fives, NULL, &err), 0);
+	CHECK_EQ(ckpt_edit_commit(e, NULL, &ver, &err), 0);
+	ckpt_edit_free(e);
+	{
+		struct ckpt_err e3 = { 0, "" };
+		int l = ckpt_lock_dir(dfd, "item", 0, &e3);
+
+		CHECK(l >= 0);
+		ckpt_unlock(l);
+	}
+	/* a's view is stale now */
+	err = (struct ckpt_err){ 0, "" };
+	CHECK_EQ(ckpt_edit_begin(&e2, a.it, &err), -ESTALE);
+	CHECK(strstr(err.msg, "changed on disk since it was read") != NULL);
+	/* read again, the edit works and keeps b's */
+	close_h(&a);
+	open_h(&a, path);
+	err = (struct ckpt_err){ 0, "" };
+	dirty = (struct ckpt_extent){ 2000, 10 };
+	CHECK_EQ(ckpt_edit_begin(&e2, a.it, &err), 0);
+	CHECK_EQ(ckpt_edit_write(e2, at(a.it, "w", NULL), &dirty, 1, fives, NULL, &err), 0);
+	CHECK_EQ(ckpt_edit_commit(e2, NULL, &ver, &err), 0);
+	ckpt_edit_free(e2);
+	close_h(&a);
+	close_h(&b);
+	open_h(&a, path);
+	read_leaf(a.it, at(a.it, "w", NULL), buf, 4096);
+	CHECK(buf[0] == 5 && buf[9] == 5 && buf[10] == 10 && buf[2000] == 5 && buf[2010] == (uint8_t)2010);
+	/* a commit that prune made is seen the same way */
+	open_h(&b, path);
+	CHECK_EQ(ckpt_item_prune(a.st, 0, &err), 0);
+	err = (struct ckpt_err){ 0, "" };
+	if (ocdbt) {
+		CHECK_EQ(ckpt_edit_begin(&e, b.it, &err), -ESTALE);
+	} else if (ckpt_edit_begin(&e, b.it, &err) == 0) {
+		ckpt_edit_free(e); /* a directory item's prune may leave its files as they were */
+	}
+	close_h(&a);
+	close_h(&b);
+	close(dfd);
+	free(path);
+}
+
+static void test_edit__two_writers_ocdbt(void)
+{
+	writers(true);
+}
+
+static void test_edit__two_writers_directories(void)
+{
+	writers(false);
+}
+
 static void test_edit__ocdbt(void)
 {
 	scenario(true);
@@ -239,5 +319,7 @@ int main(void)
 {
 	RUN(test_edit__ocdbt);
 	RUN(test_edit__directories);
+	RUN(test_edit__two_writers_ocdbt);
+	RUN(test_edit__two_writers_directories);
 	DONE();
 }

@@ -241,6 +241,88 @@ static void test_layout__bad_step_metadata(void)
 	ckpt_src_close(s);
 }
 
+static void put_bytes(const char *name, const void *p, size_t n)
+{
+	char path[1024];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/tree/%s", tmp_root, name);
+	f = fopen(path, "wb");
+	if (!f || fwrite(p, 1, n, f) != n) {
+		printf("Bail out! cannot write %s\n", path);
+		exit(1);
+	}
+	fclose(f);
+}
+
+/* ckpt_tree_scan: folders, files, checkpoints, depth, limits; the Flax
+ * content sniff on made-up bytes */
+static void test_layout__tree_scan(void)
+{
+	static const uint8_t flax[] = { 0x81, 0xa6, 'p', 'a', 'r', 'a', 'm', 's', 0x81, 0xa1, 'w', 0x01 };
+	static const uint8_t cut[] = { 0x81, 0xa6, 'p', 'a', 'r' };           /* a map cut short */
+	static const uint8_t junk[] = { 0x85, 'g', 'a', 'r', 'b', 0xc1, 0xc1 }; /* starts like a map */
+	static const uint8_t intkey[] = { 0x81, 0x01, 0x02 };                 /* key not a string */
+	static const uint8_t empty_map[] = { 0x80, 0xc0 };
+	char p[1024];
+	struct ckpt_tree_ent *e = NULL;
+	struct ckpt_err err = { 0, "" };
+	size_t n = 0, nc = 0;
+	int dfd;
+
+	mkdirf("%s/%s", "tree");
+	mkdirf("%s/%s", "tree/a");
+	mkdirf("%s/%s", "tree/a/b");
+	mkdirf("%s/%s", "tree/a/b/single");
+	touch("%s/%s", "tree/a/b/single/_CHECKPOINT_METADATA", "{}");
+	touch("%s/%s", "tree/a/b/single/_METADATA", "{}");
+	mkdirf("%s/%s", "tree/a/save.orbax-checkpoint-tmp-1");
+	mkdirf("%s/%s", "tree/empty");
+	touch("%s/%s", "tree/notes.txt", "hello");
+	put_bytes("model.ckpt", flax, sizeof(flax));
+	put_bytes("cut.ckpt", cut, sizeof(cut));
+	put_bytes("junk.ckpt", junk, sizeof(junk));
+	put_bytes("intkey.ckpt", intkey, sizeof(intkey));
+	put_bytes("empty.ckpt", empty_map, sizeof(empty_map));
+	snprintf(p, sizeof(p), "%s/tree", tmp_root);
+	dfd = open(p, O_RDONLY | O_DIRECTORY);
+	CHECK(ckpt_is_flax_file(dfd, "model.ckpt"));
+	CHECK(!ckpt_is_flax_file(dfd, "cut.ckpt"));
+	CHECK(!ckpt_is_flax_file(dfd, "junk.ckpt"));
+	CHECK(!ckpt_is_flax_file(dfd, "intkey.ckpt"));
+	CHECK(!ckpt_is_flax_file(dfd, "empty.ckpt"));
+	CHECK(!ckpt_is_flax_file(dfd, "a"));
+	close(dfd);
+	CHECK_EQ(ckpt_tree_scan(p, 6, 100, &e, &n, &nc, &err), 0);
+	CHECK_EQ(nc, 2);
+	/* breadth first, sorted: a cut.ckpt empty empty.ckpt intkey.ckpt
+	 * junk.ckpt model.ckpt notes.txt, a/b, a/b/single (the tmp save is
+	 * not listed) */
+	CHECK_EQ(n, 10);
+	if (n == 10) {
+		CHECK(!strcmp(e[0].path, "a") && e[0].kind == CKPT_TREE_DIR && e[0].depth == 1);
+		CHECK(!strcmp(e[2].path, "empty") && e[2].kind == CKPT_TREE_DIR);
+		CHECK(!strcmp(e[6].path, "model.ckpt") && e[6].kind == CKPT_TREE_CKPT);
+		CHECK(!strcmp(e[5].name, "junk.ckpt") && e[5].kind == CKPT_TREE_FILE);
+		CHECK(!strcmp(e[8].path, "a/b") && e[8].parent == 0 && e[8].depth == 2);
+		CHECK(!strcmp(e[9].path, "a/b/single") && !strcmp(e[9].name, "single") &&
+		      e[9].kind == CKPT_TREE_CKPT && e[9].parent == 8);
+	}
+	ckpt_tree_ents_free(e, n);
+	/* depth 2: a/b is listed, empty */
+	CHECK_EQ(ckpt_tree_scan(p, 2, 100, &e, &n, &nc, &err), 0);
+	CHECK_EQ(nc, 1);
+	CHECK_EQ(n, 9);
+	ckpt_tree_ents_free(e, n);
+	/* more checkpoints than allowed */
+	CHECK_EQ(ckpt_tree_scan(p, 6, 1, &e, &n, &nc, &err), -E2BIG);
+	CHECK(strstr(err.msg, "more than 1 checkpoints") != NULL);
+	CHECK(e == NULL && n == 0);
+	snprintf(p, sizeof(p), "%s/nowhere", tmp_root);
+	memset(&err, 0, sizeof(err));
+	CHECK_EQ(ckpt_tree_scan(p, 6, 100, &e, &n, &nc, &err), -ENOENT);
+}
+
 int main(int argc, char **argv)
 {
 	char cmd[600];
@@ -262,6 +344,7 @@ int main(int argc, char **argv)
 	RUN(test_layout__commits_and_names);
 	RUN(test_layout__not_a_checkpoint);
 	RUN(test_layout__bad_step_metadata);
+	RUN(test_layout__tree_scan);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_root);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", tmp_root);

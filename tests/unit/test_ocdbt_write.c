@@ -9,6 +9,8 @@
  */
 #define _GNU_SOURCE
 #include "harness.h"
+
+#include <pthread.h>
 #include "ocdbt.h"
 #include "ocdbt_write.h"
 
@@ -411,6 +413,83 @@ static void test_ocdbt_write__streamed_and_referenced_values(void)
 	free(dir);
 }
 
+/* writers in threads at once: each sorts its own file table (no shared
+ * sort context), and every reference keeps its own file */
+struct tw {
+	char *dir;
+	unsigned id; /* each thread interns its files in another order */
+	int fails;
+};
+
+static void *thread_writer(void *arg)
+{
+	struct tw *t = arg;
+	struct ckpt_err err = { 0, "" };
+	struct ckpt_ocdbt_hooks hooks = { 0 };
+	struct ckpt_ocdbt_wr *w;
+	struct ckpt_ocdbt_db *db;
+	int fd = odir(t->dir);
+
+	hooks.no_fsync = true;
+	if (ckpt_ocdbt_wr_open(&w, fd, t->dir, NULL, &hooks, &lim, &err) < 0) {
+		t->fails++;
+		close(fd);
+		return NULL;
+	}
+	for (unsigned c = 0; c < 40; c++) {
+		struct ckpt_ocdbt_put p[8];
+		char ks[8][16], bases[8][16], rels[8][48];
+
+		for (unsigned i = 0; i < 8; i++) {
+			unsigned k = c * 8 + i, f = (k * 7 + t->id * 5) % 61;
+
+			snprintf(ks[i], sizeof(ks[i]), "k%04u", k);
+			snprintf(bases[i], sizeof(bases[i]), "p%02u/", f);
+			snprintf(rels[i], sizeof(rels[i]), "d/%032x", 61 - f);
+			p[i] = (struct ckpt_ocdbt_put){ CKPT_PUT_REF, ks[i], strlen(ks[i]), NULL, 0, bases[i],
+							rels[i], k, 10 };
+		}
+		if (ckpt_ocdbt_wr_commit(w, p, 8, &err) < 0)
+			t->fails++;
+	}
+	ckpt_ocdbt_wr_close(w);
+	if (ckpt_ocdbt_open(&db, fd, t->dir, 0, &lim, &err) < 0) {
+		t->fails++;
+		close(fd);
+		return NULL;
+	}
+	for (unsigned k = 0; k < 320; k++) {
+		char key[16], want[64];
+		unsigned f = (k * 7 + t->id * 5) % 61;
+		const struct ckpt_ocdbt_value *v;
+
+		snprintf(key, sizeof(key), "k%04u", k);
+		snprintf(want, sizeof(want), "p%02u/d/%032x", f, 61 - f);
+		v = ckpt_ocdbt_find(db, key, strlen(key));
+		if (!v || v->inline_p || v->offset != k || strcmp(ckpt_ocdbt_file_path(db, v->file), want))
+			t->fails++;
+	}
+	ckpt_ocdbt_close(db);
+	close(fd);
+	return NULL;
+}
+
+static void test_ocdbt_write__writers_in_threads(void)
+{
+	pthread_t th[4];
+	struct tw t[4];
+
+	for (int i = 0; i < 4; i++) {
+		t[i] = (struct tw){ tmpdir(), (unsigned)i, 0 };
+		CHECK_EQ(pthread_create(&th[i], NULL, thread_writer, &t[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_EQ(t[i].fails, 0);
+		free(t[i].dir);
+	}
+}
+
 /* a failed commit leaves the database as it was and no stray data file */
 static void test_ocdbt_write__failed_commit_changes_nothing(void)
 {
@@ -501,5 +580,6 @@ int main(int argc, char **argv)
 	RUN(test_ocdbt_write__streamed_and_referenced_values);
 	RUN(test_ocdbt_write__failed_commit_changes_nothing);
 	RUN(test_ocdbt_write__version_tree_like_tensorstore);
+	RUN(test_ocdbt_write__writers_in_threads);
 	DONE();
 }

@@ -407,7 +407,9 @@ static void test_pytree__describe(void)
 	a = json_object_get(json_object_get(j, "leaves"), "a");
 	CHECK(!strcmp(json_string_value(json_object_get(a, "dtype")), "int32"));
 	CHECK_EQ(json_integer_value(json_array_get(json_object_get(a, "shape"), 0)), 8);
-	CHECK_EQ(json_integer_value(json_object_get(a, "size")), 32);
+	CHECK_EQ(json_integer_value(json_object_get(a, "nbytes")), 32);
+	CHECK_EQ(json_integer_value(json_object_get(a, "size")), 8); /* elements, as numpy counts */
+	CHECK_EQ(json_integer_value(json_object_get(j, "schema")), 1);
 	CHECK(json_object_get(json_object_get(j, "leaves"), "b/c") != NULL);
 	json_decref(j);
 	n = ckpt_node_find(ckpt_node_find(ckpt_item_root(o.it), "b", 1), "c", 1);
@@ -417,6 +419,9 @@ static void test_pytree__describe(void)
 	CHECK(!strcmp(json_string_value(json_object_get(j, "kind")), "array"));
 	CHECK(!strcmp(json_string_value(json_object_get(j, "param_name")), "b.c"));
 	CHECK_EQ(json_integer_value(json_object_get(j, "nbytes")), 12);
+	CHECK_EQ(json_integer_value(json_object_get(j, "schema")), 1);
+	CHECK(!strcmp(json_string_value(json_object_get(json_object_get(j, "npy"), "descr")), "<i4"));
+	CHECK_EQ(json_integer_value(json_object_get(json_object_get(j, "npy"), "header_bytes")), 128);
 	CHECK(!strcmp(json_string_value(json_object_get(json_object_get(j, "storage"), "kind")), "ocdbt"));
 	CHECK(!strcmp(json_string_value(json_object_get(json_object_get(j, "storage"), "metadata_key")),
 		      "b.c/.zarray"));

@@ -558,6 +558,205 @@ static void test_stream__late_readahead_after_the_end(void)
 	free(buf);
 }
 
+static void put_file(const char *dir, const char *name, const void *data, size_t n)
+{
+	char path[128];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (strchr(name, '/')) {
+		char sub[128];
+
+		snprintf(sub, sizeof(sub), "%s/%.*s", dir, (int)(strchr(name, '/') - name), name);
+		mkdir(sub, 0755);
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, data, n), (long long)n);
+	close(fd);
+}
+
+/* opens the one-chunk array in dir (threshold 256K, pieces 64K, a 1 MiB
+ * cache), reads it whole in 64K requests, then one piece again backwards;
+ * returns the bytes decoded for the first pass, or -1 */
+static long long read_streamed(const char *dir, int format, const float *v, size_t n,
+			       struct ckpt_err *err)
+{
+	struct ckpt_cache *cache = NULL;
+	struct ckpt_array *a = NULL;
+	struct ckpt_store store = { 0 };
+	struct ckpt_array_opts o = { 0 };
+	uint8_t *buf = malloc(65536);
+	long long dec = -1;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+
+	store.dirfd = dfd;
+	store.label = dir;
+	CHECK_EQ(ckpt_cache_new(&cache, 1 << 20), 0);
+	o.cache = cache;
+	o.lim = &lim;
+	o.stream_threshold = 256 << 10;
+	o.piece_bytes = 64 << 10;
+	ckpt_err_clear(err);
+	CHECK_EQ(ckpt_array_open(&a, &store, "", format, &o, err), 0);
+	CHECK(a && ckpt_array_streams(a));
+	for (uint64_t off = 0; a && buf && off < n * 4; off += 65536) {
+		CHECK_EQ(ckpt_array_read(a, buf, off, 65536, err), 65536);
+		CHECK(!memcmp(buf, (const uint8_t *)v + off, 65536));
+	}
+	if (a)
+		dec = (long long)decoded(cache);
+	/* a reader going back (the pieces evicted by now) still gets its bytes */
+	CHECK_EQ(a ? ckpt_array_read(a, buf, 65536 + 8, 4096, err) : -1, 4096);
+	CHECK(a && buf && !memcmp(buf, (const uint8_t *)v + 65536 + 8, 4096));
+	ckpt_array_close(a);
+	ckpt_cache_free(cache);
+	close(dfd);
+	free(buf);
+	return dec;
+}
+
+/* Chunks above the stream threshold read for every chain: stored without
+ * compression (they failed: "decodes to 1048576 bytes, expected ..." at the
+ * first 1 MiB input buffer), with a codec that cannot stream (blosc,
+ * decoded whole once, then handed out in pieces), crc32c alone (zarr v3). */
+static void test_stream__raw_and_non_streaming_chunks_above_the_threshold(void)
+{
+	enum { N = 1 << 20 }; /* 4 MiB of float32, one chunk */
+	char dir[] = "/tmp/ckptfs-test-raw.XXXXXX", rm[96];
+	float *v = malloc((N + 1) * sizeof(*v));
+	struct ckpt_err err = { 0, "" };
+	struct ckpt_zarr_meta m;
+	uint8_t *z = NULL;
+	size_t zn = 0;
+	char meta[512];
+
+	CHECK(v && mkdtemp(dir));
+	for (int i = 0; i < N; i++)
+		v[i] = (float)i * 0.5f;
+	/* no compressor */
+	snprintf(meta, sizeof(meta),
+		 "{\"chunks\":[%d],\"compressor\":null,\"dtype\":\"<f4\",\"fill_value\":0,"
+		 "\"filters\":null,\"order\":\"C\",\"shape\":[%d],\"zarr_format\":2}", N, N);
+	put_file(dir, ".zarray", meta, strlen(meta));
+	put_file(dir, "0", v, (size_t)N * 4);
+	CHECK_EQ(read_streamed(dir, 2, v, N, &err), (long long)N * 4);
+	/* a raw chunk of the wrong size is named */
+	put_file(dir, "0", v, (size_t)N * 4 - 4);
+	{
+		struct ckpt_cache *cache = NULL;
+		struct ckpt_array *a = NULL;
+		struct ckpt_store store = { 0 };
+		struct ckpt_array_opts o = { 0 };
+		uint8_t b[16];
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+
+		store.dirfd = dfd;
+		store.label = dir;
+		CHECK_EQ(ckpt_cache_new(&cache, 1 << 20), 0);
+		o.cache = cache;
+		o.lim = &lim;
+		o.stream_threshold = 256 << 10;
+		o.piece_bytes = 64 << 10;
+		CHECK_EQ(ckpt_array_open(&a, &store, "", 2, &o, &err), 0);
+		CHECK_EQ(a ? ckpt_array_read(a, b, 0, sizeof(b), &err) : 0, CKPT_ECORRUPT);
+		CHECK(strstr(err.msg, "holds 4194300 bytes, expected 4194304"));
+		ckpt_array_close(a);
+		ckpt_cache_free(cache);
+		close(dfd);
+	}
+	/* blosc: decoded once for the whole forward pass (whole chunks larger
+	 * than the cache were decoded again for every read) */
+	snprintf(meta, sizeof(meta),
+		 "{\"chunks\":[%d],\"compressor\":{\"id\":\"blosc\",\"cname\":\"lz4\",\"clevel\":5,"
+		 "\"shuffle\":1,\"blocksize\":0},\"dtype\":\"<f4\",\"fill_value\":0,"
+		 "\"filters\":null,\"order\":\"C\",\"shape\":[%d],\"zarr_format\":2}", N, N);
+	CHECK_EQ(parse(&m, meta, &err), 0);
+	CHECK_EQ(ckpt_codec_encode(&m.chain.b2b[0], v, (size_t)N * 4, &z, &zn), 0);
+	ckpt_zarr_meta_release(&m);
+	put_file(dir, ".zarray", meta, strlen(meta));
+	put_file(dir, "0", z, zn);
+	free(z);
+	CHECK_EQ(read_streamed(dir, 2, v, N, &err), (long long)N * 4);
+	/* zarr v3, bytes + crc32c: no compression, a checksum (cannot stream) */
+	snprintf(meta, sizeof(meta),
+		 "{\"zarr_format\":3,\"node_type\":\"array\",\"shape\":[%d],\"data_type\":\"float32\","
+		 "\"chunk_grid\":{\"name\":\"regular\",\"configuration\":{\"chunk_shape\":[%d]}},"
+		 "\"chunk_key_encoding\":{\"name\":\"default\"},\"fill_value\":0,\"codecs\":[{\"name\":"
+		 "\"bytes\",\"configuration\":{\"endian\":\"little\"}},{\"name\":\"crc32c\"}]}", N, N);
+	put_file(dir, "zarr.json", meta, strlen(meta));
+	ckpt_store_le32((uint8_t *)&v[N], ckpt_crc32c(0, v, (size_t)N * 4));
+	put_file(dir, "c/0", v, (size_t)N * 4 + 4);
+	CHECK_EQ(read_streamed(dir, 3, v, N, &err), (long long)N * 4);
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", dir);
+	CHECK_EQ(system(rm), 0);
+	free(v);
+}
+
+/* More blosc chunks above the threshold read in turns than the array keeps
+ * decoded (4): the least recent idle one is let go and decoded again. */
+static void test_stream__whole_chunks_in_turns(void)
+{
+	enum { C = 1 << 17, K = 6, N = C * K }; /* 6 chunks of 512K */
+	char dir[] = "/tmp/ckptfs-test-turns.XXXXXX", meta[512], name[16], rm[96];
+	float *v = malloc(N * sizeof(*v));
+	uint8_t *buf = malloc(4096);
+	struct ckpt_err err = { 0, "" };
+	struct ckpt_zarr_meta m;
+	struct ckpt_cache *cache = NULL;
+	struct ckpt_array *a = NULL;
+	struct ckpt_store store = { 0 };
+	struct ckpt_array_opts o = { 0 };
+	int dfd;
+
+	CHECK(v && buf && mkdtemp(dir));
+	for (int i = 0; i < N; i++)
+		v[i] = (float)(i % 1000) + (float)(i / C);
+	snprintf(meta, sizeof(meta),
+		 "{\"chunks\":[%d],\"compressor\":{\"id\":\"blosc\",\"cname\":\"lz4\",\"clevel\":5,"
+		 "\"shuffle\":1,\"blocksize\":0},\"dtype\":\"<f4\",\"fill_value\":0,"
+		 "\"filters\":null,\"order\":\"C\",\"shape\":[%d],\"zarr_format\":2}", C, N);
+	CHECK_EQ(parse(&m, meta, &err), 0);
+	for (int k = 0; k < K; k++) {
+		uint8_t *z = NULL;
+		size_t zn = 0;
+
+		CHECK_EQ(ckpt_codec_encode(&m.chain.b2b[0], v + (size_t)k * C, (size_t)C * 4, &z, &zn), 0);
+		snprintf(name, sizeof(name), "%d", k);
+		put_file(dir, name, z, zn);
+		free(z);
+	}
+	ckpt_zarr_meta_release(&m);
+	put_file(dir, ".zarray", meta, strlen(meta));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	store.dirfd = dfd;
+	store.label = dir;
+	CHECK_EQ(ckpt_cache_new(&cache, 1 << 20), 0);
+	o.cache = cache;
+	o.lim = &lim;
+	o.stream_threshold = 256 << 10;
+	o.piece_bytes = 64 << 10;
+	CHECK_EQ(ckpt_array_open(&a, &store, "", 2, &o, &err), 0);
+	CHECK(a && ckpt_array_streams(a));
+	/* piece p of every chunk, then piece p + 1 of every chunk, ... */
+	for (uint64_t p = 0; a && p < (uint64_t)C * 4 / 65536; p += 3)
+		for (int k = 0; k < K; k++) {
+			uint64_t off = (uint64_t)k * C * 4 + p * 65536 + 100 * 4;
+
+			CHECK_EQ(ckpt_array_read(a, buf, off, 4096, &err), 4096);
+			CHECK(!memcmp(buf, (const uint8_t *)v + off, 4096));
+		}
+	/* six decoded chunks were not all kept: some were decoded again */
+	CHECK(decoded(cache) > (uint64_t)N * 4);
+	ckpt_array_close(a);
+	ckpt_cache_free(cache);
+	close(dfd);
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", dir);
+	CHECK_EQ(system(rm), 0);
+	free(buf);
+	free(v);
+}
+
 int main(int argc, char **argv)
 {
 	(void)argc;
@@ -574,5 +773,7 @@ int main(int argc, char **argv)
 	RUN(test_codec__shard_index_checked_once);
 	RUN(test_ndcopy__transpose_and_boxes);
 	RUN(test_stream__late_readahead_after_the_end);
+	RUN(test_stream__raw_and_non_streaming_chunks_above_the_threshold);
+	RUN(test_stream__whole_chunks_in_turns);
 	DONE();
 }

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * resolve.c - a PATH inside a checkpoint (the names the mount shows) to a
+ * step, item or node; opening sources; error messages.
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_die(const char *cmd, const struct ckpt_err *e, int rc)
+{
+	fprintf(stderr, "ckpt %s: %s\n", cmd, e->code ? e->msg : ckpt_strerror(rc));
+	return CLI_FAIL;
+}
+
+int cli_open(const char *cmd, const char *path, struct ckpt_src **src)
+{
+	struct ckpt_opts o;
+	struct ckpt_err err = { 0, "" };
+	int rc;
+
+	ckpt_opts_default(&o);
+	rc = ckpt_src_open(src, path, &o, &err);
+	return rc < 0 ? cli_die(cmd, &err, rc) : 0;
+}
+
+/* ---------------------------------------------------------------- resolving paths */
+
+static char **split(const char *path, size_t *n)
+{
+	char *copy = strdup(path ? path : ""), *save = NULL, *tok, **v = NULL;
+	size_t cnt = 0;
+
+	for (tok = strtok_r(copy, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+		v = realloc(v, (cnt + 1) * sizeof(*v));
+		v[cnt++] = strdup(tok);
+	}
+	free(copy);
+	*n = cnt;
+	return v;
+}
+
+static bool strip_suffix(char *s, const char *suf)
+{
+	size_t n = strlen(s), k = strlen(suf);
+
+	if (n <= k || strcmp(s + n - k, suf))
+		return false;
+	s[n - k] = 0;
+	return true;
+}
+
+unsigned cli_dup_index(const struct ckpt_node *dir, size_t i)
+{
+	size_t kl, ol;
+	const char *k = ckpt_node_key(ckpt_node_child(dir, i), &kl);
+	unsigned dup = 0;
+
+	if (ckpt_node_find(dir, k, kl) == ckpt_node_child(dir, i))
+		return 0; /* the first (usual) */
+	for (size_t j = 0; j < i; j++) {
+		const char *o = ckpt_node_key(ckpt_node_child(dir, j), &ol);
+
+		dup += ol == kl && !memcmp(o, k, kl);
+	}
+	return dup;
+}
+
+/* the child of n named `name` as the mount names it */
+static const struct ckpt_node *child_named(const struct ckpt_node *n, const char *name)
+{
+	char *key, canon[CKPT_NAME_MAX + 1];
+	size_t len;
+	unsigned dup;
+	uint64_t hash;
+	bool is_hash;
+	const struct ckpt_node *c = NULL;
+
+	if (ckpt_name_unescape(name, &key, &len, &dup, &hash, &is_hash) < 0)
+		return NULL;
+	for (size_t i = 0; i < ckpt_node_n_children(n); i++) {
+		size_t kl;
+		const char *k = ckpt_node_key(ckpt_node_child(n, i), &kl);
+
+		ckpt_name_escape(k, kl, cli_dup_index(n, i), canon);
+		if (!strcmp(canon, name)) {
+			c = ckpt_node_child(n, i);
+			break;
+		}
+	}
+	free(key);
+	return c;
+}
+
+int cli_resolve(struct ckpt_src *src, const char *path, struct target *t, struct ckpt_err *err)
+{
+	struct ckpt_step_ent *ents;
+	size_t n_ent, nc, i = 0;
+	char **comp = split(path, &nc);
+	char *step = NULL;
+	int rc = 0;
+
+	memset(t, 0, sizeof(*t));
+	if ((rc = ckpt_src_scan(src, &ents, &n_ent, err)) < 0)
+		goto out;
+	if (nc == 0) {
+		t->kind = T_ROOT;
+		ckpt_step_ents_free(ents, n_ent);
+		goto out;
+	}
+	if (ckpt_src_kind(src) == CKPT_SRC_SINGLE && strcmp(comp[0], ents[0].name) &&
+	    strcmp(comp[0], "latest") && strcmp(comp[0], ents[0].name))
+		step = strdup(ents[0].name); /* the step was left out */
+	else {
+		char *c0 = comp[i++];
+		bool json = strip_suffix(c0, ".json");
+
+		step = strdup(!strcmp(c0, "latest") && n_ent ? ents[n_ent - 1].name : c0);
+		if (json) {
+			t->kind = T_STEP_JSON;
+			if (i != nc)
+				rc = -ENOENT;
+		}
+	}
+	rc = rc ? rc : ckpt_step_open(&t->step, src, step, err);
+	ckpt_step_ents_free(ents, n_ent);
+	if (rc < 0 || t->kind == T_STEP_JSON)
+		goto out;
+	if (i == nc) {
+		t->kind = T_STEP;
+		goto out;
+	}
+	if (ckpt_step_is_direct(t->step)) {
+		rc = ckpt_item_open(&t->item, t->step, 0, err);
+	} else {
+		char *c = comp[i++];
+		bool json = strip_suffix(c, ".json");
+		size_t k;
+
+		for (k = 0; k < ckpt_step_n_items(t->step); k++)
+			if (!strcmp(ckpt_step_item(t->step, k)->name, c))
+				break;
+		if (k == ckpt_step_n_items(t->step)) {
+			rc = ckpt_err_set(err, -ENOENT, "no item '%s' in step '%s'", c, step);
+			goto out;
+		}
+		t->index = k;
+		if ((rc = ckpt_item_open(&t->item, t->step, k, err)) < 0)
+			goto out;
+		if (json) {
+			t->kind = ckpt_item_kind(t->item) == CKPT_ITEM_JSON ? T_JSON_ITEM : T_ITEM_JSON;
+			if (i != nc)
+				rc = -ENOENT;
+			goto out;
+		}
+	}
+	if (rc < 0)
+		goto out;
+	t->node = ckpt_item_root(t->item);
+	t->kind = T_ITEM;
+	for (; i < nc; i++) {
+		const struct ckpt_node *c = t->node ? child_named(t->node, comp[i]) : NULL;
+
+		if (!c && i + 1 == nc && strip_suffix(comp[i], ".json") &&
+		    (c = child_named(t->node, comp[i])) && !ckpt_node_is_dir(c)) {
+			t->node = c;
+			t->kind = T_NODE_JSON;
+			goto out;
+		}
+		if (!c) {
+			rc = ckpt_err_set(err, -ENOENT, "'%s': no such entry", path);
+			goto out;
+		}
+		t->node = c;
+		t->kind = T_NODE;
+	}
+out:
+	if (rc < 0) { /* nothing half-open for the caller to release */
+		cli_target_release(t);
+		t->item = NULL;
+		t->step = NULL;
+	}
+	for (size_t k = 0; k < nc; k++)
+		free(comp[k]);
+	free(comp);
+	free(step);
+	return rc;
+}
+
+void cli_target_release(struct target *t)
+{
+	ckpt_item_close(t->item);
+	ckpt_step_close(t->step);
+}
+
+
+const char *cli_default_path(struct ckpt_src *src, const char *path)
+{
+	return !*path && ckpt_src_kind(src) == CKPT_SRC_SINGLE ? "latest" : path;
+}
