@@ -242,11 +242,16 @@ static int check_writable(const struct cli *c, const struct ckptfs *fs)
 	return rc;
 }
 
-/* libfuse mounts on a regular file too; ours would show an unusable root */
+/* libfuse mounts on a regular file too; ours would show an unusable root.
+ * /dev/fd/N is libfuse's fd passing: a /dev/fuse another process mounted */
 static int check_mountpoint(const char *mp)
 {
 	struct stat st;
+	unsigned fd;
+	char end;
 
+	if (sscanf(mp, "/dev/fd/%u%c", &fd, &end) == 1)
+		return 0;
 	if (stat(mp, &st) < 0) {
 		fprintf(stderr, "ckptfs: mount point '%s': %s\n", mp, strerror(errno));
 		return -1;
