@@ -244,11 +244,14 @@ static int check_writable(const struct cli *c, const struct ckptfs *fs)
 
 /* libfuse mounts on a regular file too; ours would show an unusable root.
  * /dev/fd/N is libfuse's fd passing: a /dev/fuse another process mounted */
-static int check_mountpoint(const char *mp)
+/* the mount point must be a directory outside SOURCE: a mount inside the
+ * tree it shows would make the daemon look itself up (it hangs) */
+static int check_mountpoint(const char *mp, const char *source)
 {
 	struct stat st;
 	unsigned fd;
-	char end;
+	char end, *real;
+	size_t n = strlen(source);
 
 	if (sscanf(mp, "/dev/fd/%u%c", &fd, &end) == 1)
 		return 0;
@@ -260,6 +263,14 @@ static int check_mountpoint(const char *mp)
 		fprintf(stderr, "ckptfs: mount point '%s' is not a directory\n", mp);
 		return -1;
 	}
+	real = realpath(mp, NULL);
+	if (real && strncmp(real, source, n) == 0 && (real[n] == '/' || real[n] == '\0' || n == 1)) {
+		fprintf(stderr, "ckptfs: mount point '%s' is inside SOURCE '%s': choose one outside it\n",
+			mp, source);
+		free(real);
+		return -1;
+	}
+	free(real);
 	return 0;
 }
 
@@ -380,7 +391,7 @@ static int parse_cli(struct fuse_args *args, struct cli *c, struct fuse_cmdline_
 		fprintf(stderr, "usage: %s SOURCE MOUNTPOINT [options]  (--help for more)\n", prog);
 		return -1;
 	}
-	return check_mountpoint(opts->mountpoint);
+	return check_mountpoint(opts->mountpoint, c->source);
 }
 
 int main(int argc, char **argv)

@@ -244,13 +244,23 @@ mount_fails() {
 	grep " $MNT " /proc/mounts | grep -q '^ckptfs:.*a,b=c'
 }
 
-@test "a mount point that is not a directory is refused clearly" {
+@test "a mount point that is not a directory, or lies inside SOURCE, is refused clearly" {
 	mk c --leaves 1 --leaf-bytes 4K
 	touch "$BATS_TEST_TMPDIR/file"
 	mount_fails "$BATS_TEST_TMPDIR/c" "$BATS_TEST_TMPDIR/file" -f
 	[[ "$output" == *"mount point '$BATS_TEST_TMPDIR/file' is not a directory"* ]]
 	mount_fails "$BATS_TEST_TMPDIR/c" "$BATS_TEST_TMPDIR/missing" -f
 	[[ "$output" == *"mount point"*"$BATS_TEST_TMPDIR/missing"*"No such file or directory"* ]]
+	# inside SOURCE the daemon would look itself up and hang
+	# (timeout -s KILL: a daemon that did mount there would never answer;
+	# auto_unmount takes the mount with it)
+	mkdir "$BATS_TEST_TMPDIR/c/mnt"
+	run timeout -s KILL 10 "$CKPTFS" "$BATS_TEST_TMPDIR/c" "$BATS_TEST_TMPDIR/c/mnt" -f -o auto_unmount
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"mount point '$BATS_TEST_TMPDIR/c/mnt' is inside SOURCE"* ]]
+	run timeout -s KILL 10 "$CKPTFS" "$BATS_TEST_TMPDIR/c" "$BATS_TEST_TMPDIR/c" -f -o auto_unmount
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is inside SOURCE"* ]]
 }
 
 # peak_threads MAXOPT: PEAK, the most threads the daemon had while 24
