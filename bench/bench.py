@@ -9,7 +9,7 @@ a slow machine.
 
   bench.py BUILD WORK [--quick] [--runs N] [--only 7]
 --quick: 256 MiB instead of 1 GiB, 20,000 leaves instead of 100,000, no 10 GiB case,
-500 leaves instead of 2000 in case 7.
+500 and 50 leaves instead of 2000 and 200 in case 7.
 --only 7: only case 7 (a whole step of small leaves), printed, RESULTS.md left alone.
 """
 import json, os, platform, random, shutil, statistics, subprocess, sys, tempfile, time
@@ -94,17 +94,18 @@ def daemon_cpu_s(pid):
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def whole_step(build, work, quick, runs, row):
-    """case 7: every leaf of a step of many small one-chunk leaves, read on a
-    fresh mount by `find | xargs cat`, against `zstd -dc` of the same frames
-    (the same generator and seed written as zarr directories), in the same run"""
-    n = 500 if quick else 2000
-    src = make(build, work, "step_%dx256K" % n, "--leaves", str(n), "--leaf-bytes", "256K")
-    plain = make(build, work, "plainstep_%dx256K" % n, "--leaves", str(n), "--leaf-bytes", "256K",
+def whole_step(build, work, quick, runs, row, n, size):
+    """case 7: every leaf of a step of many small one-chunk leaves (n of
+    size KiB), read on a fresh mount by `find | xargs cat`, against `zstd -dc`
+    of the same frames (the same generator and seed written as zarr
+    directories), in the same run"""
+    tag = "%dx%dK" % (n, size)
+    src = make(build, work, "step_" + tag, "--leaves", str(n), "--leaf-bytes", "%dK" % size)
+    plain = make(build, work, "plainstep_" + tag, "--leaves", str(n), "--leaf-bytes", "%dK" % size,
                  "--no-ocdbt")
     walk = "find . -type f ! -name '*.json' ! -name '*.npy' -print0 | xargs -0 cat > /dev/null"
     frames = "find %s -type f -name '[0-9]*' -print0 | xargs -0 zstd -dcq > /dev/null" % plain
-    print("7. a whole step of %d leaves of 256 KiB (one chunk each), fresh mount" % n)
+    print("7. a whole step of %d leaves of %d KiB (one chunk each), fresh mount" % (n, size))
     ts, zs, cpu, hwm, jobs = [], [], [], [], []
     for _ in range(runs):
         with Mount(build, src) as m:
@@ -113,15 +114,21 @@ def whole_step(build, work, quick, runs, row):
             hwm.append(m.hwm_kib())
             jobs.append(m.stats()["readahead_jobs"])
         zs.append(timed(lambda: sh("sh", "-c", frames)))
-    mib = n * 256 / 1024
-    row("7", "find | xargs cat, %d x 256 KiB (daemon peak RSS %.0f MiB)" % (n, med(hwm) / 1024),
+    mib = n * size / 1024
+    row("7", "find | xargs cat, %s (daemon peak RSS %.0f MiB)" % (tag, med(hwm) / 1024),
         mib / med(ts), "MiB/s")
-    row("7", "per leaf", 1000 * med(ts) / n, "ms")
-    row("7", "daemon CPU seconds per GiB delivered", med(cpu) * 1024 / mib, "s")
-    row("7", "read-ahead jobs per walk", med(jobs), "")
-    row("7", "zstd -dc of the same %d frames (1 core)" % n, mib / med(zs), "MiB/s")
-    row("7", "ratio ckptfs / zstd -dc (median of per-run ratios)",
+    row("7", "%s: per leaf" % tag, 1000 * med(ts) / n, "ms")
+    row("7", "%s: daemon CPU seconds per GiB delivered" % tag, med(cpu) * 1024 / mib, "s")
+    row("7", "%s: read-ahead jobs per walk" % tag, med(jobs), "")
+    row("7", "%s: zstd -dc of the same %d frames (1 core)" % (tag, n), mib / med(zs), "MiB/s")
+    row("7", "%s: ratio ckptfs / zstd -dc (median of per-run ratios)" % tag,
         med([z / t for z, t in zip(zs, ts)]), "x")
+
+
+def whole_steps(build, work, quick, runs, row):
+    """case 7 for (a) many 256 KiB leaves and (b) fewer 4 MiB ones"""
+    whole_step(build, work, quick, runs, row, 500 if quick else 2000, 256)
+    whole_step(build, work, quick, runs, row, 50 if quick else 200, 4096)
 
 
 def machine():
@@ -152,7 +159,7 @@ def main():
     if "--only" in sys.argv:
         if sys.argv[sys.argv.index("--only") + 1] != "7":
             raise SystemExit("--only: only case 7 runs alone")
-        whole_step(build, work, quick, runs, row)
+        whole_steps(build, work, quick, runs, row)
         return
     print("generating (kept in %s between runs)" % work)
     one = make(build, work, "one_" + big, "--leaves", "1", "--leaf-bytes", big)
@@ -311,7 +318,7 @@ def main():
     row("6", "ratio second / first", med(first) / med(second), "x")
 
     # ------------------------------------------------------------ 7. a whole step
-    whole_step(build, work, quick, runs, row)
+    whole_steps(build, work, quick, runs, row)
 
     os.unlink(decoded)
     with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as f:
