@@ -7,8 +7,10 @@ of ratios measured in the same run, and writes it to bench/RESULTS.md with
 the machine's description.  A benchmark, not a test: nothing here fails on
 a slow machine.
 
-  bench.py BUILD WORK [--quick] [--runs N]
---quick: 256 MiB instead of 1 GiB, 20,000 leaves instead of 100,000, no 10 GiB case.
+  bench.py BUILD WORK [--quick] [--runs N] [--only 7]
+--quick: 256 MiB instead of 1 GiB, 20,000 leaves instead of 100,000, no 10 GiB case,
+500 and 50 leaves instead of 2000 and 200 in case 7.
+--only 7: only case 7 (a whole step of small leaves), printed, RESULTS.md left alone.
 """
 import json, os, platform, random, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -86,6 +88,49 @@ def med(xs):
     return statistics.median(xs)
 
 
+def daemon_cpu_s(pid):
+    """user + system CPU seconds of the daemon so far"""
+    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def whole_step(build, work, quick, runs, row, n, size):
+    """case 7: every leaf of a step of many small one-chunk leaves (n of
+    size KiB), read on a fresh mount by `find | xargs cat`, against `zstd -dc`
+    of the same frames (the same generator and seed written as zarr
+    directories), in the same run"""
+    tag = "%dx%dK" % (n, size)
+    src = make(build, work, "step_" + tag, "--leaves", str(n), "--leaf-bytes", "%dK" % size)
+    plain = make(build, work, "plainstep_" + tag, "--leaves", str(n), "--leaf-bytes", "%dK" % size,
+                 "--no-ocdbt")
+    walk = "find . -type f ! -name '*.json' ! -name '*.npy' -print0 | xargs -0 cat > /dev/null"
+    frames = "find %s -type f -name '[0-9]*' -print0 | xargs -0 zstd -dcq > /dev/null" % plain
+    print("7. a whole step of %d leaves of %d KiB (one chunk each), fresh mount" % (n, size))
+    ts, zs, cpu, hwm, jobs = [], [], [], [], []
+    for _ in range(runs):
+        with Mount(build, src) as m:
+            ts.append(timed(lambda: sh("sh", "-c", walk, cwd=m.mnt)))
+            cpu.append(daemon_cpu_s(m.pid))
+            hwm.append(m.hwm_kib())
+            jobs.append(m.stats()["readahead_jobs"])
+        zs.append(timed(lambda: sh("sh", "-c", frames)))
+    mib = n * size / 1024
+    row("7", "find | xargs cat, %s (daemon peak RSS %.0f MiB)" % (tag, med(hwm) / 1024),
+        mib / med(ts), "MiB/s")
+    row("7", "%s: per leaf" % tag, 1000 * med(ts) / n, "ms")
+    row("7", "%s: daemon CPU seconds per GiB delivered" % tag, med(cpu) * 1024 / mib, "s")
+    row("7", "%s: read-ahead jobs per walk" % tag, med(jobs), "")
+    row("7", "%s: zstd -dc of the same %d frames (1 core)" % (tag, n), mib / med(zs), "MiB/s")
+    row("7", "%s: ratio ckptfs / zstd -dc (median of per-run ratios)" % tag,
+        med([z / t for z, t in zip(zs, ts)]), "x")
+
+
+def whole_steps(build, work, quick, runs, row):
+    """case 7 for (a) many 256 KiB leaves and (b) fewer 4 MiB ones"""
+    whole_step(build, work, quick, runs, row, 500 if quick else 2000, 256)
+    whole_step(build, work, quick, runs, row, 50 if quick else 200, 4096)
+
+
 def machine():
     cpu = "?"
     for line in open("/proc/cpuinfo"):
@@ -111,6 +156,11 @@ def main():
         rows.append((case, what, value, unit))
         print("  %-4s %-58s %12.3f %s" % (case, what, value, unit), flush=True)
 
+    if "--only" in sys.argv:
+        if sys.argv[sys.argv.index("--only") + 1] != "7":
+            raise SystemExit("--only: only case 7 runs alone")
+        whole_steps(build, work, quick, runs, row)
+        return
     print("generating (kept in %s between runs)" % work)
     one = make(build, work, "one_" + big, "--leaves", "1", "--leaf-bytes", big)
     c16 = make(build, work, "c16_" + big, "--leaves", "1", "--leaf-bytes", big, "--chunk-bytes", "16M")
@@ -267,6 +317,9 @@ def main():
     row("6", "second read", nbig / MiB / med(second), "MiB/s")
     row("6", "ratio second / first", med(first) / med(second), "x")
 
+    # ------------------------------------------------------------ 7. a whole step
+    whole_steps(build, work, quick, runs, row)
+
     os.unlink(decoded)
     with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as f:
         f.write("# ckptfs benchmark results\n\n")
@@ -278,7 +331,7 @@ def main():
         f.write("\nCases: 1 sequential `cat` of a %s float32 leaf (random normal values, zstd level 1) "
                 "against `zstd -dc`, python3-zarr and the page cache; 2 random 4 KiB preads; "
                 "3 metadata walks of %d leaves; 4 mount and memory; 5 parallel readers; "
-                "6 a repeated read. All mounts `-o ro`.\n" % (big, nleaves))
+                "6 a repeated read; 7 a whole step of small one-chunk leaves. All mounts `-o ro`.\n" % (big, nleaves))
     print("written bench/RESULTS.md")
 
 

@@ -385,6 +385,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			/* the leaf lives as long as its state: keep it */
 			h->ts = t.ts;
 			h->st = t.st;
+			/* a reader walking the leaves finds the next ones decoded */
+			ckpt_item_leaves_ahead(t.st->item, t.node, fs->o.readahead_bytes);
 			t.st = NULL;
 			/* a tree that edits may change: this handle reads the state
 			 * it opened, past the page cache, which may hold another

@@ -7,6 +7,7 @@
 #include "util.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bzlib.h>
@@ -226,6 +227,42 @@ int ckpt_dstream_run(struct ckpt_dstream *s, const uint8_t **in, size_t *in_n, u
 	return -EINVAL;
 }
 
+/* One zstd decoding context per thread, kept between chunks: ZSTD_decompress
+ * allocates and sets up a new one for each call, which costs more than
+ * decoding a small chunk.  Freed when the thread ends. */
+static pthread_key_t dctx_key;
+static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
+static int dctx_ok;
+
+static void dctx_free(void *p)
+{
+	ZSTD_freeDCtx(p);
+}
+
+static void dctx_init(void)
+{
+	dctx_ok = pthread_key_create(&dctx_key, dctx_free) == 0;
+}
+
+/* this thread's context, or NULL (then a one-shot call does the work) */
+static ZSTD_DCtx *thread_dctx(void)
+{
+	ZSTD_DCtx *dc;
+
+	pthread_once(&dctx_once, dctx_init);
+	if (!dctx_ok)
+		return NULL;
+	dc = pthread_getspecific(dctx_key);
+	if (!dc) {
+		dc = ZSTD_createDCtx();
+		if (dc && pthread_setspecific(dctx_key, dc) != 0) {
+			ZSTD_freeDCtx(dc);
+			dc = NULL;
+		}
+	}
+	return dc;
+}
+
 int ckpt_decompress_into(enum ckpt_comp c, const void *src, size_t n, void *dst, size_t dst_n,
 			 struct ckpt_err *err)
 {
@@ -243,7 +280,9 @@ int ckpt_decompress_into(enum ckpt_comp c, const void *src, size_t n, void *dst,
 		return 0;
 	}
 	if (c == CKPT_COMP_ZSTD) {
-		size_t r = ZSTD_decompress(dst, dst_n, src, n);
+		ZSTD_DCtx *dc = thread_dctx();
+		size_t r = dc ? ZSTD_decompressDCtx(dc, dst, dst_n, src, n)
+			      : ZSTD_decompress(dst, dst_n, src, n);
 
 		if (ZSTD_isError(r))
 			return ckpt_err_set(err, CKPT_ECORRUPT, "zstd: %s (expected %zu bytes)",

@@ -356,3 +356,79 @@ void ckpt_leaf_readahead(struct ckpt_leaf *l, uint64_t off, uint64_t len)
 	if (l->kind == LEAF_ARRAY)
 		ckpt_array_readahead(l->arr, off, len);
 }
+
+/* ------------------------------------------------- cross-leaf read-ahead */
+
+#define AHEAD_LEAVES 64 /* leaves looked at past the one opened */
+
+/* n's position among its parent's children */
+static size_t child_pos(const struct ckpt_node *p, const struct ckpt_node *n)
+{
+	size_t i;
+
+	if (ckpt_map_get(&p->index, (struct ckpt_bytes){ (const uint8_t *)n->key, n->key_n }, &i) == 0 &&
+	    i < p->n_children && p->children[i] == n)
+		return i;
+	for (i = 0; i < p->n_children && p->children[i] != n; i++)
+		;
+	return i;
+}
+
+/* the leaf after n in tree order (children in their order, depth first), or NULL */
+static const struct ckpt_node *next_leaf(const struct ckpt_node *n)
+{
+	for (;;) {
+		if (ckpt_node_is_dir(n) && n->n_children) {
+			n = n->children[0];
+		} else {
+			for (;;) {
+				const struct ckpt_node *p = n->parent;
+				size_t i;
+
+				if (!p)
+					return NULL;
+				i = child_pos(p, n);
+				if (i + 1 < p->n_children) {
+					n = p->children[i + 1];
+					break;
+				}
+				n = p;
+			}
+		}
+		if (!ckpt_node_is_dir(n))
+			return n;
+	}
+}
+
+void ckpt_item_leaves_ahead(struct ckpt_item *it, const struct ckpt_node *n, uint64_t window)
+{
+	uint64_t last = __atomic_exchange_n(&it->ra_last, n->id + 1, __ATOMIC_ACQ_REL);
+	uint64_t bytes = 0;
+	const struct ckpt_node *m;
+	int walking;
+
+	if (!window || !it->step->src->ra || !it->ops->leaf_open || n->kind != CKPT_NODE_ARRAY ||
+	    last == n->id + 1)
+		return;
+	walking = __atomic_load_n(&it->slots[n->id].ra_sent, __ATOMIC_ACQUIRE) ||
+		  (last && last <= it->n_nodes && next_leaf(it->nodes[last - 1]) == n);
+	if (!walking)
+		return; /* one leaf opened alone: nothing to guess */
+	m = n;
+	for (int k = 0; k < AHEAD_LEAVES && (m = next_leaf(m)) != NULL; k++) {
+		struct ckpt_err err = { 0, "" };
+		struct ckpt_leaf *l;
+		uint64_t size;
+
+		if (m->kind != CKPT_NODE_ARRAY)
+			continue;
+		if (ckpt_item_leaf(it, m, &l, &err) < 0)
+			continue; /* its reader gets the error */
+		size = ckpt_leaf_size(l);
+		if (size > window - bytes)
+			break;
+		bytes += size;
+		if (!__atomic_exchange_n(&it->slots[m->id].ra_sent, 1, __ATOMIC_ACQ_REL))
+			ckpt_leaf_readahead(l, 0, size);
+	}
+}

@@ -102,6 +102,7 @@ struct leaf_slot {
 	uint64_t size_plus1; /* the leaf's size + 1 once known without keeping it open */
 	int err;
 	char *msg;
+	uint8_t ra_sent; /* decoded ahead of a reader walking the leaves (item.c) */
 };
 
 struct ckpt_kind_ops;
@@ -132,6 +133,7 @@ struct ckpt_item {
 	struct ckpt_node **nodes;
 	size_t n_nodes, cap_nodes;
 	struct leaf_slot *slots; /* by node id */
+	uint64_t ra_last; /* id + 1 of the leaf opened last (cross-leaf read-ahead), 0: none */
 	pthread_mutex_t lock;
 	/* json items */
 	uint8_t *json;

@@ -216,6 +216,12 @@ void ckpt_view_release(struct ckpt_view *v);
 /* Schedules bytes [off, off+len) to be decoded in the background (read-ahead
  * of a sequential reader); returns at once, no-op where pointless. */
 void ckpt_leaf_readahead(struct ckpt_leaf *l, uint64_t off, uint64_t len);
+/* Called when leaf n is opened: when the reader walks the item's leaves in
+ * tree order (n follows the leaf opened before it, or was decoded ahead),
+ * opens the array leaves after n and schedules them to be decoded in the
+ * background, whole leaves of at most `window` bytes in all.  Returns at
+ * once; errors are left for the reader of each leaf. */
+void ckpt_item_leaves_ahead(struct ckpt_item *it, const struct ckpt_node *n, uint64_t window);
 /* A new JSON object describing a leaf node. */
 json_t *ckpt_leaf_describe(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_err *err);
 

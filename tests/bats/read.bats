@@ -355,6 +355,37 @@ PY
 	done
 }
 
+@test "read-ahead across leaves: walking a step decodes the next leaves ahead, byte-exact; one leaf alone does not" {
+	"$CKPT" make "$BATS_TEST_TMPDIR/m" --leaves 300 --leaf-bytes 8K --depth 3 --no-fsync >/dev/null
+	local want got jobs
+	# the reference: read-ahead off, every leaf in find's order
+	ckpt_mount "$BATS_TEST_TMPDIR/m" -o ro,readahead=0
+	want=$(cd "$MNT" && find . -type f ! -name '*.json' ! -name '*.npy' | sort | xargs sha256sum)
+	[ "$(echo "$want" | wc -l)" = 300 ]
+	[ "$(jqv "$MNT/.ckptfs-stats" readahead_jobs)" = 0 ]
+	ckpt_unmount
+	# defaults: a reader opening leaf after leaf gets the next ones decoded ahead
+	ckpt_mount "$BATS_TEST_TMPDIR/m" -o ro
+	(cd "$MNT" && find . -type f ! -name '*.json' ! -name '*.npy' -print0 | xargs -0 cat >/dev/null)
+	jobs=$(jqv "$MNT/.ckptfs-stats" readahead_jobs)
+	echo "# readahead_jobs after a walk of 300 leaves: $jobs" >&3
+	[ "$jobs" -ge 200 ]
+	# each leaf decoded once: read-ahead did the work the reader would have
+	[ "$(jqv "$MNT/.ckptfs-stats" decoded_bytes)" -le $((300 * 8192)) ]
+	ckpt_unmount
+	# the bytes read while read-ahead runs are the reference bytes
+	ckpt_mount "$BATS_TEST_TMPDIR/m" -o ro
+	got=$(cd "$MNT" && find . -type f ! -name '*.json' ! -name '*.npy' | sort | xargs sha256sum)
+	[ "$got" = "$want" ]
+	[ "$(jqv "$MNT/.ckptfs-stats" readahead_jobs)" -gt 0 ]
+	ckpt_unmount
+	# leaves read out of order (the last, then the first): nothing is guessed
+	ckpt_mount "$BATS_TEST_TMPDIR/m" -o ro
+	cat "$MNT/m/layer_0018/block_1/w_11" "$MNT/m/layer_0000/block_1/w_00" >/dev/null
+	[ "$(jqv "$MNT/.ckptfs-stats" readahead_jobs)" = 0 ]
+	ckpt_unmount
+}
+
 @test "a chunk larger than the cache is streamed: a sequential read decodes each byte about once, memory stays bounded" {
 	# one 24 MiB chunk, a 4 MiB cache: kept whole it would not fit, and
 	# each read of the file would decode the whole chunk again
