@@ -157,6 +157,7 @@ static int apply_options(const struct cli *c, struct ckptfs *fs)
 {
 	ckpt_opts_default(&fs->lib);
 	fs->lib.strict_commit = c->strict_commit;
+	fs->lib.read_only = c->ro;
 	if (c->cache_size && parse_size(c->cache_size, &fs->lib.cache_bytes) < 0) {
 		fprintf(stderr, "ckptfs: bad cache_size '%s'\n", c->cache_size);
 		return -1;

@@ -522,23 +522,6 @@ void fs_list_free(struct dir_list *l)
 	l->n = l->cap = 0;
 }
 
-/* the n-th repeat of an identical key among dir's children before c */
-static unsigned dup_index(const struct ckpt_node *dir, size_t i)
-{
-	size_t kl, ol;
-	const char *k = ckpt_node_key(ckpt_node_child(dir, i), &kl);
-	unsigned dup = 0;
-
-	if (ckpt_node_find(dir, k, kl) == ckpt_node_child(dir, i))
-		return 0; /* the first (usual) */
-	for (size_t j = 0; j < i; j++) {
-		const char *o = ckpt_node_key(ckpt_node_child(dir, j), &ol);
-
-		dup += ol == kl && !memcmp(o, k, kl);
-	}
-	return dup;
-}
-
 static int list_node(struct ckptfs *fs, const struct target *t, struct dir_list *l)
 {
 	int rc = 0;
@@ -550,7 +533,7 @@ static int list_node(struct ckptfs *fs, const struct target *t, struct dir_list 
 		const char *k = ckpt_node_key(c, &kl);
 		char *key;
 
-		ckpt_name_escape(k, kl, dup_index(t->node, i), name);
+		ckpt_name_escape(k, kl, ckpt_node_dup_index(t->node, i), name);
 		key = fs_key_join(t->key, name);
 		if (!key)
 			return -ENOMEM;

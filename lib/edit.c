@@ -105,6 +105,8 @@ int ckpt_edit_begin(struct ckpt_edit **out, struct ckpt_item *it, struct ckpt_er
 		return ckpt_err_set(err, -ENOTSUP, "'%s': only pytree items can be edited", it->label);
 	if (it->is_version)
 		return ckpt_err_set(err, -EROFS, "'%s': versions are read-only", it->label);
+	if (it->step->src->o.read_only)
+		return ckpt_err_set(err, -EROFS, "'%s': the source was opened read-only", it->label);
 	if (it->agg_error)
 		return ckpt_err_set(err, -EIO, "'%s/checkpoint': the aggregate file cannot be read (%s): "
 				    "the item is not edited", it->label, it->agg_error);

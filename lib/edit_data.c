@@ -290,6 +290,22 @@ static int orig_spec(struct ckpt_item *it, const struct ckpt_node *n, struct ckp
 	return 0;
 }
 
+/* the chunk source of a written array leaf: its array as it is, with the
+ * dirty extents laid over it; l->spec is the array's (ckpt_edit_write took
+ * it, codec included, so the new chunks keep the array's encoding) */
+static int dirty_chunks(struct ckpt_item *it, const struct eleaf *l, struct merged *m,
+			struct ckpt_chunk_src *cs, struct ckpt_err *err)
+{
+	struct ckpt_leaf *leaf;
+	int rc = ckpt_item_leaf(it, l->node, &leaf, err);
+
+	if (rc < 0)
+		return rc;
+	*m = (struct merged){ leaf->arr, l->dirty, l->n_dirty, l->src, l->ctx };
+	*cs = (struct ckpt_chunk_src){ &l->spec, merged_read, m, (uint64_t)64 << 20, false };
+	return 0;
+}
+
 static bool param_live(const struct ckpt_edit *e, const char *p, char **params)
 {
 	for (size_t i = 0; i < e->n; i++)
@@ -323,25 +339,19 @@ int ckpt_edit_ocdbt_data(struct ckpt_edit *e, char **params, struct ckpt_ocdbt_w
 					rc = ckpt_chunk_to_ocdbt(&cs, ci, params[i], w, &pl, err);
 				}
 			} else if (l->n_dirty) {
-				struct ckpt_array *orig;
-				struct ckpt_zarr_spec s;
 				struct merged m;
 				struct ckpt_chunk_src cs;
 				uint64_t grid[CKPT_MAX_RANK], n;
 
-				rc = orig_spec(it, l->node, &s, &orig, err);
+				rc = dirty_chunks(it, l, &m, &cs, err);
 				if (rc < 0)
 					break;
-				s.compress = l->spec.compress;
-				s.codec = l->spec.codec;
-				m = (struct merged){ orig, l->dirty, l->n_dirty, l->src, l->ctx };
-				cs = (struct ckpt_chunk_src){ &s, merged_read, &m, (uint64_t)64 << 20, false };
-				n = ckpt_spec_grid(&s, grid);
+				n = ckpt_spec_grid(&l->spec, grid);
 				for (uint64_t c = 0; c < n && rc == 0; c++) {
 					uint64_t ci[CKPT_MAX_RANK];
 
-					ckpt_spec_coords(&s, c, ci);
-					if (chunk_touched(&s, ci, l->dirty, l->n_dirty))
+					ckpt_spec_coords(&l->spec, c, ci);
+					if (chunk_touched(&l->spec, ci, l->dirty, l->n_dirty))
 						rc = ckpt_chunk_to_ocdbt(&cs, ci, params[i], w, &pl, err);
 				}
 			} else if (strcmp(params[i], l->orig_param)) {
@@ -466,26 +476,21 @@ int ckpt_edit_dir_data(struct ckpt_edit *e, char **params, uint64_t ver, struct 
 			/* the array as it is, by hard links, then the changed chunks */
 			rc = rc ? rc : link_tree(it->fd, l->orig_param, tmp, 0);
 			if (rc == 0 && l->n_dirty) {
-				struct ckpt_array *orig;
-				struct ckpt_zarr_spec s;
 				struct merged m;
 				struct ckpt_chunk_src cs;
-				uint64_t grid[CKPT_MAX_RANK], n;
+				uint64_t grid[CKPT_MAX_RANK], n = 0;
 
-				rc = orig_spec(it, l->node, &s, &orig, err);
-				s.compress = l->spec.compress;
-				s.codec = l->spec.codec;
-				m = (struct merged){ orig, l->dirty, l->n_dirty, l->src, l->ctx };
-				cs = (struct ckpt_chunk_src){ &s, merged_read, &m, (uint64_t)64 << 20, false };
-				n = ckpt_spec_grid(&s, grid);
+				rc = dirty_chunks(it, l, &m, &cs, err);
+				if (rc == 0)
+					n = ckpt_spec_grid(&l->spec, grid);
 				for (uint64_t c = 0; c < n && rc == 0; c++) {
 					uint64_t ci[CKPT_MAX_RANK];
 					char *rel;
 
-					ckpt_spec_coords(&s, c, ci);
-					if (!chunk_touched(&s, ci, l->dirty, l->n_dirty))
+					ckpt_spec_coords(&l->spec, c, ci);
+					if (!chunk_touched(&l->spec, ci, l->dirty, l->n_dirty))
 						continue;
-					rel = ckpt_spec_chunk_key(&s, tmp, ci);
+					rel = ckpt_spec_chunk_key(&l->spec, tmp, ci);
 					if (!rel)
 						return -ENOMEM;
 					/* never write through a link: the old version shares it */

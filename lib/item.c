@@ -72,8 +72,10 @@ int ckpt_item_open_at(struct ckpt_item **out, struct ckpt_step *st, size_t i, bo
 		rc = -ENOMEM;
 		goto fail;
 	}
-	/* before anything is read: an edit checks nothing changed since */
-	ckpt_stamp_take(it->fd, st->file, CKPT_HISTORY, &it->stamp);
+	/* before anything is read: an edit checks nothing changed since (a
+	 * read-only source is never edited: no need to stat its files) */
+	if (!st->src->o.read_only)
+		ckpt_stamp_take(it->fd, st->file, CKPT_HISTORY, &it->stamp);
 	for (size_t k = 0; k < CKPT_ARRAY_SIZE(kinds) && !it->ops; k++)
 		if (kinds[k]->claims(it))
 			it->ops = kinds[k];

@@ -104,6 +104,22 @@ const struct ckpt_node *ckpt_node_find(const struct ckpt_node *n, const char *ke
 	return n->children[i];
 }
 
+unsigned ckpt_node_dup_index(const struct ckpt_node *dir, size_t i)
+{
+	size_t kl, ol;
+	const char *k = ckpt_node_key(ckpt_node_child(dir, i), &kl);
+	unsigned dup = 0;
+
+	if (ckpt_node_find(dir, k, kl) == ckpt_node_child(dir, i))
+		return 0; /* the first (usual) */
+	for (size_t j = 0; j < i; j++) {
+		const char *o = ckpt_node_key(ckpt_node_child(dir, j), &ol);
+
+		dup += ol == kl && !memcmp(o, k, kl);
+	}
+	return dup;
+}
+
 uint64_t ckpt_node_id(const struct ckpt_node *n)
 {
 	return n->id;

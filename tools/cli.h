@@ -27,8 +27,6 @@ struct target {
 	enum { T_ROOT, T_STEP, T_STEP_JSON, T_ITEM, T_ITEM_JSON, T_JSON_ITEM, T_NODE, T_NODE_JSON } kind;
 };
 
-/* the n-th repeat of child i's key among dir's children (its name's %~n) */
-unsigned cli_dup_index(const struct ckpt_node *dir, size_t i);
 int cli_resolve(struct ckpt_src *src, const char *path, struct target *t, struct ckpt_err *err);
 void cli_target_release(struct target *t);
 /* PATH, or for a single checkpoint and no PATH its one step ("latest"):

@@ -30,18 +30,32 @@ int cli_open(const char *cmd, const char *path, struct ckpt_src **src)
 
 /* ---------------------------------------------------------------- resolving paths */
 
+/* path's components (*n of them), or NULL when out of memory */
 static char **split(const char *path, size_t *n)
 {
 	char *copy = strdup(path ? path : ""), *save = NULL, *tok, **v = NULL;
 	size_t cnt = 0;
 
+	*n = 0;
+	if (!copy)
+		return NULL;
 	for (tok = strtok_r(copy, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
-		v = realloc(v, (cnt + 1) * sizeof(*v));
-		v[cnt++] = strdup(tok);
+		char **nv = realloc(v, (cnt + 1) * sizeof(*v));
+
+		if (!nv || !(nv[cnt] = strdup(tok))) {
+			v = nv ? nv : v;
+			while (cnt)
+				free(v[--cnt]);
+			free(v);
+			free(copy);
+			return NULL;
+		}
+		v = nv;
+		cnt++;
 	}
 	free(copy);
 	*n = cnt;
-	return v;
+	return v ? v : calloc(1, sizeof(*v));
 }
 
 static bool strip_suffix(char *s, const char *suf)
@@ -52,22 +66,6 @@ static bool strip_suffix(char *s, const char *suf)
 		return false;
 	s[n - k] = 0;
 	return true;
-}
-
-unsigned cli_dup_index(const struct ckpt_node *dir, size_t i)
-{
-	size_t kl, ol;
-	const char *k = ckpt_node_key(ckpt_node_child(dir, i), &kl);
-	unsigned dup = 0;
-
-	if (ckpt_node_find(dir, k, kl) == ckpt_node_child(dir, i))
-		return 0; /* the first (usual) */
-	for (size_t j = 0; j < i; j++) {
-		const char *o = ckpt_node_key(ckpt_node_child(dir, j), &ol);
-
-		dup += ol == kl && !memcmp(o, k, kl);
-	}
-	return dup;
 }
 
 /* the child of n named `name` as the mount names it */
@@ -86,7 +84,7 @@ static const struct ckpt_node *child_named(const struct ckpt_node *n, const char
 		size_t kl;
 		const char *k = ckpt_node_key(ckpt_node_child(n, i), &kl);
 
-		ckpt_name_escape(k, kl, cli_dup_index(n, i), canon);
+		ckpt_name_escape(k, kl, ckpt_node_dup_index(n, i), canon);
 		if (!strcmp(canon, name)) {
 			c = ckpt_node_child(n, i);
 			break;
@@ -105,6 +103,8 @@ int cli_resolve(struct ckpt_src *src, const char *path, struct target *t, struct
 	int rc = 0;
 
 	memset(t, 0, sizeof(*t));
+	if (!comp)
+		return ckpt_err_set(err, -ENOMEM, "out of memory");
 	if ((rc = ckpt_src_scan(src, &ents, &n_ent, err)) < 0)
 		goto out;
 	if (nc == 0) {
@@ -112,8 +112,8 @@ int cli_resolve(struct ckpt_src *src, const char *path, struct target *t, struct
 		ckpt_step_ents_free(ents, n_ent);
 		goto out;
 	}
-	if (ckpt_src_kind(src) == CKPT_SRC_SINGLE && strcmp(comp[0], ents[0].name) &&
-	    strcmp(comp[0], "latest") && strcmp(comp[0], ents[0].name))
+	if (ckpt_src_kind(src) == CKPT_SRC_SINGLE && n_ent && strcmp(comp[0], ents[0].name) &&
+	    strcmp(comp[0], "latest"))
 		step = strdup(ents[0].name); /* the step was left out */
 	else {
 		char *c0 = comp[i++];
@@ -126,6 +126,8 @@ int cli_resolve(struct ckpt_src *src, const char *path, struct target *t, struct
 				rc = -ENOENT;
 		}
 	}
+	if (rc == 0 && !step)
+		rc = ckpt_err_set(err, -ENOMEM, "out of memory");
 	rc = rc ? rc : ckpt_step_open(&t->step, src, step, err);
 	ckpt_step_ents_free(ents, n_ent);
 	if (rc < 0 || t->kind == T_STEP_JSON)

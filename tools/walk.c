@@ -97,7 +97,7 @@ static int walk_node(struct cli_tree *tr, struct ckpt_item *it, const struct ckp
 			size_t kl;
 			const char *k = ckpt_node_key(c, &kl);
 
-			ckpt_name_escape(k, kl, cli_dup_index(f.n, i), name);
+			ckpt_name_escape(k, kl, ckpt_node_dup_index(f.n, i), name);
 			if (sn == cap) {
 				struct frame *ns = realloc(st, (cap * 2) * sizeof(*st));
 

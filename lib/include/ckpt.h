@@ -35,6 +35,8 @@ struct ckpt_opts {
 	size_t piece_bytes;        /* piece size of streamed chunks */
 	bool strict_commit;        /* steps need commit_success.txt */
 	unsigned readahead_threads; /* decode ahead of sequential readers (0: off) */
+	bool read_only;            /* nothing is edited: items are opened without the
+	                            * change stamp an edit checks (ckpt_edit_begin: -EROFS) */
 };
 
 void ckpt_opts_default(struct ckpt_opts *o);
@@ -182,6 +184,9 @@ size_t ckpt_node_n_children(const struct ckpt_node *n);
 const struct ckpt_node *ckpt_node_child(const struct ckpt_node *n, size_t i);
 /* the child with this exact key, or NULL */
 const struct ckpt_node *ckpt_node_find(const struct ckpt_node *n, const char *key, size_t len);
+/* which repeat of its key child i of dir is (0: the first), for its file
+ * name's "%~n" (ckpt_name_escape's dup) */
+unsigned ckpt_node_dup_index(const struct ckpt_node *dir, size_t i);
 /* a number unique within the item, < ckpt_item_n_nodes */
 uint64_t ckpt_node_id(const struct ckpt_node *n);
 uint64_t ckpt_item_n_nodes(const struct ckpt_item *it);
