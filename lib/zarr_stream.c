@@ -220,6 +220,20 @@ static void stream_retire_if_done(struct ckpt_array *a, struct zstream *st)
 	st->in_pos = st->in_len = 0;
 }
 
+/* An uncompressed chunk needs no decoder state: its stream moves to any
+ * piece at once, where a compressed one starts over from its beginning. */
+static bool stream_seekable(const struct ckpt_array *a, const struct zstream *st)
+{
+	return a->scomp == CKPT_COMP_NONE && st->init && !st->dec && !st->missing;
+}
+
+static int stream_seek(struct zstream *st, uint64_t pos)
+{
+	st->produced = st->consumed = pos;
+	st->in_pos = st->in_len = 0;
+	return ckpt_dstream_reset(st->ds);
+}
+
 /* Decodes the next n bytes of the stream into out. */
 static int stream_next(struct ckpt_array *a, struct zstream *st, uint8_t *out, size_t n,
 		       struct ckpt_err *err)
@@ -314,7 +328,10 @@ int ckpt_zarr_copy_streamed(struct ckpt_array *a, uint64_t chunk, uint64_t off, 
 		} else {
 			if (!st->init)
 				rc = stream_init(a, st, err);
-			if (rc == 0 && st->dec && st->produced > piece * P) {
+			if (rc == 0 && stream_seekable(a, st) && st->produced != piece * P) {
+				/* raw bytes: straight to the piece, either way */
+				rc = stream_seek(st, piece * P);
+			} else if (rc == 0 && st->dec && st->produced > piece * P) {
 				/* the reader went back: the decoded chunk is still here */
 				st->produced = piece * P;
 			} else if (rc == 0 && !st->missing && st->produced > piece * P) {
@@ -416,6 +433,15 @@ void ckpt_zarr_stream_prefetch(struct ckpt_array *a, uint64_t chunk, uint64_t pi
 	}
 	if (!st->init)
 		rc = stream_init(a, st, &err);
+	if (rc == 0 && stream_seekable(a, st) &&
+	    __atomic_load_n(&a->hint_chunk[chunk % 16], __ATOMIC_RELAXED) == chunk) {
+		/* raw bytes: start where the reader is, not where the stream was */
+		uint64_t at = __atomic_load_n(&a->hint_at[chunk % 16], __ATOMIC_RELAXED);
+
+		at = at ? (at - 1) / P * P : 0;
+		if (at > st->produced && at <= piece * P)
+			rc = stream_seek(st, at);
+	}
 	while (rc == 0 && !st->missing && st->produced <= piece * P &&
 	       st->produced < a->m.chunk_nbytes) {
 		uint64_t p = st->produced / P;

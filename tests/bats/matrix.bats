@@ -111,6 +111,7 @@ stat_of() { jqv "$MNT/.ckptfs-stats" "$1"; }
 	for f in v2_zstd_B v2_none_B v2_zstd_M; do
 		before=$(stat_of decoded_bytes)
 		cat "$MNT/100/state/$f" >/dev/null
+		echo "# $f: $(($(stat_of decoded_bytes) - before)) decoded" >&3
 		# 3.3 MB read (rows alternate between two chunks): 7 MB decoded
 		# mostly, up to 25 MB when the kernel's own read-ahead has the
 		# daemon decode ahead of read-ahead; 120-160 MB when read-ahead
