@@ -386,7 +386,7 @@ static int run_export(struct ckpt_src *src, const char *path, const char *out, b
 	struct leaf_out *lo = NULL;
 	struct stat sb;
 	size_t n = 0;
-	uint64_t total;
+	uint64_t total = 0;
 	uint8_t *buf = malloc(COPY_BYTES);
 	int rc = buf ? cli_resolve(src, cli_default_path(src, path), &t, err) : ckpt_err_set(err, -ENOMEM, "out of memory");
 
