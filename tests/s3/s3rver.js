@@ -8,7 +8,21 @@ const [moduleDir, dataDir, portFile] = process.argv.slice(2);
 const bucketCtrl = require(path.join(moduleDir, 'lib/controllers/bucket'));
 const S3Error = require(path.join(moduleDir, 'lib/models/error'));
 const S3Object = require(path.join(moduleDir, 'lib/models/object'));
+const FilesystemStore = require(path.join(moduleDir, 'lib/stores/filesystem'));
 const S3rver = require(moduleDir);
+
+// DELETE: after unlinking the object's files, s3rver removes the directories
+// left empty, and two DELETEs in one directory at once race there (ENOENT,
+// ENOTEMPTY): the object is gone but the answer is 500.  Those errors are
+// ignored (the cleanup is s3rver's own housekeeping).
+const s3rverDeleteObject = FilesystemStore.prototype.deleteObject;
+FilesystemStore.prototype.deleteObject = async function deleteObject(...args) {
+  try {
+    await s3rverDeleteObject.apply(this, args);
+  } catch (err) {
+    if (err.code !== 'ENOENT' && err.code !== 'ENOTEMPTY') throw err;
+  }
+};
 
 // ListObjectsV2 (list-type=2) replaced: s3rver 3.7.1's listing
 // * misses a common prefix holding no object directly (prefix a/, delimiter

@@ -7,6 +7,7 @@ and reads the XML listings.  Called through tests/s3/upload, put, rm, ls.
                                     ours is fine) and uploads every file under
                                     DIR as PREFIX/RELATIVE-PATH, many files per
                                     curl (--parallel)
+  mb s3://BUCKET                    creates BUCKET (an existing one of ours is fine)
   put FILE s3://BUCKET/KEY          uploads (or replaces) one object
   rm s3://BUCKET/KEY...             deletes objects (absent ones are fine)
   rm -r s3://BUCKET/PREFIX          deletes every object under PREFIX
@@ -101,7 +102,7 @@ def run_many(transfers, what, method=None):
                 cfg.write("upload-file = %s\n" % cfg_quote(path))
             cfg.write("url = %s\noutput = \"/dev/null\"\n" % cfg_quote(url))
     try:
-        p = subprocess.run(["curl", "-s", "-S", "--parallel", "--parallel-max", str(PARALLEL),
+        p = subprocess.run(["curl", "-s", "-S", "--no-progress-meter", "--parallel", "--parallel-max", str(PARALLEL),
                             "-K", cfg.name, "-w", "%{http_code} %{url_effective}\\n"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     finally:
@@ -151,6 +152,12 @@ def cmd_upload(args):
             transfers.append((path, object_url(bucket, key)))
     run_many(transfers, "upload")
     print("%d files" % len(transfers))
+
+
+def cmd_mb(args):
+    if len(args) != 1:
+        die("usage: mb s3://BUCKET")
+    ensure_bucket(split_url(args[0])[0])
 
 
 def cmd_put(args):
@@ -241,8 +248,8 @@ def cmd_rm(args):
 
 def main():
     if len(sys.argv) < 2:
-        die("usage: s3tool.py upload|put|rm|ls ...")
-    cmd = {"upload": cmd_upload, "put": cmd_put, "rm": cmd_rm, "ls": cmd_ls}.get(sys.argv[1])
+        die("usage: s3tool.py upload|mb|put|rm|ls ...")
+    cmd = {"upload": cmd_upload, "mb": cmd_mb, "put": cmd_put, "rm": cmd_rm, "ls": cmd_ls}.get(sys.argv[1])
     if cmd is None:
         die("unknown command %s" % sys.argv[1])
     cmd(sys.argv[2:])
