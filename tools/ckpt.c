@@ -11,7 +11,6 @@
 #define _GNU_SOURCE
 #include "cli.h"
 #include "make.h"
-#include "sha256.h"
 
 #include <errno.h>
 #include <fcntl.h>

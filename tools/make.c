@@ -14,7 +14,6 @@
 
 #include "ckpt_internal.h"
 #include "cli.h"
-#include "sha256.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -10,6 +10,8 @@
  *             arrays from a JSON spec
  *   writer.h  the checkpoint writer (zarr arrays, OCDBT, _METADATA and the
  *             step files): `ckpt make` writes new checkpoints
+ *   sha256.h  SHA-256: `ckpt ocdbt ls --sha256` prints digests, `ckpt make`
+ *             records them (the library signs S3 requests with it)
  * These are internal interfaces: they may change with the library, and the
  * tools change with them.
  */
@@ -20,6 +22,7 @@
 
 #include "../dtype.h"
 #include "../ocdbt.h"
+#include "../sha256.h"
 #include "../writer.h"
 
 #endif

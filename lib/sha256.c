@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* sha256.c - SHA-256 (FIPS 180-4). */
+/* sha256.c - SHA-256 (FIPS 180-4) and HMAC-SHA256 (RFC 2104) (tier 0). */
 #include "sha256.h"
 
-#include <stdio.h>
 #include <string.h>
 
 static const uint32_t K[64] = {
@@ -72,7 +71,7 @@ void sha256_update(struct sha256 *s, const void *p, size_t n)
 	}
 }
 
-void sha256_hex(struct sha256 *s, char out[65])
+void sha256_final(struct sha256 *s, uint8_t out[32])
 {
 	uint64_t bits = s->len * 8;
 	uint8_t pad = 0x80, zero = 0, lenb[8];
@@ -83,6 +82,55 @@ void sha256_hex(struct sha256 *s, char out[65])
 	for (int i = 0; i < 8; i++)
 		lenb[i] = (uint8_t)(bits >> (56 - 8 * i));
 	sha256_update(s, lenb, 8);
-	for (int i = 0; i < 8; i++)
-		snprintf(out + 8 * i, 9, "%08x", s->h[i]);
+	for (int i = 0; i < 8; i++) {
+		out[4 * i] = (uint8_t)(s->h[i] >> 24);
+		out[4 * i + 1] = (uint8_t)(s->h[i] >> 16);
+		out[4 * i + 2] = (uint8_t)(s->h[i] >> 8);
+		out[4 * i + 3] = (uint8_t)s->h[i];
+	}
+}
+
+void sha256_tohex(const uint8_t *p, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hex[p[i] >> 4];
+		out[2 * i + 1] = hex[p[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+void sha256_hex(struct sha256 *s, char out[65])
+{
+	uint8_t d[32];
+
+	sha256_final(s, d);
+	sha256_tohex(d, sizeof(d), out);
+}
+
+void hmac_sha256(const void *key, size_t klen, const void *msg, size_t n, uint8_t out[32])
+{
+	uint8_t k[64] = { 0 }, pad[64], inner[32];
+	struct sha256 s;
+
+	if (klen > sizeof(k)) {
+		sha256_init(&s);
+		sha256_update(&s, key, klen);
+		sha256_final(&s, k);
+	} else if (klen) {
+		memcpy(k, key, klen);
+	}
+	for (size_t i = 0; i < sizeof(k); i++)
+		pad[i] = k[i] ^ 0x36;
+	sha256_init(&s);
+	sha256_update(&s, pad, sizeof(pad));
+	sha256_update(&s, msg, n);
+	sha256_final(&s, inner);
+	for (size_t i = 0; i < sizeof(k); i++)
+		pad[i] = k[i] ^ 0x5c;
+	sha256_init(&s);
+	sha256_update(&s, pad, sizeof(pad));
+	sha256_update(&s, inner, sizeof(inner));
+	sha256_final(&s, out);
 }
