@@ -128,6 +128,42 @@ static void test_s3__sigv4_aws_examples(void)
 	ckpt_buf_release(&q);
 }
 
+/* two signatures botocore 1.43's S3SigV4Auth computed: an encoded key with a
+ * session token, and a list query with characters to encode */
+static void test_s3__sigv4_botocore(void)
+{
+	const char *secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", *date = "20240229T235959Z";
+	const struct ckpt_s3_key eu = { "eu-west-1", "AKIDEXAMPLE", secret }, us = { "us-west-2", "AKIDEXAMPLE", secret };
+	const struct ckpt_s3_kv get[] = { { "host", "127.0.0.1:4569" },
+					  { "range", "bytes=5-104" },
+					  { "if-match", "\"abc\"" },
+					  { "x-amz-content-sha256", CKPT_S3_EMPTY_SHA256 },
+					  { "x-amz-date", date },
+					  { "x-amz-security-token", "FQoGZXIvYXdzE+/=token" } };
+	const struct ckpt_s3_kv list_h[] = { { "host", "bkt.s3.us-west-2.amazonaws.com" },
+					     { "x-amz-content-sha256", CKPT_S3_EMPTY_SHA256 },
+					     { "x-amz-date", date } };
+	const struct ckpt_s3_kv list_q[] = { { "list-type", "2" },
+					     { "prefix", "a b/c+d&e=f~g" },
+					     { "delimiter", "/" },
+					     { "continuation-token", "1/Ab+c=" } };
+	struct ckpt_buf uri = CKPT_BUF_INIT, q = CKPT_BUF_INIT, auth = CKPT_BUF_INIT;
+
+	ckpt_buf_adds(&uri, "/test/");
+	ckpt_s3_uri_encode(&uri, "dir/\xc3\xbc x+y*()!'#?~._-/a", true);
+	CHECK(!strcmp((char *)uri.p, "/test/dir/%C3%BC%20x%2By%2A%28%29%21%27%23%3F~._-/a"));
+	CHECK_EQ(ckpt_s3_sign(&eu, "GET", (char *)uri.p, "", get, 6, CKPT_S3_EMPTY_SHA256, date, &auth), 0);
+	CHECK(strstr((char *)auth.p, "Signature=14247d284379752ebae1f9aea219b97705b68bdb6080ee7b640d035930e7b3a6"));
+	CHECK(strstr((char *)auth.p, "SignedHeaders=host;if-match;range;x-amz-content-sha256;x-amz-date;"
+				     "x-amz-security-token,"));
+	CHECK_EQ(ckpt_s3_query(&q, list_q, 4), 0);
+	CHECK_EQ(ckpt_s3_sign(&us, "GET", "/", (char *)q.p, list_h, 3, CKPT_S3_EMPTY_SHA256, date, &auth), 0);
+	CHECK(strstr((char *)auth.p, "Signature=d38c2f2ba51e4a3732c9e6fcc182306e1b02b3366a725b86d6a129dbef6df9c1"));
+	ckpt_buf_release(&uri);
+	ckpt_buf_release(&q);
+	ckpt_buf_release(&auth);
+}
+
 static void test_s3__encoding(void)
 {
 	struct ckpt_buf b = CKPT_BUF_INIT;
@@ -522,6 +558,7 @@ int main(void)
 	RUN(test_s3__sha256_vectors);
 	RUN(test_s3__hmac_rfc4231);
 	RUN(test_s3__sigv4_aws_examples);
+	RUN(test_s3__sigv4_botocore);
 	RUN(test_s3__encoding);
 	RUN(test_s3__url_parse);
 	RUN(test_s3__conf_env_and_profiles);
