@@ -99,6 +99,13 @@ int fs_content(struct ckptfs *fs, const struct target *t, char **buf, size_t *n)
 		return -ENOMEM;
 	*buf = dump_json(j, n);
 	json_decref(j);
+	if (*buf && fs->remote) {
+		/* paths in SOURCE on object storage: its URL, not the mirror's */
+		char *u = ckpt_remote_unmirror_dup(fs->remote, *buf, n);
+
+		free(*buf);
+		*buf = u;
+	}
 	return *buf ? 0 : -ENOMEM;
 }
 

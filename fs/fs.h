@@ -176,10 +176,12 @@ struct ckptfs_opts {
 	bool ro;
 	double root_timeout;
 	uint64_t readahead_bytes; /* window decoded ahead of sequential readers */
+	int rescan_ms;            /* SOURCE rescanned this often (-1: the default; 0: never) */
 };
 
 struct ckptfs {
 	struct ckpt_src *src;
+	struct ckpt_remote *remote; /* SOURCE on object storage: src reads its mirror */
 	struct fuse_session *se;
 	/* a checkpoint of a tree mount (forest.c): the mount, and what its inode
 	 * numbers carry there; NULL and 0 otherwise */

@@ -28,6 +28,8 @@ void fs_log(struct ckptfs *fs, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (fs->remote)
+		ckpt_remote_unmirror(fs->remote, msg, sizeof(msg));
 	h = ckpt_name_hash(msg, strlen(msg));
 	pthread_mutex_lock(&fs->log_lock);
 	for (size_t i = 0; i < fs->n_logged; i++) {

@@ -119,11 +119,13 @@ static void *watch_main(void *arg)
 				       IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB |
 					       IN_CLOSE_WRITE | IN_ONLYDIR);
 	if (wd < 0)
-		fs_log(fs, "'%s': no inotify (%s): new steps are found by polling every %d ms",
-		       ckpt_src_path(fs->src), strerror(errno), POLL_MS);
+		fs_log(fs, "'%s': no inotify (%s): new steps are found by rescanning every %d ms",
+		       ckpt_src_path(fs->src), strerror(errno),
+		       fs->o.rescan_ms >= 0 ? fs->o.rescan_ms : POLL_MS);
 	for (;;) {
 		struct pollfd p[2] = { { fs->live_stop, POLLIN, 0 }, { ifd, POLLIN, 0 } };
-		int r = poll(p, wd >= 0 ? 2 : 1, wd >= 0 ? RESCAN_MS : POLL_MS);
+		int every = fs->o.rescan_ms >= 0 ? fs->o.rescan_ms : wd >= 0 ? RESCAN_MS : POLL_MS;
+		int r = poll(p, wd >= 0 ? 2 : 1, every ? every : -1);
 
 		if (r < 0 && errno != EINTR)
 			break;

@@ -23,6 +23,10 @@ extern const struct fuse_lowlevel_ops ckptfs_ops;
 
 struct cli {
 	char *source;
+	char *url;            /* SOURCE on object storage (s3://, gs://); source: its mirror */
+	char **remote_opts;   /* key=value options for it */
+	size_t n_remote_opts;
+	char *rescan;
 	char *cache_size;
 	char *stream_threshold;
 	char *piece_size;
@@ -41,7 +45,7 @@ struct cli {
 	int tree_depth_set, tree_max_set;
 };
 
-enum { KEY_RO = 100, KEY_RW };
+enum { KEY_RO = 100, KEY_RW, KEY_REMOTE };
 
 #define OPT(t, p) { t, offsetof(struct cli, p), 1 }
 static const struct fuse_opt cli_opts[] = {
@@ -58,6 +62,21 @@ static const struct fuse_opt cli_opts[] = {
 	OPT("tree_depth=", tree_depth_set),
 	{ "tree_max=%u", offsetof(struct cli, tree_max), 0 },
 	OPT("tree_max=", tree_max_set),
+	OPT("rescan=%s", rescan),
+	FUSE_OPT_KEY("endpoint=", KEY_REMOTE),
+	FUSE_OPT_KEY("region=", KEY_REMOTE),
+	FUSE_OPT_KEY("addressing=", KEY_REMOTE),
+	FUSE_OPT_KEY("anonymous", KEY_REMOTE),
+	FUSE_OPT_KEY("profile=", KEY_REMOTE),
+	FUSE_OPT_KEY("access_key_id=", KEY_REMOTE),
+	FUSE_OPT_KEY("secret_access_key=", KEY_REMOTE),
+	FUSE_OPT_KEY("session_token=", KEY_REMOTE),
+	FUSE_OPT_KEY("retries=", KEY_REMOTE),
+	FUSE_OPT_KEY("timeout=", KEY_REMOTE),
+	FUSE_OPT_KEY("poll=", KEY_REMOTE),
+	FUSE_OPT_KEY("cache_dir=", KEY_REMOTE),
+	FUSE_OPT_KEY("cache_dir_size=", KEY_REMOTE),
+	FUSE_OPT_KEY("parallel=", KEY_REMOTE),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("rw", KEY_RW),
 	{ "threads=%u", offsetof(struct cli, threads), 0 },
@@ -81,7 +100,18 @@ static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outa
 		c->rw_given = 1;
 		return 1; /* kept: the kernel mount is read-only too */
 	}
+	if (key == KEY_REMOTE) {
+		char **v = realloc(c->remote_opts, (c->n_remote_opts + 1) * sizeof(*v));
+
+		if (!v || !(v[c->n_remote_opts] = strdup(arg)))
+			return -1;
+		c->remote_opts = v;
+		c->n_remote_opts++;
+		return 0;
+	}
 	if (key == FUSE_OPT_KEY_NONOPT && c->nonopt++ == 0) {
+		if (ckpt_remote_is_url(arg))
+			return (c->url = strdup(arg)) ? 0 : -1;
 		c->source = realpath(arg, NULL);
 		if (!c->source) {
 			fprintf(stderr, "ckptfs: '%s': %s\n", arg, strerror(errno));
@@ -132,6 +162,20 @@ static void usage(const char *prog)
 	       "    -o tree_depth=N        a SOURCE that is not a checkpoint: look for checkpoints\n"
 	       "                           this many levels below it (default 6; 0: do not)\n"
 	       "    -o tree_max=N          at most this many checkpoints below it (default 10000)\n"
+	       "    -o rescan=SECONDS      look at SOURCE's steps this often (default 3; 1 without\n"
+	       "                           inotify; 0: only when inotify says something changed)\n"
+	       "SOURCE on object storage, s3://BUCKET/PREFIX or gs://BUCKET/PREFIX (read-only;\n"
+	       "credentials from AWS_* variables or ~/.aws; see docs/object-storage.md):\n"
+	       "    -o endpoint=URL        an S3-compatible server (default AWS, or AWS_ENDPOINT_URL)\n"
+	       "    -o region=R            (default AWS_REGION or us-east-1)\n"
+	       "    -o addressing=path|virtual  (default: path with an endpoint, else virtual)\n"
+	       "    -o anonymous           unsigned requests, for public buckets\n"
+	       "    -o profile=NAME        the profile of ~/.aws/credentials and ~/.aws/config\n"
+	       "    -o poll=SECONDS        list again this often for new steps (default 30; 0: never)\n"
+	       "    -o cache_dir=DIR       where the fetched bytes are kept (default $TMPDIR or /var/tmp)\n"
+	       "    -o cache_dir_size=SIZE at most this much there (default 4G, or half the free space)\n"
+	       "    -o parallel=N          range GETs in flight for one read (default 8)\n"
+	       "    -o retries=N,timeout=SECONDS  per request (default 6 retries, 30 s)\n"
 	       "    -f                     stay in the foreground (messages on stderr)\n"
 	       "    -d                     debug output (implies -f)\n"
 	       "    -s                     single-threaded\n"
@@ -198,11 +242,66 @@ static int apply_options(const struct cli *c, struct ckptfs *fs)
 		fprintf(stderr, "ckptfs: max_threads must be at least 1\n");
 		return -1;
 	}
+	fs->o.rescan_ms = -1;
+	if (c->rescan) {
+		char *end;
+		double v = strtod(c->rescan, &end);
+
+		if (*end || end == c->rescan || !(v >= 0 && v <= 86400)) {
+			fprintf(stderr, "ckptfs: rescan must be seconds (0: only on change notices), not '%s'\n",
+				c->rescan);
+			return -1;
+		}
+		fs->o.rescan_ms = (int)(v * 1000);
+	}
+	if (c->n_remote_opts && !c->url) {
+		fprintf(stderr, "ckptfs: -o %s is for a SOURCE on object storage (s3://, gs://)\n",
+			c->remote_opts[0]);
+		return -1;
+	}
 	if (c->tmpdir)
 		fs->tmpdir = c->tmpdir;
 	else
 		fs->tmpdir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	return 0;
+}
+
+static void remote_log(void *ctx, const char *msg)
+{
+	fs_log(ctx, "%s", msg);
+}
+
+/* SOURCE on object storage: list it and build its mirror, which the
+ * library then reads as SOURCE (docs/object-storage.md) */
+static int open_remote(struct cli *c, struct ckptfs *fs)
+{
+	struct ckpt_remote_conf *conf = NULL;
+	struct ckpt_err err = { 0, "" };
+	int rc;
+
+	if (!c->ro) {
+		fprintf(stderr, "ckptfs: -o rw: '%s' is on object storage, which ckptfs mounts "
+			"read-only; mount it without -o rw to read it\n", c->url);
+		return -1;
+	}
+	rc = ckpt_remote_conf_new(&conf, c->url, &err);
+	for (size_t i = 0; rc == 0 && i < c->n_remote_opts; i++) {
+		char *eq = strchr(c->remote_opts[i], '=');
+
+		if (eq)
+			*eq = 0;
+		rc = ckpt_remote_conf_set(conf, c->remote_opts[i], eq ? eq + 1 : NULL, &err);
+		if (eq)
+			*eq = '=';
+	}
+	if (rc == 0)
+		rc = ckpt_remote_open(&fs->remote, conf, remote_log, fs, &err);
+	ckpt_remote_conf_free(conf);
+	if (rc == 0 && !(c->source = strdup(ckpt_remote_path(fs->remote))))
+		rc = -ENOMEM;
+	if (rc < 0)
+		fprintf(stderr, "ckptfs: %s\n", err.msg[0] ? err.msg : strerror(-rc));
+	return rc;
 }
 
 /* -o rw edits SOURCE in place, and buffers writes in tmpdir: both must be
@@ -252,10 +351,12 @@ static int check_mountpoint(const char *mp, const char *source)
 	struct stat st;
 	unsigned fd;
 	char end, *real;
-	size_t n = strlen(source);
+	size_t n = source ? strlen(source) : 0;
 
 	if (sscanf(mp, "/dev/fd/%u%c", &fd, &end) == 1)
 		return 0;
+	if (!source)
+		n = 0; /* on object storage: nothing local to be inside of */
 	if (stat(mp, &st) < 0) {
 		fprintf(stderr, "ckptfs: mount point '%s': %s\n", mp, strerror(errno));
 		return -1;
@@ -265,7 +366,7 @@ static int check_mountpoint(const char *mp, const char *source)
 		return -1;
 	}
 	real = realpath(mp, NULL);
-	if (real && strncmp(real, source, n) == 0 && (real[n] == '/' || real[n] == '\0' || n == 1)) {
+	if (real && n && strncmp(real, source, n) == 0 && (real[n] == '/' || real[n] == '\0' || n == 1)) {
 		fprintf(stderr, "ckptfs: mount point '%s' is inside SOURCE '%s': choose one outside it\n",
 			mp, source);
 		free(real);
@@ -325,7 +426,7 @@ static int run(struct ckptfs *fs, struct fuse_args *args, const struct fuse_cmdl
 	       const struct cli *c)
 {
 	struct fuse_session *se;
-	char *mo = mount_opts(c->source, c->ro);
+	char *mo = mount_opts(c->url ? c->url : c->source, c->ro);
 	int ret = 1;
 
 	if (!mo || fuse_opt_add_arg(args, mo) < 0) {
@@ -355,6 +456,8 @@ static int run(struct ckptfs *fs, struct fuse_args *args, const struct fuse_cmdl
 	fs->se = se;
 	if (!fs->forest && fs_live_start(fs) < 0)
 		fuse_log(FUSE_LOG_ERR, "ckptfs: cannot watch '%s' for new steps\n", c->source);
+	if (fs->remote && ckpt_remote_start(fs->remote) < 0)
+		fuse_log(FUSE_LOG_ERR, "ckptfs: cannot poll '%s' for new steps\n", c->url);
 	ret = serve(se, opts, c);
 	fs_live_stop(fs);
 	forest_stop(fs);
@@ -388,7 +491,7 @@ static int parse_cli(struct fuse_args *args, struct cli *c, struct fuse_cmdline_
 		c->ro = 1; /* read-only unless -o rw */
 	if (fuse_parse_cmdline(args, opts) != 0)
 		return -1;
-	if (!c->source || !opts->mountpoint) {
+	if ((!c->source && !c->url) || !opts->mountpoint) {
 		fprintf(stderr, "usage: %s SOURCE MOUNTPOINT [options]  (--help for more)\n", prog);
 		return -1;
 	}
@@ -419,7 +522,7 @@ int main(int argc, char **argv)
 		ret = rc < 0;
 		goto out_opts;
 	}
-	if (apply_options(&c, &fs) < 0 || (!c.ro && check_writable(&c, &fs) < 0) ||
+	if (apply_options(&c, &fs) < 0 || (!c.url && !c.ro && check_writable(&c, &fs) < 0) ||
 	    fs_log_setup(c.log_file) < 0)
 		goto out_opts;
 	fs.next_ino = INO_FIRST_FREE;
@@ -428,6 +531,8 @@ int main(int argc, char **argv)
 	pthread_rwlock_init(&fs.lock, NULL);
 	pthread_mutex_init(&fs.log_lock, NULL);
 	pthread_mutex_init(&fs.scan_lock, NULL);
+	if (c.url && open_remote(&c, &fs) < 0)
+		goto out_fs;
 	if (ckpt_src_open(&fs.src, c.source, &fs.lib, &err) < 0) {
 		struct ckpt_err terr = { 0, "" };
 
@@ -446,15 +551,32 @@ int main(int argc, char **argv)
 	}
 	raise_nofile();
 	ret = run(&fs, &args, &opts, &c);
+	{
+		/* unmounted: a SIGTERM now (a test's teardown, systemd) must not
+		 * cut the cleanup short, which removes a remote SOURCE's mirror */
+		sigset_t stop;
+
+		sigemptyset(&stop);
+		sigaddset(&stop, SIGTERM);
+		sigaddset(&stop, SIGINT);
+		sigaddset(&stop, SIGHUP);
+		sigprocmask(SIG_BLOCK, &stop, NULL);
+	}
 out_fs:
 	forest_close(&fs);
 	ckpt_step_ents_free(fs.scan, fs.n_scan);
 	fs_destroy(&fs);
 	pthread_mutex_destroy(&fs.scan_lock);
+	ckpt_remote_close(fs.remote);
 	fs_log_close();
 out_opts:
 	free(opts.mountpoint);
 	free(c.source);
+	free(c.url);
+	for (size_t i = 0; i < c.n_remote_opts; i++)
+		free(c.remote_opts[i]);
+	free(c.remote_opts);
+	free(c.rescan);
 	free(c.cache_size);
 	free(c.stream_threshold);
 	free(c.piece_size);

@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "dtype.h"
+#include "remote.h"
 #include "util.h"
 
 #include <errno.h>
@@ -501,12 +502,27 @@ json_t *ckpt_src_stats_describe(struct ckpt_src *s)
 {
 	struct ckpt_src_stats st;
 
+	struct ckpt_remote_stats rs;
+	json_t *j;
+
 	ckpt_src_stats(s, &st);
-	return json_pack("{sI sI sI sI sI sI sI sI sI}", "schema", (json_int_t)CKPT_JSON_SCHEMA,
-			 "cache_hits", (json_int_t)st.cache_hits,
-			 "cache_misses", (json_int_t)st.cache_misses, "cache_evictions",
-			 (json_int_t)st.cache_evictions, "cache_bytes", (json_int_t)st.cache_bytes,
-			 "cache_entries", (json_int_t)st.cache_entries, "cache_budget",
-			 (json_int_t)st.cache_budget, "decoded_bytes", (json_int_t)st.decoded_bytes,
-			 "readahead_jobs", (json_int_t)st.readahead_jobs);
+	j = json_pack("{sI sI sI sI sI sI sI sI sI sI sI}", "schema", (json_int_t)CKPT_JSON_SCHEMA,
+		      "cache_hits", (json_int_t)st.cache_hits,
+		      "cache_misses", (json_int_t)st.cache_misses, "cache_evictions",
+		      (json_int_t)st.cache_evictions, "cache_bytes", (json_int_t)st.cache_bytes,
+		      "cache_entries", (json_int_t)st.cache_entries, "cache_budget",
+		      (json_int_t)st.cache_budget, "decoded_bytes", (json_int_t)st.decoded_bytes,
+		      "readahead_jobs", (json_int_t)st.readahead_jobs, "source_reads",
+		      (json_int_t)st.source_reads, "source_scans", (json_int_t)st.source_scans);
+	if (j && ckpt_remote_stats(&rs) == 0)
+		json_object_set_new(
+			j, "remote",
+			json_pack("{sI sI sI sI sI sI sI sI sI sI sI}", "requests", (json_int_t)rs.requests,
+				  "retries", (json_int_t)rs.retries, "errors", (json_int_t)rs.errors,
+				  "lists", (json_int_t)rs.lists, "bytes", (json_int_t)rs.bytes, "polls",
+				  (json_int_t)rs.polls, "poll_errors", (json_int_t)rs.poll_errors,
+				  "cache_bytes", (json_int_t)rs.cache_bytes, "cache_limit",
+				  (json_int_t)rs.cache_limit, "evicted_bytes",
+				  (json_int_t)rs.evicted_bytes, "stale", (json_int_t)rs.stale));
+	return j;
 }

@@ -126,13 +126,11 @@ int ckpt_read_file(int dirfd, const char *path, size_t max, uint8_t **out, size_
 		goto out;
 	}
 	for (;;) {
-		ssize_t r = read(fd, buf + len, cap - len);
+		ssize_t r = ckpt_pread(fd, buf + len, cap - len, len);
 
 		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = ckpt_err_set(err, -errno, "cannot read '%s': %s", path,
-					  ckpt_strerror(-errno));
+			rc = ckpt_err_set(err, (int)r, "cannot read '%s': %s", path,
+					  ckpt_strerror((int)r));
 			goto out;
 		}
 		if (r == 0)
@@ -166,6 +164,40 @@ out:
 	return rc;
 }
 
+static struct ckpt_src_reader src_reader;
+static uint64_t src_reads;
+
+void ckpt_src_set_reader(const struct ckpt_src_reader *r)
+{
+	if (r)
+		src_reader = *r;
+	else
+		memset(&src_reader, 0, sizeof(src_reader));
+}
+
+uint64_t ckpt_src_reads(void)
+{
+	return __atomic_load_n(&src_reads, __ATOMIC_RELAXED);
+}
+
+ssize_t ckpt_pread(int fd, void *buf, size_t n, uint64_t off)
+{
+	ssize_t r;
+
+	if (off > INT64_MAX)
+		return -EINVAL;
+	__atomic_add_fetch(&src_reads, 1, __ATOMIC_RELAXED);
+	if (src_reader.pread) {
+		r = src_reader.pread(src_reader.ctx, fd, buf, n, off);
+		if (r != CKPT_SRC_LOCAL)
+			return r;
+	}
+	do {
+		r = pread(fd, buf, n, (off_t)off);
+	} while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
 int ckpt_pread_full(int fd, void *buf, size_t n, uint64_t off)
 {
 	size_t done = 0;
@@ -173,15 +205,31 @@ int ckpt_pread_full(int fd, void *buf, size_t n, uint64_t off)
 	if (off > INT64_MAX)
 		return -EINVAL;
 	while (done < n) {
-		ssize_t r = pread(fd, (uint8_t *)buf + done, n - done, (off_t)(off + done));
+		ssize_t r = ckpt_pread(fd, (uint8_t *)buf + done, n - done, off + done);
+
+		if (r < 0)
+			return (int)r;
+		if (r == 0)
+			return CKPT_ECORRUPT; /* file shorter than the reference */
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+int ckpt_pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
+{
+	size_t done = 0;
+
+	if (off > INT64_MAX)
+		return -EINVAL;
+	while (done < n) {
+		ssize_t r = pwrite(fd, (const uint8_t *)buf + done, n - done, (off_t)(off + done));
 
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		if (r == 0)
-			return CKPT_ECORRUPT; /* file shorter than the reference */
 		done += (size_t)r;
 	}
 	return 0;

@@ -33,7 +33,30 @@ int ckpt_read_file(int dirfd, const char *path, size_t max, uint8_t **out, size_
 
 /* pread of exactly n bytes; CKPT_ECORRUPT when the file is shorter */
 int ckpt_pread_full(int fd, void *buf, size_t n, uint64_t off);
+/* pread(2), at most n bytes (fewer at the end of the file), through the
+ * source reader when one is set; EINTR retried.  @return bytes or -errno */
+ssize_t ckpt_pread(int fd, void *buf, size_t n, uint64_t off);
 
+/*
+ * The source reader: every read of SOURCE's files (ckpt_read_file,
+ * ckpt_pread_full, ckpt_pread) asks it first.  A mirror of a remote source
+ * (remote.c) sets one: its files are local and sparse, and the reader makes
+ * the bytes asked for present before reading them.  pread returns the bytes
+ * read, or -errno, or CKPT_SRC_LOCAL when fd is not one of its files.
+ * Without a reader, and for CKPT_SRC_LOCAL, the file is read as it is.
+ */
+#define CKPT_SRC_LOCAL (-100000)
+struct ckpt_src_reader {
+	ssize_t (*pread)(void *ctx, int fd, void *buf, size_t n, uint64_t off);
+	void *ctx;
+};
+/* sets (or with NULL clears) the process's one source reader */
+void ckpt_src_set_reader(const struct ckpt_src_reader *r);
+/* reads made of SOURCE's files through these helpers since start */
+uint64_t ckpt_src_reads(void);
+
+/* pwrite of exactly n bytes at off */
+int ckpt_pwrite_full(int fd, const void *buf, size_t n, uint64_t off);
 /* write of exactly n bytes */
 int ckpt_write_full(int fd, const void *buf, size_t n);
 /* Removes name (below at) and everything in it; depth: of the caller's recursion (0). */

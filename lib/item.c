@@ -285,13 +285,10 @@ int64_t ckpt_leaf_read(struct ckpt_leaf *l, void *buf, uint64_t off, size_t n, s
 		memcpy(buf, l->bytes + off, n);
 		return (int64_t)n;
 	case LEAF_FILE: {
-		ssize_t r;
+		ssize_t r = ckpt_pread(l->fd, buf, n, off);
 
-		do {
-			r = pread(l->fd, buf, n, (off_t)off);
-		} while (r < 0 && errno == EINTR);
 		if (r < 0)
-			return ckpt_err_set(err, -errno, "read: %s", ckpt_strerror(-errno));
+			return ckpt_err_set(err, (int)r, "read: %s", ckpt_strerror((int)r));
 		return r;
 	}
 	case LEAF_RANGES: {

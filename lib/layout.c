@@ -115,7 +115,7 @@ bool ckpt_layout_is_msgpack_file(int dirfd, const char *name)
 	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	yes = pread(fd, &c, 1, 0) == 1 && ((c & 0xf0) == 0x80 || c == 0xde || c == 0xdf);
+	yes = ckpt_pread(fd, &c, 1, 0) == 1 && ((c & 0xf0) == 0x80 || c == 0xde || c == 0xdf);
 	close(fd);
 	return yes;
 }
@@ -381,7 +381,8 @@ void ckpt_src_stats(struct ckpt_src *s, struct ckpt_src_stats *out)
 
 	ckpt_cache_stats(s->cache, &c);
 	*out = (struct ckpt_src_stats){ c.hits, c.misses, c.evictions, c.bytes, c.entries, c.budget,
-					c.decoded, ckpt_ra_done(s->ra) };
+					c.decoded, ckpt_ra_done(s->ra), ckpt_src_reads(),
+					__atomic_load_n(&s->scans, __ATOMIC_RELAXED) };
 }
 
 void ckpt_src_close(struct ckpt_src *s)
@@ -445,6 +446,7 @@ int ckpt_src_scan(struct ckpt_src *s, struct ckpt_step_ent **out, size_t *n, str
 	DIR *d;
 	int rc = 0;
 
+	__atomic_add_fetch(&s->scans, 1, __ATOMIC_RELAXED);
 	*out = NULL;
 	*n = 0;
 	if (s->kind == CKPT_SRC_SINGLE) {

@@ -27,6 +27,7 @@ struct ckpt_src {
 	struct ckpt_opts o;
 	struct ckpt_cache *cache;
 	struct ckpt_ra *ra; /* read-ahead pool, or NULL */
+	uint64_t scans;     /* ckpt_src_scan calls (statistics) */
 };
 
 struct ckpt_step {
@@ -193,6 +194,8 @@ struct ckpt_src_stats {
 	uint64_t cache_hits, cache_misses, cache_evictions, cache_bytes, cache_entries, cache_budget;
 	uint64_t decoded_bytes; /* bytes decompressed and decoded */
 	uint64_t readahead_jobs; /* chunks (or runs of pieces) decoded ahead of readers */
+	uint64_t source_reads;   /* reads of SOURCE's files (fsutil's helpers) */
+	uint64_t source_scans;   /* listings of SOURCE's steps (ckpt_src_scan) */
 };
 void ckpt_src_stats(struct ckpt_src *s, struct ckpt_src_stats *out);
 

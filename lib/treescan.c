@@ -68,7 +68,7 @@ bool ckpt_is_flax_file(int dirfd, const char *name)
 		return false;
 	want = st.st_size < SNIFF_BYTES ? (size_t)st.st_size : SNIFF_BYTES;
 	buf = malloc(want);
-	got = buf ? pread(fd, buf, want, 0) : -1;
+	got = buf ? ckpt_pread(fd, buf, want, 0) : -1;
 	close(fd);
 	if (got == (ssize_t)want) {
 		struct ckpt_rd r = ckpt_rd_init(buf, want);

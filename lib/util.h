@@ -86,5 +86,7 @@ void *ckpt_calloc(size_t n, size_t size);
 void *ckpt_reallocarray(void *p, size_t n, size_t size);
 /* Grows *arr (with *cap elements) so that it can hold need elements. */
 int ckpt_grow(void **arr, size_t *cap, size_t need, size_t size);
+/* "123", "64K", "8M", "2G", "1T" (binary multiples) into bytes.  @return 0 or -EINVAL */
+int ckpt_parse_size(const char *s, uint64_t *out);
 
 #endif

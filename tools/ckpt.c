@@ -561,6 +561,11 @@ static int cmd_path(int argc, char **argv)
 
 	if (rc >= 0)
 		return rc;
+	if (prune && !flag && ckpt_remote_is_url(argv[optind])) {
+		fprintf(stderr, "ckpt prune: '%s' is on object storage, which ckpt only reads "
+			"(--dry-run shows what would go)\n", argv[optind]);
+		return CLI_FAIL;
+	}
 	if (cli_open(cmd, argv[optind], &src))
 		return CLI_FAIL;
 	path = optind + 1 < argc ? argv[optind + 1] : "";

@@ -11,9 +11,57 @@
 #include <stdlib.h>
 #include <string.h>
 
+
+/* sources on object storage: mirrored while the command runs */
+static struct ckpt_remote *remotes[4];
+static size_t n_remotes;
+
+static void close_remotes(void)
+{
+	while (n_remotes)
+		ckpt_remote_close(remotes[--n_remotes]);
+}
+
+static void remote_log(void *ctx, const char *msg)
+{
+	fprintf(stderr, "ckpt %s: %s\n", (const char *)ctx, msg);
+}
+
+/* s3://BUCKET/PREFIX or gs://...: its mirror's path (options from the
+ * environment only: AWS_ENDPOINT_URL, AWS_REGION, AWS_PROFILE, ...) */
+static int open_remote(const char *cmd, const char *url, const char **path)
+{
+	struct ckpt_remote_conf *conf = NULL;
+	struct ckpt_err err = { 0, "" };
+	struct ckpt_remote *r = NULL;
+	int rc;
+
+	if (n_remotes == sizeof(remotes) / sizeof(remotes[0]))
+		return cli_die(cmd, &(struct ckpt_err){ -EMFILE, "too many sources on object storage" }, -EMFILE);
+	rc = ckpt_remote_conf_new(&conf, url, &err);
+	if (rc == 0)
+		rc = ckpt_remote_conf_set(conf, "poll", "0", &err);
+	if (rc == 0)
+		rc = ckpt_remote_open(&r, conf, remote_log, (void *)cmd, &err);
+	ckpt_remote_conf_free(conf);
+	if (rc < 0)
+		return cli_die(cmd, &err, rc);
+	if (n_remotes == 0)
+		atexit(close_remotes);
+	remotes[n_remotes++] = r;
+	*path = ckpt_remote_path(r);
+	return 0;
+}
+
 int cli_die(const char *cmd, const struct ckpt_err *e, int rc)
 {
-	fprintf(stderr, "ckpt %s: %s\n", cmd, e->code ? e->msg : ckpt_strerror(rc));
+	char msg[1200];
+
+	snprintf(msg, sizeof(msg), "%s", e->code ? e->msg : ckpt_strerror(rc));
+	/* a source on object storage: its URL, not its mirror's path */
+	for (size_t i = 0; i < n_remotes; i++)
+		ckpt_remote_unmirror(remotes[i], msg, sizeof(msg));
+	fprintf(stderr, "ckpt %s: %s\n", cmd, msg);
 	return CLI_FAIL;
 }
 
@@ -23,6 +71,8 @@ int cli_open(const char *cmd, const char *path, struct ckpt_src **src)
 	struct ckpt_err err = { 0, "" };
 	int rc;
 
+	if (ckpt_remote_is_url(path) && (rc = open_remote(cmd, path, &path)) != 0)
+		return rc;
 	ckpt_opts_default(&o);
 	rc = ckpt_src_open(src, path, &o, &err);
 	return rc < 0 ? cli_die(cmd, &err, rc) : 0;

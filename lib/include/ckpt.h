@@ -43,6 +43,46 @@ void ckpt_opts_default(struct ckpt_opts *o);
 
 /* ---------------------------------------------------------------- sources */
 
+/*
+ * Remote sources: a checkpoint on S3-compatible object storage,
+ * s3://BUCKET/PREFIX or gs://BUCKET/PREFIX (GCS's XML API, HMAC keys).  It is
+ * mirrored as a private local directory of sparse files (under cache_dir),
+ * whose bytes are fetched with range GETs as they are read; open the
+ * mirror's path, ckpt_remote_path(), with ckpt_src_open.  One per process.
+ */
+struct ckpt_remote;
+struct ckpt_remote_conf;
+
+/* starts with s3:// or gs:// */
+bool ckpt_remote_is_url(const char *s);
+/* the URL's bucket and prefix, and credentials, region and endpoint from the
+ * usual AWS variables and files (see docs/object-storage.md) */
+int ckpt_remote_conf_new(struct ckpt_remote_conf **out, const char *url, struct ckpt_err *err);
+/*
+ * One option, key=value: the store's (endpoint, region, addressing=path|virtual,
+ * anonymous, profile, access_key_id, secret_access_key, session_token,
+ * retries, timeout) and the mirror's (cache_dir, cache_dir_size, poll in
+ * seconds with 0 for never, parallel).  @return 0, -EINVAL (err says why),
+ * -ENOENT when key is none of these
+ */
+int ckpt_remote_conf_set(struct ckpt_remote_conf *c, const char *key, const char *value,
+			 struct ckpt_err *err);
+void ckpt_remote_conf_free(struct ckpt_remote_conf *c);
+/* Lists the objects and builds the mirror; log gets what happens later
+ * (fetch errors, listing failures), credentials never in it. */
+int ckpt_remote_open(struct ckpt_remote **out, const struct ckpt_remote_conf *c,
+		     void (*log)(void *ctx, const char *msg), void *log_ctx, struct ckpt_err *err);
+const char *ckpt_remote_path(const struct ckpt_remote *r);
+/* in msg (a message of cap bytes), the mirror's path becomes the URL: users know that */
+void ckpt_remote_unmirror(const struct ckpt_remote *r, char *msg, size_t cap);
+/* the same into a new string (*n: its length), for a document of any size; NULL: no memory */
+char *ckpt_remote_unmirror_dup(const struct ckpt_remote *r, const char *s, size_t *n);
+/* starts listing again every poll seconds (call it after a fork) */
+int ckpt_remote_start(struct ckpt_remote *r);
+/* stops, and removes the mirror */
+void ckpt_remote_close(struct ckpt_remote *r);
+
+
 enum ckpt_src_kind {
 	CKPT_SRC_ROOT,   /* a CheckpointManager directory: one sub-directory per step */
 	CKPT_SRC_SINGLE, /* one checkpoint (composite or direct) */

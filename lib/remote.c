@@ -1,0 +1,709 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * remote.c - a checkpoint on object storage as a local mirror (tier 2).
+ *
+ * The objects under s3://BUCKET/PREFIX are listed (ListObjectsV2) and each
+ * becomes a sparse file of its size, at its key's path, in a private
+ * directory (under cache_dir): the library then reads the mirror as it
+ * reads any local checkpoint, and rpages.c fetches the byte ranges it reads.
+ * Small objects (metadata, manifests) are fetched whole when listed, many
+ * at once, since opening a step reads them one after another.
+ *
+ * A poller lists again every poll_ms: new objects appear (the files of a
+ * step first, its commit markers last), replaced ones (a new ETag or size)
+ * are renamed over their old file (a reader holding the old one keeps the
+ * old bytes or fails: rpages sends the old ETag as If-Match), deleted ones
+ * go.  The local rescans (fs/live.c) then see the mirror change as they
+ * see a local SOURCE change, without a request to the object store.
+ */
+#define _GNU_SOURCE
+#include "remote.h"
+
+#include "fsutil.h"
+#include "rpages.h"
+#include "s3.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SMALL_OBJECT (64u << 10) /* fetched whole when listed */
+#define SMALL_MAX 8192           /* of them per listing */
+#define PREFETCH_PARALLEL 64
+
+struct ckpt_remote_conf {
+	struct ckpt_s3_conf s3;
+	char *url, *scheme, *bucket, *prefix;
+	char *cache_dir;
+	uint64_t cache_size; /* 0: the default */
+	unsigned poll_ms, parallel;
+};
+
+struct entry {
+	char *rel; /* below the mirror's top ("" for a single object) */
+	char *key;
+	char etag[80];
+	uint64_t size;
+	int64_t mtime_ns;
+};
+
+struct ckpt_remote {
+	struct ckpt_remote_conf c;
+	struct ckpt_s3 *s3;
+	struct ckpt_rpages *pages;
+	char *dir, *top, *path; /* dir: private; top: the mirror's name in dir/m; path: dir/m/top */
+	char *url;
+	int mfd, tfd;           /* dir/m and dir/tmp */
+	bool single;            /* the URL names one object (a msgpack file) */
+	struct entry *known;
+	size_t n_known;
+	uint64_t tmp_seq, polls, poll_errors;
+	void (*log)(void *ctx, const char *msg);
+	void *log_ctx;
+	pthread_mutex_t sync_lock;
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	pthread_t poller;
+	bool polling, stop, failing;
+};
+
+/* the source reader is one per process: it asks each open remote in turn */
+#define MAX_REMOTES 8
+static struct ckpt_remote *opened[MAX_REMOTES];
+static pthread_mutex_t opened_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static ssize_t remotes_pread(void *ctx, int fd, void *buf, size_t n, uint64_t off)
+{
+	ssize_t r = CKPT_SRC_LOCAL;
+
+	(void)ctx;
+	/* remotes are added and removed while no reads run (open and close) */
+	for (size_t i = 0; i < MAX_REMOTES && r == CKPT_SRC_LOCAL; i++)
+		if (opened[i])
+			r = ckpt_rpages_pread(opened[i]->pages, fd, buf, n, off);
+	return r;
+}
+
+bool ckpt_remote_is_url(const char *s)
+{
+	return ckpt_s3_is_url(s);
+}
+
+int ckpt_remote_conf_new(struct ckpt_remote_conf **out, const char *url, struct ckpt_err *err)
+{
+	struct ckpt_remote_conf *c = calloc(1, sizeof(*c));
+	int rc;
+
+	*out = NULL;
+	if (!c || !(c->url = strdup(url))) {
+		free(c);
+		return -ENOMEM;
+	}
+	rc = ckpt_s3_url_parse(url, &c->scheme, &c->bucket, &c->prefix, err);
+	if (rc == 0)
+		rc = ckpt_s3_conf_init(&c->s3, c->scheme, err);
+	if (rc < 0) {
+		ckpt_remote_conf_free(c);
+		return rc;
+	}
+	/* the trailing '/' of "s3://b/run/" says nothing more */
+	for (size_t n = strlen(c->prefix); n && c->prefix[n - 1] == '/'; n--)
+		c->prefix[n - 1] = 0;
+	c->poll_ms = 30000;
+	c->parallel = 8;
+	*out = c;
+	return 0;
+}
+
+void ckpt_remote_conf_free(struct ckpt_remote_conf *c)
+{
+	if (!c)
+		return;
+	ckpt_s3_conf_free(&c->s3);
+	free(c->url);
+	free(c->scheme);
+	free(c->bucket);
+	free(c->prefix);
+	free(c->cache_dir);
+	free(c);
+}
+
+int ckpt_remote_conf_set(struct ckpt_remote_conf *c, const char *key, const char *value,
+			 struct ckpt_err *err)
+{
+	uint64_t v;
+
+	if (!strcmp(key, "cache_dir")) {
+		free(c->cache_dir);
+		return (c->cache_dir = strdup(value ? value : "")) ? 0 : -ENOMEM;
+	}
+	if (!strcmp(key, "cache_dir_size")) {
+		if (!value || ckpt_parse_size(value, &v) < 0 || v < (1u << 20))
+			return ckpt_err_set(err, -EINVAL, "cache_dir_size must be a size of at least 1M, not '%s'",
+					    value ? value : "");
+		c->cache_size = v;
+		return 0;
+	}
+	if (!strcmp(key, "poll")) {
+		char *end;
+		double s = value ? strtod(value, &end) : -1;
+
+		if (!value || *end || end == value || s < 0 || s > 86400)
+			return ckpt_err_set(err, -EINVAL, "poll must be seconds (0 turns it off), not '%s'",
+					    value ? value : "");
+		c->poll_ms = (unsigned)(s * 1000);
+		return 0;
+	}
+	if (!strcmp(key, "parallel")) {
+		if (!value || ckpt_parse_size(value, &v) < 0 || v < 1 || v > 64)
+			return ckpt_err_set(err, -EINVAL, "parallel must be 1 to 64, not '%s'",
+					    value ? value : "");
+		c->parallel = (unsigned)v;
+		return 0;
+	}
+	return ckpt_s3_conf_set(&c->s3, key, value, err);
+}
+
+/* ---------------------------------------------------------------- the mirror */
+
+static void say(struct ckpt_remote *r, const char *fmt, ...) CKPT_PRINTF(2, 3);
+static void say(struct ckpt_remote *r, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!r->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->log(r->log_ctx, msg);
+}
+
+static void entries_free(struct entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(e[i].rel);
+		free(e[i].key);
+	}
+	free(e);
+}
+
+/* commit markers come last: a step is complete in the mirror before it is committed there */
+static bool is_marker(const char *rel)
+{
+	const char *b = strrchr(rel, '/');
+
+	b = b ? b + 1 : rel;
+	return !strcmp(b, "commit_success.txt") || !strcmp(b, "_CHECKPOINT_METADATA");
+}
+
+/* the mirror path of an entry, relative to dir/m */
+static int mpath(const struct ckpt_remote *r, const struct entry *e, char *out, size_t cap)
+{
+	int n = e->rel[0] ? snprintf(out, cap, "%s/%s", r->top, e->rel) : snprintf(out, cap, "%s", r->top);
+
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+/* removes a file and the directories it leaves empty, up to the top */
+static void unmirror(struct ckpt_remote *r, const struct entry *e)
+{
+	char p[4096];
+
+	if (mpath(r, e, p, sizeof(p)) < 0)
+		return;
+	unlinkat(r->mfd, p, 0);
+	for (char *s = strrchr(p, '/'); s && s != p; s = strrchr(p, '/')) {
+		*s = 0;
+		if (!strcmp(p, r->top) || unlinkat(r->mfd, p, AT_REMOVEDIR) < 0)
+			break;
+	}
+}
+
+struct pending {
+	const struct entry *e;
+	int fd;
+	char tmp[32];
+	uint8_t *buf; /* a small object's bytes */
+	bool whole;
+};
+
+/* a new sparse file in dir/tmp of the object's size */
+static int stage(struct ckpt_remote *r, struct pending *p)
+{
+	snprintf(p->tmp, sizeof(p->tmp), "f%llu", (unsigned long long)++r->tmp_seq);
+	p->fd = openat(r->tfd, p->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+	if (p->fd < 0)
+		return -errno;
+	if (ftruncate(p->fd, (off_t)p->e->size) < 0)
+		return -errno;
+	return 0;
+}
+
+/* fetches the small staged objects whole, many at once */
+static void prefetch_small(struct ckpt_remote *r, struct pending *p, size_t n)
+{
+	struct ckpt_s3_req q[PREFETCH_PARALLEL];
+	size_t idx[PREFETCH_PARALLEL], k = 0, taken = 0;
+
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n && p[i].fd >= 0 && p[i].e->size && p[i].e->size <= SMALL_OBJECT &&
+		    taken < SMALL_MAX && (p[i].buf = malloc((size_t)p[i].e->size))) {
+			memset(&q[k], 0, sizeof(q[k]));
+			q[k].key = p[i].e->key;
+			q[k].if_match = p[i].e->etag[0] ? p[i].e->etag : NULL;
+			q[k].len = p[i].e->size;
+			q[k].buf = p[i].buf;
+			idx[k++] = i;
+			taken++;
+		}
+		if (k == PREFETCH_PARALLEL || (i == n && k)) {
+			ckpt_s3_get_many(r->s3, q, k, PREFETCH_PARALLEL);
+			for (size_t j = 0; j < k; j++) {
+				struct pending *pp = &p[idx[j]];
+
+				pp->whole = q[j].rc == 0 &&
+					    ckpt_pwrite_full(pp->fd, pp->buf, (size_t)pp->e->size, 0) == 0;
+				free(pp->buf);
+				pp->buf = NULL;
+			}
+			k = 0;
+		}
+	}
+}
+
+/* moves a staged file into place and hands it to rpages */
+static void place(struct ckpt_remote *r, struct pending *p)
+{
+	struct timespec ts[2];
+	char path[4096];
+
+	ts[0].tv_sec = ts[1].tv_sec = (time_t)(p->e->mtime_ns / 1000000000);
+	ts[0].tv_nsec = ts[1].tv_nsec = (long)(p->e->mtime_ns % 1000000000);
+	futimens(p->fd, ts);
+	if (mpath(r, p->e, path, sizeof(path)) < 0 || ckpt_mkparents(r->mfd, path) < 0 ||
+	    renameat(r->tfd, p->tmp, r->mfd, path) < 0) {
+		say(r, "%s://%s/%s: cannot be shown: its path clashes with another object's",
+		    r->c.scheme, r->c.bucket, p->e->key);
+		unlinkat(r->tfd, p->tmp, 0);
+		return;
+	}
+	if (ckpt_rpages_add(r->pages, p->fd, path, p->e->key, p->e->etag, p->e->size, p->whole) < 0)
+		say(r, "%s: out of memory", p->e->key);
+}
+
+/* makes the files of the new and changed entries: stage all, fetch the small, place (markers last) */
+static void materialise(struct ckpt_remote *r, const struct entry **add, size_t n)
+{
+	struct pending *p = calloc(n ? n : 1, sizeof(*p));
+
+	if (!p) {
+		say(r, "out of memory while mirroring %zu objects", n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		p[i].e = add[i];
+		if (stage(r, &p[i]) < 0) {
+			say(r, "cannot create a file of %llu bytes in the mirror '%s': %s",
+			    (unsigned long long)add[i]->size, r->dir, ckpt_strerror(-errno));
+			if (p[i].fd >= 0)
+				close(p[i].fd);
+			unlinkat(r->tfd, p[i].tmp, 0);
+			p[i].fd = -1;
+		}
+	}
+	prefetch_small(r, p, n);
+	for (int markers = 0; markers < 2; markers++)
+		for (size_t i = 0; i < n; i++)
+			if (p[i].fd >= 0 && is_marker(p[i].e->rel) == markers)
+				place(r, &p[i]);
+	for (size_t i = 0; i < n; i++)
+		if (p[i].fd >= 0)
+			close(p[i].fd);
+	free(p);
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct entry *)a)->rel, ((const struct entry *)b)->rel);
+}
+
+/* the listing as entries, sorted by path; names a path cannot hold are skipped (and said) */
+static int list(struct ckpt_remote *r, struct entry **out, size_t *n_out, bool *single,
+		struct ckpt_err *err)
+{
+	struct ckpt_s3_obj *o = NULL;
+	size_t n = 0, k = 0, plen = strlen(r->c.prefix);
+	char *dirp = NULL;
+	struct entry *e;
+	int rc;
+
+	*out = NULL;
+	*n_out = 0;
+	*single = false;
+	if (plen && asprintf(&dirp, "%s/", r->c.prefix) < 0)
+		return -ENOMEM;
+	rc = ckpt_s3_list(r->s3, plen ? dirp : "", NULL, &o, &n, NULL, NULL, err);
+	if (rc == 0 && n == 0 && plen) {
+		/* no "directory": perhaps one object of that name (a Flax file) */
+		rc = ckpt_s3_list(r->s3, r->c.prefix, "/", &o, &n, NULL, NULL, err);
+		for (size_t i = 0; rc == 0 && i < n; i++)
+			if (!strcmp(o[i].key, r->c.prefix))
+				*single = true;
+	}
+	free(dirp);
+	if (rc < 0)
+		return rc;
+	e = calloc(n ? n : 1, sizeof(*e));
+	for (size_t i = 0; e && i < n; i++) {
+		const char *rel = *single ? "" : o[i].key + (plen ? plen + 1 : 0);
+
+		if (*single ? strcmp(o[i].key, r->c.prefix) != 0 : !ckpt_path_is_clean(rel, strlen(rel))) {
+			if (!*single && rel[strlen(rel) - 1] != '/') /* "dir/" markers say nothing */
+				say(r, "%s://%s/%s: skipped: not a name a file can have", r->c.scheme,
+				    r->c.bucket, o[i].key);
+			continue;
+		}
+		e[k].rel = strdup(rel);
+		e[k].key = o[i].key;
+		o[i].key = NULL;
+		snprintf(e[k].etag, sizeof(e[k].etag), "%s", o[i].etag);
+		e[k].size = o[i].size;
+		e[k].mtime_ns = o[i].mtime_ns;
+		if (!e[k++].rel)
+			break;
+	}
+	ckpt_s3_objs_free(o, n);
+	if (!e || (k && !e[k - 1].rel)) {
+		entries_free(e, k);
+		return -ENOMEM;
+	}
+	qsort(e, k, sizeof(*e), entry_cmp);
+	*out = e;
+	*n_out = k;
+	return 0;
+}
+
+/* Lists again and brings the mirror in line: what went goes, what is new or
+ * changed is made (a changed object's new file renamed over its old one). */
+static int sync_mirror(struct ckpt_remote *r, struct ckpt_err *err)
+{
+	struct entry *now;
+	const struct entry **add;
+	size_t n, i = 0, j = 0, n_add = 0;
+	bool single;
+	int rc = list(r, &now, &n, &single, err);
+
+	if (rc < 0)
+		return rc;
+	if (!(add = calloc(n ? n : 1, sizeof(*add)))) {
+		entries_free(now, n);
+		return -ENOMEM;
+	}
+	while (i < r->n_known || j < n) {
+		int c = i == r->n_known ? 1 : j == n ? -1 : strcmp(r->known[i].rel, now[j].rel);
+
+		if (c < 0) {
+			unmirror(r, &r->known[i++]);
+		} else if (c > 0) {
+			add[n_add++] = &now[j++];
+		} else {
+			if (strcmp(r->known[i].etag, now[j].etag) || r->known[i].size != now[j].size)
+				add[n_add++] = &now[j];
+			i++;
+			j++;
+		}
+	}
+	materialise(r, add, n_add);
+	free(add);
+	entries_free(r->known, r->n_known);
+	r->known = now;
+	r->n_known = n;
+	return 0;
+}
+
+static void *poll_main(void *arg)
+{
+	struct ckpt_remote *r = arg;
+
+	pthread_mutex_lock(&r->stop_lock);
+	while (!r->stop) {
+		struct timespec t;
+		struct ckpt_err err = { 0, "" };
+		int rc;
+
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		t.tv_sec += r->c.poll_ms / 1000;
+		t.tv_nsec += (long)(r->c.poll_ms % 1000) * 1000000;
+		if (t.tv_nsec >= 1000000000) {
+			t.tv_sec++;
+			t.tv_nsec -= 1000000000;
+		}
+		while (!r->stop && pthread_cond_timedwait(&r->stop_cond, &r->stop_lock, &t) != ETIMEDOUT)
+			;
+		if (r->stop)
+			break;
+		pthread_mutex_unlock(&r->stop_lock);
+		pthread_mutex_lock(&r->sync_lock);
+		rc = sync_mirror(r, &err);
+		r->polls++;
+		if (rc < 0)
+			r->poll_errors++;
+		pthread_mutex_unlock(&r->sync_lock);
+		/* one line when listing starts failing, one when it works again */
+		if (rc < 0 && !r->failing)
+			say(r, "listing %s failed (tried again every %u ms): %s", r->c.url, r->c.poll_ms,
+			    err.msg[0] ? err.msg : ckpt_strerror(rc));
+		else if (rc == 0 && r->failing)
+			say(r, "listing %s works again", r->c.url);
+		r->failing = rc < 0;
+		pthread_mutex_lock(&r->stop_lock);
+	}
+	pthread_mutex_unlock(&r->stop_lock);
+	return NULL;
+}
+
+/* the private directory: DIR/ckptfs-remote.XXXXXX with m/ (the mirror) and tmp/ */
+static int make_dir(struct ckpt_remote *r, struct ckpt_err *err)
+{
+	const char *base = r->c.cache_dir && r->c.cache_dir[0] ? r->c.cache_dir : getenv("TMPDIR");
+	struct statvfs vfs;
+	int dfd;
+
+	if (!base || !base[0])
+		base = "/var/tmp";
+	if (asprintf(&r->dir, "%s/ckptfs-remote.XXXXXX", base) < 0) {
+		r->dir = NULL;
+		return -ENOMEM;
+	}
+	if (!mkdtemp(r->dir)) {
+		int e = -errno;
+
+		free(r->dir);
+		r->dir = NULL;
+		return ckpt_err_set(err, e, "cache_dir '%s': cannot make a directory there: %s", base,
+				    ckpt_strerror(e));
+	}
+	dfd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || mkdirat(dfd, "m", 0755) < 0 || mkdirat(dfd, "tmp", 0700) < 0 ||
+	    (r->mfd = openat(dfd, "m", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    (r->tfd = openat(dfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		int e = -errno;
+
+		if (dfd >= 0)
+			close(dfd);
+		return ckpt_err_set(err, e, "cache_dir '%s': %s", r->dir, ckpt_strerror(e));
+	}
+	if (!r->c.cache_size) {
+		/* 4 GiB, or half of what is free there if less, at least 64 MiB */
+		uint64_t half = fstatvfs(dfd, &vfs) == 0 ? (uint64_t)vfs.f_bavail * vfs.f_frsize / 2 : 0;
+
+		r->c.cache_size = CKPT_MAX(CKPT_MIN((uint64_t)4 << 30, half), (uint64_t)64 << 20);
+	}
+	close(dfd);
+	return 0;
+}
+
+static int conf_copy(struct ckpt_remote_conf *d, const struct ckpt_remote_conf *s)
+{
+	*d = *s;
+	memset(&d->s3, 0, sizeof(d->s3));
+	d->url = strdup(s->url);
+	d->scheme = strdup(s->scheme);
+	d->bucket = strdup(s->bucket);
+	d->prefix = strdup(s->prefix);
+	d->cache_dir = s->cache_dir ? strdup(s->cache_dir) : NULL;
+	return d->url && d->scheme && d->bucket && d->prefix && (!s->cache_dir || d->cache_dir)
+		       ? 0
+		       : -ENOMEM;
+}
+
+int ckpt_remote_open(struct ckpt_remote **out, const struct ckpt_remote_conf *c,
+		     void (*log)(void *ctx, const char *msg), void *log_ctx, struct ckpt_err *err)
+{
+	struct ckpt_remote *r = calloc(1, sizeof(*r));
+	struct ckpt_rpages_conf pc = { 0 };
+	struct ckpt_src_reader rd;
+	char label[600];
+	const char *slash;
+	int rc;
+
+	*out = NULL;
+	if (!r)
+		return -ENOMEM;
+	r->mfd = r->tfd = -1;
+	r->log = log;
+	r->log_ctx = log_ctx;
+	pthread_mutex_init(&r->sync_lock, NULL);
+	pthread_mutex_init(&r->stop_lock, NULL);
+	{
+		pthread_condattr_t ca; /* the poller's deadlines are on CLOCK_MONOTONIC */
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&r->stop_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	rc = conf_copy(&r->c, c);
+	if (rc == 0)
+		rc = ckpt_s3_open(&r->s3, &c->s3, c->bucket, err);
+	if (rc == 0)
+		rc = make_dir(r, err);
+	slash = strrchr(c->prefix, '/');
+	if (rc == 0 && !(r->top = strdup(c->prefix[0] ? (slash ? slash + 1 : c->prefix) : c->bucket)))
+		rc = -ENOMEM;
+	snprintf(label, sizeof(label), "%s://%s/", c->scheme, c->bucket);
+	pc = (struct ckpt_rpages_conf){ r->s3, label, r->mfd, r->c.cache_size, c->parallel, log, log_ctx };
+	if (rc == 0)
+		rc = ckpt_rpages_new(&r->pages, &pc);
+	if (rc == 0 && (rc = sync_mirror(r, err)) == 0 && r->n_known == 0)
+		rc = ckpt_err_set(err, -ENOENT, "%s: no objects there", c->url);
+	if (rc == 0 && asprintf(&r->path, "%s/m/%s", r->dir, r->top) < 0) {
+		r->path = NULL;
+		rc = -ENOMEM;
+	}
+	if (rc == 0 && asprintf(&r->url, "%s://%s%s%s", c->scheme, c->bucket, c->prefix[0] ? "/" : "",
+				c->prefix) < 0) {
+		r->url = NULL;
+		rc = -ENOMEM;
+	}
+	if (rc < 0) {
+		ckpt_remote_close(r);
+		return rc;
+	}
+	pthread_mutex_lock(&opened_lock);
+	for (size_t i = 0; i < MAX_REMOTES && !*out; i++)
+		if (!opened[i])
+			*out = opened[i] = r;
+	pthread_mutex_unlock(&opened_lock);
+	if (!*out) {
+		ckpt_remote_close(r);
+		return ckpt_err_set(err, -EMFILE, "at most %d remote sources in one process", MAX_REMOTES);
+	}
+	rd = (struct ckpt_src_reader){ remotes_pread, NULL };
+	ckpt_src_set_reader(&rd);
+	return 0;
+}
+
+const char *ckpt_remote_path(const struct ckpt_remote *r)
+{
+	return r->path;
+}
+
+char *ckpt_remote_unmirror_dup(const struct ckpt_remote *r, const char *s, size_t *n)
+{
+	size_t mn = strlen(r->path), un = strlen(r->url), hits = 0, len = 0;
+	char *out, *o;
+
+	for (const char *at = s; (at = strstr(at, r->path)); at += mn)
+		hits++;
+	if (!(out = malloc(strlen(s) + hits * un + 1)))
+		return NULL;
+	o = out;
+	for (const char *at; (at = strstr(s, r->path)); s = at + mn) {
+		memcpy(o, s, (size_t)(at - s));
+		o += at - s;
+		memcpy(o, r->url, un);
+		o += un;
+	}
+	len = (size_t)(o - out) + strlen(s);
+	strcpy(o, s);
+	if (n)
+		*n = len;
+	return out;
+}
+
+void ckpt_remote_unmirror(const struct ckpt_remote *r, char *msg, size_t cap)
+{
+	char *u = ckpt_remote_unmirror_dup(r, msg, NULL);
+
+	if (u && cap)
+		snprintf(msg, cap, "%s", u);
+	free(u);
+}
+
+int ckpt_remote_start(struct ckpt_remote *r)
+{
+	int rc;
+
+	if (!r->c.poll_ms || r->polling)
+		return 0;
+	rc = -pthread_create(&r->poller, NULL, poll_main, r);
+	r->polling = rc == 0;
+	return rc;
+}
+
+void ckpt_remote_close(struct ckpt_remote *r)
+{
+	if (!r)
+		return;
+	if (r->polling) {
+		pthread_mutex_lock(&r->stop_lock);
+		r->stop = true;
+		pthread_cond_broadcast(&r->stop_cond);
+		pthread_mutex_unlock(&r->stop_lock);
+		pthread_join(r->poller, NULL);
+	}
+	pthread_mutex_lock(&opened_lock);
+	for (size_t i = 0; i < MAX_REMOTES; i++)
+		if (opened[i] == r)
+			opened[i] = NULL;
+	pthread_mutex_unlock(&opened_lock);
+	ckpt_rpages_free(r->pages);
+	ckpt_s3_close(r->s3);
+	if (r->mfd >= 0)
+		close(r->mfd);
+	if (r->tfd >= 0)
+		close(r->tfd);
+	if (r->dir)
+		ckpt_rm_tree(AT_FDCWD, r->dir, 0);
+	entries_free(r->known, r->n_known);
+	free(r->dir);
+	free(r->top);
+	free(r->path);
+	free(r->url);
+	free(r->c.url);
+	free(r->c.scheme);
+	free(r->c.bucket);
+	free(r->c.prefix);
+	free(r->c.cache_dir);
+	pthread_cond_destroy(&r->stop_cond);
+	pthread_mutex_destroy(&r->stop_lock);
+	pthread_mutex_destroy(&r->sync_lock);
+	free(r);
+}
+
+int ckpt_remote_stats(struct ckpt_remote_stats *out)
+{
+	struct ckpt_remote *r = opened[0];
+	struct ckpt_rpages_stats ps;
+	struct ckpt_s3_stats ss;
+
+	memset(out, 0, sizeof(*out));
+	if (!r)
+		return -ENOENT;
+	ckpt_rpages_stats(r->pages, &ps);
+	ckpt_s3_stats(r->s3, &ss);
+	out->requests = ss.requests;
+	out->retries = ss.retries;
+	out->errors = ss.errors;
+	out->lists = ss.lists;
+	out->bytes = ss.bytes;
+	out->polls = r->polls;
+	out->poll_errors = r->poll_errors;
+	out->cache_bytes = ps.present_bytes;
+	out->cache_limit = r->c.cache_size;
+	out->evicted_bytes = ps.evicted_bytes;
+	out->stale = ps.stale;
+	return 0;
+}

@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* rpages.c - the pages of a remote source's local mirror (tier 2); see rpages.h. */
+#define _GNU_SOURCE
+#include "rpages.h"
+
+#include "fsutil.h"
+#include "s3.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PAGE 4096u
+#define WINDOW_MIN (256u << 10) /* a sequential reader's first window ahead */
+#define WINDOW_MAX (32u << 20)  /* and its largest */
+#define PART (8u << 20)         /* one range GET at most */
+#define MAX_RUNS 64             /* runs of missing pages claimed at once */
+
+struct robj {
+	struct robj *next; /* hash chain, by inode */
+	dev_t dev;
+	ino_t ino;
+	char *rel, *key;
+	char etag[80];
+	uint64_t size, pages, n_present, last_use;
+	uint64_t seq_next, window; /* a sequential reader, and how far ahead it gets */
+	uint8_t *present, *busy;   /* a bit per page */
+	pthread_rwlock_t hold;     /* reads share it from fetch to pread; giving pages back takes it alone */
+};
+
+struct ckpt_rpages {
+	struct ckpt_rpages_conf c;
+	char *label;
+	pthread_mutex_t lock;
+	pthread_cond_t done;
+	pthread_mutex_t evicting;
+	struct robj **tab;
+	size_t cap, n;
+	uint64_t clock;
+	struct ckpt_rpages_stats st;
+};
+
+struct run {
+	uint64_t p0, p1; /* pages, p1 exclusive */
+};
+
+static bool bit(const uint8_t *b, uint64_t i)
+{
+	return b[i >> 3] & (1u << (i & 7));
+}
+
+static void bits_set(uint8_t *b, uint64_t i, bool on)
+{
+	if (on)
+		b[i >> 3] |= (uint8_t)(1u << (i & 7));
+	else
+		b[i >> 3] &= (uint8_t)~(1u << (i & 7));
+}
+
+static size_t slot_of(const struct ckpt_rpages *p, dev_t dev, ino_t ino)
+{
+	uint64_t h = ((uint64_t)ino * 0x9e3779b97f4a7c15ull) ^ (uint64_t)dev;
+
+	return (size_t)(h >> 17) & (p->cap - 1);
+}
+
+int ckpt_rpages_new(struct ckpt_rpages **out, const struct ckpt_rpages_conf *c)
+{
+	struct ckpt_rpages *p = calloc(1, sizeof(*p));
+
+	*out = NULL;
+	if (!p || !(p->tab = calloc(1024, sizeof(*p->tab)))) {
+		free(p);
+		return -ENOMEM;
+	}
+	p->cap = 1024;
+	p->c = *c;
+	if (!(p->label = strdup(c->label ? c->label : ""))) {
+		free(p->tab);
+		free(p);
+		return -ENOMEM;
+	}
+	p->c.label = p->label;
+	if (!p->c.parallel)
+		p->c.parallel = 8;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->evicting, NULL);
+	pthread_cond_init(&p->done, NULL);
+	*out = p;
+	return 0;
+}
+
+static void obj_free(struct robj *o)
+{
+	pthread_rwlock_destroy(&o->hold);
+	free(o->rel);
+	free(o->key);
+	free(o->present);
+	free(o->busy);
+	free(o);
+}
+
+void ckpt_rpages_free(struct ckpt_rpages *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->cap; i++)
+		for (struct robj *o = p->tab[i], *nx; o; o = nx) {
+			nx = o->next;
+			obj_free(o);
+		}
+	free(p->tab);
+	free(p->label);
+	pthread_cond_destroy(&p->done);
+	pthread_mutex_destroy(&p->evicting);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+static void grow(struct ckpt_rpages *p)
+{
+	struct robj **old = p->tab, **tab = calloc(p->cap * 2, sizeof(*tab));
+	size_t cap = p->cap;
+
+	if (!tab)
+		return; /* longer chains, still correct */
+	p->tab = tab;
+	p->cap = cap * 2;
+	for (size_t i = 0; i < cap; i++)
+		for (struct robj *o = old[i], *nx; o; o = nx) {
+			size_t s = slot_of(p, o->dev, o->ino);
+
+			nx = o->next;
+			o->next = p->tab[s];
+			p->tab[s] = o;
+		}
+	free(old);
+}
+
+int ckpt_rpages_add(struct ckpt_rpages *p, int fd, const char *rel, const char *key,
+		    const char *etag, uint64_t size, bool whole)
+{
+	struct robj *o = calloc(1, sizeof(*o));
+	struct stat st;
+	size_t nb, s;
+
+	if (!o)
+		return -ENOMEM;
+	if (fstat(fd, &st) < 0) {
+		free(o);
+		return -errno;
+	}
+	o->dev = st.st_dev;
+	o->ino = st.st_ino;
+	o->size = size;
+	o->pages = size / PAGE + (size % PAGE != 0);
+	nb = (size_t)(o->pages / 8 + 1);
+	o->rel = strdup(rel);
+	o->key = strdup(key);
+	o->present = malloc(nb);
+	o->busy = calloc(1, nb);
+	if (!o->rel || !o->key || !o->present || !o->busy) {
+		pthread_rwlock_init(&o->hold, NULL);
+		obj_free(o);
+		return -ENOMEM;
+	}
+	memset(o->present, whole ? 0xff : 0, nb);
+	snprintf(o->etag, sizeof(o->etag), "%s", etag ? etag : "");
+	pthread_rwlock_init(&o->hold, NULL);
+	pthread_mutex_lock(&p->lock);
+	if (whole) {
+		o->n_present = o->pages;
+		p->st.present_bytes += o->pages * PAGE;
+	}
+	o->last_use = ++p->clock;
+	if (p->n >= p->cap)
+		grow(p);
+	/* a newer file on a reused inode comes first in its chain */
+	s = slot_of(p, o->dev, o->ino);
+	o->next = p->tab[s];
+	p->tab[s] = o;
+	p->n++;
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+static struct robj *find(struct ckpt_rpages *p, dev_t dev, ino_t ino)
+{
+	struct robj *o;
+
+	pthread_mutex_lock(&p->lock);
+	for (o = p->tab[slot_of(p, dev, ino)]; o; o = o->next)
+		if (o->dev == dev && o->ino == ino)
+			break;
+	pthread_mutex_unlock(&p->lock);
+	return o;
+}
+
+static void report(struct ckpt_rpages *p, const char *msg)
+{
+	if (p->c.log)
+		p->c.log(p->c.log_ctx, msg);
+}
+
+/*
+ * Under p->lock: claims the runs of pages from p0 that are neither present
+ * nor being fetched, up to p1 (exclusive), and on past it up to `ahead`
+ * while the pages are missing.  @return the number of runs
+ */
+static size_t claim(struct robj *o, uint64_t p0, uint64_t p1, uint64_t ahead, struct run *r)
+{
+	size_t n = 0;
+	uint64_t end = CKPT_MIN(o->pages, p1 + ahead);
+
+	for (uint64_t i = p0; i < end && n < MAX_RUNS; i++) {
+		if (bit(o->present, i) || bit(o->busy, i)) {
+			if (i >= p1)
+				break; /* ahead of the read: only while contiguous */
+			continue;
+		}
+		if (n && r[n - 1].p1 == i)
+			r[n - 1].p1 = i + 1;
+		else
+			r[n++] = (struct run){ i, i + 1 };
+		bits_set(o->busy, i, true);
+	}
+	return n;
+}
+
+/* under p->lock: the pages of a run become present (ok) or missing again */
+static void settle(struct ckpt_rpages *p, struct robj *o, uint64_t p0, uint64_t p1, bool ok)
+{
+	for (uint64_t i = p0; i < p1; i++) {
+		bits_set(o->busy, i, false);
+		if (ok && !bit(o->present, i)) {
+			bits_set(o->present, i, true);
+			o->n_present++;
+			p->st.present_bytes += PAGE;
+		}
+	}
+	pthread_cond_broadcast(&p->done);
+}
+
+/* fetches one batch of parts (at most `parallel`) and writes them into wfd */
+static int fetch_batch(struct ckpt_rpages *p, struct robj *o, int wfd, struct ckpt_s3_req *q,
+		       size_t n)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (!(q[i].buf = malloc((size_t)q[i].len)))
+			rc = -ENOMEM;
+	if (rc == 0)
+		ckpt_s3_get_many(p->c.s3, q, n, p->c.parallel);
+	for (size_t i = 0; i < n; i++) {
+		int r = rc < 0 ? rc : q[i].rc;
+
+		if (r == 0 && (r = ckpt_pwrite_full(wfd, q[i].buf, (size_t)q[i].len, q[i].off)) < 0) {
+			ckpt_err_set(&q[i].err, r, "%s%s: cannot write the local mirror: %s",
+				     p->c.label, o->key, ckpt_strerror(r));
+		}
+		pthread_mutex_lock(&p->lock);
+		settle(p, o, q[i].off / PAGE, (q[i].off + q[i].len + PAGE - 1) / PAGE, r == 0);
+		if (r == 0) {
+			p->st.fetched_bytes += q[i].len;
+			p->st.fetches++;
+		} else {
+			p->st.errors++;
+			p->st.stale += r == -ESTALE;
+		}
+		pthread_mutex_unlock(&p->lock);
+		if (r < 0 && rc >= 0) {
+			report(p, q[i].err.msg[0] ? q[i].err.msg : ckpt_strerror(r));
+			rc = r;
+		}
+		free(q[i].buf);
+		q[i].buf = NULL;
+	}
+	return rc;
+}
+
+/* fetches the claimed runs, in parts of at most PART, `parallel` at a time */
+static int fetch_runs(struct ckpt_rpages *p, struct robj *o, int fd, const struct run *r,
+		      size_t n_runs)
+{
+	struct ckpt_s3_req q[64];
+	size_t n = 0, cap = CKPT_MIN((size_t)p->c.parallel, sizeof(q) / sizeof(q[0]));
+	char path[64];
+	int wfd, rc = 0;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	wfd = open(path, O_WRONLY | O_CLOEXEC);
+	if (wfd < 0) {
+		rc = -errno;
+		pthread_mutex_lock(&p->lock);
+		for (size_t i = 0; i < n_runs; i++)
+			settle(p, o, r[i].p0, r[i].p1, false);
+		pthread_mutex_unlock(&p->lock);
+		return rc;
+	}
+	for (size_t i = 0; i < n_runs; i++) {
+		uint64_t at = r[i].p0 * PAGE, end = CKPT_MIN(r[i].p1 * PAGE, o->size);
+
+		while (at < end) {
+			uint64_t len = CKPT_MIN((uint64_t)PART, end - at);
+
+			memset(&q[n], 0, sizeof(q[n]));
+			q[n].key = o->key;
+			q[n].if_match = o->etag[0] ? o->etag : NULL;
+			q[n].off = at;
+			q[n].len = len;
+			at += len;
+			if (++n == cap) {
+				int b = fetch_batch(p, o, wfd, q, n);
+
+				rc = rc < 0 ? rc : b;
+				n = 0;
+			}
+		}
+	}
+	if (n) {
+		int b = fetch_batch(p, o, wfd, q, n);
+
+		rc = rc < 0 ? rc : b;
+	}
+	close(wfd);
+	return rc;
+}
+
+/* makes bytes [off, off+n) of o present (n > 0, within the object) */
+static int ensure(struct ckpt_rpages *p, struct robj *o, int fd, uint64_t off, size_t n)
+{
+	const uint64_t p0 = off / PAGE, p1 = (off + n - 1) / PAGE + 1;
+	uint64_t ahead;
+	struct run r[MAX_RUNS];
+
+	pthread_mutex_lock(&p->lock);
+	o->last_use = ++p->clock;
+	if (off == o->seq_next && off)
+		o->window = CKPT_MIN(CKPT_MAX(o->window * 2, (uint64_t)WINDOW_MIN), (uint64_t)WINDOW_MAX);
+	else
+		o->window = 0;
+	o->seq_next = off + n;
+	ahead = o->window / PAGE;
+	pthread_mutex_unlock(&p->lock);
+	for (int tries = 0; tries < 4; tries++) {
+		size_t n_runs;
+		bool all = true;
+		int rc;
+
+		pthread_mutex_lock(&p->lock);
+		n_runs = claim(o, p0, p1, ahead, r);
+		pthread_mutex_unlock(&p->lock);
+		if (n_runs && (rc = fetch_runs(p, o, fd, r, n_runs)) < 0)
+			return rc;
+		pthread_mutex_lock(&p->lock);
+		for (uint64_t i = p0; i < p1; i++) {
+			while (bit(o->busy, i))
+				pthread_cond_wait(&p->done, &p->lock);
+			all = all && bit(o->present, i);
+		}
+		pthread_mutex_unlock(&p->lock);
+		if (all)
+			return 0;
+		/* another reader's fetch of some of them failed: ours next */
+	}
+	return -EIO;
+}
+
+/* Gives pages back while more than 3/4 of the bound are present, least
+ * recently read files first, skipping those being read. */
+static void evict(struct ckpt_rpages *p)
+{
+	uint64_t target = p->c.cache_size / 4 * 3;
+
+	if (!p->c.cache_size || p->st.present_bytes <= p->c.cache_size ||
+	    pthread_mutex_trylock(&p->evicting) != 0)
+		return;
+	for (size_t tries = 0; tries < 4096; tries++) {
+		struct robj *v = NULL;
+		struct stat st;
+		int fd;
+
+		pthread_mutex_lock(&p->lock);
+		if (p->st.present_bytes > target)
+			for (size_t i = 0; i < p->cap; i++)
+				for (struct robj *o = p->tab[i]; o; o = o->next)
+					if (o->n_present && (!v || o->last_use < v->last_use))
+						v = o;
+		if (v)
+			v->last_use = ++p->clock; /* busy ones go to the back */
+		pthread_mutex_unlock(&p->lock);
+		if (!v)
+			break;
+		if (pthread_rwlock_trywrlock(&v->hold) != 0)
+			continue;
+		fd = openat(p->c.root_fd, v->rel, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_ino == v->ino && st.st_dev == v->dev)
+			fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)v->size);
+		/* else replaced or gone: its space goes when its last reader closes it */
+		if (fd >= 0)
+			close(fd);
+		pthread_mutex_lock(&p->lock);
+		memset(v->present, 0, (size_t)(v->pages / 8 + 1));
+		p->st.present_bytes -= v->n_present * PAGE;
+		p->st.evicted_bytes += v->n_present * PAGE;
+		v->n_present = 0;
+		pthread_mutex_unlock(&p->lock);
+		pthread_rwlock_unlock(&v->hold);
+	}
+	pthread_mutex_unlock(&p->evicting);
+}
+
+ssize_t ckpt_rpages_pread(void *ctx, int fd, void *buf, size_t n, uint64_t off)
+{
+	struct ckpt_rpages *p = ctx;
+	struct robj *o;
+	struct stat st;
+	ssize_t r;
+	int rc;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || !(o = find(p, st.st_dev, st.st_ino)))
+		return CKPT_SRC_LOCAL;
+	if (off >= o->size || n == 0)
+		return 0;
+	n = (size_t)CKPT_MIN((uint64_t)n, o->size - off);
+	pthread_rwlock_rdlock(&o->hold);
+	rc = ensure(p, o, fd, off, n);
+	if (rc < 0) {
+		pthread_rwlock_unlock(&o->hold);
+		/* the log has the reason (replaced, access denied, unreachable) */
+		return rc == -ENOMEM ? rc : -EIO;
+	}
+	do {
+		r = pread(fd, buf, n, (off_t)off);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		r = -errno;
+	pthread_rwlock_unlock(&o->hold);
+	evict(p);
+	return r;
+}
+
+void ckpt_rpages_stats(struct ckpt_rpages *p, struct ckpt_rpages_stats *out)
+{
+	pthread_mutex_lock(&p->lock);
+	*out = p->st;
+	pthread_mutex_unlock(&p->lock);
+}
