@@ -421,6 +421,17 @@ static int serve(struct fuse_session *se, const struct fuse_cmdline_opts *opts,
 	return ret;
 }
 
+/* Served: a SIGTERM from now on (a test's teardown, systemd stopping us
+ * after the unmount) must not cut the cleanup short, which removes a remote
+ * SOURCE's mirror.  Ignored process-wide (a blocked one would reach another
+ * thread); libfuse then leaves handlers that are not its own alone. */
+static void ignore_stop_signals(void)
+{
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+}
+
 /* mount, go to the background unless -f, serve until unmounted: the exit status */
 static int run(struct ckptfs *fs, struct fuse_args *args, const struct fuse_cmdline_opts *opts,
 	       const struct cli *c)
@@ -459,6 +470,7 @@ static int run(struct ckptfs *fs, struct fuse_args *args, const struct fuse_cmdl
 	if (fs->remote && ckpt_remote_start(fs->remote) < 0)
 		fuse_log(FUSE_LOG_ERR, "ckptfs: cannot poll '%s' for new steps\n", c->url);
 	ret = serve(se, opts, c);
+	ignore_stop_signals();
 	fs_live_stop(fs);
 	forest_stop(fs);
 	fs_handles_close(fs);
@@ -551,17 +563,6 @@ int main(int argc, char **argv)
 	}
 	raise_nofile();
 	ret = run(&fs, &args, &opts, &c);
-	{
-		/* unmounted: a SIGTERM now (a test's teardown, systemd) must not
-		 * cut the cleanup short, which removes a remote SOURCE's mirror */
-		sigset_t stop;
-
-		sigemptyset(&stop);
-		sigaddset(&stop, SIGTERM);
-		sigaddset(&stop, SIGINT);
-		sigaddset(&stop, SIGHUP);
-		sigprocmask(SIG_BLOCK, &stop, NULL);
-	}
 out_fs:
 	forest_close(&fs);
 	ckpt_step_ents_free(fs.scan, fs.n_scan);

@@ -139,3 +139,37 @@ wait_for() {
 	wait_for sh -c "! kill -0 $pid 2>/dev/null"
 	unset 'MOUNTS[-1]' 'PIDS[-1]'
 }
+
+@test "-o rescan sets how often SOURCE is looked at (network file systems); source_scans counts it; rescan=0 only on inotify's word" {
+	local t=$BATS_TEST_TMPDIR a b
+	"$CKPT" make "$t/gen" --steps 3 --leaves 1 --leaf-bytes 1K --no-fsync >/dev/null
+	mkdir "$t/root"
+	mv "$t/gen/0" "$t/root/"
+	# without inotify (as on NFS): every 0.2 s
+	CKPTFS_NO_INOTIFY=1 ckpt_mount "$t/root" -o ro,rescan=0.2
+	a=$(jqv "$MNT/.ckptfs-stats" source_scans)
+	sleep 1.5
+	b=$(jqv "$MNT/.ckptfs-stats" source_scans)
+	echo "# rescan=0.2: $((b - a)) scans in 1.5 s" >&3
+	[ $((b - a)) -ge 4 ] && [ $((b - a)) -le 12 ]
+	grep -q "rescanning every 200 ms" "$MNT.log"
+	ckpt_unmount
+	# every 30 s: a quiet SOURCE is not looked at in between
+	CKPTFS_NO_INOTIFY=1 ckpt_mount "$t/root" -o ro,rescan=30
+	a=$(jqv "$MNT/.ckptfs-stats" source_scans)
+	sleep 1.5
+	[ "$(jqv "$MNT/.ckptfs-stats" source_scans)" -eq "$a" ]
+	ckpt_unmount
+	# rescan=0 with inotify: a new step still appears, and nothing is polled
+	ckpt_mount "$t/root" -o ro,rescan=0
+	[ "$(readlink "$MNT/latest")" = 0 ]
+	mv "$t/gen/1" "$t/root/1"
+	latest_is() { [ "$(readlink "$MNT/latest")" = "$1" ]; }
+	wait_for latest_is 1
+	a=$(jqv "$MNT/.ckptfs-stats" source_scans)
+	sleep 1.5
+	[ "$(jqv "$MNT/.ckptfs-stats" source_scans)" -eq "$a" ]
+	run "$CKPTFS" "$t/root" "$t/gen" -f -o rescan=soon
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"rescan must be seconds"* ]]
+}

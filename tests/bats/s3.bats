@@ -25,12 +25,14 @@ setup_file() {
 	$PY "$ROOT/tests/tools/make_flax.py" "$g/flax" >/dev/null
 	s3_upload "$g" gen
 	s3_upload "$FIX" fix
+	s3_upload "$REAL" real
 }
 teardown_file() {
 	s3_teardown_file
 	local left
-	left=$(ls -A "$TMPDIR" | grep '^ckptfs-remote' || true)
-	[ -z "$left" ] || { echo "mirrors left behind: $left" >&2; return 1; }
+	[ -d "$BATS_FILE_TMPDIR/tmp" ] || return 0
+	left=$(ls -A "$BATS_FILE_TMPDIR/tmp" | grep '^ckptfs-remote' || true)
+	[ -z "$left" ] || { echo "mirrors left behind: $left" >&2; ls -R "$BATS_FILE_TMPDIR/tmp" | head -20 >&2; return 1; }
 }
 teardown() {
 	ckpt_teardown
@@ -68,6 +70,10 @@ stat_of() { jqv "$MNT/.ckptfs-stats" "$1"; }
 
 @test "every real fixture read through s3:// is byte for byte what the local mount shows (a tree of 40-odd checkpoints)" {
 	same_as_local "$FIX" "$(s3_url fix)"
+	echo "# $(grep -c '^f ' "$BATS_TEST_TMPDIR/remote") files compared" >&3
+	ckpt_unmount
+	# and those the real Orbax wrote for tests/fixtures/real
+	same_as_local "$REAL" "$(s3_url real)"
 	echo "# $(grep -c '^f ' "$BATS_TEST_TMPDIR/remote") files compared" >&3
 	ckpt_unmount
 }
