@@ -652,14 +652,8 @@ void ckpt_s3_run(struct ckpt_s3 *s, struct ckpt_s3_xfer *x, size_t n, unsigned p
 		int running;
 
 		/* retries that are due first, then new requests, in order */
-		for (size_t i = 0; waiting && i < next; i++) {
-			if (x[i].state != CKPT_S3_X_WAIT)
-				continue;
-			if (x[i].due_ns > now) {
-				wake = CKPT_MIN(wake, x[i].due_ns);
-				continue;
-			}
-			if (active >= parallel)
+		for (size_t i = 0; waiting && active < parallel && i < next; i++) {
+			if (x[i].state != CKPT_S3_X_WAIT || x[i].due_ns > now)
 				continue;
 			waiting--;
 			if (start(s, w, &x[i]))
@@ -679,8 +673,15 @@ void ckpt_s3_run(struct ckpt_s3 *s, struct ckpt_s3_xfer *x, size_t n, unsigned p
 		active -= reap(s, w, &left, &waiting);
 		if (!left)
 			break;
+		if (active < parallel && next < n)
+			continue; /* room for more: no waiting (a multi with nothing added would sleep) */
+		/* sleep until a transfer moves or the first retry is due (when it may start) */
+		for (size_t i = 0; waiting && active < parallel && i < next; i++)
+			if (x[i].state == CKPT_S3_X_WAIT)
+				wake = CKPT_MIN(wake, x[i].due_ns);
 		now = now_ns();
-		curl_multi_poll(w->multi, NULL, 0, wake > now ? (int)((wake - now) / 1000000) + 1 : 0, NULL);
+		if (wake > now)
+			curl_multi_poll(w->multi, NULL, 0, (int)((wake - now + 999999) / 1000000), NULL);
 	}
 	worker_give(s, w);
 }
