@@ -426,6 +426,9 @@ static const char list_page1[] =
 
 static const char list_page2[] = "<ListBucketResult><IsTruncated>false</IsTruncated>"
 				 "<Contents><Key>ck/z</Key><Size>18446744073709551615</Size><ETag/></Contents>"
+				 "<Contents><Key>ck/nl</Key><Size>1</Size><ETag>\"a&#13;&#10;x: y\"</ETag></Contents>"
+				 "<Contents><Key>ck/long</Key><Size>1</Size><ETag>\"0123456789012345678901234567890123456789"
+				 "0123456789012345678901234567890123456789\"</ETag></Contents>"
 				 "</ListBucketResult>";
 
 static void test_s3__xml_list(void)
@@ -451,9 +454,12 @@ static void test_s3__xml_list(void)
 	/* a second page appends */
 	CHECK_EQ(ckpt_s3_xml_list(list_page2, strlen(list_page2), &pg, &err), 0);
 	CHECK(!pg.truncated && !pg.next_token);
-	CHECK_EQ(pg.n_objs, 3);
-	if (pg.n_objs == 3) {
+	CHECK_EQ(pg.n_objs, 5);
+	if (pg.n_objs == 5) {
 		CHECK(!strcmp(pg.objs[2].key, "ck/z") && pg.objs[2].size == UINT64_MAX && !pg.objs[2].etag[0]);
+		/* ETags that could not be sent back as If-Match: none */
+		CHECK(!strcmp(pg.objs[3].key, "ck/nl") && !pg.objs[3].etag[0]);
+		CHECK(!strcmp(pg.objs[4].key, "ck/long") && !pg.objs[4].etag[0]);
 	}
 	ckpt_s3_page_free(&pg);
 	/* an empty listing */
