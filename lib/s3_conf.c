@@ -288,7 +288,7 @@ static int profile_keys(struct ckpt_s3_conf *c, const struct aws_files *f, const
 static int profile_place(struct ckpt_s3_conf *c, const struct aws_files *f, const char *profile,
 			 bool endpoints, struct ckpt_err *err)
 {
-	char *region, *ep = NULL, *style;
+	char *region = NULL, *ep = NULL, *style = NULL;
 	bool seen = false;
 	int rc = 0;
 
