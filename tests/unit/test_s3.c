@@ -242,6 +242,7 @@ static void clear_env(void)
 
 static void test_s3__conf_env_and_profiles(void)
 {
+	static const char *const files[] = { ".aws/credentials", ".aws/config", "creds2", ".aws", "" };
 	struct ckpt_s3_conf c;
 	struct ckpt_err err = { 0, "" };
 	char dir[128];
@@ -353,6 +354,11 @@ static void test_s3__conf_env_and_profiles(void)
 	CHECK(!strcmp(c.access_key, "AK2") && !strcmp(c.region, "us-east-1"));
 	ckpt_s3_conf_free(&c);
 	clear_env();
+	/* the temp HOME */
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(dir, sizeof(dir), "%s/%s", tmp_home, files[i]);
+		remove(dir);
+	}
 }
 
 /* where requests go, for a conf and a bucket */
@@ -484,8 +490,8 @@ static void test_s3__xml_list_refuses(void)
 		"<ListBucketResult><Contents><Key>a&#x110000;</Key><Size>1</Size></Contents></ListBucketResult>",
 		"<ListBucketResult><Contents><Key>a&amp</Key></Contents></ListBucketResult>",
 		"<ListBucketResult><Contents><Key>a</Size></Contents></ListBucketResult>",
-		"<ListBucketResult><Contents><Key>a</Key><Size>1</Size><LastModified>yesterday</LastModified>"
-		"</Contents></ListBucketResult>",
+		("<ListBucketResult><Contents><Key>a</Key><Size>1</Size><LastModified>yesterday</LastModified>"
+		 "</Contents></ListBucketResult>"),
 		"<ListBucketResult></ListBucketResult><ListBucketResult/>",
 		"<!DOCTYPE x [<!ENTITY a \"b\">]><ListBucketResult/>",
 		"<ListBucketResult><!-- unterminated",
