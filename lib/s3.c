@@ -60,7 +60,8 @@ static int place(struct ckpt_s3 *s, const struct ckpt_s3_conf *c, struct ckpt_er
 	bool path_style;
 	int rc;
 
-	snprintf(aws, sizeof(aws), "https://s3.%s.amazonaws.com", s->region);
+	snprintf(aws, sizeof(aws), "https://s3.%s.amazonaws.com%s", s->region,
+		 strncmp(s->region, "cn-", 3) ? "" : ".cn");
 	rc = ckpt_s3_endpoint_split(c->endpoint ? c->endpoint : aws, &proto, &auth, &path, err);
 	if (rc)
 		return rc;

@@ -111,7 +111,7 @@ void ckpt_s3_close(struct ckpt_s3 *s);
 struct ckpt_s3_obj {
 	char *key;
 	uint64_t size;
-	char etag[80]; /* as S3 gives it, quotes included; "" when longer than fits */
+	char etag[80]; /* as S3 gives it, quotes included; "" when longer than fits or with control characters */
 	int64_t mtime_ns; /* LastModified */
 };
 /*

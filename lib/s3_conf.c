@@ -288,7 +288,7 @@ static int profile_keys(struct ckpt_s3_conf *c, const struct aws_files *f, const
 static int profile_place(struct ckpt_s3_conf *c, const struct aws_files *f, const char *profile,
 			 bool endpoints, struct ckpt_err *err)
 {
-	char *region, *ep = NULL, *style;
+	char *region = NULL, *ep = NULL, *style = NULL;
 	bool seen = false;
 	int rc = 0;
 
@@ -518,8 +518,10 @@ int ckpt_s3_conf_set(struct ckpt_s3_conf *c, const char *key, const char *v, str
 		return ckpt_err_set(err, -EINVAL, "secret_access_key: longer than %d bytes", CKPT_S3_MAX_SECRET);
 	if (strcmp(key, "session_token"))
 		c->anonymous = false;
-	return str_set(key[0] == 'a' ? &c->access_key : key[1] == 'e' ? &c->secret_key : &c->session_token, v,
-		       true, err);
+	return str_set(!strcmp(key, "access_key_id")	? &c->access_key
+		       : !strcmp(key, "secret_access_key") ? &c->secret_key
+							   : &c->session_token,
+		       v, true, err);
 }
 
 /* ------------------------------------------------------------------- URLs */

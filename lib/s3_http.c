@@ -189,6 +189,7 @@ static CURL *easy_take(struct ckpt_s3 *s, struct worker *w)
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 15L);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "ckptfs");
+	curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L); /* a proxy's answer is not S3's */
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	return e;
@@ -327,7 +328,8 @@ static int add_header(struct curl_slist **l, const char *name, const char *value
 	struct curl_slist *n;
 	int k = snprintf(line, sizeof(line), "%s: %s", name, value);
 
-	if (k < 0 || (size_t)k >= sizeof(line))
+	/* a value is one line: an ETag or a token with CR or LF would add headers */
+	if (k < 0 || (size_t)k >= sizeof(line) || strpbrk(value, "\r\n"))
 		return -EINVAL;
 	n = curl_slist_append(*l, line);
 	ckpt_s3_wipe(line, sizeof(line));
@@ -488,7 +490,7 @@ static int http_outcome(const struct ckpt_s3_xfer *x, char *why, size_t m, bool 
 		snprintf(why, m, "the object is shorter than offset %" PRIu64 " (HTTP 416)", x->off);
 		return CKPT_ECORRUPT;
 	}
-	if (x->region[0] || xe.region[0]) {
+	if ((st == 301 || st == 307 || st == 400) && (x->region[0] || xe.region[0])) {
 		snprintf(why, m, "the bucket is in region %s: give -o region=%s (HTTP %ld%s)",
 			 x->region[0] ? x->region : xe.region, x->region[0] ? x->region : xe.region, st, d);
 		return -EIO;
@@ -599,7 +601,8 @@ static bool start(struct ckpt_s3 *s, struct worker *w, struct ckpt_s3_xfer *x)
 	if (rc) {
 		if (e)
 			easy_give(w, e);
-		fail(s, x, rc, rc == -ENOMEM ? "out of memory" : "a request too large to send");
+		fail(s, x, rc,
+		     rc == -ENOMEM ? "out of memory" : "a request that cannot be sent (a header too long or in two lines)");
 		return false;
 	}
 	x->state = CKPT_S3_X_ACTIVE;
@@ -652,14 +655,8 @@ void ckpt_s3_run(struct ckpt_s3 *s, struct ckpt_s3_xfer *x, size_t n, unsigned p
 		int running;
 
 		/* retries that are due first, then new requests, in order */
-		for (size_t i = 0; waiting && i < next; i++) {
-			if (x[i].state != CKPT_S3_X_WAIT)
-				continue;
-			if (x[i].due_ns > now) {
-				wake = CKPT_MIN(wake, x[i].due_ns);
-				continue;
-			}
-			if (active >= parallel)
+		for (size_t i = 0; waiting && active < parallel && i < next; i++) {
+			if (x[i].state != CKPT_S3_X_WAIT || x[i].due_ns > now)
 				continue;
 			waiting--;
 			if (start(s, w, &x[i]))
@@ -679,8 +676,15 @@ void ckpt_s3_run(struct ckpt_s3 *s, struct ckpt_s3_xfer *x, size_t n, unsigned p
 		active -= reap(s, w, &left, &waiting);
 		if (!left)
 			break;
+		if (active < parallel && next < n)
+			continue; /* room for more: no waiting (a multi with nothing added would sleep) */
+		/* sleep until a transfer moves or the first retry is due (when it may start) */
+		for (size_t i = 0; waiting && active < parallel && i < next; i++)
+			if (x[i].state == CKPT_S3_X_WAIT)
+				wake = CKPT_MIN(wake, x[i].due_ns);
 		now = now_ns();
-		curl_multi_poll(w->multi, NULL, 0, wake > now ? (int)((wake - now) / 1000000) + 1 : 0, NULL);
+		if (wake > now)
+			curl_multi_poll(w->multi, NULL, 0, (int)((wake - now + 999999) / 1000000), NULL);
 	}
 	worker_give(s, w);
 }

@@ -29,7 +29,8 @@ struct ckpt_s3_page {
 /*
  * Parses one ListBucketResult body (n bytes at p, no NUL needed) into pg.
  * Keys and prefixes are entity-decoded; ETags are kept as given (quotes
- * included; "" when longer than struct ckpt_s3_obj holds).
+ * included; "" when longer than struct ckpt_s3_obj holds or with control
+ * characters).
  * @return 0; CKPT_ECORRUPT (not well-formed as far as it reads, not a
  * ListBucketResult, a <Contents> without <Key>, a bad Size or LastModified),
  * -ENOMEM.  On failure pg may hold part of the page: free it.

@@ -404,7 +404,11 @@ static int contents_child(struct list_ctx *l, struct ckpt_bytes n, const struct 
 		return parse_u64(t, &l->cur.size) ? bad(err, "a bad <Size>") : 0;
 	}
 	if (eq(n, "ETag")) {
+		/* "" (none) when it does not fit, or could not go in an If-Match header */
 		l->cur.etag[0] = 0;
+		for (size_t i = 0; i < t->len; i++)
+			if (t->p[i] < 0x20 || t->p[i] == 0x7f)
+				return 0;
 		if (t->len < sizeof(l->cur.etag))
 			memcpy(l->cur.etag, t->p ? (const char *)t->p : "", t->len + 1);
 		return 0;

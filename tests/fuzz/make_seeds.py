@@ -76,6 +76,20 @@ def main():
             save(out, "npy", b.getvalue())
     except ImportError:
         save(out, "npy", b"\x93NUMPY\x01\x00\x46\x00{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }" + b" " * 10 + b"\n" + bytes(12))
+    # S3's answers, as ListObjectsV2 and errors give them
+    for body in (
+            b'<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+            b'<Name>b</Name><Prefix>ck/</Prefix><KeyCount>2</KeyCount><MaxKeys>2</MaxKeys><IsTruncated>true</IsTruncated>'
+            b'<Contents><Key>ck/a&amp;b &lt;1&gt;&#252;&#x1F600;</Key><LastModified>2009-10-12T17:50:30.000Z</LastModified>'
+            b'<ETag>&quot;fba9dede5f27731c9771645a39863328&quot;</ETag><Size>434234</Size>'
+            b'<StorageClass>STANDARD</StorageClass><Owner><ID>x</ID></Owner></Contents>'
+            b'<CommonPrefixes><Prefix>ck/d/</Prefix></CommonPrefixes><CommonPrefixes><Prefix><![CDATA[ck/<e>/]]></Prefix>'
+            b'</CommonPrefixes><!-- c --><NextContinuationToken>1ueGc/X+=</NextContinuationToken></ListBucketResult>',
+            b'<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>z</Key><Size>0</Size>'
+            b'<LastModified>1970-01-01T00:00:01.5+01:00</LastModified><ETag/></Contents></ListBucketResult>',
+            b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SignatureDoesNotMatch</Code><Message>The request '
+            b'signature we calculated does not match.</Message><Region>eu-west-1</Region><RequestId>1</RequestId></Error>'):
+        save(out, "s3xml", body)
 
 if __name__ == "__main__":
     main()

@@ -183,8 +183,8 @@ static size_t n_objs;
 static void test_s3_live__list(void)
 {
 	struct ckpt_err err = { 0, "" };
-	char **pre, want[300];
-	size_t n_pre;
+	char **pre = NULL, want[300];
+	size_t n_pre = 0;
 
 	CHECK_EQ(ckpt_s3_list(s, prefix, NULL, &objs, &n_objs, NULL, NULL, &err), 0);
 	if (err.code)
@@ -210,8 +210,8 @@ static void test_s3_live__list(void)
 	}
 	/* one level, with the common prefixes */
 	{
-		struct ckpt_s3_obj *o;
-		size_t n;
+		struct ckpt_s3_obj *o = NULL;
+		size_t n = 0;
 
 		CHECK_EQ(ckpt_s3_list(s, prefix, "/", &o, &n, &pre, &n_pre, &err), 0);
 		CHECK_EQ(n, 3); /* a.bin, empty, the special one, and none of the directories' */
@@ -223,8 +223,8 @@ static void test_s3_live__list(void)
 	}
 	/* a prefix that matches nothing */
 	{
-		struct ckpt_s3_obj *o;
-		size_t n;
+		struct ckpt_s3_obj *o = NULL;
+		size_t n = 0;
 
 		key_of(want, sizeof(want), "nothing-here/");
 		CHECK_EQ(ckpt_s3_list(s, want, "/", &o, &n, NULL, NULL, &err), 0);
@@ -317,8 +317,8 @@ static void test_s3_live__errors(void)
 	/* a bucket that does not exist */
 	{
 		struct ckpt_s3_conf c;
-		struct ckpt_s3_obj *o;
-		size_t n;
+		struct ckpt_s3_obj *o = NULL;
+		size_t n = 0;
 
 		conf_for(&c, akey, skey);
 		CHECK_EQ(ckpt_s3_open(&bad, &c, "no-such-bucket-ckptfs", &err), 0);

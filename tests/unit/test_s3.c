@@ -242,6 +242,7 @@ static void clear_env(void)
 
 static void test_s3__conf_env_and_profiles(void)
 {
+	static const char *const files[] = { ".aws/credentials", ".aws/config", "creds2", ".aws", "" };
 	struct ckpt_s3_conf c;
 	struct ckpt_err err = { 0, "" };
 	char dir[128];
@@ -353,6 +354,11 @@ static void test_s3__conf_env_and_profiles(void)
 	CHECK(!strcmp(c.access_key, "AK2") && !strcmp(c.region, "us-east-1"));
 	ckpt_s3_conf_free(&c);
 	clear_env();
+	/* the temp HOME */
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(dir, sizeof(dir), "%s/%s", tmp_home, files[i]);
+		remove(dir);
+	}
 }
 
 /* where requests go, for a conf and a bucket */
@@ -426,6 +432,9 @@ static const char list_page1[] =
 
 static const char list_page2[] = "<ListBucketResult><IsTruncated>false</IsTruncated>"
 				 "<Contents><Key>ck/z</Key><Size>18446744073709551615</Size><ETag/></Contents>"
+				 "<Contents><Key>ck/nl</Key><Size>1</Size><ETag>\"a&#13;&#10;x: y\"</ETag></Contents>"
+				 "<Contents><Key>ck/long</Key><Size>1</Size><ETag>\"0123456789012345678901234567890123456789"
+				 "0123456789012345678901234567890123456789\"</ETag></Contents>"
 				 "</ListBucketResult>";
 
 static void test_s3__xml_list(void)
@@ -451,9 +460,12 @@ static void test_s3__xml_list(void)
 	/* a second page appends */
 	CHECK_EQ(ckpt_s3_xml_list(list_page2, strlen(list_page2), &pg, &err), 0);
 	CHECK(!pg.truncated && !pg.next_token);
-	CHECK_EQ(pg.n_objs, 3);
-	if (pg.n_objs == 3) {
+	CHECK_EQ(pg.n_objs, 5);
+	if (pg.n_objs == 5) {
 		CHECK(!strcmp(pg.objs[2].key, "ck/z") && pg.objs[2].size == UINT64_MAX && !pg.objs[2].etag[0]);
+		/* ETags that could not be sent back as If-Match: none */
+		CHECK(!strcmp(pg.objs[3].key, "ck/nl") && !pg.objs[3].etag[0]);
+		CHECK(!strcmp(pg.objs[4].key, "ck/long") && !pg.objs[4].etag[0]);
 	}
 	ckpt_s3_page_free(&pg);
 	/* an empty listing */
@@ -478,8 +490,8 @@ static void test_s3__xml_list_refuses(void)
 		"<ListBucketResult><Contents><Key>a&#x110000;</Key><Size>1</Size></Contents></ListBucketResult>",
 		"<ListBucketResult><Contents><Key>a&amp</Key></Contents></ListBucketResult>",
 		"<ListBucketResult><Contents><Key>a</Size></Contents></ListBucketResult>",
-		"<ListBucketResult><Contents><Key>a</Key><Size>1</Size><LastModified>yesterday</LastModified>"
-		"</Contents></ListBucketResult>",
+		("<ListBucketResult><Contents><Key>a</Key><Size>1</Size><LastModified>yesterday</LastModified>"
+		 "</Contents></ListBucketResult>"),
 		"<ListBucketResult></ListBucketResult><ListBucketResult/>",
 		"<!DOCTYPE x [<!ENTITY a \"b\">]><ListBucketResult/>",
 		"<ListBucketResult><!-- unterminated",
