@@ -21,6 +21,7 @@
 
 #include "fsutil.h"
 #include "rpages.h"
+#include "rstore.h"
 #include "s3.h"
 #include "util.h"
 
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -63,6 +65,9 @@ struct ckpt_remote {
 	char *dir, *top, *path; /* dir: private; top: the mirror's name in dir/m; path: dir/m/top */
 	char *url;
 	int mfd, tfd;           /* dir/m and dir/tmp */
+	int sfd;                /* the store's directory: cache_dir when given (shared), else dir */
+	char *store_id;         /* the store's name of the endpoint (in each object's id) */
+	struct ckpt_rstore *store;
 	bool single;            /* the URL names one object (a msgpack file) */
 	struct entry *known;
 	size_t n_known;
@@ -232,20 +237,34 @@ static void unmirror(struct ckpt_remote *r, const struct entry *e)
 
 struct pending {
 	const struct entry *e;
-	int fd;
+	struct ckpt_robj_file f; /* f.fd < 0: not staged */
 	char tmp[32];
 	uint8_t *buf; /* a small object's bytes */
-	bool whole;
 };
 
-/* a new sparse file in dir/tmp of the object's size */
+/* every page of f present (a map bit past the last page means nothing) */
+static bool all_present(const struct ckpt_robj_file *f, uint64_t size)
+{
+	uint64_t pages = size / CKPT_RPAGE + (size % CKPT_RPAGE != 0);
+
+	for (uint64_t i = 0; i < pages; i++)
+		if (!(f->map[i >> 3] & (1u << (i & 7))))
+			return false;
+	return true;
+}
+
+/* the object's file in the store, linked into dir/tmp */
 static int stage(struct ckpt_remote *r, struct pending *p)
 {
+	char id[2048];
+	int rc;
+
+	snprintf(id, sizeof(id), "%s\n%s\n%s\n%s", r->store_id, r->c.bucket, p->e->key, p->e->etag);
+	rc = ckpt_rstore_get(r->store, id, p->e->size, &p->f);
+	if (rc < 0)
+		return rc;
 	snprintf(p->tmp, sizeof(p->tmp), "f%llu", (unsigned long long)++r->tmp_seq);
-	p->fd = openat(r->tfd, p->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
-	if (p->fd < 0)
-		return -errno;
-	if (ftruncate(p->fd, (off_t)p->e->size) < 0)
+	if (linkat(r->sfd, p->f.rel, r->tfd, p->tmp, 0) < 0)
 		return -errno;
 	return 0;
 }
@@ -257,8 +276,9 @@ static void prefetch_small(struct ckpt_remote *r, struct pending *p, size_t n)
 	size_t idx[PREFETCH_PARALLEL], k = 0, taken = 0;
 
 	for (size_t i = 0; i <= n; i++) {
-		if (i < n && p[i].fd >= 0 && p[i].e->size && p[i].e->size <= SMALL_OBJECT &&
-		    taken < SMALL_MAX && (p[i].buf = malloc((size_t)p[i].e->size))) {
+		if (i < n && p[i].f.fd >= 0 && p[i].e->size && p[i].e->size <= SMALL_OBJECT &&
+		    taken < SMALL_MAX && !all_present(&p[i].f, p[i].e->size) &&
+		    (p[i].buf = malloc((size_t)p[i].e->size))) {
 			memset(&q[k], 0, sizeof(q[k]));
 			q[k].key = p[i].e->key;
 			q[k].if_match = p[i].e->etag[0] ? p[i].e->etag : NULL;
@@ -272,8 +292,9 @@ static void prefetch_small(struct ckpt_remote *r, struct pending *p, size_t n)
 			for (size_t j = 0; j < k; j++) {
 				struct pending *pp = &p[idx[j]];
 
-				pp->whole = q[j].rc == 0 &&
-					    ckpt_pwrite_full(pp->fd, pp->buf, (size_t)pp->e->size, 0) == 0;
+				if (q[j].rc == 0 &&
+				    ckpt_pwrite_full(pp->f.fd, pp->buf, (size_t)pp->e->size, 0) == 0)
+					memset(pp->f.map, 0xff, pp->f.map_len); /* written: present */
 				free(pp->buf);
 				pp->buf = NULL;
 			}
@@ -282,7 +303,7 @@ static void prefetch_small(struct ckpt_remote *r, struct pending *p, size_t n)
 	}
 }
 
-/* moves a staged file into place and hands it to rpages */
+/* moves a staged file into place and hands it to rpages (with its map) */
 static void place(struct ckpt_remote *r, struct pending *p)
 {
 	struct timespec ts[2];
@@ -290,7 +311,7 @@ static void place(struct ckpt_remote *r, struct pending *p)
 
 	ts[0].tv_sec = ts[1].tv_sec = (time_t)(p->e->mtime_ns / 1000000000);
 	ts[0].tv_nsec = ts[1].tv_nsec = (long)(p->e->mtime_ns % 1000000000);
-	futimens(p->fd, ts);
+	futimens(p->f.fd, ts);
 	if (mpath(r, p->e, path, sizeof(path)) < 0 || ckpt_mkparents(r->mfd, path) < 0 ||
 	    renameat(r->tfd, p->tmp, r->mfd, path) < 0) {
 		say(r, "%s://%s/%s: cannot be shown: its path clashes with another object's",
@@ -298,8 +319,10 @@ static void place(struct ckpt_remote *r, struct pending *p)
 		unlinkat(r->tfd, p->tmp, 0);
 		return;
 	}
-	if (ckpt_rpages_add(r->pages, p->fd, path, p->e->key, p->e->etag, p->e->size, p->whole) < 0)
+	if (ckpt_rpages_add(r->pages, p->f.fd, p->f.rel, p->e->key, p->e->etag, p->e->size, p->f.map,
+			    p->f.map_len) < 0)
 		say(r, "%s: out of memory", p->e->key);
+	p->f.map = NULL; /* rpages has it */
 }
 
 /* makes the files of the new and changed entries: stage all, fetch the small, place (markers last) */
@@ -312,24 +335,27 @@ static void materialise(struct ckpt_remote *r, const struct entry **add, size_t 
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
+		int rc;
+
 		p[i].e = add[i];
-		if (stage(r, &p[i]) < 0) {
-			say(r, "cannot create a file of %llu bytes in the mirror '%s': %s",
-			    (unsigned long long)add[i]->size, r->dir, ckpt_strerror(-errno));
-			if (p[i].fd >= 0)
-				close(p[i].fd);
-			unlinkat(r->tfd, p[i].tmp, 0);
-			p[i].fd = -1;
+		if ((rc = stage(r, &p[i])) < 0) {
+			say(r, "cannot make a file of %llu bytes in cache_dir '%s': %s",
+			    (unsigned long long)add[i]->size, r->dir, ckpt_strerror(rc));
+			if (p[i].tmp[0])
+				unlinkat(r->tfd, p[i].tmp, 0);
+			ckpt_rstore_put(&p[i].f);
 		}
 	}
 	prefetch_small(r, p, n);
 	for (int markers = 0; markers < 2; markers++)
 		for (size_t i = 0; i < n; i++)
-			if (p[i].fd >= 0 && is_marker(p[i].e->rel) == markers)
+			if (p[i].f.fd >= 0 && is_marker(p[i].e->rel) == markers)
 				place(r, &p[i]);
-	for (size_t i = 0; i < n; i++)
-		if (p[i].fd >= 0)
-			close(p[i].fd);
+	for (size_t i = 0; i < n; i++) {
+		if (p[i].f.map)
+			munmap(p[i].f.map, p[i].f.map_len);
+		ckpt_rstore_put(&p[i].f);
+	}
 	free(p);
 }
 
@@ -510,8 +536,14 @@ static int make_dir(struct ckpt_remote *r, struct ckpt_err *err)
 
 		r->c.cache_size = CKPT_MAX(CKPT_MIN((uint64_t)4 << 30, half), (uint64_t)64 << 20);
 	}
+	/* the store: shared in a cache_dir given, private (in dir) otherwise */
+	r->sfd = r->c.cache_dir && r->c.cache_dir[0] ? open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+						     : dup(dfd);
 	close(dfd);
-	return 0;
+	if (r->sfd < 0)
+		return ckpt_err_set(err, -errno, "cache_dir '%s': %s", base, ckpt_strerror(-errno));
+	return ckpt_rstore_open(&r->store, r->sfd, r->c.cache_dir && r->c.cache_dir[0] ? r->c.cache_size : 0,
+				err);
 }
 
 static int conf_copy(struct ckpt_remote_conf *d, const struct ckpt_remote_conf *s)
@@ -541,7 +573,7 @@ int ckpt_remote_open(struct ckpt_remote **out, const struct ckpt_remote_conf *c,
 	*out = NULL;
 	if (!r)
 		return -ENOMEM;
-	r->mfd = r->tfd = -1;
+	r->mfd = r->tfd = r->sfd = -1;
 	r->log = log;
 	r->log_ctx = log_ctx;
 	pthread_mutex_init(&r->sync_lock, NULL);
@@ -563,7 +595,12 @@ int ckpt_remote_open(struct ckpt_remote **out, const struct ckpt_remote_conf *c,
 	if (rc == 0 && !(r->top = strdup(c->prefix[0] ? (slash ? slash + 1 : c->prefix) : c->bucket)))
 		rc = -ENOMEM;
 	snprintf(label, sizeof(label), "%s://%s/", c->scheme, c->bucket);
-	pc = (struct ckpt_rpages_conf){ r->s3, label, r->mfd, r->c.cache_size, c->parallel, log, log_ctx };
+	if (rc == 0 && asprintf(&r->store_id, "%s %s", c->scheme,
+				c->s3.endpoint ? c->s3.endpoint : c->s3.region ? c->s3.region : "") < 0) {
+		r->store_id = NULL;
+		rc = -ENOMEM;
+	}
+	pc = (struct ckpt_rpages_conf){ r->s3, label, r->sfd, r->c.cache_size, c->parallel, log, log_ctx };
 	if (rc == 0)
 		rc = ckpt_rpages_new(&r->pages, &pc);
 	if (rc == 0 && (rc = sync_mirror(r, err)) == 0 && r->n_known == 0)
@@ -665,6 +702,10 @@ void ckpt_remote_close(struct ckpt_remote *r)
 		close(r->mfd);
 	if (r->tfd >= 0)
 		close(r->tfd);
+	if (r->sfd >= 0)
+		close(r->sfd);
+	ckpt_rstore_close(r->store);
+	free(r->store_id);
 	if (r->dir)
 		ckpt_rm_tree(AT_FDCWD, r->dir, 0);
 	entries_free(r->known, r->n_known);

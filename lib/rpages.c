@@ -4,6 +4,7 @@
 #include "rpages.h"
 
 #include "fsutil.h"
+#include "rstore.h"
 #include "s3.h"
 #include "util.h"
 
@@ -13,10 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PAGE 4096u
+#define PAGE CKPT_RPAGE
 #define WINDOW_MIN (256u << 10) /* a sequential reader's first window ahead */
 #define WINDOW_MAX (32u << 20)  /* and its largest */
 #define PART (8u << 20)         /* one range GET at most */
@@ -26,12 +29,19 @@ struct robj {
 	struct robj *next; /* hash chain, by inode */
 	dev_t dev;
 	ino_t ino;
-	char *rel, *key;
+	char *rel, *key; /* rel: the data file below the store's directory */
 	char etag[80];
 	uint64_t size, pages, n_present, last_use;
 	uint64_t seq_next, window; /* a sequential reader, and how far ahead it gets */
-	uint8_t *present, *busy;   /* a bit per page */
+	uint8_t *present;          /* the store's page map, shared with other processes */
+	size_t map_len;
+	uint8_t *busy;             /* a bit per page: this process fetches it */
 	pthread_rwlock_t hold;     /* reads share it from fetch to pread; giving pages back takes it alone */
+	/* other processes: while this one reads the file it holds a shared
+	 * flock on it, and pages are given back only under an exclusive one */
+	pthread_mutex_t fl;
+	unsigned readers;
+	int lock_fd;
 };
 
 struct ckpt_rpages {
@@ -99,9 +109,13 @@ int ckpt_rpages_new(struct ckpt_rpages **out, const struct ckpt_rpages_conf *c)
 static void obj_free(struct robj *o)
 {
 	pthread_rwlock_destroy(&o->hold);
+	pthread_mutex_destroy(&o->fl);
+	if (o->lock_fd >= 0)
+		close(o->lock_fd);
 	free(o->rel);
 	free(o->key);
-	free(o->present);
+	if (o->present)
+		munmap(o->present, o->map_len);
 	free(o->busy);
 	free(o);
 }
@@ -144,18 +158,23 @@ static void grow(struct ckpt_rpages *p)
 }
 
 int ckpt_rpages_add(struct ckpt_rpages *p, int fd, const char *rel, const char *key,
-		    const char *etag, uint64_t size, bool whole)
+		    const char *etag, uint64_t size, uint8_t *map, size_t map_len)
 {
 	struct robj *o = calloc(1, sizeof(*o));
 	struct stat st;
 	size_t nb, s;
 
-	if (!o)
-		return -ENOMEM;
-	if (fstat(fd, &st) < 0) {
+	if (!o || fstat(fd, &st) < 0) {
+		int e = o ? -errno : -ENOMEM;
+
+		munmap(map, map_len);
 		free(o);
-		return -errno;
+		return e;
 	}
+	o->present = map;
+	o->map_len = map_len;
+	o->lock_fd = -1;
+	pthread_mutex_init(&o->fl, NULL);
 	o->dev = st.st_dev;
 	o->ino = st.st_ino;
 	o->size = size;
@@ -163,21 +182,17 @@ int ckpt_rpages_add(struct ckpt_rpages *p, int fd, const char *rel, const char *
 	nb = (size_t)(o->pages / 8 + 1);
 	o->rel = strdup(rel);
 	o->key = strdup(key);
-	o->present = malloc(nb);
 	o->busy = calloc(1, nb);
-	if (!o->rel || !o->key || !o->present || !o->busy) {
-		pthread_rwlock_init(&o->hold, NULL);
-		obj_free(o);
-		return -ENOMEM;
-	}
-	memset(o->present, whole ? 0xff : 0, nb);
-	snprintf(o->etag, sizeof(o->etag), "%s", etag ? etag : "");
 	pthread_rwlock_init(&o->hold, NULL);
-	pthread_mutex_lock(&p->lock);
-	if (whole) {
-		o->n_present = o->pages;
-		p->st.present_bytes += o->pages * PAGE;
+	if (!o->rel || !o->key || !o->busy || map_len < nb) {
+		obj_free(o);
+		return !o->rel || !o->key || !o->busy ? -ENOMEM : -EINVAL;
 	}
+	for (uint64_t i = 0; i < o->pages; i++)
+		o->n_present += bit(o->present, i); /* fetched before, by us or another process */
+	snprintf(o->etag, sizeof(o->etag), "%s", etag ? etag : "");
+	pthread_mutex_lock(&p->lock);
+	p->st.present_bytes += o->n_present * PAGE;
 	o->last_use = ++p->clock;
 	if (p->n >= p->cap)
 		grow(p);
@@ -401,20 +416,45 @@ static void evict(struct ckpt_rpages *p)
 		if (pthread_rwlock_trywrlock(&v->hold) != 0)
 			continue;
 		fd = openat(p->c.root_fd, v->rel, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			/* another process reads it now: not this one */
+			close(fd);
+			pthread_rwlock_unlock(&v->hold);
+			continue;
+		}
 		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_ino == v->ino && st.st_dev == v->dev)
 			fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)v->size);
-		/* else replaced or gone: its space goes when its last reader closes it */
-		if (fd >= 0)
-			close(fd);
+		/* else removed from the store: its space goes when its last reader closes it */
 		pthread_mutex_lock(&p->lock);
 		memset(v->present, 0, (size_t)(v->pages / 8 + 1));
 		p->st.present_bytes -= v->n_present * PAGE;
 		p->st.evicted_bytes += v->n_present * PAGE;
 		v->n_present = 0;
 		pthread_mutex_unlock(&p->lock);
+		if (fd >= 0)
+			close(fd); /* after the map is cleared: then others may read again */
 		pthread_rwlock_unlock(&v->hold);
 	}
 	pthread_mutex_unlock(&p->evicting);
+}
+
+/* this process starts or stops reading o: a shared flock on its data file
+ * while any thread does, so that no other process gives its pages back */
+static void reading(struct robj *o, int fd, bool start)
+{
+	pthread_mutex_lock(&o->fl);
+	if (start && o->readers++ == 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		o->lock_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (o->lock_fd >= 0)
+			flock(o->lock_fd, LOCK_SH);
+	} else if (!start && --o->readers == 0 && o->lock_fd >= 0) {
+		close(o->lock_fd);
+		o->lock_fd = -1;
+	}
+	pthread_mutex_unlock(&o->fl);
 }
 
 ssize_t ckpt_rpages_pread(void *ctx, int fd, void *buf, size_t n, uint64_t off)
@@ -433,8 +473,10 @@ ssize_t ckpt_rpages_pread(void *ctx, int fd, void *buf, size_t n, uint64_t off)
 		return 0;
 	n = (size_t)CKPT_MIN((uint64_t)n, o->size - off);
 	pthread_rwlock_rdlock(&o->hold);
+	reading(o, fd, true);
 	rc = ensure(p, o, fd, off, n);
 	if (rc < 0) {
+		reading(o, fd, false);
 		pthread_rwlock_unlock(&o->hold);
 		/* the log has the reason (replaced, access denied, unreachable) */
 		return rc == -ENOMEM ? rc : -EIO;
@@ -444,6 +486,7 @@ ssize_t ckpt_rpages_pread(void *ctx, int fd, void *buf, size_t n, uint64_t off)
 	} while (r < 0 && errno == EINTR);
 	if (r < 0)
 		r = -errno;
+	reading(o, fd, false);
 	pthread_rwlock_unlock(&o->hold);
 	evict(p);
 	return r;

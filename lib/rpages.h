@@ -9,9 +9,10 @@
  * with range GETs (If-Match: the ETag listed, so an object replaced since is
  * never mixed with the old one), written into the file, then read from it.
  *
- * A page is PAGE bytes; a bit per page says it is present (set only once
- * its bytes are written) and another that a fetch of it is under way
- * (others wait for that fetch instead of sending their own).  A reader that
+ * A page is CKPT_RPAGE bytes; a bit per page says it is present (set only
+ * once its bytes are written; the map is the store's, shared with other
+ * processes) and another that this process is fetching it (its other
+ * readers wait for that fetch instead of sending their own).  A reader that
  * goes on sequentially gets a growing window fetched ahead, in parts sent at
  * once.  The bytes present are bounded (cache_size): past it, the least
  * recently read files give their pages back (a hole punched), never while a
@@ -33,7 +34,7 @@ struct ckpt_rpages;
 struct ckpt_rpages_conf {
 	struct ckpt_s3 *s3;
 	const char *label;    /* "s3://bucket/": in front of keys in messages */
-	int root_fd;          /* the mirror's directory (files are reopened in it to give pages back) */
+	int root_fd;          /* the store's directory (rstore.h): files reopened there to give pages back */
 	uint64_t cache_size;  /* bytes of pages present at most (0: no bound) */
 	unsigned parallel;    /* range GETs in flight for one read */
 	void (*log)(void *ctx, const char *msg);
@@ -48,12 +49,13 @@ int ckpt_rpages_new(struct ckpt_rpages **out, const struct ckpt_rpages_conf *c);
 void ckpt_rpages_free(struct ckpt_rpages *p);
 
 /*
- * Registers the mirror file open at fd (rel: its path in the mirror) as
- * the object key with etag and size.  whole: its bytes are written
- * already (fetched when it was listed).  @return 0 or -ENOMEM
+ * Registers the mirror file open at fd as the object key with etag and
+ * size: rel is its data file below root_fd (rstore.h), map its page map
+ * (taken over: unmapped when p is freed, or here on failure).
+ * @return 0, -ENOMEM, -EINVAL (a map too short), -errno
  */
 int ckpt_rpages_add(struct ckpt_rpages *p, int fd, const char *rel, const char *key,
-		    const char *etag, uint64_t size, bool whole);
+		    const char *etag, uint64_t size, uint8_t *map, size_t map_len);
 
 /* the source reader's pread (struct ckpt_src_reader): ctx is the rpages */
 ssize_t ckpt_rpages_pread(void *ctx, int fd, void *buf, size_t n, uint64_t off);

@@ -241,7 +241,7 @@ EOF
 	# on disk too: the mirror's blocks
 	[ "$(du -sk "$c" | cut -f1)" -le 3072 ]
 	ckpt_unmount
-	[ -z "$(ls -A "$c")" ]
+	[ -z "$(ls -d "$c"/ckptfs-remote.* 2>/dev/null)" ]
 	# within the bound, a second read is served from the mirror: decoded
 	# again (a decoded-chunk cache too small to hold it), not fetched again
 	ckpt_mount "$(s3_url gen/big)" -o endpoint="$S3_ENDPOINT",cache_size=1M,readahead=0
@@ -263,5 +263,45 @@ EOF
 	kill -TERM "$PID"
 	wait "$PID" || true
 	unset 'MOUNTS[-1]' 'PIDS[-1]'
-	[ -z "$(ls -A "$c")" ]
+	[ -z "$(ls -d "$c"/ckptfs-remote.* 2>/dev/null)" ]
+}
+
+@test "a cache_dir given is shared: a second mount (or one beside it) reads what the first fetched without a GET; bounded, and emptied after a reboot" {
+	s3_need_proxy
+	local g=$BATS_FILE_TMPDIR/gen c=$BATS_TEST_TMPDIR/shared
+	mkdir -p "$c"
+	"$CKPT" cat "$g/big" big/layer_0000/w_00 >"$BATS_TEST_TMPDIR/want"
+	ckpt_mount "$(s3_url gen/big)" -o endpoint="$S3_ENDPOINT",cache_dir="$c"
+	cmp "$MNT/big/layer_0000/w_00" "$BATS_TEST_TMPDIR/want"
+	local first=$MNT
+	# one beside it: every page is there already
+	s3_requests_zero
+	ckpt_mount "$(s3_url gen/big)" -o endpoint="$S3_ENDPOINT",cache_dir="$c"
+	cmp "$MNT/big/layer_0000/w_00" "$BATS_TEST_TMPDIR/want"
+	[ "$(s3_requests GET gen/big/)" -eq 0 ] # objects; a listing is a GET too
+	ckpt_unmount
+	MNT=$first
+	ckpt_unmount
+	# after both: the store stays, the mirrors went
+	[ -n "$(ls "$c/objects")" ]
+	[ -z "$(ls -d "$c"/ckptfs-remote.* 2>/dev/null)" ]
+	s3_requests_zero
+	ckpt_mount "$(s3_url gen/big)" -o endpoint="$S3_ENDPOINT",cache_dir="$c"
+	cmp "$MNT/big/layer_0000/w_00" "$BATS_TEST_TMPDIR/want"
+	[ "$(s3_requests GET gen/big/)" -eq 0 ] # objects; a listing is a GET too
+	ckpt_unmount
+	# a smaller bound: the store is brought under it when the next mount opens it
+	[ "$(du -sk "$c/objects" | cut -f1)" -gt 4096 ]
+	ckpt_mount "$(s3_url gen/big)" -o endpoint="$S3_ENDPOINT",cache_dir="$c",cache_dir_size=2M
+	[ "$(du -sk "$c/objects" | cut -f1)" -le 2200 ]
+	ckpt_unmount
+	# a store filled in another boot is not trusted: emptied, fetched again
+	ckpt_mount "$(s3_url gen/big)" -o endpoint="$S3_ENDPOINT",cache_dir="$c"
+	cat "$MNT/big/layer_0000/w_00" >/dev/null
+	ckpt_unmount
+	echo "another boot" >"$c/objects/boot_id"
+	s3_requests_zero
+	ckpt_mount "$(s3_url gen/big)" -o endpoint="$S3_ENDPOINT",cache_dir="$c"
+	cmp "$MNT/big/layer_0000/w_00" "$BATS_TEST_TMPDIR/want"
+	[ "$(s3_requests GET gen/big/)" -gt 0 ]
 }
