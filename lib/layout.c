@@ -381,7 +381,8 @@ void ckpt_src_stats(struct ckpt_src *s, struct ckpt_src_stats *out)
 
 	ckpt_cache_stats(s->cache, &c);
 	*out = (struct ckpt_src_stats){ c.hits, c.misses, c.evictions, c.bytes, c.entries, c.budget,
-					c.decoded, ckpt_ra_done(s->ra) };
+					c.decoded, ckpt_ra_done(s->ra), { 0 } };
+	ckpt_spill_stats(s->o.spill, &out->spill);
 }
 
 void ckpt_src_close(struct ckpt_src *s)
