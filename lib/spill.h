@@ -17,8 +17,8 @@
  * (mkdtemp under the parent given at open), and each is unlinked as soon as
  * it is created, so its space goes back when it is closed, or when the
  * process ends however it ends; ckpt_spill_close removes the directory.
- * Thread-safe; reads and writes run outside the lock.  The public half
- * (open, close) is in ckpt.h.
+ * Thread-safe; reads and writes run outside the lock, writes on a thread of
+ * the spill's own.  The public half (open, close) is in ckpt.h.
  */
 #ifndef CKPT_SPILL_H
 #define CKPT_SPILL_H
@@ -36,15 +36,22 @@ struct ckpt_spill_key {
 	size_t piece_bytes;
 };
 
-/* Writes piece `piece` (n bytes) unless it is there, or no room can be made. */
+/* Called once the spill no longer needs the bytes it was given. */
+typedef void (*ckpt_spill_done_fn)(void *ctx);
+
+/* Queues piece `piece` (n bytes, which must stay valid until done(ctx) is
+ * called, on the writer thread or here) to be written, unless it is there
+ * or no room can be made; waits while the short queue is full.  done may
+ * be NULL. */
 void ckpt_spill_put(struct ckpt_spill *sp, const struct ckpt_spill_key *k, uint64_t piece,
-		    const uint8_t *data, size_t n);
+		    const uint8_t *data, size_t n, ckpt_spill_done_fn done, void *ctx);
 /* n bytes at off within the chunk, all inside one piece, into out.
  * @return 0, or -ENOENT when the piece is not (fully) spilled */
 int ckpt_spill_get(struct ckpt_spill *sp, const struct ckpt_spill_key *k, uint64_t off, size_t n,
 		   uint8_t *out);
 bool ckpt_spill_has(struct ckpt_spill *sp, const struct ckpt_spill_key *k, uint64_t piece);
-/* Releases every chunk of owner (the array is closed). */
+/* Releases every chunk of owner (the array is closed): its queued pieces
+ * are dropped (their done called), the one being written waited for. */
 void ckpt_spill_forget(struct ckpt_spill *sp, uint64_t owner);
 
 struct ckpt_spill_stats {

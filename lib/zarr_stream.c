@@ -37,13 +37,38 @@ static int spill_read(struct ckpt_array *a, uint64_t chunk, uint64_t off, size_t
 	return spill_key(a, chunk, &k) ? ckpt_spill_get(a->o.spill, &k, off, n, out) : -ENOENT;
 }
 
-static void spill_write(struct ckpt_array *a, uint64_t chunk, uint64_t piece, const uint8_t *buf,
-			size_t n)
-{
-	struct ckpt_spill_key k;
+/* the spill's hold on a piece it writes: the piece's cache entry */
+struct spill_hold {
+	struct ckpt_cache *cache;
+	struct ckpt_cache_ref ref;
+};
 
-	if (spill_key(a, chunk, &k))
-		ckpt_spill_put(a->o.spill, &k, piece, buf, n);
+static void spill_hold_done(void *ctx)
+{
+	struct spill_hold *h = ctx;
+
+	ckpt_cache_unref(h->cache, &h->ref);
+	free(h);
+}
+
+/* A piece decoded (buf, taken over) into the cache, and to the spill: it
+ * writes the cached bytes on its own thread, holding the entry until then. */
+static void piece_keep(struct ckpt_array *a, uint64_t chunk, uint64_t p, uint8_t *buf, size_t len)
+{
+	struct ckpt_cache_key key = { a->uid, chunk, p + 1 };
+	struct ckpt_spill_key k;
+	struct spill_hold *h;
+
+	if (!spill_key(a, chunk, &k) || !(h = malloc(sizeof(*h)))) {
+		ckpt_cache_insert(a->o.cache, key, buf, len);
+		return;
+	}
+	h->cache = a->o.cache;
+	if (ckpt_cache_insert_ref(a->o.cache, key, buf, len, &h->ref) < 0) {
+		free(h); /* not kept (already there): it was offered when it was */
+		return;
+	}
+	ckpt_spill_put(a->o.spill, &k, p, h->ref.data, h->ref.n, spill_hold_done, h);
 }
 
 bool ckpt_zarr_spilled(struct ckpt_array *a, uint64_t chunk, uint64_t piece)
@@ -396,16 +421,20 @@ int ckpt_zarr_copy_streamed(struct ckpt_array *a, uint64_t chunk, uint64_t off, 
 				if (st->missing)
 					ckpt_fill_elems(buf, len / a->m.dtype.itemsize, a->m.fill,
 							a->m.dtype.itemsize);
-				else if ((rc = stream_next(a, st, buf, len, err)) == 0)
-					spill_write(a, chunk, p, buf, len);
+				else
+					rc = stream_next(a, st, buf, len, err);
 				if (rc < 0) {
 					free(buf);
 					break;
 				}
 				if (p == piece)
 					memcpy(out, buf + within, take);
-				ckpt_cache_insert(a->o.cache, (struct ckpt_cache_key){ a->uid, chunk, p + 1 },
-						  buf, len);
+				if (st->missing)
+					ckpt_cache_insert(a->o.cache,
+							  (struct ckpt_cache_key){ a->uid, chunk, p + 1 },
+							  buf, len);
+				else
+					piece_keep(a, chunk, p, buf, len);
 				if (p == piece)
 					break;
 			}
@@ -500,8 +529,7 @@ void ckpt_zarr_stream_prefetch(struct ckpt_array *a, uint64_t chunk, uint64_t pi
 			free(buf); /* the reader will meet the error and report it */
 			break;
 		}
-		spill_write(a, chunk, p, buf, len);
-		ckpt_cache_insert(a->o.cache, (struct ckpt_cache_key){ a->uid, chunk, p + 1 }, buf, len);
+		piece_keep(a, chunk, p, buf, len);
 	}
 	stream_retire_if_done(a, st);
 	pthread_mutex_unlock(&st->lock);

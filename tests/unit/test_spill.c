@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <time.h>
 #include <unistd.h>
 
 #define P 8192
@@ -22,6 +23,25 @@ static int entries(const char *dir)
 		n += e->d_name[0] != '.';
 	closedir(d);
 	return n;
+}
+
+static int done_n;
+
+static void done(void *ctx)
+{
+	(void)ctx;
+	__atomic_add_fetch(&done_n, 1, __ATOMIC_RELEASE);
+}
+
+/* a piece through the writer thread, waited for (in is reused) */
+static void put(struct ckpt_spill *sp, const struct ckpt_spill_key *k, uint64_t piece,
+		const uint8_t *in, size_t n)
+{
+	int want = __atomic_load_n(&done_n, __ATOMIC_ACQUIRE) + 1;
+
+	ckpt_spill_put(sp, k, piece, in, n, done, NULL);
+	while (__atomic_load_n(&done_n, __ATOMIC_ACQUIRE) < want)
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 }
 
 static void fill(uint8_t *b, size_t n, unsigned seed)
@@ -47,13 +67,13 @@ static void test_spill__bound_lru_and_cleanup(void)
 	/* absent until written, then byte-exact, at any offset inside the piece */
 	CHECK_EQ(ckpt_spill_get(sp, &a, P, 100, out), -ENOENT);
 	fill(in, P, 1);
-	ckpt_spill_put(sp, &a, 1, in, P);
+	put(sp, &a, 1, in, P);
 	CHECK(ckpt_spill_has(sp, &a, 1));
 	CHECK(!ckpt_spill_has(sp, &a, 0));
 	CHECK_EQ(ckpt_spill_get(sp, &a, P + 5, 100, out), 0);
 	CHECK(!memcmp(out, in + 5, 100));
 	fill(in, 1000, 2);
-	ckpt_spill_put(sp, &a, 3, in, 1000); /* the short last piece: one block */
+	put(sp, &a, 3, in, 1000); /* the short last piece: one block */
 	CHECK_EQ(ckpt_spill_get(sp, &a, 3 * P, 1000, out), 0);
 	CHECK(!memcmp(out, in, 1000));
 	ckpt_spill_stats(sp, &st);
@@ -63,14 +83,14 @@ static void test_spill__bound_lru_and_cleanup(void)
 	/* b fills the bound; a read of a makes b the least recently used */
 	fill(in, P, 3);
 	for (uint64_t i = 0; i < 3; i++)
-		ckpt_spill_put(sp, &b, i, in, P);
+		put(sp, &b, i, in, P);
 	ckpt_spill_stats(sp, &st);
 	CHECK(st.bytes <= 6 * P);
 	CHECK(ckpt_spill_has(sp, &b, 2));
 	CHECK_EQ(ckpt_spill_get(sp, &a, P, 10, out), 0);
 	/* c needs room: b goes (whole), a stays */
-	ckpt_spill_put(sp, &c, 0, in, P);
-	ckpt_spill_put(sp, &c, 1, in, P);
+	put(sp, &c, 0, in, P);
+	put(sp, &c, 1, in, P);
 	CHECK(!ckpt_spill_has(sp, &b, 0));
 	CHECK(ckpt_spill_has(sp, &a, 1));
 	CHECK(ckpt_spill_has(sp, &c, 1));
@@ -87,7 +107,7 @@ static void test_spill__bound_lru_and_cleanup(void)
 		struct ckpt_spill_key big = { 3, 0, 10 * P, P };
 
 		for (uint64_t i = 0; i < 10; i++)
-			ckpt_spill_put(sp, &big, i, in, P);
+			put(sp, &big, i, in, P);
 		CHECK(ckpt_spill_has(sp, &big, 5));
 		CHECK(!ckpt_spill_has(sp, &big, 6));
 		ckpt_spill_stats(sp, &st);
