@@ -71,7 +71,8 @@ struct ckpt_spill {
 	pthread_cond_t work, room, idle;
 	struct sjob q[QUEUE_MAX];
 	size_t head, nq;
-	uint64_t writing; /* the owner of the job being written, 0: none */
+	bool writing;         /* a job is being written, */
+	uint64_t writing_of;  /* of this owner */
 	pthread_t thread;
 	bool started, no_thread, stop;
 };
@@ -357,14 +358,15 @@ static void *writer_main(void *arg)
 		j = sp->q[sp->head];
 		sp->head = (sp->head + 1) % QUEUE_MAX;
 		sp->nq--;
-		sp->writing = j.k.owner;
+		sp->writing = true;
+		sp->writing_of = j.k.owner;
 		pthread_cond_signal(&sp->room);
 		pthread_mutex_unlock(&sp->lock);
 		put_now(sp, &j.k, j.piece, j.data, j.n);
 		if (j.done)
 			j.done(j.ctx);
 		pthread_mutex_lock(&sp->lock);
-		sp->writing = 0;
+		sp->writing = false;
 		pthread_cond_broadcast(&sp->idle);
 	}
 	pthread_mutex_unlock(&sp->lock);
@@ -471,7 +473,7 @@ void ckpt_spill_forget(struct ckpt_spill *sp, uint64_t owner)
 	sp->nq = kept;
 	if (n_gone)
 		pthread_cond_broadcast(&sp->room);
-	while (sp->writing == owner)
+	while (sp->writing && sp->writing_of == owner)
 		pthread_cond_wait(&sp->idle, &sp->lock);
 	for (struct schunk **pp = &sp->chunks; *pp;) {
 		if ((*pp)->k.owner == owner)
