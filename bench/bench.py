@@ -7,10 +7,11 @@ of ratios measured in the same run, and writes it to bench/RESULTS.md with
 the machine's description.  A benchmark, not a test: nothing here fails on
 a slow machine.
 
-  bench.py BUILD WORK [--quick] [--runs N] [--only 7]
+  bench.py BUILD WORK [--quick] [--runs N] [--only 7|8]
 --quick: 256 MiB instead of 1 GiB, 20,000 leaves instead of 100,000, no 10 GiB case,
 500 and 50 leaves instead of 2000 and 200 in case 7.
---only 7: only case 7 (a whole step of small leaves), printed, RESULTS.md left alone.
+--only 7: only case 7 (a whole step of small leaves), printed, RESULTS.md left alone;
+--only 8 the same for case 8 (random reads after a full pass, spill on and off).
 """
 import json, os, platform, random, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -131,6 +132,50 @@ def whole_steps(build, work, quick, runs, row):
     whole_step(build, work, quick, runs, row, 50 if quick else 200, 4096)
 
 
+def pctl(xs, q):
+    xs = sorted(xs)
+    return xs[int(q * (len(xs) - 1))]
+
+
+def after_pass(build, work, quick, runs, row):
+    """case 8: random 4 KiB preads into a one-chunk leaf after a full pass
+    (cat), with the spill on (the defaults) and off (-o spill_size=0), in
+    the same run.  The kernel's page cache for the file is dropped after the
+    pass (posix_fadvise DONTNEED), so that the reads reach the daemon: what
+    a reader meets once memory pressure or another open has evicted it."""
+    big = "256M" if quick else "1G"
+    nbig = (256 if quick else 1024) * MiB
+    one = make(build, work, "one_" + big, "--leaves", "1", "--leaf-bytes", big)
+    print("8. random 4 KiB preads into the one-chunk %s leaf after a full pass" % big)
+    for label, opts, n in (("spill on (defaults)", (), 300), ("spill off (-o spill_size=0)",
+                                                              ("spill_size=0",), 15)):
+        lat, cpu, dec, passes, hits = [], [], [], [], []
+        for r in range(runs):
+            with Mount(build, one, *opts) as m:
+                p = leaf(m.mnt, os.path.basename(one))
+                passes.append(timed(lambda: cat(p)))
+                fd = os.open(p, os.O_RDONLY)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                d0, c0, h0 = m.stats()["decoded_bytes"], daemon_cpu_s(m.pid), m.stats()["spill_hits"]
+                rnd = random.Random(8 + r)
+                for _ in range(n):
+                    off = rnd.randrange(0, nbig - 4096) & ~4095
+                    t0 = time.monotonic()
+                    os.pread(fd, 4096, off)
+                    lat.append(time.monotonic() - t0)
+                os.close(fd)
+                cpu.append(daemon_cpu_s(m.pid) - c0)
+                st = m.stats()
+                dec.append((st["decoded_bytes"] - d0) / n)
+                hits.append(st["spill_hits"] - h0)
+        row("8", "%s: first pass (cat)" % label, nbig / MiB / med(passes), "MiB/s")
+        row("8", "%s: p50 latency (%d reads x %d runs)" % (label, n, runs), 1000 * med(lat), "ms")
+        row("8", "%s: p90 latency" % label, 1000 * pctl(lat, 0.9), "ms")
+        row("8", "%s: daemon CPU seconds for the %d reads" % (label, n), med(cpu), "s")
+        row("8", "%s: decoded bytes per read" % label, med(dec) / MiB, "MiB")
+        row("8", "%s: reads served by the spill" % label, med(hits), "")
+
+
 def machine():
     cpu = "?"
     for line in open("/proc/cpuinfo"):
@@ -157,9 +202,10 @@ def main():
         print("  %-4s %-58s %12.3f %s" % (case, what, value, unit), flush=True)
 
     if "--only" in sys.argv:
-        if sys.argv[sys.argv.index("--only") + 1] != "7":
-            raise SystemExit("--only: only case 7 runs alone")
-        whole_steps(build, work, quick, runs, row)
+        only = sys.argv[sys.argv.index("--only") + 1]
+        if only not in ("7", "8"):
+            raise SystemExit("--only: only case 7 or 8 runs alone")
+        (whole_steps if only == "7" else after_pass)(build, work, quick, runs, row)
         return
     print("generating (kept in %s between runs)" % work)
     one = make(build, work, "one_" + big, "--leaves", "1", "--leaf-bytes", big)
@@ -320,6 +366,9 @@ def main():
     # ------------------------------------------------------------ 7. a whole step
     whole_steps(build, work, quick, runs, row)
 
+    # ------------------------------------------------------------ 8. after a full pass
+    after_pass(build, work, quick, runs, row)
+
     os.unlink(decoded)
     with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as f:
         f.write("# ckptfs benchmark results\n\n")
@@ -331,7 +380,8 @@ def main():
         f.write("\nCases: 1 sequential `cat` of a %s float32 leaf (random normal values, zstd level 1) "
                 "against `zstd -dc`, python3-zarr and the page cache; 2 random 4 KiB preads; "
                 "3 metadata walks of %d leaves; 4 mount and memory; 5 parallel readers; "
-                "6 a repeated read; 7 a whole step of small one-chunk leaves. All mounts `-o ro`.\n" % (big, nleaves))
+                "6 a repeated read; 7 a whole step of small one-chunk leaves; 8 random reads "
+                "into the one-chunk leaf after a full pass, spill on and off. All mounts `-o ro`.\n" % (big, nleaves))
     print("written bench/RESULTS.md")
 
 

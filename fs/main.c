@@ -30,6 +30,7 @@ struct cli {
 	char *cache_size;
 	char *stream_threshold;
 	char *piece_size;
+	char *spill_dir, *spill_size;
 	char *readahead;
 	int ra_threads_set;
 	unsigned ra_threads;
@@ -52,6 +53,8 @@ static const struct fuse_opt cli_opts[] = {
 	OPT("cache_size=%s", cache_size),
 	OPT("stream_threshold=%s", stream_threshold),
 	OPT("piece_size=%s", piece_size),
+	OPT("spill_dir=%s", spill_dir),
+	OPT("spill_size=%s", spill_size),
 	OPT("strict_commit", strict_commit),
 	OPT("tmpdir=%s", tmpdir),
 	OPT("log=%s", log_file),
@@ -157,6 +160,11 @@ static void usage(const char *prog)
 	       "    -o cache_size=SIZE     decoded-chunk cache budget (default 32M)\n"
 	       "    -o stream_threshold=SIZE  decode larger chunks as streams (default 64M)\n"
 	       "    -o piece_size=SIZE     piece size of streamed chunks (default 4M)\n"
+	       "    -o spill_size=SIZE     decoded pieces of streamed chunks kept on local disk\n"
+	       "                           (default 4G or a quarter of spill_dir's free space,\n"
+	       "                           whichever is less; 0: off)\n"
+	       "    -o spill_dir=DIR       where a private spill directory is made and removed\n"
+	       "                           (default $TMPDIR or /var/tmp)\n"
 	       "    -o strict_commit       only show steps that have commit_success.txt\n"
 	       "    -o max_threads=N       at most N worker threads (default 16; -o threads=N too)\n"
 	       "    -o tree_depth=N        a SOURCE that is not a checkpoint: look for checkpoints\n"
@@ -302,6 +310,40 @@ static int open_remote(struct cli *c, struct ckptfs *fs)
 	if (rc < 0)
 		fprintf(stderr, "ckptfs: %s\n", err.msg[0] ? err.msg : strerror(-rc));
 	return rc;
+}
+
+/* The spill (lib/spill.c): bounded by -o spill_size, by default the lesser
+ * of 4 GiB (a one-chunk leaf of up to 4 GiB is read back from it whole) and
+ * a quarter of what its file system has free at mount (the spill is never
+ * what fills a disk).  In -o spill_dir, else $TMPDIR, else /var/tmp: /tmp
+ * is often a tmpfs, which would hold the spill in memory.  0 when there is
+ * none, -1 on an error (an option given that cannot be honoured). */
+static int spill_open(const struct cli *c, struct ckptfs *fs)
+{
+	const char *env = getenv("TMPDIR");
+	const char *dir = c->spill_dir ? c->spill_dir : env && *env ? env : "/var/tmp";
+	struct ckpt_err err = { 0, "" };
+	struct statvfs sv;
+	size_t bytes = (size_t)4 << 30;
+
+	if (c->spill_size && parse_size(c->spill_size, &bytes) < 0) {
+		fprintf(stderr, "ckptfs: bad spill_size '%s'\n", c->spill_size);
+		return -1;
+	}
+	if (!c->spill_size && statvfs(dir, &sv) == 0 &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize / 4 < bytes)
+		bytes = (size_t)((uint64_t)sv.f_bavail * sv.f_frsize / 4);
+	if (bytes == 0)
+		return 0;
+	if (ckpt_spill_open(&fs->lib.spill, dir, bytes, &err) < 0) {
+		if (c->spill_dir || c->spill_size) {
+			fprintf(stderr, "ckptfs: %s\n", err.msg);
+			return -1;
+		}
+		/* the default place is not usable: reading works without it */
+		fprintf(stderr, "ckptfs: %s; no spill (-o spill_dir=DIR to choose one)\n", err.msg);
+	}
+	return 0;
 }
 
 /* -o rw edits SOURCE in place, and buffers writes in tmpdir: both must be
@@ -535,7 +577,7 @@ int main(int argc, char **argv)
 		goto out_opts;
 	}
 	if (apply_options(&c, &fs) < 0 || (!c.url && !c.ro && check_writable(&c, &fs) < 0) ||
-	    fs_log_setup(c.log_file) < 0)
+	    spill_open(&c, &fs) < 0 || fs_log_setup(c.log_file) < 0)
 		goto out_opts;
 	fs.next_ino = INO_FIRST_FREE;
 	fs.live_stop = -1;
@@ -571,6 +613,7 @@ out_fs:
 	ckpt_remote_close(fs.remote);
 	fs_log_close();
 out_opts:
+	ckpt_spill_close(fs.lib.spill); /* after every source that used it */
 	free(opts.mountpoint);
 	free(c.source);
 	free(c.url);
@@ -581,6 +624,8 @@ out_opts:
 	free(c.cache_size);
 	free(c.stream_threshold);
 	free(c.piece_size);
+	free(c.spill_dir);
+	free(c.spill_size);
 	free(c.tmpdir);
 	free(c.log_file);
 	free(c.readahead);

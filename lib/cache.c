@@ -310,21 +310,33 @@ int ckpt_cache_lookup(struct ckpt_cache *c, struct ckpt_cache_key k, struct ckpt
 	return 0;
 }
 
-void ckpt_cache_insert(struct ckpt_cache *c, struct ckpt_cache_key k, uint8_t *data, size_t n)
+int ckpt_cache_insert_ref(struct ckpt_cache *c, struct ckpt_cache_key k, uint8_t *data, size_t n,
+			  struct ckpt_cache_ref *ref)
 {
 	struct ckpt_cache_entry *e;
 
+	if (ref)
+		memset(ref, 0, sizeof(*ref));
 	pthread_mutex_lock(&c->lock);
 	if (find(c, k) || n > c->budget || !(e = calloc(1, sizeof(*e)))) {
 		pthread_mutex_unlock(&c->lock);
 		free(data);
-		return;
+		return -ENOENT;
 	}
 	e->key = k;
 	e->state = PENDING;
+	e->refs = ref ? 1 : 0; /* held: not evicted before it is ready */
 	table_add(c, e);
 	make_ready(c, e, data, n);
 	pthread_mutex_unlock(&c->lock);
+	if (ref)
+		*ref = (struct ckpt_cache_ref){ e, data, n };
+	return 0;
+}
+
+void ckpt_cache_insert(struct ckpt_cache *c, struct ckpt_cache_key k, uint8_t *data, size_t n)
+{
+	ckpt_cache_insert_ref(c, k, data, n, NULL);
 }
 
 void ckpt_cache_unref(struct ckpt_cache *c, struct ckpt_cache_ref *ref)

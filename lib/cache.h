@@ -44,6 +44,10 @@ int ckpt_cache_get(struct ckpt_cache *c, struct ckpt_cache_key k, ckpt_cache_fil
 int ckpt_cache_lookup(struct ckpt_cache *c, struct ckpt_cache_key k, struct ckpt_cache_ref *ref);
 /* Inserts data (taken over) unless the key is present. */
 void ckpt_cache_insert(struct ckpt_cache *c, struct ckpt_cache_key k, uint8_t *data, size_t n);
+/* The same, and a reference to the entry (not counted as a hit): 0, or
+ * -ENOENT when it was not kept (present already, larger than the budget) */
+int ckpt_cache_insert_ref(struct ckpt_cache *c, struct ckpt_cache_key k, uint8_t *data, size_t n,
+			  struct ckpt_cache_ref *ref);
 void ckpt_cache_unref(struct ckpt_cache *c, struct ckpt_cache_ref *ref);
 
 struct ckpt_cache_stats {

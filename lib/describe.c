@@ -506,14 +506,19 @@ json_t *ckpt_src_stats_describe(struct ckpt_src *s)
 	json_t *j;
 
 	ckpt_src_stats(s, &st);
-	j = json_pack("{sI sI sI sI sI sI sI sI sI sI sI}", "schema", (json_int_t)CKPT_JSON_SCHEMA,
-		      "cache_hits", (json_int_t)st.cache_hits,
+	j = json_pack("{sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI sI}", "schema",
+		      (json_int_t)CKPT_JSON_SCHEMA, "cache_hits", (json_int_t)st.cache_hits,
 		      "cache_misses", (json_int_t)st.cache_misses, "cache_evictions",
 		      (json_int_t)st.cache_evictions, "cache_bytes", (json_int_t)st.cache_bytes,
 		      "cache_entries", (json_int_t)st.cache_entries, "cache_budget",
 		      (json_int_t)st.cache_budget, "decoded_bytes", (json_int_t)st.decoded_bytes,
-		      "readahead_jobs", (json_int_t)st.readahead_jobs, "source_reads",
-		      (json_int_t)st.source_reads, "source_scans", (json_int_t)st.source_scans);
+		      "readahead_jobs", (json_int_t)st.readahead_jobs, "spill_bytes",
+		      (json_int_t)st.spill.bytes, "spill_budget", (json_int_t)st.spill.budget,
+		      "spill_written", (json_int_t)st.spill.written, "spill_hits",
+		      (json_int_t)st.spill.hits, "spill_evicted", (json_int_t)st.spill.evicted,
+		      "spill_errors", (json_int_t)st.spill.errors, "spill_chunks",
+		      (json_int_t)st.spill.chunks, "source_reads", (json_int_t)st.source_reads,
+		      "source_scans", (json_int_t)st.source_scans);
 	if (j && ckpt_remote_stats(&rs) == 0)
 		json_object_set_new(
 			j, "remote",

@@ -381,8 +381,9 @@ void ckpt_src_stats(struct ckpt_src *s, struct ckpt_src_stats *out)
 
 	ckpt_cache_stats(s->cache, &c);
 	*out = (struct ckpt_src_stats){ c.hits, c.misses, c.evictions, c.bytes, c.entries, c.budget,
-					c.decoded, ckpt_ra_done(s->ra), ckpt_src_reads(),
+					c.decoded, ckpt_ra_done(s->ra), { 0 }, ckpt_src_reads(),
 					__atomic_load_n(&s->scans, __ATOMIC_RELAXED) };
+	ckpt_spill_stats(s->o.spill, &out->spill);
 }
 
 void ckpt_src_close(struct ckpt_src *s)

@@ -194,6 +194,7 @@ struct ckpt_src_stats {
 	uint64_t cache_hits, cache_misses, cache_evictions, cache_bytes, cache_entries, cache_budget;
 	uint64_t decoded_bytes; /* bytes decompressed and decoded */
 	uint64_t readahead_jobs; /* chunks (or runs of pieces) decoded ahead of readers */
+	struct ckpt_spill_stats spill; /* the mount's spill (all zero: none) */
 	uint64_t source_reads;   /* reads of SOURCE's files (fsutil's helpers) */
 	uint64_t source_scans;   /* listings of SOURCE's steps (ckpt_src_scan) */
 };

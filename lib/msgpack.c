@@ -702,7 +702,7 @@ int ckpt_mp_leaf_open(struct ckpt_item *it, const struct ckpt_node *n, struct ck
 {
 	const struct ckpt_opts *o = &it->step->src->o;
 	struct ckpt_array_opts ao = { it->step->src->cache, &o->lim, false, o->stream_threshold,
-				      o->piece_bytes, it->step->src->ra };
+				      o->piece_bytes, it->step->src->ra, o->spill };
 	char *prefix, *dir;
 	int rc;
 

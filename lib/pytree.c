@@ -387,7 +387,8 @@ int ckpt_pytree_leaf_open(struct ckpt_item *it, const struct ckpt_node *n, struc
 	switch (n->kind) {
 	case CKPT_NODE_ARRAY: {
 		struct ckpt_array_opts ao = { it->step->src->cache, &o->lim, it->missing_is_error,
-					      o->stream_threshold, o->piece_bytes, it->step->src->ra };
+					      o->stream_threshold, o->piece_bytes, it->step->src->ra,
+					      o->spill };
 		char *prefix;
 		int rc;
 

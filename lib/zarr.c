@@ -130,6 +130,7 @@ void ckpt_array_close(struct ckpt_array *a)
 	if (!a)
 		return;
 	ckpt_ra_forget(a->o.ra, a);
+	ckpt_spill_forget(a->o.spill, a->uid);
 	while (a->streams) {
 		struct zstream *st = a->streams;
 
@@ -463,6 +464,8 @@ int ckpt_array_view(struct ckpt_array *a, uint64_t off, size_t n, struct ckpt_ca
 			*skip = (size_t)(at % P);
 			return 1;
 		}
+		if (ckpt_zarr_spilled(a, chunk, at / P))
+			return 0; /* ckpt_array_read reads it from the spill */
 		/* decode up to that piece (it is cached on the way) */
 		if ((rc = ckpt_zarr_copy_streamed(a, chunk, at, 1, &one, err)) < 0)
 			return rc;

@@ -14,6 +14,7 @@
 
 #include "cache.h"
 #include "readahead.h"
+#include "spill.h"
 #include "ckpt_limits.h"
 #include "store.h"
 #include "zarr_meta.h"
@@ -27,6 +28,7 @@ struct ckpt_array_opts {
 	uint64_t stream_threshold;   /* chunks above this decode as streams */
 	size_t piece_bytes;          /* stream piece size */
 	struct ckpt_ra *ra;          /* read-ahead pool, or NULL */
+	struct ckpt_spill *spill;    /* streamed pieces also go there, or NULL */
 };
 
 /*

@@ -89,6 +89,8 @@ void ckpt_zstream_free(struct zstream *st);
 /* n bytes at off of streamed chunk `chunk` into out, through the cache's pieces */
 int ckpt_zarr_copy_streamed(struct ckpt_array *a, uint64_t chunk, uint64_t off, size_t n,
 			    uint8_t *out, struct ckpt_err *err);
+/* piece `piece` of streamed chunk `chunk` is in the spill */
+bool ckpt_zarr_spilled(struct ckpt_array *a, uint64_t chunk, uint64_t piece);
 /* decodes the pieces of a streamed chunk up to `piece`, never starting over */
 void ckpt_zarr_stream_prefetch(struct ckpt_array *a, uint64_t chunk, uint64_t piece);
 

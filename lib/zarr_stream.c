@@ -3,7 +3,10 @@
  * zarr_stream.c - chunks too large for the cache, decoded as one stream
  * (tier 3): cut into pieces of piece_bytes, each cached on its own, produced
  * in order by one decoder per chunk (restarted when a reader goes back
- * before it).  See zarr_int.h.
+ * before it).  Each piece decoded also goes to the spill (spill.h) when the
+ * mount has one: a reader going back to an evicted piece reads it there,
+ * and the stream starts over only for pieces the spill does not hold.
+ * See zarr_int.h.
  */
 #include "zarr_int.h"
 
@@ -13,6 +16,67 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Where a piece of this chunk is spilled; NULL when the array spills
+ * nothing: no spill, or raw bytes (their stream moves to any piece at
+ * once, from the stored chunk itself). */
+static const struct ckpt_spill_key *spill_key(const struct ckpt_array *a, uint64_t chunk,
+					      struct ckpt_spill_key *k)
+{
+	if (!a->o.spill || (a->scomp == CKPT_COMP_NONE && !a->whole))
+		return NULL;
+	*k = (struct ckpt_spill_key){ a->uid, chunk, a->m.chunk_nbytes, a->o.piece_bytes };
+	return k;
+}
+
+/* n bytes at off of a chunk, inside one piece, from the spill: 0 or -ENOENT */
+static int spill_read(struct ckpt_array *a, uint64_t chunk, uint64_t off, size_t n, uint8_t *out)
+{
+	struct ckpt_spill_key k;
+
+	return spill_key(a, chunk, &k) ? ckpt_spill_get(a->o.spill, &k, off, n, out) : -ENOENT;
+}
+
+/* the spill's hold on a piece it writes: the piece's cache entry */
+struct spill_hold {
+	struct ckpt_cache *cache;
+	struct ckpt_cache_ref ref;
+};
+
+static void spill_hold_done(void *ctx)
+{
+	struct spill_hold *h = ctx;
+
+	ckpt_cache_unref(h->cache, &h->ref);
+	free(h);
+}
+
+/* A piece decoded (buf, taken over) into the cache, and to the spill: it
+ * writes the cached bytes on its own thread, holding the entry until then. */
+static void piece_keep(struct ckpt_array *a, uint64_t chunk, uint64_t p, uint8_t *buf, size_t len)
+{
+	struct ckpt_cache_key key = { a->uid, chunk, p + 1 };
+	struct ckpt_spill_key k;
+	struct spill_hold *h;
+
+	if (!spill_key(a, chunk, &k) || !(h = malloc(sizeof(*h)))) {
+		ckpt_cache_insert(a->o.cache, key, buf, len);
+		return;
+	}
+	h->cache = a->o.cache;
+	if (ckpt_cache_insert_ref(a->o.cache, key, buf, len, &h->ref) < 0) {
+		free(h); /* not kept (already there): it was offered when it was */
+		return;
+	}
+	ckpt_spill_put(a->o.spill, &k, p, h->ref.data, h->ref.n, spill_hold_done, h);
+}
+
+bool ckpt_zarr_spilled(struct ckpt_array *a, uint64_t chunk, uint64_t piece)
+{
+	struct ckpt_spill_key k;
+
+	return spill_key(a, chunk, &k) && ckpt_spill_has(a->o.spill, &k, piece);
+}
 
 void ckpt_zstream_free(struct zstream *st)
 {
@@ -318,6 +382,8 @@ int ckpt_zarr_copy_streamed(struct ckpt_array *a, uint64_t chunk, uint64_t off, 
 			ckpt_cache_unref(a->o.cache, &ref);
 			goto next;
 		}
+		if (spill_read(a, chunk, off, take, out) == 0)
+			goto next; /* decoded before: no stream needed */
 		st = stream_acquire(a, chunk);
 		if (!st)
 			return -ENOMEM;
@@ -325,6 +391,8 @@ int ckpt_zarr_copy_streamed(struct ckpt_array *a, uint64_t chunk, uint64_t off, 
 		if (ckpt_cache_lookup(a->o.cache, key, &ref) == 0) {
 			memcpy(out, ref.data + within, take);
 			ckpt_cache_unref(a->o.cache, &ref);
+		} else if (spill_read(a, chunk, off, take, out) == 0) {
+			/* spilled while this reader waited for the stream */
 		} else {
 			if (!st->init)
 				rc = stream_init(a, st, err);
@@ -361,8 +429,12 @@ int ckpt_zarr_copy_streamed(struct ckpt_array *a, uint64_t chunk, uint64_t off, 
 				}
 				if (p == piece)
 					memcpy(out, buf + within, take);
-				ckpt_cache_insert(a->o.cache, (struct ckpt_cache_key){ a->uid, chunk, p + 1 },
-						  buf, len);
+				if (st->missing)
+					ckpt_cache_insert(a->o.cache,
+							  (struct ckpt_cache_key){ a->uid, chunk, p + 1 },
+							  buf, len);
+				else
+					piece_keep(a, chunk, p, buf, len);
 				if (p == piece)
 					break;
 			}
@@ -420,6 +492,8 @@ void ckpt_zarr_stream_prefetch(struct ckpt_array *a, uint64_t chunk, uint64_t pi
 		ckpt_cache_unref(a->o.cache, &ref);
 		return;
 	}
+	if (ckpt_zarr_spilled(a, chunk, piece))
+		return; /* decoded before: a reader reads it from the spill */
 	st = stream_acquire(a, chunk);
 	if (!st)
 		return;
@@ -455,7 +529,7 @@ void ckpt_zarr_stream_prefetch(struct ckpt_array *a, uint64_t chunk, uint64_t pi
 			free(buf); /* the reader will meet the error and report it */
 			break;
 		}
-		ckpt_cache_insert(a->o.cache, (struct ckpt_cache_key){ a->uid, chunk, p + 1 }, buf, len);
+		piece_keep(a, chunk, p, buf, len);
 	}
 	stream_retire_if_done(a, st);
 	pthread_mutex_unlock(&st->lock);

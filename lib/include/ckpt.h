@@ -37,9 +37,30 @@ struct ckpt_opts {
 	unsigned readahead_threads; /* decode ahead of sequential readers (0: off) */
 	bool read_only;            /* nothing is edited: items are opened without the
 	                            * change stamp an edit checks (ckpt_edit_begin: -EROFS) */
+	struct ckpt_spill *spill;  /* where streamed chunks' decoded pieces also go
+	                            * (borrowed, shared by sources; NULL: nowhere) */
 };
 
 void ckpt_opts_default(struct ckpt_opts *o);
+
+/* ---------------------------------------------------------------- spill */
+
+/*
+ * A bounded spill of decoded pieces on local disk: a chunk too large for
+ * the cache is decoded as a stream, and its pieces are also written there,
+ * so that a reader going back reads them instead of starting the stream
+ * over.  Opens a private directory (mkdtemp) in parent; at most `bytes` are
+ * held, the least recently used chunks released first.  The files in it
+ * are unlinked as soon as they are created: nothing outlives the process,
+ * however it ends (an empty directory does, unless ckpt_spill_close ran).
+ * Give it to sources through ckpt_opts.spill; close it after them.
+ * @return 0, -errno (the directory cannot be made)
+ */
+struct ckpt_spill;
+int ckpt_spill_open(struct ckpt_spill **out, const char *parent, uint64_t bytes,
+		    struct ckpt_err *err);
+/* Releases every file and removes the directory. */
+void ckpt_spill_close(struct ckpt_spill *sp);
 
 /* ---------------------------------------------------------------- sources */
 

@@ -1,0 +1,161 @@
+#!/usr/bin/env bats
+# The spill (lib/spill.c): pieces of a chunk larger than the cache, decoded
+# as a stream, are also written to a bounded spill on local disk, so that a
+# reader going back reads them there instead of starting the stream over.
+# With the defaults a mount's cache is 32M: chunks above 8M are streamed,
+# in pieces of 2M.  The spill's private directory is made in $TMPDIR (each
+# test points it at its own), and its files are unlinked at once: their
+# disk use is read through /proc/PID/fd (tests/tools/spill_check.py).
+
+load helpers
+
+teardown() { ckpt_teardown; }
+
+stat_of() { jqv "$MNT/.ckptfs-stats" "$1"; }
+
+# settled NAME VALUE: waits (up to 10 s) until the stat is VALUE: the spill
+# writes on its own thread, a few pieces behind the decoder
+settled() {
+	for _ in $(seq 1 200); do
+		[ "$(stat_of "$1")" = "$2" ] && return 0
+		sleep 0.05
+	done
+	echo "$1 is $(stat_of "$1"), expected $2" >&2
+	return 1
+}
+
+# checks PATH REF N: N random reads of PATH compared with REF (the kernel's
+# page cache dropped first, so that they reach the daemon)
+checks() { $PY "$ROOT/tests/tools/spill_check.py" reads "$@"; }
+
+# disk DIR: the bytes the daemon's spill files under DIR hold on disk
+disk() { $PY "$ROOT/tests/tools/spill_check.py" disk "$PID" "$1"; }
+
+@test "spill (defaults): random reads into a one-chunk leaf after a full pass are byte-exact and decode nothing; all gone at unmount" {
+	local t=$BATS_TEST_TMPDIR decoded budget held
+	"$CKPT" make "$t/c" --leaves 1 --leaf-bytes 64M --no-fsync >/dev/null
+	"$CKPT" cat "$t/c" layer_0000/w_00 >"$t/ref"
+	mkdir "$t/tmp"
+	TMPDIR=$t/tmp ckpt_mount "$t/c"
+	[ "$(ls "$t/tmp")" != "" ] && [ "$(ls "$t/tmp" | wc -l)" = 1 ]
+	cmp "$MNT/c/layer_0000/w_00" "$t/ref" # the first full pass
+	decoded=$(stat_of decoded_bytes)
+	settled spill_written $((64 << 20))
+	checks "$MNT/c/layer_0000/w_00" "$t/ref" 300 >&3
+	# from the spill (or the cache, which holds the last 32M), not decoded again
+	[ "$(stat_of decoded_bytes)" = "$decoded" ]
+	[ "$(stat_of spill_hits)" -ge 100 ]
+	# the default bound: 4G, or a quarter of the free space if less
+	budget=$(stat_of spill_budget)
+	[ "$budget" -gt 0 ] && [ "$budget" -le $((4 << 30)) ]
+	held=$(disk "$t/tmp")
+	echo "# spill holds $held bytes on disk, spill_bytes $(stat_of spill_bytes), budget $budget" >&3
+	[ "$held" -ge $((64 << 20)) ] && [ "$held" -le "$budget" ]
+	[ "$held" -le "$(stat_of spill_bytes)" ]
+	# read again through the mount (second pass): the same bytes
+	$PY -c 'import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED)' "$MNT/c/layer_0000/w_00"
+	cmp "$MNT/c/layer_0000/w_00" "$t/ref"
+	[ "$(stat_of decoded_bytes)" = "$decoded" ]
+	ckpt_unmount
+	[ -z "$(ls -A "$t/tmp")" ]
+}
+
+@test "spill: SIGTERM removes the spill directory; after SIGKILL no file is left (they are unlinked)" {
+	local t=$BATS_TEST_TMPDIR rc=0
+	"$CKPT" make "$t/c" --leaves 1 --leaf-bytes 24M --no-fsync >/dev/null
+	mkdir "$t/tmp"
+	TMPDIR=$t/tmp ckpt_mount "$t/c"
+	cat "$MNT/c/layer_0000/w_00" >/dev/null
+	settled spill_written $((24 << 20))
+	[ "$(stat_of spill_chunks)" = 1 ]
+	[ "$(disk "$t/tmp")" -ge $((24 << 20)) ]
+	kill -TERM "$PID"
+	wait "$PID" || rc=$?
+	echo "# exit status after SIGTERM: $rc" >&3
+	! mountpoint -q "$MNT"
+	unset 'MOUNTS[-1]' 'PIDS[-1]'
+	[ -z "$(ls -A "$t/tmp")" ]
+	# SIGKILL: nothing runs, yet the files are gone with the process
+	TMPDIR=$t/tmp ckpt_mount "$t/c"
+	cat "$MNT/c/layer_0000/w_00" >/dev/null
+	[ "$(stat_of spill_chunks)" = 1 ]
+	kill -KILL "$PID"
+	wait "$PID" || true
+	fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"
+	unset 'MOUNTS[-1]' 'PIDS[-1]'
+	[ -z "$(find "$t/tmp" -mindepth 1 ! -type d)" ]
+}
+
+@test "spill_size bounds the disk: chunks evicted least recently used first, a chunk larger than the bound keeps its first pieces; reads stay byte-exact" {
+	local t=$BATS_TEST_TMPDIR
+	# one leaf of four streamed chunks of 16M, 40M of spill: two fit
+	"$CKPT" make "$t/m" --leaves 1 --leaf-bytes 64M --chunk-bytes 16M --no-fsync >/dev/null
+	"$CKPT" cat "$t/m" layer_0000/w_00 >"$t/mref"
+	mkdir "$t/tmp"
+	TMPDIR=$t/tmp ckpt_mount "$t/m" -o spill_size=40M
+	cmp "$MNT/m/layer_0000/w_00" "$t/mref"
+	settled spill_written $((64 << 20))
+	[ "$(stat_of spill_budget)" = $((40 << 20)) ]
+	[ "$(stat_of spill_bytes)" -le $((40 << 20)) ]
+	[ "$(stat_of spill_evicted)" -ge $((16 << 20)) ]
+	[ "$(disk "$t/tmp")" -le $((40 << 20)) ]
+	checks "$MNT/m/layer_0000/w_00" "$t/mref" 60 >&3
+	[ "$(stat_of spill_hits)" -gt 0 ]
+	[ "$(stat_of spill_bytes)" -le $((40 << 20)) ]
+	[ "$(disk "$t/tmp")" -le $((40 << 20)) ]
+	ckpt_unmount
+	[ -z "$(ls -A "$t/tmp")" ]
+	# one chunk of 64M, 24M of spill: its first 12 pieces of 2M
+	"$CKPT" make "$t/c" --leaves 1 --leaf-bytes 64M --no-fsync >/dev/null
+	"$CKPT" cat "$t/c" layer_0000/w_00 >"$t/ref"
+	TMPDIR=$t/tmp ckpt_mount "$t/c" -o spill_size=24M
+	cmp "$MNT/c/layer_0000/w_00" "$t/ref"
+	settled spill_bytes $((24 << 20))
+	[ "$(disk "$t/tmp")" -le $((24 << 20)) ]
+	checks "$MNT/c/layer_0000/w_00" "$t/ref" 30 >&3
+	[ "$(stat_of spill_bytes)" = $((24 << 20)) ]
+	ckpt_unmount
+	[ -z "$(ls -A "$t/tmp")" ]
+}
+
+@test "spill_size=0: no spill, reads byte-exact as before (a read going back decodes again); chunks the cache holds are never spilled" {
+	local t=$BATS_TEST_TMPDIR decoded
+	"$CKPT" make "$t/c" --leaves 1 --leaf-bytes 64M --no-fsync >/dev/null
+	"$CKPT" cat "$t/c" layer_0000/w_00 >"$t/ref"
+	mkdir "$t/tmp"
+	TMPDIR=$t/tmp ckpt_mount "$t/c" -o spill_size=0
+	[ -z "$(ls -A "$t/tmp")" ]
+	cmp "$MNT/c/layer_0000/w_00" "$t/ref"
+	decoded=$(stat_of decoded_bytes)
+	checks "$MNT/c/layer_0000/w_00" "$t/ref" 20 >&3
+	[ "$(stat_of decoded_bytes)" -gt "$decoded" ]
+	[ "$(stat_of spill_budget)" = 0 ] && [ "$(stat_of spill_written)" = 0 ]
+	ckpt_unmount
+	# 4M chunks are decoded whole and cached: nothing to spill
+	"$CKPT" make "$t/s" --leaves 1 --leaf-bytes 64M --chunk-bytes 4M --no-fsync >/dev/null
+	TMPDIR=$t/tmp ckpt_mount "$t/s"
+	cat "$MNT/s/layer_0000/w_00" >/dev/null
+	[ "$(stat_of spill_written)" = 0 ] && [ "$(stat_of spill_chunks)" = 0 ]
+	ckpt_unmount
+	[ -z "$(ls -A "$t/tmp")" ]
+}
+
+@test "spill_dir: the private directory is made inside it; one that cannot be used is refused at mount" {
+	local t=$BATS_TEST_TMPDIR
+	"$CKPT" make "$t/c" --leaves 1 --leaf-bytes 24M --no-fsync >/dev/null
+	mkdir "$t/sd"
+	ckpt_mount "$t/c" -o spill_dir="$t/sd",spill_size=1G
+	[ "$(ls "$t/sd" | grep -c '^ckptfs-spill\.')" = 1 ]
+	cat "$MNT/c/layer_0000/w_00" >/dev/null
+	settled spill_written $((24 << 20))
+	ckpt_unmount
+	[ -z "$(ls -A "$t/sd")" ]
+	mkdir "$t/mp"
+	run "$CKPTFS" "$t/c" "$t/mp" -f -o spill_dir="$t/nonexistent"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"spill directory in '$t/nonexistent'"* ]]
+	run "$CKPTFS" "$t/c" "$t/mp" -f -o spill_size=lots
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"bad spill_size 'lots'"* ]]
+	! mountpoint -q "$t/mp"
+}
