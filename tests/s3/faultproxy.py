@@ -54,6 +54,10 @@ Control port (plain HTTP, answers text/plain; use curl):
                     whose method is M and whose request target contains SUBSTR
   GET /log          every data request seen, one a line: METHOD TARGET OUTCOME
                     (OUTCOME: the status answered, or fault:KIND)
+  GET /trace        the same requests with their timing, one a line:
+                    START END METHOD TARGET RANGE OUTCOME, START and END in
+                    ms since the proxy started (the request's headers read;
+                    the answer's last byte sent), RANGE the Range header or -
   GET /zero         forget the requests seen (counts start again at 0)
   GET /set?verify=0|1&ifmatch=0|1&rangefix=0|1
   GET /latency?ms=M  emulate a network round trip of M milliseconds (default
@@ -112,6 +116,8 @@ class State:
         self.upstream = upstream
         self.faults = []  # dicts: kind, n, match, seconds, after
         self.log = []  # (method, target, outcome)
+        self.times = []  # (start, end, range) of each logged request
+        self.t0 = time.monotonic()
         self.key, self.secret = (verify.split(":", 1) if verify else (None, None))
         self.region = region
         self.settings = {"verify": bool(verify), "ifmatch": True, "rangefix": True}
@@ -127,10 +133,16 @@ class State:
                     return dict(f)
             return None
 
-    def record(self, method, target):
+    def record(self, method, target, rng=None):
         with self.lock:
             self.log.append([method, target, "-"])
+            self.times.append([time.monotonic(), None, rng or "-"])
             return len(self.log) - 1
+
+    def done(self, i):
+        with self.lock:
+            if i < len(self.times):
+                self.times[i][1] = time.monotonic()
 
     def outcome(self, i, what):
         with self.lock:
@@ -249,7 +261,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_any(self):
         state = STATE
         target = self.path
-        i = state.record(self.command, target)
+        i = state.record(self.command, target, self.headers.get("Range"))
+        try:
+            self.answer(state, target, i)
+        finally:
+            state.done(i)
+
+    def answer(self, state, target, i):
         rtt = state.latency
         if rtt > 0:
             # the request's round trip, and the handshake's on a new connection
@@ -504,9 +522,19 @@ class Control(http.server.BaseHTTPRequestHandler):
                 with st.lock:
                     text = "".join("%s %s %s\n" % tuple(e) for e in st.log)
                 return self.reply(text)
+            if url.path == "/trace":
+                with st.lock:
+                    text = "".join(
+                        "%.1f %s %s %s %s %s\n" % (
+                            1000 * (t[0] - st.t0),
+                            "-" if t[1] is None else "%.1f" % (1000 * (t[1] - st.t0)),
+                            e[0], e[1], t[2].replace(" ", ""), e[2])
+                        for e, t in zip(st.log, st.times))
+                return self.reply(text)
             if url.path == "/zero":
                 with st.lock:
                     st.log.clear()
+                    st.times.clear()
                 return self.reply("ok\n")
             if url.path == "/set":
                 for k, v in q.items():
