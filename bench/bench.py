@@ -7,11 +7,15 @@ of ratios measured in the same run, and writes it to bench/RESULTS.md with
 the machine's description.  A benchmark, not a test: nothing here fails on
 a slow machine.
 
-  bench.py BUILD WORK [--quick] [--runs N] [--only 7|8]
+  bench.py BUILD WORK [--quick] [--runs N] [--only 7|8|9] [--no-s3]
 --quick: 256 MiB instead of 1 GiB, 20,000 leaves instead of 100,000, no 10 GiB case,
-500 and 50 leaves instead of 2000 and 200 in case 7.
+500 and 50 leaves instead of 2000 and 200 in case 7, 50 leaves instead of 200 in case 9.
 --only 7: only case 7 (a whole step of small leaves), printed, RESULTS.md left alone;
---only 8 the same for case 8 (random reads after a full pass, spill on and off).
+--only 8 the same for case 8 (random reads after a full pass, spill on and off);
+--only 9 (or s3) for case 9 (checkpoints on S3).
+--no-s3: no case 9.  Case 9 needs s3rver in build-node/ (scripts/test installs it)
+and node; it starts tests/s3/server, uploads, and emulates round trips of 0, 20
+and 50 ms in the fault proxy (GET /latency: per request, not bandwidth-delay).
 """
 import json, os, platform, random, shutil, statistics, subprocess, sys, tempfile, time
 
@@ -176,6 +180,246 @@ def after_pass(build, work, quick, runs, row):
         row("8", "%s: reads served by the spill" % label, med(hits), "")
 
 
+# ---------------------------------------------------------------- 8. S3
+S3_KEYS = {"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER",
+           "AWS_REGION": "us-east-1"}
+S3_PARALLEL = 8  # connections: ckptfs's default -o parallel, and the curl baseline's
+S3_PART = 8 * MiB  # ckptfs's largest range GET (lib/rpages.c PART), and the baseline's
+
+
+class S3Server:
+    """tests/s3/server (s3rver behind tests/s3/faultproxy.py) in DIR"""
+
+    def __init__(self, d):
+        self.dir = d
+        out = subprocess.run([os.path.join(ROOT, "tests", "s3", "server"), "start", d],
+                             check=True, capture_output=True, text=True).stdout
+        env = dict(line.split("=", 1) for line in out.split())
+        self.endpoint, self.control = env["S3_ENDPOINT"], env["S3_PROXY_CONTROL"]
+        os.environ.update(S3_KEYS, S3_ENDPOINT=self.endpoint)
+        sh(os.path.join(ROOT, "tests", "s3", "mb"), "s3://bench")
+
+    def ctl(self, path):
+        return subprocess.run(["curl", "-sf", self.control + path], check=True,
+                              capture_output=True, text=True).stdout
+
+    def requests(self):
+        return int(self.ctl("/count"))
+
+    def upload(self, src, prefix):
+        sh(os.path.join(ROOT, "tests", "s3", "upload"), src, "s3://bench/" + prefix,
+           stdout=subprocess.DEVNULL)
+
+    def url(self, key):
+        return "%s/bench/%s" % (self.endpoint, key)
+
+    def stop(self):
+        sh(os.path.join(ROOT, "tests", "s3", "server"), "stop", self.dir)
+
+
+class S3Mount(Mount):
+    """ckptfs s3://bench/PREFIX, daemonized; its pid found by its mountpoint
+    (other ckptfs daemons may run on this machine)"""
+
+    def __init__(self, build, srv, prefix, *opts):
+        self.mnt = tempfile.mkdtemp(prefix="ckptfs-bench.")
+        self.t0 = time.monotonic()
+        sh(os.path.join(build, "fs", "ckptfs"), "s3://bench/" + prefix, self.mnt, "-o",
+           ",".join(("ro", "endpoint=" + srv.endpoint) + opts))
+        self.ready_s = time.monotonic() - self.t0
+        self.pid = None
+        for p in os.listdir("/proc"):
+            try:
+                if p.isdigit() and self.mnt.encode() in open("/proc/%s/cmdline" % p, "rb").read():
+                    self.pid = int(p)
+            except OSError:
+                pass
+
+
+def curl_parallel(srv, transfers):
+    """transfers: (KEY, OFFSET, LENGTH or None, OUTPUT); one curl, S3_PARALLEL at once"""
+    cfg = tempfile.NamedTemporaryFile("w", suffix=".curlrc", delete=False)
+    for i, (key, off, n, out) in enumerate(transfers):
+        if i:
+            cfg.write("next\n")
+        cfg.write('aws-sigv4 = "aws:amz:us-east-1:s3"\nuser = "S3RVER:S3RVER"\n'
+                  'header = "x-amz-content-sha256: UNSIGNED-PAYLOAD"\nfail\n')
+        if n is not None:
+            cfg.write("range = %d-%d\n" % (off, off + n - 1))
+        cfg.write('url = "%s"\noutput = "%s"\n' % (srv.url(key), out))
+    cfg.close()
+    try:
+        sh("curl", "-sS", "--no-progress-meter", "--parallel", "--parallel-max", str(S3_PARALLEL),
+           "-K", cfg.name)
+    finally:
+        os.unlink(cfg.name)
+
+
+def data_objects(src):
+    """the OCDBT data files of a generated checkpoint that ckptfs fetches by
+    range (over 64 KiB: smaller ones come whole with the listing), with sizes"""
+    out = []
+    for dp, _, fs in os.walk(src):
+        for f in sorted(fs):
+            p = os.path.join(dp, f)
+            if "/d/" in p + "/" and os.path.basename(dp) == "d" and os.path.getsize(p) > 65536:
+                out.append((os.path.relpath(p, src), os.path.getsize(p)))
+    return sorted(out)
+
+
+def download_decode(srv, prefix, objs, tmp, ranged):
+    """the baseline: the data objects downloaded with S3_PARALLEL curl
+    connections (ranged: in S3_PART range GETs, as ckptfs asks), then
+    `zstd -dc` of the same frames (one core); seconds (download, decode)"""
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    tr, files = [], []
+    for i, (rel, size) in enumerate(objs):
+        if ranged:
+            parts = []
+            for j, off in enumerate(range(0, size, S3_PART)):
+                parts.append(os.path.join(tmp, "%d.%06d" % (i, j)))
+                tr.append((prefix + "/" + rel, off, min(S3_PART, size - off), parts[-1]))
+            files.append(parts)
+        else:
+            files.append([os.path.join(tmp, "%d" % i)])
+            tr.append((prefix + "/" + rel, 0, None, files[-1][0]))
+    t0 = time.monotonic()
+    curl_parallel(srv, tr)
+    t1 = time.monotonic()
+    if ranged:  # each object's parts in order into one zstd (frames cross the parts)
+        for parts in files:
+            subprocess.run("cat %s | zstd -dcq > /dev/null 2>&1" % " ".join(parts), shell=True)
+    else:
+        subprocess.run(["zstd", "-dcq"] + [f[0] for f in files], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    # (rc not checked: these data files end with bytes after the frames, which
+    # zstd reports as "unsupported format" once it has decoded the frames)
+    t2 = time.monotonic()
+    shutil.rmtree(tmp)
+    return t1 - t0, t2 - t1
+
+
+def s3_cases(build, work, quick, runs, row, latencies=(0, 20, 50)):
+    """case 9: checkpoints on S3 (the local s3rver behind the fault proxy,
+    with an emulated round trip per request: see tests/s3/faultproxy.py
+    GET /latency), against parallel curl then zstd -dc"""
+    big = "256M" if quick else "1G"
+    nbig = (256 if quick else 1024) * MiB
+    nstep = 50 if quick else 200
+    gen = {
+        "root100": make(build, work, "s3_root100", "--steps", "100", "--leaves", "8",
+                        "--leaf-bytes", "4K"),
+        "item10k": make(build, work, "leaves_10000", "--leaves", "10000", "--leaf-bytes", "64",
+                        "--depth", "3"),
+        "big": make(build, work, "c16_" + big, "--leaves", "1", "--leaf-bytes", big,
+                    "--chunk-bytes", "16M"),
+        "step": make(build, work, "step_%dx4096K" % nstep, "--leaves", str(nstep),
+                     "--leaf-bytes", "4096K"),
+    }
+    if not os.path.exists(os.path.join(ROOT, "build-node", "node_modules", "s3rver", "package.json")):
+        print("9. skipped: s3rver is not installed (scripts/test tests/bats/s3infra.bats installs it)")
+        return
+    sdir = tempfile.mkdtemp(prefix="s3.", dir=work)
+    tmp = os.path.join(work, "s3-download")
+    print("9. on S3: starting the local server, uploading", flush=True)
+    srv = S3Server(sdir)
+    try:
+        for k, v in gen.items():
+            srv.upload(v, k)
+        big_objs, step_objs = data_objects(gen["big"]), data_objects(gen["step"])
+        step_mib = nstep * 4
+        walk = "find . -type f ! -name '*.json' ! -name '*.npy' -print0 | xargs -0 cat > /dev/null"
+        for lat in latencies:
+            srv.ctl("/latency?ms=%d" % lat)
+            rtt = "%d ms" % lat
+            print("9. round trip %s" % rtt, flush=True)
+            r = {k: [] for k in ("ls", "ls_req", "ready", "item_mount", "item_find",
+                                 "item_req", "ttfb", "cat", "cat_hwm", "cat_cpu", "cat_req",
+                                 "b_dl", "b_dec", "step", "step_hwm", "step_cpu", "step_req",
+                                 "s_dl", "s_dec")}
+            for _ in range(runs):
+                # mount to the first ls of a root of 100 steps
+                srv.ctl("/zero")
+                with S3Mount(build, srv, "root100") as m:
+                    n = len(os.listdir(m.mnt))
+                    r["ls"].append(time.monotonic() - m.t0)
+                    r["ready"].append(m.ready_s)
+                    r["ls_req"].append(srv.requests())
+                assert n >= 100, n
+                # an item of 10,000 leaves: mount, then find
+                with S3Mount(build, srv, "item10k") as m:
+                    r["item_mount"].append(m.ready_s)
+                    srv.ctl("/zero")
+                    t0 = time.monotonic()
+                    nitem = len(subprocess.run(["find", m.mnt], check=True, capture_output=True)
+                                .stdout.splitlines())
+                    r["item_find"].append(time.monotonic() - t0)
+                    r["item_req"].append(srv.requests())
+                # first byte of the big leaf after mount
+                with S3Mount(build, srv, "big") as m:
+                    p = leaf(m.mnt, "")
+                    r["ttfb"].append(timed(lambda: sh("dd", "if=" + p, "of=/dev/null", "bs=4k",
+                                                      "count=1", stderr=subprocess.DEVNULL)))
+                # cat of the big leaf
+                srv.ctl("/zero")
+                with S3Mount(build, srv, "big") as m:
+                    p = leaf(m.mnt, "")
+                    r["cat"].append(timed(lambda: cat(p)))
+                    r["cat_hwm"].append(m.hwm_kib())
+                    r["cat_cpu"].append(daemon_cpu_s(m.pid))
+                    r["cat_req"].append(srv.requests())
+                dl, dec = download_decode(srv, "big", big_objs, tmp, True)
+                r["b_dl"].append(dl)
+                r["b_dec"].append(dec)
+                # a whole step
+                srv.ctl("/zero")
+                with S3Mount(build, srv, "step") as m:
+                    r["step"].append(timed(lambda: sh("sh", "-c", walk, cwd=m.mnt)))
+                    r["step_hwm"].append(m.hwm_kib())
+                    r["step_cpu"].append(daemon_cpu_s(m.pid))
+                    r["step_req"].append(srv.requests())
+                dl, dec = download_decode(srv, "step", step_objs, tmp, False)
+                r["s_dl"].append(dl)
+                r["s_dec"].append(dec)
+            c = "9/%d" % lat
+
+            def ms(k):
+                return 1000 * med(r[k])
+            row(c, "RTT %s: mount to first ls of a root of 100 steps" % rtt, ms("ls"), "ms")
+            row(c, "RTT %s: of which until ckptfs returns (listing, small objects)" % rtt,
+                ms("ready"), "ms")
+            row(c, "RTT %s: requests until the first ls" % rtt, med(r["ls_req"]), "")
+            row(c, "RTT %s: item of 10,000 leaves: mount" % rtt, ms("item_mount"), "ms")
+            row(c, "RTT %s: item: find after mount (%d entries)" % (rtt, nitem), ms("item_find"), "ms")
+            row(c, "RTT %s: item: requests during find" % rtt, med(r["item_req"]), "")
+            row(c, "RTT %s: first 4 KiB of the %s leaf after mount (dd)" % (rtt, big), ms("ttfb"), "ms")
+            if lat:
+                row(c, "RTT %s: the same, in round trips" % rtt, ms("ttfb") / lat, "RTT")
+            row(c, "RTT %s: cat %s leaf, 16 MiB chunks (peak RSS %.0f MiB, CPU %.1f s, %d requests)"
+                % (rtt, big, med(r["cat_hwm"]) / 1024, med(r["cat_cpu"]), med(r["cat_req"])),
+                nbig / MiB / med(r["cat"]), "MiB/s")
+            row(c, "RTT %s: baseline: %d curl, %d MiB ranges (s download + s zstd -dc)"
+                % (rtt, S3_PARALLEL, S3_PART // MiB), nbig / MiB / (med(r["b_dl"]) + med(r["b_dec"])),
+                "MiB/s (%.2f + %.2f s)" % (med(r["b_dl"]), med(r["b_dec"])))
+            row(c, "RTT %s: ratio cat / baseline (median of per-run ratios)" % rtt,
+                med([(a + b) / t for a, b, t in zip(r["b_dl"], r["b_dec"], r["cat"])]), "x")
+            row(c, "RTT %s: whole step %dx4 MiB, find|xargs cat (peak RSS %.0f MiB, CPU %.1f s, %d requests)"
+                % (rtt, nstep, med(r["step_hwm"]) / 1024, med(r["step_cpu"]), med(r["step_req"])),
+                step_mib / med(r["step"]), "MiB/s")
+            row(c, "RTT %s: baseline: %d curl of the %d objects (s download + s zstd -dc)"
+                % (rtt, S3_PARALLEL, len(step_objs)),
+                step_mib / (med(r["s_dl"]) + med(r["s_dec"])),
+                "MiB/s (%.2f + %.2f s)" % (med(r["s_dl"]), med(r["s_dec"])))
+            row(c, "RTT %s: ratio step / baseline (median of per-run ratios)" % rtt,
+                med([(a + b) / t for a, b, t in zip(r["s_dl"], r["s_dec"], r["step"])]), "x")
+        srv.ctl("/latency?ms=0")
+    finally:
+        srv.stop()
+        shutil.rmtree(sdir, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def machine():
     cpu = "?"
     for line in open("/proc/cpuinfo"):
@@ -203,9 +447,14 @@ def main():
 
     if "--only" in sys.argv:
         only = sys.argv[sys.argv.index("--only") + 1]
-        if only not in ("7", "8"):
-            raise SystemExit("--only: only case 7 or 8 runs alone")
-        (whole_steps if only == "7" else after_pass)(build, work, quick, runs, row)
+        if only == "7":
+            whole_steps(build, work, quick, runs, row)
+        elif only == "8":
+            after_pass(build, work, quick, runs, row)
+        elif only in ("9", "s3"):
+            s3_cases(build, work, quick, runs, row)
+        else:
+            raise SystemExit("--only: only case 7, 8 or 9 (s3) runs alone")
         return
     print("generating (kept in %s between runs)" % work)
     one = make(build, work, "one_" + big, "--leaves", "1", "--leaf-bytes", big)
@@ -369,6 +618,10 @@ def main():
     # ------------------------------------------------------------ 8. after a full pass
     after_pass(build, work, quick, runs, row)
 
+    # ------------------------------------------------------------ 9. on S3
+    if "--no-s3" not in sys.argv:
+        s3_cases(build, work, quick, runs, row)
+
     os.unlink(decoded)
     with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as f:
         f.write("# ckptfs benchmark results\n\n")
@@ -381,7 +634,9 @@ def main():
                 "against `zstd -dc`, python3-zarr and the page cache; 2 random 4 KiB preads; "
                 "3 metadata walks of %d leaves; 4 mount and memory; 5 parallel readers; "
                 "6 a repeated read; 7 a whole step of small one-chunk leaves; 8 random reads "
-                "into the one-chunk leaf after a full pass, spill on and off. All mounts `-o ro`.\n" % (big, nleaves))
+                "into the one-chunk leaf after a full pass, spill on and off; 9 on S3 (local s3rver "
+                "behind tests/s3/faultproxy.py, round trips emulated per request by the proxy, "
+                "not bandwidth-delay). All mounts `-o ro`.\n" % (big, nleaves))
     print("written bench/RESULTS.md")
 
 

@@ -42,6 +42,11 @@
 #   s3_requests [METHOD] [SUBSTRING]   prints how many requests the proxy
 #                          saw (method "" = any; SUBSTRING of path?query)
 #   s3_requests_zero       starts the counts again; s3_requests_log: all seen
+#   s3_latency MS          emulated round trip: every request's answer comes
+#                          MS ms later, the first on a new connection 2*MS
+#                          (the handshake); bodies still stream at local
+#                          speed (no bandwidth-delay); 0 turns it off.  See
+#                          "GET /latency" in tests/s3/faultproxy.py
 # The tools behind them (tests/s3/upload, put, rm, ls, mb, server,
 # faultproxy.py) document themselves; docs/testing-s3.md tells the whole.
 
@@ -75,7 +80,8 @@ s3_setup_file() {
 # so that a failed test leaves nothing armed for the next; no-op elsewhere
 s3_reset() {
 	[ -n "${S3_LOCAL:-}" ] || return 0
-	s3_control clear >/dev/null && s3_control up >/dev/null
+	s3_control clear >/dev/null && s3_control up >/dev/null &&
+		s3_control latency --data-urlencode ms=0 >/dev/null
 }
 
 s3_teardown_file() {
@@ -147,3 +153,4 @@ s3_requests() {
 }
 s3_requests_zero() { s3_need_proxy; s3_control zero >/dev/null; }
 s3_requests_log() { s3_need_proxy; s3_control log; }
+s3_latency() { s3_need_proxy; s3_control latency --data-urlencode "ms=$1" >/dev/null; }

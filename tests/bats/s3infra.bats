@@ -174,6 +174,28 @@ odd_tree() {
 	cmp "$BATS_TEST_TMPDIR/big" "$BATS_TEST_TMPDIR/got"
 }
 
+@test "latency delays each answer by a round trip, a new connection's first by two" {
+	s3_need_proxy
+	echo x >"$BATS_TEST_TMPDIR/f"
+	s3_put "$BATS_TEST_TMPDIR/f" lat/f
+	url=$(s3_http_url lat/f)
+	s3_latency 300
+	# two requests on one connection: time to the first byte of each answer
+	run s3_curl -o /dev/null -o /dev/null -w '%{time_starttransfer} %{num_connects}\n' "$url" "$url"
+	[ "$status" -eq 0 ]
+	echo "$output"
+	read -r first conns1 <<<"${lines[0]}"
+	read -r second conns2 <<<"${lines[1]}"
+	ms() { awk -v s="$1" 'BEGIN { printf "%d", s * 1000 }'; }
+	[ "$conns1" -eq 1 ] && [ "$conns2" -eq 0 ] # the second reused the connection
+	[ "$(ms "$first")" -ge 600 ]
+	[ "$(ms "$second")" -ge 300 ]
+	[ "$(ms "$second")" -lt 600 ]
+	s3_latency 0
+	run s3_curl -o /dev/null -w '%{time_starttransfer}' "$url"
+	[ "$(ms "$output")" -lt 300 ]
+}
+
 @test "down refuses connections, up serves again" {
 	s3_need_proxy
 	echo x >"$BATS_TEST_TMPDIR/f"

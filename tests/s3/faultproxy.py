@@ -54,9 +54,31 @@ Control port (plain HTTP, answers text/plain; use curl):
                     whose method is M and whose request target contains SUBSTR
   GET /log          every data request seen, one a line: METHOD TARGET OUTCOME
                     (OUTCOME: the status answered, or fault:KIND)
+  GET /trace        the same requests with their timing, one a line:
+                    START END METHOD TARGET RANGE OUTCOME, START and END in
+                    ms since the proxy started (the request's headers read;
+                    the answer's last byte sent), RANGE the Range header or -
   GET /zero         forget the requests seen (counts start again at 0)
   GET /set?verify=0|1&ifmatch=0|1&rangefix=0|1
-  GET /status       up/down, armed faults, settings
+  GET /latency?ms=M  emulate a network round trip of M milliseconds (default
+                    0: none) between the clients and the store, for every
+                    data request from then on:
+                      * each request's answer (status line, headers, body) is
+                        held back M ms after the request line and headers have
+                        been read, before it is forwarded upstream (or faulted): the request's
+                        way there and the answer's first byte's way back, one
+                        round trip on top of what the server takes;
+                      * the first request of each new client connection waits
+                        M ms more (2 M in all): the TCP handshake's round trip
+                        before the client could send it.  (Plain HTTP: no TLS
+                        handshake, which would add 1-2 more on a real store.)
+                    What it does not emulate: bandwidth and TCP's
+                    bandwidth-delay behaviour (slow start, window limits per
+                    connection): once the answer starts, its body streams at
+                    the local speed.  So it measures how many round trips a
+                    client waits for, one after another, not how fast one
+                    connection can go over a long link.
+  GET /status       up/down, armed faults, settings, latency
 """
 
 import argparse
@@ -94,11 +116,14 @@ class State:
         self.upstream = upstream
         self.faults = []  # dicts: kind, n, match, seconds, after
         self.log = []  # (method, target, outcome)
+        self.times = []  # (start, end, range) of each logged request
+        self.t0 = time.monotonic()
         self.key, self.secret = (verify.split(":", 1) if verify else (None, None))
         self.region = region
         self.settings = {"verify": bool(verify), "ifmatch": True, "rangefix": True}
         self.down = False
         self.clients = set()  # open client sockets
+        self.latency = 0.0  # emulated round trip, seconds (GET /latency)
 
     def take_fault(self, target):
         with self.lock:
@@ -108,10 +133,16 @@ class State:
                     return dict(f)
             return None
 
-    def record(self, method, target):
+    def record(self, method, target, rng=None):
         with self.lock:
             self.log.append([method, target, "-"])
+            self.times.append([time.monotonic(), None, rng or "-"])
             return len(self.log) - 1
+
+    def done(self, i):
+        with self.lock:
+            if i < len(self.times):
+                self.times[i][1] = time.monotonic()
 
     def outcome(self, i, what):
         with self.lock:
@@ -213,6 +244,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        self.fresh = True  # no request answered yet on this client connection
         with STATE.lock:
             STATE.clients.add(self.connection)
 
@@ -229,7 +261,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_any(self):
         state = STATE
         target = self.path
-        i = state.record(self.command, target)
+        i = state.record(self.command, target, self.headers.get("Range"))
+        try:
+            self.answer(state, target, i)
+        finally:
+            state.done(i)
+
+    def answer(self, state, target, i):
+        rtt = state.latency
+        if rtt > 0:
+            # the request's round trip, and the handshake's on a new connection
+            time.sleep(2 * rtt if self.fresh else rtt)
+        self.fresh = False
         fault = state.take_fault(target)
         kind = fault["kind"] if fault else None
         if kind in ERRORS:
@@ -479,9 +522,19 @@ class Control(http.server.BaseHTTPRequestHandler):
                 with st.lock:
                     text = "".join("%s %s %s\n" % tuple(e) for e in st.log)
                 return self.reply(text)
+            if url.path == "/trace":
+                with st.lock:
+                    text = "".join(
+                        "%.1f %s %s %s %s %s\n" % (
+                            1000 * (t[0] - st.t0),
+                            "-" if t[1] is None else "%.1f" % (1000 * (t[1] - st.t0)),
+                            e[0], e[1], t[2].replace(" ", ""), e[2])
+                        for e, t in zip(st.log, st.times))
+                return self.reply(text)
             if url.path == "/zero":
                 with st.lock:
                     st.log.clear()
+                    st.times.clear()
                 return self.reply("ok\n")
             if url.path == "/set":
                 for k, v in q.items():
@@ -491,11 +544,19 @@ class Control(http.server.BaseHTTPRequestHandler):
                         return self.reply("no --verify KEY:SECRET given\n", 400)
                     st.settings[k] = v == "1"
                 return self.reply("ok\n")
+            if url.path == "/latency":
+                ms = float(q.get("ms", 0))
+                if ms < 0:
+                    return self.reply("ms must be >= 0\n", 400)
+                with st.lock:
+                    st.latency = ms / 1000.0
+                return self.reply("ok\n")
             if url.path == "/status":
                 with st.lock:
-                    text = "%s\nfaults %s\nsettings %s\n" % (
+                    text = "%s\nfaults %s\nsettings %s\nlatency_ms %g\n" % (
                         "down" if st.down else "up",
-                        [f for f in st.faults if f["n"] > 0], st.settings)
+                        [f for f in st.faults if f["n"] > 0], st.settings,
+                        st.latency * 1000)
                 return self.reply(text)
             return self.reply("unknown command\n", 404)
         except (KeyError, ValueError) as e:
