@@ -230,6 +230,8 @@ static int apply_options(const struct cli *c, struct ckptfs *fs)
 	}
 	if (c->ra_threads_set)
 		fs->lib.readahead_threads = c->ra_threads;
+	else if (c->url)
+		fs->lib.readahead_threads = 16; /* on object storage they wait on round trips, not CPUs */
 	/* half the cache: the next chunk decodes while this one is read,
 	 * and what was decoded ahead is still cached when the reader comes */
 	fs->o.readahead_bytes = fs->lib.cache_bytes / 2;

@@ -79,6 +79,11 @@ struct ckpt_remote {
 	pthread_cond_t stop_cond;
 	pthread_t poller;
 	bool polling, stop, failing;
+	/* the small objects of the first listing, fetched once serving (warm_main) */
+	char **warm;
+	size_t n_warm;
+	pthread_t warmer;
+	bool warming;
 };
 
 /* the source reader is one per process: it asks each open remote in turn */
@@ -326,7 +331,21 @@ static void place(struct ckpt_remote *r, struct pending *p)
 }
 
 /* makes the files of the new and changed entries: stage all, fetch the small, place (markers last) */
-static void materialise(struct ckpt_remote *r, const struct entry **add, size_t n)
+/* the first listing: its small objects are fetched after the mount is up */
+static void defer_small(struct ckpt_remote *r, const struct pending *p, size_t n)
+{
+	char **w = calloc(n ? n : 1, sizeof(*w));
+	size_t k = 0;
+
+	for (size_t i = 0; w && i < n; i++)
+		if (p[i].f.fd >= 0 && p[i].e->size && p[i].e->size <= SMALL_OBJECT &&
+		    !all_present(&p[i].f, p[i].e->size) && (w[k] = strdup(p[i].f.rel)))
+			k++;
+	r->warm = w;
+	r->n_warm = k;
+}
+
+static void materialise(struct ckpt_remote *r, const struct entry **add, size_t n, bool first)
 {
 	struct pending *p = calloc(n ? n : 1, sizeof(*p));
 
@@ -346,7 +365,10 @@ static void materialise(struct ckpt_remote *r, const struct entry **add, size_t 
 			ckpt_rstore_put(&p[i].f);
 		}
 	}
-	prefetch_small(r, p, n);
+	if (first)
+		defer_small(r, p, n);
+	else
+		prefetch_small(r, p, n); /* a new step is complete when it appears */
 	for (int markers = 0; markers < 2; markers++)
 		for (size_t i = 0; i < n; i++)
 			if (p[i].f.fd >= 0 && is_marker(p[i].e->rel) == markers)
@@ -422,7 +444,7 @@ static int list(struct ckpt_remote *r, struct entry **out, size_t *n_out, bool *
 
 /* Lists again and brings the mirror in line: what went goes, what is new or
  * changed is made (a changed object's new file renamed over its old one). */
-static int sync_mirror(struct ckpt_remote *r, struct ckpt_err *err)
+static int sync_mirror(struct ckpt_remote *r, bool first, struct ckpt_err *err)
 {
 	struct entry *now;
 	const struct entry **add;
@@ -450,7 +472,7 @@ static int sync_mirror(struct ckpt_remote *r, struct ckpt_err *err)
 			j++;
 		}
 	}
-	materialise(r, add, n_add);
+	materialise(r, add, n_add, first);
 	free(add);
 	entries_free(r->known, r->n_known);
 	r->known = now;
@@ -481,7 +503,7 @@ static void *poll_main(void *arg)
 			break;
 		pthread_mutex_unlock(&r->stop_lock);
 		pthread_mutex_lock(&r->sync_lock);
-		rc = sync_mirror(r, &err);
+		rc = sync_mirror(r, false, &err);
 		r->polls++;
 		if (rc < 0)
 			r->poll_errors++;
@@ -603,7 +625,7 @@ int ckpt_remote_open(struct ckpt_remote **out, const struct ckpt_remote_conf *c,
 	pc = (struct ckpt_rpages_conf){ r->s3, label, r->sfd, r->c.cache_size, c->parallel, log, log_ctx };
 	if (rc == 0)
 		rc = ckpt_rpages_new(&r->pages, &pc);
-	if (rc == 0 && (rc = sync_mirror(r, err)) == 0 && r->n_known == 0)
+	if (rc == 0 && (rc = sync_mirror(r, true, err)) == 0 && r->n_known == 0)
 		rc = ckpt_err_set(err, -ENOENT, "%s: no objects there", c->url);
 	if (rc == 0 && asprintf(&r->path, "%s/m/%s", r->dir, r->top) < 0) {
 		r->path = NULL;
@@ -669,14 +691,36 @@ void ckpt_remote_unmirror(const struct ckpt_remote *r, char *msg, size_t cap)
 	free(u);
 }
 
+/* fetches the first listing's small objects, many at once, while the mount
+ * already serves (a reader of one meanwhile fetches it, or waits for it) */
+static void *warm_main(void *arg)
+{
+	struct ckpt_remote *r = arg;
+	int fds[256];
+
+	for (size_t i = 0; i < r->n_warm && !__atomic_load_n(&r->stop, __ATOMIC_RELAXED);) {
+		size_t k = 0;
+
+		for (; i < r->n_warm && k < 256; i++)
+			if ((fds[k] = openat(r->sfd, r->warm[i], O_RDWR | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+				k++;
+		ckpt_rpages_prefetch(r->pages, fds, k);
+		while (k)
+			close(fds[--k]);
+	}
+	return NULL;
+}
+
 int ckpt_remote_start(struct ckpt_remote *r)
 {
-	int rc;
+	int rc = 0;
 
-	if (!r->c.poll_ms || r->polling)
-		return 0;
-	rc = -pthread_create(&r->poller, NULL, poll_main, r);
-	r->polling = rc == 0;
+	if (r->n_warm && !r->warming)
+		r->warming = pthread_create(&r->warmer, NULL, warm_main, r) == 0;
+	if (r->c.poll_ms && !r->polling) {
+		rc = -pthread_create(&r->poller, NULL, poll_main, r);
+		r->polling = rc == 0;
+	}
 	return rc;
 }
 
@@ -684,13 +728,15 @@ void ckpt_remote_close(struct ckpt_remote *r)
 {
 	if (!r)
 		return;
-	if (r->polling) {
-		pthread_mutex_lock(&r->stop_lock);
-		r->stop = true;
-		pthread_cond_broadcast(&r->stop_cond);
-		pthread_mutex_unlock(&r->stop_lock);
+	pthread_mutex_lock(&r->stop_lock);
+	__atomic_store_n(&r->stop, true, __ATOMIC_RELAXED);
+	pthread_cond_broadcast(&r->stop_cond);
+	pthread_mutex_unlock(&r->stop_lock);
+	if (r->polling)
 		pthread_join(r->poller, NULL);
-	}
+	if (r->warming)
+		pthread_join(r->warmer, NULL);
+	ckpt_s3_strv_free(r->warm, r->n_warm);
 	pthread_mutex_lock(&opened_lock);
 	for (size_t i = 0; i < MAX_REMOTES; i++)
 		if (opened[i] == r)

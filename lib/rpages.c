@@ -23,7 +23,11 @@
 #define WINDOW_MIN (256u << 10) /* a sequential reader's first window ahead */
 #define WINDOW_MAX (32u << 20)  /* and its largest */
 #define PART (8u << 20)         /* one range GET at most */
+#define PART_MIN (1u << 20)     /* a run is cut in `parallel` parts, of at least this */
 #define MAX_RUNS 64             /* runs of missing pages claimed at once */
+#define AHEAD_JOBS 32           /* fetches ahead of readers queued at most */
+#define AHEAD_THREADS 4         /* and the threads that send them */
+#define PREFETCH_MAX 64         /* whole small objects fetched at once */
 
 struct robj {
 	struct robj *next; /* hash chain, by inode */
@@ -44,6 +48,17 @@ struct robj {
 	int lock_fd;
 };
 
+struct run {
+	uint64_t p0, p1; /* pages, p1 exclusive */
+};
+
+/* pages claimed ahead of a sequential reader, fetched by the ahead threads */
+struct ahead_job {
+	struct robj *o;
+	int wfd;
+	struct run r;
+};
+
 struct ckpt_rpages {
 	struct ckpt_rpages_conf c;
 	char *label;
@@ -54,10 +69,14 @@ struct ckpt_rpages {
 	size_t cap, n;
 	uint64_t clock;
 	struct ckpt_rpages_stats st;
-};
-
-struct run {
-	uint64_t p0, p1; /* pages, p1 exclusive */
+	/* the ahead threads (started with the first job: after a fork) */
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;
+	struct ahead_job q[AHEAD_JOBS];
+	size_t qhead, qn;
+	pthread_t thr[AHEAD_THREADS];
+	unsigned n_thr;
+	bool stopping;
 };
 
 static bool bit(const uint8_t *b, uint64_t i)
@@ -102,6 +121,8 @@ int ckpt_rpages_new(struct ckpt_rpages **out, const struct ckpt_rpages_conf *c)
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->evicting, NULL);
 	pthread_cond_init(&p->done, NULL);
+	pthread_mutex_init(&p->qlock, NULL);
+	pthread_cond_init(&p->qcond, NULL);
 	*out = p;
 	return 0;
 }
@@ -124,6 +145,16 @@ void ckpt_rpages_free(struct ckpt_rpages *p)
 {
 	if (!p)
 		return;
+	pthread_mutex_lock(&p->qlock);
+	p->stopping = true;
+	pthread_cond_broadcast(&p->qcond);
+	pthread_mutex_unlock(&p->qlock);
+	for (unsigned i = 0; i < p->n_thr; i++)
+		pthread_join(p->thr[i], NULL);
+	for (size_t i = 0; i < p->qn; i++)
+		close(p->q[(p->qhead + i) % AHEAD_JOBS].wfd);
+	pthread_cond_destroy(&p->qcond);
+	pthread_mutex_destroy(&p->qlock);
 	for (size_t i = 0; i < p->cap; i++)
 		for (struct robj *o = p->tab[i], *nx; o; o = nx) {
 			nx = o->next;
@@ -225,8 +256,8 @@ static void report(struct ckpt_rpages *p, const char *msg)
 
 /*
  * Under p->lock: claims the runs of pages from p0 that are neither present
- * nor being fetched, up to p1 (exclusive), and on past it up to `ahead`
- * while the pages are missing.  @return the number of runs
+ * nor being fetched, up to p1 + ahead (exclusive).  @return the number of
+ * runs
  */
 static size_t claim(struct robj *o, uint64_t p0, uint64_t p1, uint64_t ahead, struct run *r)
 {
@@ -234,11 +265,8 @@ static size_t claim(struct robj *o, uint64_t p0, uint64_t p1, uint64_t ahead, st
 	uint64_t end = CKPT_MIN(o->pages, p1 + ahead);
 
 	for (uint64_t i = p0; i < end && n < MAX_RUNS; i++) {
-		if (bit(o->present, i) || bit(o->busy, i)) {
-			if (i >= p1)
-				break; /* ahead of the read: only while contiguous */
+		if (bit(o->present, i) || bit(o->busy, i))
 			continue;
-		}
 		if (n && r[n - 1].p1 == i)
 			r[n - 1].p1 = i + 1;
 		else
@@ -301,29 +329,40 @@ static int fetch_batch(struct ckpt_rpages *p, struct robj *o, int wfd, struct ck
 }
 
 /* fetches the claimed runs, in parts of at most PART, `parallel` at a time */
-static int fetch_runs(struct ckpt_rpages *p, struct robj *o, int fd, const struct run *r,
+/* a write descriptor of the file open at fd (the library's are read-only) */
+static int open_writable(int fd)
+{
+	char path[64];
+	int wfd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	wfd = open(path, O_WRONLY | O_CLOEXEC);
+	return wfd < 0 ? -errno : wfd;
+}
+
+/* under p->lock: the claimed runs were not fetched */
+static void unclaim(struct ckpt_rpages *p, struct robj *o, const struct run *r, size_t n_runs)
+{
+	for (size_t i = 0; i < n_runs; i++)
+		settle(p, o, r[i].p0, r[i].p1, false);
+}
+
+/* fetches the claimed runs into wfd, each in up to `parallel` parts sent at
+ * once (PART_MIN to PART bytes each), `parallel` at a time */
+static int fetch_runs(struct ckpt_rpages *p, struct robj *o, int wfd, const struct run *r,
 		      size_t n_runs)
 {
 	struct ckpt_s3_req q[64];
 	size_t n = 0, cap = CKPT_MIN((size_t)p->c.parallel, sizeof(q) / sizeof(q[0]));
-	char path[64];
-	int wfd, rc = 0;
+	int rc = 0;
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	wfd = open(path, O_WRONLY | O_CLOEXEC);
-	if (wfd < 0) {
-		rc = -errno;
-		pthread_mutex_lock(&p->lock);
-		for (size_t i = 0; i < n_runs; i++)
-			settle(p, o, r[i].p0, r[i].p1, false);
-		pthread_mutex_unlock(&p->lock);
-		return rc;
-	}
 	for (size_t i = 0; i < n_runs; i++) {
 		uint64_t at = r[i].p0 * PAGE, end = CKPT_MIN(r[i].p1 * PAGE, o->size);
+		uint64_t part = (end - at) / p->c.parallel / PAGE * PAGE;
 
+		part = CKPT_MIN(CKPT_MAX(part, (uint64_t)PART_MIN), (uint64_t)PART);
 		while (at < end) {
-			uint64_t len = CKPT_MIN((uint64_t)PART, end - at);
+			uint64_t len = CKPT_MIN(part, end - at);
 
 			memset(&q[n], 0, sizeof(q[n]));
 			q[n].key = o->key;
@@ -344,48 +383,7 @@ static int fetch_runs(struct ckpt_rpages *p, struct robj *o, int fd, const struc
 
 		rc = rc < 0 ? rc : b;
 	}
-	close(wfd);
 	return rc;
-}
-
-/* makes bytes [off, off+n) of o present (n > 0, within the object) */
-static int ensure(struct ckpt_rpages *p, struct robj *o, int fd, uint64_t off, size_t n)
-{
-	const uint64_t p0 = off / PAGE, p1 = (off + n - 1) / PAGE + 1;
-	uint64_t ahead;
-	struct run r[MAX_RUNS];
-
-	pthread_mutex_lock(&p->lock);
-	o->last_use = ++p->clock;
-	if (off == o->seq_next && off)
-		o->window = CKPT_MIN(CKPT_MAX(o->window * 2, (uint64_t)WINDOW_MIN), (uint64_t)WINDOW_MAX);
-	else
-		o->window = 0;
-	o->seq_next = off + n;
-	ahead = o->window / PAGE;
-	pthread_mutex_unlock(&p->lock);
-	for (int tries = 0; tries < 4; tries++) {
-		size_t n_runs;
-		bool all = true;
-		int rc;
-
-		pthread_mutex_lock(&p->lock);
-		n_runs = claim(o, p0, p1, ahead, r);
-		pthread_mutex_unlock(&p->lock);
-		if (n_runs && (rc = fetch_runs(p, o, fd, r, n_runs)) < 0)
-			return rc;
-		pthread_mutex_lock(&p->lock);
-		for (uint64_t i = p0; i < p1; i++) {
-			while (bit(o->busy, i))
-				pthread_cond_wait(&p->done, &p->lock);
-			all = all && bit(o->present, i);
-		}
-		pthread_mutex_unlock(&p->lock);
-		if (all)
-			return 0;
-		/* another reader's fetch of some of them failed: ours next */
-	}
-	return -EIO;
 }
 
 /* Gives pages back while more than 3/4 of the bound are present, least
@@ -457,6 +455,133 @@ static void reading(struct robj *o, int fd, bool start)
 	pthread_mutex_unlock(&o->fl);
 }
 
+/* an ahead thread: fetches the queued runs, as a reader would (holding the
+ * object against eviction, and its flock against other processes) */
+static void *ahead_main(void *arg)
+{
+	struct ckpt_rpages *p = arg;
+
+	pthread_mutex_lock(&p->qlock);
+	for (;;) {
+		struct ahead_job j;
+
+		while (!p->stopping && !p->qn)
+			pthread_cond_wait(&p->qcond, &p->qlock);
+		if (p->stopping)
+			break;
+		j = p->q[p->qhead];
+		p->qhead = (p->qhead + 1) % AHEAD_JOBS;
+		p->qn--;
+		pthread_mutex_unlock(&p->qlock);
+		pthread_rwlock_rdlock(&j.o->hold);
+		reading(j.o, j.wfd, true);
+		fetch_runs(p, j.o, j.wfd, &j.r, 1); /* a failure: the reader's own fetch says why */
+		reading(j.o, j.wfd, false);
+		pthread_rwlock_unlock(&j.o->hold);
+		close(j.wfd);
+		pthread_mutex_lock(&p->qlock);
+	}
+	pthread_mutex_unlock(&p->qlock);
+	return NULL;
+}
+
+/* hands claimed runs ahead of a reader to the ahead threads; what does not
+ * fit (or cannot start) is let go */
+static void submit_ahead(struct ckpt_rpages *p, struct robj *o, int fd, const struct run *r,
+			 size_t n_runs)
+{
+	size_t i = 0;
+
+	pthread_mutex_lock(&p->qlock);
+	while (p->n_thr < AHEAD_THREADS && !p->stopping &&
+	       pthread_create(&p->thr[p->n_thr], NULL, ahead_main, p) == 0)
+		p->n_thr++;
+	for (; p->n_thr && i < n_runs && p->qn < AHEAD_JOBS; i++) {
+		int wfd = open_writable(fd);
+
+		if (wfd < 0)
+			break;
+		p->q[(p->qhead + p->qn++) % AHEAD_JOBS] = (struct ahead_job){ o, wfd, r[i] };
+	}
+	pthread_cond_broadcast(&p->qcond);
+	pthread_mutex_unlock(&p->qlock);
+	if (i < n_runs) {
+		pthread_mutex_lock(&p->lock);
+		unclaim(p, o, r + i, n_runs - i);
+		pthread_mutex_unlock(&p->lock);
+	}
+}
+
+/* A reader near where o was last read (behind the frontier by less than a
+ * window, or ahead of it by less than one) reads on: its window ahead
+ * doubles, up to WINDOW_MAX; elsewhere it starts again.  Several threads
+ * of one reader (the library's read-ahead) read near each other. */
+static uint64_t window_for(struct ckpt_rpages *p, struct robj *o, uint64_t off, size_t n)
+{
+	uint64_t slack = CKPT_MAX(o->window, (uint64_t)WINDOW_MIN) + PART_MIN;
+
+	pthread_mutex_lock(&p->lock);
+	o->last_use = ++p->clock;
+	if (o->seq_next && off + slack >= o->seq_next && off <= o->seq_next + slack)
+		o->window = CKPT_MIN(CKPT_MAX(o->window * 2, (uint64_t)WINDOW_MIN), (uint64_t)WINDOW_MAX);
+	else
+		o->window = 0;
+	o->seq_next = CKPT_MAX(o->seq_next, off + n);
+	if (off + n < o->seq_next && !o->window)
+		o->seq_next = off + n; /* went back: start from here */
+	pthread_mutex_unlock(&p->lock);
+	return o->window / PAGE;
+}
+
+/* makes bytes [off, off+n) of o present (n > 0, within the object): the
+ * missing pages are fetched now, those in the window after them by the
+ * ahead threads while the reader goes on */
+static int ensure(struct ckpt_rpages *p, struct robj *o, int fd, uint64_t off, size_t n)
+{
+	const uint64_t p0 = off / PAGE, p1 = (off + n - 1) / PAGE + 1;
+	uint64_t ahead = window_for(p, o, off, n);
+	struct run r[MAX_RUNS], a[MAX_RUNS];
+
+	for (int tries = 0; tries < 4; tries++) {
+		size_t n_runs, n_ahead = 0;
+		bool all = true;
+		int rc = 0;
+
+		pthread_mutex_lock(&p->lock);
+		n_runs = claim(o, p0, p1, 0, r);
+		if (tries == 0 && ahead)
+			n_ahead = claim(o, p1, p1, ahead, a);
+		pthread_mutex_unlock(&p->lock);
+		if (n_ahead)
+			submit_ahead(p, o, fd, a, n_ahead);
+		if (n_runs) {
+			int wfd = open_writable(fd);
+
+			if (wfd < 0) {
+				pthread_mutex_lock(&p->lock);
+				unclaim(p, o, r, n_runs);
+				pthread_mutex_unlock(&p->lock);
+				return wfd;
+			}
+			rc = fetch_runs(p, o, wfd, r, n_runs);
+			close(wfd);
+			if (rc < 0)
+				return rc;
+		}
+		pthread_mutex_lock(&p->lock);
+		for (uint64_t i = p0; i < p1; i++) {
+			while (bit(o->busy, i))
+				pthread_cond_wait(&p->done, &p->lock);
+			all = all && bit(o->present, i);
+		}
+		pthread_mutex_unlock(&p->lock);
+		if (all)
+			return 0;
+		/* another fetch of some of them failed: ours next */
+	}
+	return -EIO;
+}
+
 ssize_t ckpt_rpages_pread(void *ctx, int fd, void *buf, size_t n, uint64_t off)
 {
 	struct ckpt_rpages *p = ctx;
@@ -490,6 +615,71 @@ ssize_t ckpt_rpages_pread(void *ctx, int fd, void *buf, size_t n, uint64_t off)
 	pthread_rwlock_unlock(&o->hold);
 	evict(p);
 	return r;
+}
+
+/* claims every page of o, or none when a reader is at some of it or some
+ * are present already */
+static bool claim_whole(struct ckpt_rpages *p, struct robj *o)
+{
+	bool none = true;
+
+	pthread_mutex_lock(&p->lock);
+	for (uint64_t pg = 0; pg < o->pages && none; pg++)
+		none = !bit(o->present, pg) && !bit(o->busy, pg);
+	for (uint64_t pg = 0; none && pg < o->pages; pg++)
+		bits_set(o->busy, pg, true);
+	pthread_mutex_unlock(&p->lock);
+	return none;
+}
+
+void ckpt_rpages_prefetch(struct ckpt_rpages *p, const int *fds, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		struct ckpt_s3_req q[PREFETCH_MAX];
+		struct robj *os[PREFETCH_MAX];
+		int wfd[PREFETCH_MAX];
+		size_t k = 0;
+
+		for (; i < n && k < PREFETCH_MAX; i++) {
+			struct stat st;
+			struct robj *o;
+
+			if (fstat(fds[i], &st) < 0 || !(o = find(p, st.st_dev, st.st_ino)) || !o->size ||
+			    o->size > (64u << 20))
+				continue;
+			pthread_rwlock_rdlock(&o->hold); /* no eviction between write and settle */
+			if (!claim_whole(p, o)) {
+				pthread_rwlock_unlock(&o->hold);
+				continue;
+			}
+			memset(&q[k], 0, sizeof(q[k]));
+			q[k].key = o->key;
+			q[k].if_match = o->etag[0] ? o->etag : NULL;
+			q[k].len = o->size;
+			q[k].buf = malloc((size_t)o->size);
+			wfd[k] = fds[i];
+			os[k++] = o;
+		}
+		for (size_t j = 0; j < k; j++)
+			if (!q[j].buf)
+				q[j].len = 0; /* out of memory: nothing asked, nothing written */
+		if (k)
+			ckpt_s3_get_many(p->c.s3, q, k, PREFETCH_MAX);
+		for (size_t j = 0; j < k; j++) {
+			bool ok = q[j].buf && q[j].rc == 0 &&
+				  ckpt_pwrite_full(wfd[j], q[j].buf, (size_t)q[j].len, 0) == 0;
+
+			pthread_mutex_lock(&p->lock);
+			settle(p, os[j], 0, os[j]->pages, ok);
+			if (ok) {
+				p->st.fetched_bytes += q[j].len;
+				p->st.fetches++;
+			}
+			pthread_mutex_unlock(&p->lock);
+			pthread_rwlock_unlock(&os[j]->hold);
+			free(q[j].buf);
+		}
+	}
 }
 
 void ckpt_rpages_stats(struct ckpt_rpages *p, struct ckpt_rpages_stats *out)

@@ -60,6 +60,11 @@ int ckpt_rpages_add(struct ckpt_rpages *p, int fd, const char *rel, const char *
 /* the source reader's pread (struct ckpt_src_reader): ctx is the rpages */
 ssize_t ckpt_rpages_pread(void *ctx, int fd, void *buf, size_t n, uint64_t off);
 
+/* Fetches whole the objects open (writable) at fds, PREFETCH_MAX at once,
+ * skipping those present or being read: small objects a mount will read one
+ * after another (metadata), fetched while it is already serving. */
+void ckpt_rpages_prefetch(struct ckpt_rpages *p, const int *fds, size_t n);
+
 void ckpt_rpages_stats(struct ckpt_rpages *p, struct ckpt_rpages_stats *out);
 
 #endif

@@ -43,6 +43,8 @@ static int open_remote(const char *cmd, const char *url, const char **path)
 		rc = ckpt_remote_conf_set(conf, "poll", "0", &err);
 	if (rc == 0)
 		rc = ckpt_remote_open(&r, conf, remote_log, (void *)cmd, &err);
+	if (rc == 0 && (rc = ckpt_remote_start(r)) < 0) /* metadata fetched many at once */
+		ckpt_remote_close(r);
 	ckpt_remote_conf_free(conf);
 	if (rc < 0)
 		return cli_die(cmd, &err, rc);
