@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include "remote.h"
+#include "remote_int.h"
 
 #include "fsutil.h"
 #include "rpages.h"
@@ -42,13 +43,6 @@
 #define SMALL_MAX 8192           /* of them per listing */
 #define PREFETCH_PARALLEL 64
 
-struct ckpt_remote_conf {
-	struct ckpt_s3_conf s3;
-	char *url, *scheme, *bucket, *prefix;
-	char *cache_dir;
-	uint64_t cache_size; /* 0: the default */
-	unsigned poll_ms, parallel;
-};
 
 struct entry {
 	char *rel; /* below the mirror's top ("" for a single object) */
@@ -65,8 +59,10 @@ struct ckpt_remote {
 	char *dir, *top, *path; /* dir: private; top: the mirror's name in dir/m; path: dir/m/top */
 	char *url;
 	int mfd, tfd;           /* dir/m and dir/tmp */
-	int sfd;                /* the store's directory: cache_dir when given (shared), else dir */
+	bool shared;            /* a cache_dir was given: the bytes go to its store (rstore.c) */
+	int sfd;                /* that store's directory */
 	char *store_id;         /* the store's name of the endpoint (in each object's id) */
+	char *last_dir;         /* the mirror's directory made last (parents()) */
 	struct ckpt_rstore *store;
 	bool single;            /* the URL names one object (a msgpack file) */
 	struct entry *known;
@@ -80,7 +76,7 @@ struct ckpt_remote {
 	pthread_t poller;
 	bool polling, stop, failing;
 	/* the small objects of the first listing, fetched once serving (warm_main) */
-	char **warm;
+	int *warm; /* their files, open */
 	size_t n_warm;
 	pthread_t warmer;
 	bool warming;
@@ -101,86 +97,6 @@ static ssize_t remotes_pread(void *ctx, int fd, void *buf, size_t n, uint64_t of
 		if (opened[i])
 			r = ckpt_rpages_pread(opened[i]->pages, fd, buf, n, off);
 	return r;
-}
-
-bool ckpt_remote_is_url(const char *s)
-{
-	return ckpt_s3_is_url(s);
-}
-
-int ckpt_remote_conf_new(struct ckpt_remote_conf **out, const char *url, struct ckpt_err *err)
-{
-	struct ckpt_remote_conf *c = calloc(1, sizeof(*c));
-	int rc;
-
-	*out = NULL;
-	if (!c || !(c->url = strdup(url))) {
-		free(c);
-		return -ENOMEM;
-	}
-	rc = ckpt_s3_url_parse(url, &c->scheme, &c->bucket, &c->prefix, err);
-	if (rc == 0)
-		rc = ckpt_s3_conf_init(&c->s3, c->scheme, err);
-	if (rc < 0) {
-		ckpt_remote_conf_free(c);
-		return rc;
-	}
-	/* the trailing '/' of "s3://b/run/" says nothing more */
-	for (size_t n = strlen(c->prefix); n && c->prefix[n - 1] == '/'; n--)
-		c->prefix[n - 1] = 0;
-	c->poll_ms = 30000;
-	c->parallel = 8;
-	*out = c;
-	return 0;
-}
-
-void ckpt_remote_conf_free(struct ckpt_remote_conf *c)
-{
-	if (!c)
-		return;
-	ckpt_s3_conf_free(&c->s3);
-	free(c->url);
-	free(c->scheme);
-	free(c->bucket);
-	free(c->prefix);
-	free(c->cache_dir);
-	free(c);
-}
-
-int ckpt_remote_conf_set(struct ckpt_remote_conf *c, const char *key, const char *value,
-			 struct ckpt_err *err)
-{
-	uint64_t v;
-
-	if (!strcmp(key, "cache_dir")) {
-		free(c->cache_dir);
-		return (c->cache_dir = strdup(value ? value : "")) ? 0 : -ENOMEM;
-	}
-	if (!strcmp(key, "cache_dir_size")) {
-		if (!value || ckpt_parse_size(value, &v) < 0 || v < (1u << 20))
-			return ckpt_err_set(err, -EINVAL, "cache_dir_size must be a size of at least 1M, not '%s'",
-					    value ? value : "");
-		c->cache_size = v;
-		return 0;
-	}
-	if (!strcmp(key, "poll")) {
-		char *end;
-		double s = value ? strtod(value, &end) : -1;
-
-		if (!value || *end || end == value || s < 0 || s > 86400)
-			return ckpt_err_set(err, -EINVAL, "poll must be seconds (0 turns it off), not '%s'",
-					    value ? value : "");
-		c->poll_ms = (unsigned)(s * 1000);
-		return 0;
-	}
-	if (!strcmp(key, "parallel")) {
-		if (!value || ckpt_parse_size(value, &v) < 0 || v < 1 || v > 64)
-			return ckpt_err_set(err, -EINVAL, "parallel must be 1 to 64, not '%s'",
-					    value ? value : "");
-		c->parallel = (unsigned)v;
-		return 0;
-	}
-	return ckpt_s3_conf_set(&c->s3, key, value, err);
 }
 
 /* ---------------------------------------------------------------- the mirror */
@@ -245,6 +161,7 @@ struct pending {
 	struct ckpt_robj_file f; /* f.fd < 0: not staged */
 	char tmp[32];
 	uint8_t *buf; /* a small object's bytes */
+	bool placed, missing; /* missing: small, and not all of it fetched */
 };
 
 /* every page of f present (a map bit past the last page means nothing) */
@@ -264,6 +181,22 @@ static int stage(struct ckpt_remote *r, struct pending *p)
 	char id[2048];
 	int rc;
 
+	if (!r->shared) {
+		/* a mount's own: the file itself, its map in memory */
+		uint64_t pages = p->e->size / CKPT_RPAGE + (p->e->size % CKPT_RPAGE != 0);
+
+		snprintf(p->tmp, sizeof(p->tmp), "f%llu", (unsigned long long)++r->tmp_seq);
+		p->f.fd = openat(r->tfd, p->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+		if (p->f.fd < 0 || ftruncate(p->f.fd, (off_t)p->e->size) < 0)
+			return -errno;
+		p->f.map_len = (size_t)(pages / 8 + 1);
+		p->f.map = mmap(NULL, p->f.map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p->f.map == MAP_FAILED) {
+			p->f.map = NULL;
+			return -ENOMEM;
+		}
+		return 0;
+	}
 	snprintf(id, sizeof(id), "%s\n%s\n%s\n%s", r->store_id, r->c.bucket, p->e->key, p->e->etag);
 	rc = ckpt_rstore_get(r->store, id, p->e->size, &p->f);
 	if (rc < 0)
@@ -308,6 +241,31 @@ static void prefetch_small(struct ckpt_remote *r, struct pending *p, size_t n)
 	}
 }
 
+/* the directories leading to path (below dir/m); the last one made is
+ * remembered, since a listing gives an item's keys one after another */
+static int parents(struct ckpt_remote *r, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+	int rc;
+
+	char dir[4096];
+
+	if (!n || (r->last_dir && strlen(r->last_dir) == n && !memcmp(r->last_dir, path, n)))
+		return 0;
+	/* the parent itself first: there, or its own parent there, mostly */
+	snprintf(dir, sizeof(dir), "%.*s", (int)n, path);
+	if (mkdirat(r->mfd, dir, 0755) < 0 && errno != EEXIST) {
+		if (errno != ENOENT)
+			return -errno;
+		if ((rc = ckpt_mkparents(r->mfd, path)) < 0)
+			return rc;
+	}
+	free(r->last_dir);
+	r->last_dir = ckpt_strndup(path, n);
+	return 0;
+}
+
 /* moves a staged file into place and hands it to rpages (with its map) */
 static void place(struct ckpt_remote *r, struct pending *p)
 {
@@ -317,32 +275,70 @@ static void place(struct ckpt_remote *r, struct pending *p)
 	ts[0].tv_sec = ts[1].tv_sec = (time_t)(p->e->mtime_ns / 1000000000);
 	ts[0].tv_nsec = ts[1].tv_nsec = (long)(p->e->mtime_ns % 1000000000);
 	futimens(p->f.fd, ts);
-	if (mpath(r, p->e, path, sizeof(path)) < 0 || ckpt_mkparents(r->mfd, path) < 0 ||
+	if (mpath(r, p->e, path, sizeof(path)) < 0 || parents(r, path) < 0 ||
 	    renameat(r->tfd, p->tmp, r->mfd, path) < 0) {
 		say(r, "%s://%s/%s: cannot be shown: its path clashes with another object's",
 		    r->c.scheme, r->c.bucket, p->e->key);
 		unlinkat(r->tfd, p->tmp, 0);
 		return;
 	}
-	if (ckpt_rpages_add(r->pages, p->f.fd, p->f.rel, p->e->key, p->e->etag, p->e->size, p->f.map,
-			    p->f.map_len) < 0)
+	p->missing = p->e->size && p->e->size <= SMALL_OBJECT && !all_present(&p->f, p->e->size);
+	if (ckpt_rpages_add(r->pages, p->f.fd, r->shared ? p->f.rel : path, p->e->key, p->e->etag,
+			    p->e->size, p->f.map, p->f.map_len) < 0)
 		say(r, "%s: out of memory", p->e->key);
+	else
+		p->placed = true;
 	p->f.map = NULL; /* rpages has it */
 }
 
 /* makes the files of the new and changed entries: stage all, fetch the small, place (markers last) */
-/* the first listing: its small objects are fetched after the mount is up */
-static void defer_small(struct ckpt_remote *r, const struct pending *p, size_t n)
+static size_t depth(const char *rel)
 {
-	char **w = calloc(n ? n : 1, sizeof(*w));
-	size_t k = 0;
+	size_t d = 0;
 
-	for (size_t i = 0; w && i < n; i++)
-		if (p[i].f.fd >= 0 && p[i].e->size && p[i].e->size <= SMALL_OBJECT &&
-		    !all_present(&p[i].f, p[i].e->size) && (w[k] = strdup(p[i].f.rel)))
-			k++;
+	for (; *rel; rel++)
+		d += *rel == '/';
+	return d;
+}
+
+struct by_depth {
+	size_t depth, i;
+};
+
+static int depth_cmp(const void *a, const void *b)
+{
+	const struct by_depth *x = a, *y = b;
+
+	if (x->depth != y->depth)
+		return x->depth < y->depth ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+#define WARM_MAX 8192 /* small objects of the first listing kept open to be fetched */
+
+/* The first listing: its small objects are fetched after the mount is up,
+ * the shallowest first (a step's _CHECKPOINT_METADATA, read to list the
+ * steps, before an item's metadata, read when the item is opened); their
+ * files stay open for that (placed already: p[i].f.fd is taken). */
+static void defer_small(struct ckpt_remote *r, struct pending *p, size_t n)
+{
+	struct by_depth *o = calloc(n ? n : 1, sizeof(*o));
+	int *w = calloc(n ? CKPT_MIN(n, (size_t)WARM_MAX) : 1, sizeof(*w));
+	size_t m = 0;
+
+	for (size_t i = 0; o && w && i < n; i++)
+		if (p[i].f.fd >= 0 && p[i].placed && p[i].missing)
+			o[m++] = (struct by_depth){ depth(p[i].e->rel), i };
+	if (o && w)
+		qsort(o, m, sizeof(*o), depth_cmp);
+	m = CKPT_MIN(m, (size_t)WARM_MAX);
+	for (size_t j = 0; o && w && j < m; j++) {
+		w[j] = p[o[j].i].f.fd;
+		p[o[j].i].f.fd = -1;
+	}
+	free(o);
 	r->warm = w;
-	r->n_warm = k;
+	r->n_warm = w ? m : 0;
 }
 
 static void materialise(struct ckpt_remote *r, const struct entry **add, size_t n, bool first)
@@ -353,6 +349,8 @@ static void materialise(struct ckpt_remote *r, const struct entry **add, size_t 
 		say(r, "out of memory while mirroring %zu objects", n);
 		return;
 	}
+	free(r->last_dir); /* a listing may have removed it since */
+	r->last_dir = NULL;
 	for (size_t i = 0; i < n; i++) {
 		int rc;
 
@@ -365,14 +363,14 @@ static void materialise(struct ckpt_remote *r, const struct entry **add, size_t 
 			ckpt_rstore_put(&p[i].f);
 		}
 	}
-	if (first)
-		defer_small(r, p, n);
-	else
+	if (!first)
 		prefetch_small(r, p, n); /* a new step is complete when it appears */
 	for (int markers = 0; markers < 2; markers++)
 		for (size_t i = 0; i < n; i++)
 			if (p[i].f.fd >= 0 && is_marker(p[i].e->rel) == markers)
 				place(r, &p[i]);
+	if (first)
+		defer_small(r, p, n);
 	for (size_t i = 0; i < n; i++) {
 		if (p[i].f.map)
 			munmap(p[i].f.map, p[i].f.map_len);
@@ -558,29 +556,17 @@ static int make_dir(struct ckpt_remote *r, struct ckpt_err *err)
 
 		r->c.cache_size = CKPT_MAX(CKPT_MIN((uint64_t)4 << 30, half), (uint64_t)64 << 20);
 	}
-	/* the store: shared in a cache_dir given, private (in dir) otherwise */
-	r->sfd = r->c.cache_dir && r->c.cache_dir[0] ? open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-						     : dup(dfd);
 	close(dfd);
+	/* a cache_dir given: its store, shared by every process that uses it */
+	r->shared = r->c.cache_dir && r->c.cache_dir[0];
+	if (!r->shared)
+		return 0;
+	r->sfd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (r->sfd < 0)
 		return ckpt_err_set(err, -errno, "cache_dir '%s': %s", base, ckpt_strerror(-errno));
-	return ckpt_rstore_open(&r->store, r->sfd, r->c.cache_dir && r->c.cache_dir[0] ? r->c.cache_size : 0,
-				err);
+	return ckpt_rstore_open(&r->store, r->sfd, r->c.cache_size, err);
 }
 
-static int conf_copy(struct ckpt_remote_conf *d, const struct ckpt_remote_conf *s)
-{
-	*d = *s;
-	memset(&d->s3, 0, sizeof(d->s3));
-	d->url = strdup(s->url);
-	d->scheme = strdup(s->scheme);
-	d->bucket = strdup(s->bucket);
-	d->prefix = strdup(s->prefix);
-	d->cache_dir = s->cache_dir ? strdup(s->cache_dir) : NULL;
-	return d->url && d->scheme && d->bucket && d->prefix && (!s->cache_dir || d->cache_dir)
-		       ? 0
-		       : -ENOMEM;
-}
 
 int ckpt_remote_open(struct ckpt_remote **out, const struct ckpt_remote_conf *c,
 		     void (*log)(void *ctx, const char *msg), void *log_ctx, struct ckpt_err *err)
@@ -608,7 +594,7 @@ int ckpt_remote_open(struct ckpt_remote **out, const struct ckpt_remote_conf *c,
 		pthread_cond_init(&r->stop_cond, &ca);
 		pthread_condattr_destroy(&ca);
 	}
-	rc = conf_copy(&r->c, c);
+	rc = ckpt_remote_conf_copy(&r->c, c);
 	if (rc == 0)
 		rc = ckpt_s3_open(&r->s3, &c->s3, c->bucket, err);
 	if (rc == 0)
@@ -622,7 +608,8 @@ int ckpt_remote_open(struct ckpt_remote **out, const struct ckpt_remote_conf *c,
 		r->store_id = NULL;
 		rc = -ENOMEM;
 	}
-	pc = (struct ckpt_rpages_conf){ r->s3, label, r->sfd, r->c.cache_size, c->parallel, log, log_ctx };
+	pc = (struct ckpt_rpages_conf){ r->s3, label, r->shared ? r->sfd : r->mfd, r->c.cache_size,
+					c->parallel, log, log_ctx };
 	if (rc == 0)
 		rc = ckpt_rpages_new(&r->pages, &pc);
 	if (rc == 0 && (rc = sync_mirror(r, true, err)) == 0 && r->n_known == 0)
@@ -696,17 +683,15 @@ void ckpt_remote_unmirror(const struct ckpt_remote *r, char *msg, size_t cap)
 static void *warm_main(void *arg)
 {
 	struct ckpt_remote *r = arg;
-	int fds[256];
 
-	for (size_t i = 0; i < r->n_warm && !__atomic_load_n(&r->stop, __ATOMIC_RELAXED);) {
-		size_t k = 0;
+	for (size_t i = 0; i < r->n_warm && !__atomic_load_n(&r->stop, __ATOMIC_RELAXED); i += 256) {
+		size_t k = CKPT_MIN((size_t)256, r->n_warm - i);
 
-		for (; i < r->n_warm && k < 256; i++)
-			if ((fds[k] = openat(r->sfd, r->warm[i], O_RDWR | O_NOFOLLOW | O_CLOEXEC)) >= 0)
-				k++;
-		ckpt_rpages_prefetch(r->pages, fds, k);
-		while (k)
-			close(fds[--k]);
+		ckpt_rpages_prefetch(r->pages, r->warm + i, k);
+		for (size_t j = i; j < i + k; j++) {
+			close(r->warm[j]);
+			r->warm[j] = -1;
+		}
 	}
 	return NULL;
 }
@@ -736,7 +721,10 @@ void ckpt_remote_close(struct ckpt_remote *r)
 		pthread_join(r->poller, NULL);
 	if (r->warming)
 		pthread_join(r->warmer, NULL);
-	ckpt_s3_strv_free(r->warm, r->n_warm);
+	for (size_t i = 0; r->warm && i < r->n_warm; i++)
+		if (r->warm[i] >= 0)
+			close(r->warm[i]);
+	free(r->warm);
 	pthread_mutex_lock(&opened_lock);
 	for (size_t i = 0; i < MAX_REMOTES; i++)
 		if (opened[i] == r)
@@ -752,6 +740,7 @@ void ckpt_remote_close(struct ckpt_remote *r)
 		close(r->sfd);
 	ckpt_rstore_close(r->store);
 	free(r->store_id);
+	free(r->last_dir);
 	if (r->dir)
 		ckpt_rm_tree(AT_FDCWD, r->dir, 0);
 	entries_free(r->known, r->n_known);

@@ -19,7 +19,8 @@
 #include <unistd.h>
 
 struct ckpt_rstore {
-	int dfd; /* DIR */
+	int dfd;            /* DIR */
+	uint8_t made[32];   /* a bit per objects/XX known to exist */
 };
 
 int ckpt_rstore_dirfd(const struct ckpt_rstore *s)
@@ -203,8 +204,15 @@ int ckpt_rstore_get(struct ckpt_rstore *s, const char *id, uint64_t size, struct
 	sha256_update(&h, id, strlen(id));
 	sha256_hex(&h, hex);
 	snprintf(rel, sizeof(rel), "objects/%.2s", hex);
-	if (mkdirat(s->dfd, rel, 0700) < 0 && errno != EEXIST)
-		return -errno;
+	{
+		unsigned b = (unsigned)strtoul(rel + 8, NULL, 16);
+
+		if (!(__atomic_load_n(&s->made[b >> 3], __ATOMIC_RELAXED) & (1u << (b & 7)))) {
+			if (mkdirat(s->dfd, rel, 0700) < 0 && errno != EEXIST)
+				return -errno;
+			__atomic_fetch_or(&s->made[b >> 3], (uint8_t)(1u << (b & 7)), __ATOMIC_RELAXED);
+		}
+	}
 	snprintf(out->rel, sizeof(out->rel), "objects/%.2s/%s.data", hex, hex);
 	snprintf(rel, sizeof(rel), "objects/%.2s/%s.map", hex, hex);
 	out->map_len = (size_t)(pages / 8 + 1);
