@@ -502,9 +502,9 @@ static void *poll_main(void *arg)
 		pthread_mutex_unlock(&r->stop_lock);
 		pthread_mutex_lock(&r->sync_lock);
 		rc = sync_mirror(r, false, &err);
-		r->polls++;
+		__atomic_add_fetch(&r->polls, 1, __ATOMIC_RELAXED); /* read by stats, unlocked */
 		if (rc < 0)
-			r->poll_errors++;
+			__atomic_add_fetch(&r->poll_errors, 1, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&r->sync_lock);
 		/* one line when listing starts failing, one when it works again */
 		if (rc < 0 && !r->failing)
@@ -775,8 +775,8 @@ int ckpt_remote_stats(struct ckpt_remote_stats *out)
 	out->errors = ss.errors;
 	out->lists = ss.lists;
 	out->bytes = ss.bytes;
-	out->polls = r->polls;
-	out->poll_errors = r->poll_errors;
+	out->polls = __atomic_load_n(&r->polls, __ATOMIC_RELAXED);
+	out->poll_errors = __atomic_load_n(&r->poll_errors, __ATOMIC_RELAXED);
 	out->cache_bytes = ps.present_bytes;
 	out->cache_limit = r->c.cache_size;
 	out->evicted_bytes = ps.evicted_bytes;

@@ -27,7 +27,9 @@
 #define MAX_RUNS 64             /* runs of missing pages claimed at once */
 #define AHEAD_JOBS 32           /* fetches ahead of readers queued at most */
 #define AHEAD_THREADS 4         /* and the threads that send them */
-#define PREFETCH_MAX 64         /* whole small objects fetched at once */
+#define PREFETCH_MAX 32         /* whole small objects fetched at once (each held
+                                 * against eviction meanwhile: ThreadSanitizer
+                                 * follows at most 64 locks held by a thread) */
 
 struct robj {
 	struct robj *next; /* hash chain, by inode */
@@ -390,10 +392,12 @@ static int fetch_runs(struct ckpt_rpages *p, struct robj *o, int wfd, const stru
  * recently read files first, skipping those being read. */
 static void evict(struct ckpt_rpages *p)
 {
-	uint64_t target = p->c.cache_size / 4 * 3;
+	uint64_t target = p->c.cache_size / 4 * 3, present;
 
-	if (!p->c.cache_size || p->st.present_bytes <= p->c.cache_size ||
-	    pthread_mutex_trylock(&p->evicting) != 0)
+	pthread_mutex_lock(&p->lock);
+	present = p->st.present_bytes;
+	pthread_mutex_unlock(&p->lock);
+	if (!p->c.cache_size || present <= p->c.cache_size || pthread_mutex_trylock(&p->evicting) != 0)
 		return;
 	for (size_t tries = 0; tries < 4096; tries++) {
 		struct robj *v = NULL;
@@ -518,9 +522,10 @@ static void submit_ahead(struct ckpt_rpages *p, struct robj *o, int fd, const st
  * of one reader (the library's read-ahead) read near each other. */
 static uint64_t window_for(struct ckpt_rpages *p, struct robj *o, uint64_t off, size_t n)
 {
-	uint64_t slack = CKPT_MAX(o->window, (uint64_t)WINDOW_MIN) + PART_MIN;
+	uint64_t slack, window;
 
 	pthread_mutex_lock(&p->lock);
+	slack = CKPT_MAX(o->window, (uint64_t)WINDOW_MIN) + PART_MIN;
 	o->last_use = ++p->clock;
 	if (o->seq_next && off + slack >= o->seq_next && off <= o->seq_next + slack)
 		o->window = CKPT_MIN(CKPT_MAX(o->window * 2, (uint64_t)WINDOW_MIN), (uint64_t)WINDOW_MAX);
@@ -529,8 +534,9 @@ static uint64_t window_for(struct ckpt_rpages *p, struct robj *o, uint64_t off, 
 	o->seq_next = CKPT_MAX(o->seq_next, off + n);
 	if (off + n < o->seq_next && !o->window)
 		o->seq_next = off + n; /* went back: start from here */
+	window = o->window;
 	pthread_mutex_unlock(&p->lock);
-	return o->window / PAGE;
+	return window / PAGE;
 }
 
 /* makes bytes [off, off+n) of o present (n > 0, within the object): the

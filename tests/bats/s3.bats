@@ -273,14 +273,14 @@ EOF
 	"$CKPT" cat "$g/big" big/layer_0000/w_00 >"$BATS_TEST_TMPDIR/want"
 	ckpt_mount "$(s3_url gen/big)" -o endpoint="$S3_ENDPOINT",cache_dir="$c"
 	cmp "$MNT/big/layer_0000/w_00" "$BATS_TEST_TMPDIR/want"
-	local first=$MNT
+	local first=$MNT first_pid=$PID
 	# one beside it: every page is there already
 	s3_requests_zero
 	ckpt_mount "$(s3_url gen/big)" -o endpoint="$S3_ENDPOINT",cache_dir="$c"
 	cmp "$MNT/big/layer_0000/w_00" "$BATS_TEST_TMPDIR/want"
 	[ "$(s3_requests GET gen/big/)" -eq 0 ] # objects; a listing is a GET too
 	ckpt_unmount
-	MNT=$first
+	MNT=$first PID=$first_pid
 	ckpt_unmount
 	# after both: the store stays, the mirrors went
 	[ -n "$(ls "$c/objects")" ]
