@@ -6,8 +6,12 @@
  * becomes a sparse file of its size, at its key's path, in a private
  * directory (under cache_dir): the library then reads the mirror as it
  * reads any local checkpoint, and rpages.c fetches the byte ranges it reads.
- * Small objects (metadata, manifests) are fetched whole when listed, many
- * at once, since opening a step reads them one after another.
+ * Without a cache_dir given the files are the mirror's own, their page maps
+ * in memory; with one they are hard links to the files of its store
+ * (rstore.c), which every process using it shares.  Small objects
+ * (metadata, manifests) are fetched whole, many at once, since opening a
+ * step reads them one after another: those of the first listing by a thread
+ * once the mount serves (warm_main), later ones before their step appears.
  *
  * A poller lists again every poll_ms: new objects appear (the files of a
  * step first, its commit markers last), replaced ones (a new ETag or size)

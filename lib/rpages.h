@@ -10,11 +10,12 @@
  * never mixed with the old one), written into the file, then read from it.
  *
  * A page is CKPT_RPAGE bytes; a bit per page says it is present (set only
- * once its bytes are written; the map is the store's, shared with other
- * processes) and another that this process is fetching it (its other
- * readers wait for that fetch instead of sending their own).  A reader that
- * goes on sequentially gets a growing window fetched ahead, in parts sent at
- * once.  The bytes present are bounded (cache_size): past it, the least
+ * once its bytes are written; in a shared store the map is mapped shared
+ * with other processes) and another that this process is fetching it (its
+ * other readers wait for that fetch instead of sending their own).  A read's
+ * missing pages are fetched in up to `parallel` parts sent at once; a reader
+ * that goes on sequentially gets a growing window ahead of it, fetched by
+ * the ahead threads while it reads on.  The bytes present are bounded (cache_size): past it, the least
  * recently read files give their pages back (a hole punched), never while a
  * read of that file is between its fetch and its pread.
  */
