@@ -27,6 +27,7 @@
 #define MAX_RUNS 64             /* runs of missing pages claimed at once */
 #define AHEAD_JOBS 32           /* fetches ahead of readers queued at most */
 #define AHEAD_THREADS 4         /* and the threads that send them */
+#define INFLIGHT_MAX (32u << 20) /* bytes of GET buffers of all fetches at once */
 #define PREFETCH_MAX 32         /* whole small objects fetched at once (each held
                                  * against eviction meanwhile: ThreadSanitizer
                                  * follows at most 64 locks held by a thread) */
@@ -79,6 +80,10 @@ struct ckpt_rpages {
 	pthread_t thr[AHEAD_THREADS];
 	unsigned n_thr;
 	bool stopping;
+	/* the GET buffers in use (INFLIGHT_MAX: the daemon's memory stays
+	 * bounded however many readers and ahead threads fetch) */
+	uint64_t inflight;
+	pthread_cond_t inflight_cond;
 };
 
 static bool bit(const uint8_t *b, uint64_t i)
@@ -125,6 +130,7 @@ int ckpt_rpages_new(struct ckpt_rpages **out, const struct ckpt_rpages_conf *c)
 	pthread_cond_init(&p->done, NULL);
 	pthread_mutex_init(&p->qlock, NULL);
 	pthread_cond_init(&p->qcond, NULL);
+	pthread_cond_init(&p->inflight_cond, NULL);
 	*out = p;
 	return 0;
 }
@@ -156,6 +162,7 @@ void ckpt_rpages_free(struct ckpt_rpages *p)
 	for (size_t i = 0; i < p->qn; i++)
 		close(p->q[(p->qhead + i) % AHEAD_JOBS].wfd);
 	pthread_cond_destroy(&p->qcond);
+	pthread_cond_destroy(&p->inflight_cond);
 	pthread_mutex_destroy(&p->qlock);
 	for (size_t i = 0; i < p->cap; i++)
 		for (struct robj *o = p->tab[i], *nx; o; o = nx) {
@@ -296,8 +303,17 @@ static void settle(struct ckpt_rpages *p, struct robj *o, uint64_t p0, uint64_t 
 static int fetch_batch(struct ckpt_rpages *p, struct robj *o, int wfd, struct ckpt_s3_req *q,
 		       size_t n)
 {
+	uint64_t bytes = 0;
 	int rc = 0;
 
+	/* wait for room in the budget (one batch larger than it goes alone) */
+	for (size_t i = 0; i < n; i++)
+		bytes += q[i].len;
+	pthread_mutex_lock(&p->qlock);
+	while (p->inflight && p->inflight + bytes > INFLIGHT_MAX)
+		pthread_cond_wait(&p->inflight_cond, &p->qlock);
+	p->inflight += bytes;
+	pthread_mutex_unlock(&p->qlock);
 	for (size_t i = 0; i < n; i++)
 		if (!(q[i].buf = malloc((size_t)q[i].len)))
 			rc = -ENOMEM;
@@ -327,6 +343,10 @@ static int fetch_batch(struct ckpt_rpages *p, struct robj *o, int wfd, struct ck
 		free(q[i].buf);
 		q[i].buf = NULL;
 	}
+	pthread_mutex_lock(&p->qlock);
+	p->inflight -= bytes;
+	pthread_cond_broadcast(&p->inflight_cond);
+	pthread_mutex_unlock(&p->qlock);
 	return rc;
 }
 
