@@ -623,7 +623,15 @@ def main():
         s3_cases(build, work, quick, runs, row)
 
     os.unlink(decoded)
-    with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as f:
+    # the table goes where the last run's went: the sections written by hand
+    # after it (each headed "## ") stay
+    path = os.path.join(ROOT, "bench", "RESULTS.md")
+    try:
+        old = open(path).read()
+    except OSError:
+        old = ""
+    kept = old[old.index("\n## ") + 1:] if "\n## " in old else ""
+    with open(path, "w") as f:
         f.write("# ckptfs benchmark results\n\n")
         f.write("%s, %s; medians of %d runs%s; `scripts/bench`.\n\n" % (
             time.strftime("%Y-%m-%d"), machine(), runs, " (--quick)" if quick else ""))
@@ -637,6 +645,8 @@ def main():
                 "into the one-chunk leaf after a full pass, spill on and off; 9 on S3 (local s3rver "
                 "behind tests/s3/faultproxy.py, round trips emulated per request by the proxy, "
                 "not bandwidth-delay). All mounts `-o ro`.\n" % (big, nleaves))
+        if kept:
+            f.write("\n" + kept)
     print("written bench/RESULTS.md")
 
 
