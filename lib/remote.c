@@ -211,14 +211,17 @@ static int stage(struct ckpt_remote *r, struct pending *p)
 	return 0;
 }
 
-/* fetches the small staged objects whole, many at once */
-static void prefetch_small(struct ckpt_remote *r, struct pending *p, size_t n)
+static size_t depth(const char *rel);
+
+/* fetches the small staged objects (at most max_depth directories down) whole, many at once */
+static void prefetch_small(struct ckpt_remote *r, struct pending *p, size_t n, size_t max_depth)
 {
 	struct ckpt_s3_req q[PREFETCH_PARALLEL];
 	size_t idx[PREFETCH_PARALLEL], k = 0, taken = 0;
 
 	for (size_t i = 0; i <= n; i++) {
 		if (i < n && p[i].f.fd >= 0 && p[i].e->size && p[i].e->size <= SMALL_OBJECT &&
+		    depth(p[i].e->rel) <= max_depth &&
 		    taken < SMALL_MAX && !all_present(&p[i].f, p[i].e->size) &&
 		    (p[i].buf = malloc((size_t)p[i].e->size))) {
 			memset(&q[k], 0, sizeof(q[k]));
@@ -367,8 +370,10 @@ static void materialise(struct ckpt_remote *r, const struct entry **add, size_t 
 			ckpt_rstore_put(&p[i].f);
 		}
 	}
-	if (!first)
-		prefetch_small(r, p, n); /* a new step is complete when it appears */
+	/* a new step is complete when it appears; at the first listing only
+	 * what opening SOURCE reads at once (each step's own files: what it
+	 * holds, whether it is committed), the rest once the mount serves */
+	prefetch_small(r, p, n, first ? 1 : SIZE_MAX);
 	for (int markers = 0; markers < 2; markers++)
 		for (size_t i = 0; i < n; i++)
 			if (p[i].f.fd >= 0 && is_marker(p[i].e->rel) == markers)
