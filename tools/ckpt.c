@@ -224,7 +224,7 @@ int cli_print_json(json_t *j)
 {
 	char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENSURE_ASCII);
 
-	if (!s)
+	if (!s || !(s = cli_unmirror(s)))
 		return 1;
 	printf("%s\n", s);
 	free(s);

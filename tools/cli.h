@@ -34,6 +34,8 @@ void cli_target_release(struct target *t);
 const char *cli_default_path(struct ckpt_src *src, const char *path);
 /* prints "ckpt CMD: message" and returns CLI_FAIL */
 int cli_die(const char *cmd, const struct ckpt_err *e, int rc);
+/* s (taken) with the mirrors' paths of s3:// and gs:// sources as their URLs; NULL: no memory */
+char *cli_unmirror(char *s);
 /* opens SOURCE with the default options; prints the error itself */
 int cli_open(const char *cmd, const char *path, struct ckpt_src **src);
 

@@ -55,6 +55,17 @@ static int open_remote(const char *cmd, const char *url, const char **path)
 	return 0;
 }
 
+char *cli_unmirror(char *s)
+{
+	for (size_t i = 0; s && i < n_remotes; i++) {
+		char *u = ckpt_remote_unmirror_dup(remotes[i], s, NULL);
+
+		free(s);
+		s = u;
+	}
+	return s;
+}
+
 int cli_die(const char *cmd, const struct ckpt_err *e, int rc)
 {
 	char msg[1200];

@@ -96,7 +96,7 @@ stat_of() { jqv "$MNT/.ckptfs-stats" "$1"; }
 	ckpt_unmount
 }
 
-@test "ckpt ls, cat, info and diff take s3:// URLs and print what they print for the local files" {
+@test "ckpt ls, cat, info, diff, meta, export and stats take s3:// URLs and print what they print for the local files" {
 	local g=$BATS_FILE_TMPDIR/gen url
 	url=$(s3_url gen/mgr)
 	export AWS_ENDPOINT_URL=$S3_ENDPOINT TMPDIR=$BATS_TEST_TMPDIR/tmp
@@ -109,6 +109,13 @@ stat_of() { jqv "$MNT/.ckptfs-stats" "$1"; }
 	"$CKPT" info "$g/mgr" | sed "s|$g/mgr|X|" >"$BATS_TEST_TMPDIR/l2"
 	diff "$BATS_TEST_TMPDIR/l2" "$BATS_TEST_TMPDIR/r2"
 	"$CKPT" diff "$url/2" "$g/mgr/2"
+	# paths in what ckpt prints are the URL's, not the mirror's
+	"$CKPT" meta "$url" 2 | grep -q "\"path\": \"$url/2\""
+	! "$CKPT" meta "$url" 2 | grep -q ckptfs-remote
+	"$CKPT" export "$url" 2/state "$BATS_TEST_TMPDIR/r.npy" >/dev/null
+	"$CKPT" export "$g/mgr" 2/state "$BATS_TEST_TMPDIR/l.npy" >/dev/null
+	diff -r "$BATS_TEST_TMPDIR/l.npy" "$BATS_TEST_TMPDIR/r.npy"
+	"$CKPT" stats "$url" 2/state | diff - <("$CKPT" stats "$g/mgr" 2/state)
 	run "$CKPT" prune "$url" 2/state
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"object storage"* ]]
