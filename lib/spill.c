@@ -60,8 +60,7 @@ struct schunk {
 
 struct ckpt_spill {
 	pthread_mutex_t lock;
-	int parent_fd, dir_fd;
-	char *name; /* the private directory, in parent_fd */
+	int dir_fd; /* where the files are made (with no name: O_TMPFILE) */
 	uint64_t bound, used;
 	uint64_t seq; /* file names, where O_TMPFILE is not supported */
 	struct schunk *chunks;
@@ -99,42 +98,23 @@ int ckpt_spill_open(struct ckpt_spill **out, const char *parent, uint64_t bytes,
 		    struct ckpt_err *err)
 {
 	struct ckpt_spill *sp;
-	char name[] = "ckptfs-spill.XXXXXX", *path = NULL;
-	int rc, e = 0;
+	int rc;
 
 	*out = NULL;
 	sp = calloc(1, sizeof(*sp));
 	if (!sp)
 		return -ENOMEM;
-	sp->parent_fd = sp->dir_fd = -1;
+	sp->dir_fd = -1;
 	pthread_mutex_init(&sp->lock, NULL);
 	pthread_cond_init(&sp->work, NULL);
 	pthread_cond_init(&sp->room, NULL);
 	pthread_cond_init(&sp->idle, NULL);
 	sp->bound = sp->st.budget = bytes;
-	sp->parent_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (sp->parent_fd < 0)
-		e = errno;
-	else if (asprintf(&path, "%s/%s", parent, name) < 0)
-		path = NULL, e = ENOMEM;
-	else if (!mkdtemp(path))
-		e = errno;
-	if (e) {
-		rc = ckpt_err_set(err, -e, "spill directory in '%s': %s", parent, strerror(e));
-		free(path);
-		ckpt_spill_close(sp);
-		return rc;
-	}
-	sp->name = strdup(strrchr(path, '/') + 1);
-	free(path);
-	if (!sp->name) {
-		ckpt_spill_close(sp);
-		return -ENOMEM;
-	}
-	sp->dir_fd = openat(sp->parent_fd, sp->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (sp->dir_fd < 0) {
-		rc = ckpt_err_set(err, -errno, "spill directory '%s/%s': %s", parent, sp->name,
-				  strerror(errno));
+	/* no directory of its own: the files have no name there (O_TMPFILE),
+	 * so nothing is left behind, however the process ends */
+	sp->dir_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sp->dir_fd < 0 || faccessat(sp->dir_fd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
+		rc = ckpt_err_set(err, -errno, "spill directory in '%s': %s", parent, strerror(errno));
 		ckpt_spill_close(sp);
 		return rc;
 	}
@@ -169,29 +149,25 @@ void ckpt_spill_close(struct ckpt_spill *sp)
 	}
 	if (sp->dir_fd >= 0)
 		close(sp->dir_fd);
-	if (sp->name)
-		unlinkat(sp->parent_fd, sp->name, AT_REMOVEDIR);
-	if (sp->parent_fd >= 0)
-		close(sp->parent_fd);
 	pthread_cond_destroy(&sp->work);
 	pthread_cond_destroy(&sp->room);
 	pthread_cond_destroy(&sp->idle);
 	pthread_mutex_destroy(&sp->lock);
-	free(sp->name);
 	free(sp);
 }
 
-/* an unlinked file in the private directory: its space is freed when it
+/* a file with no name in the spill's directory: its space is freed when it
  * is closed, or when the process ends, however it ends */
 static int anon_file(struct ckpt_spill *sp)
 {
-	char name[32];
+	char name[64];
 	int fd = openat(sp->dir_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 
 	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
 		return fd;
 	/* no O_TMPFILE here: a name, unlinked at once */
-	snprintf(name, sizeof(name), "c%llu", (unsigned long long)++sp->seq);
+	snprintf(name, sizeof(name), ".ckptfs-spill.%ld.%llu", (long)getpid(),
+		 (unsigned long long)++sp->seq);
 	fd = openat(sp->dir_fd, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd >= 0)
 		unlinkat(sp->dir_fd, name, 0);

@@ -13,10 +13,10 @@
  * written (a chunk larger than the bound keeps its first pieces).  Only
  * pieces whose bytes were all written are served.
  *
- * Nothing is left behind: the files live in a private directory
- * (mkdtemp under the parent given at open), and each is unlinked as soon as
- * it is created, so its space goes back when it is closed, or when the
- * process ends however it ends; ckpt_spill_close removes the directory.
+ * Nothing is left behind: the files are made in the directory given at
+ * open with no name (O_TMPFILE; where a file system lacks it, unlinked as
+ * soon as made), so their space goes back when they are closed, or when the
+ * process ends however it ends.
  * Thread-safe; reads and writes run outside the lock, writes on a thread of
  * the spill's own.  The public half (open, close) is in ckpt.h.
  */
