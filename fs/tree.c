@@ -166,6 +166,23 @@ static void fill(struct ckptfs *fs, struct stat *st, fuse_ino_t ino, mode_t type
 	st->st_ctim = st->st_mtim;
 }
 
+/* A generated .json whose size is not known yet: knowing it means
+ * generating the document (a step's describes every leaf; a leaf's needs
+ * its stored bytes from the B+tree).  READDIRPLUS leaves such an entry
+ * bare, and a LOOKUP computes it if someone asks: a walk that skips the
+ * .json files (find -type f ! -name '*.json') never pays for them. */
+bool fs_attr_costly(struct ckptfs *fs, fuse_ino_t ino)
+{
+	struct target t;
+	bool costly;
+
+	if (fs_resolve(fs, ino, &t) < 0)
+		return false;
+	costly = !fs_content_size_known(&t);
+	fs_put(&t);
+	return costly;
+}
+
 int fs_getattr(struct ckptfs *fs, fuse_ino_t ino, struct stat *st)
 {
 	struct target t;
