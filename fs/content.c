@@ -109,6 +109,28 @@ int fs_content(struct ckptfs *fs, const struct target *t, char **buf, size_t *n)
 	return *buf ? 0 : -ENOMEM;
 }
 
+bool fs_content_size_known(const struct target *t)
+{
+	uint64_t known = 1;
+
+	switch (t->type) {
+	case T_STEP_JSON: known = __atomic_load_n(&t->step->json_size, __ATOMIC_RELAXED); break;
+	case T_ITEM_JSON:
+		pthread_mutex_lock(&t->ts->lock);
+		if (!t->ts->opened)
+			known = 0; /* knowing it opens the item */
+		else if (t->ts->err == 0)
+			known = __atomic_load_n(&t->ts->cur->head_json_size, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&t->ts->lock);
+		break;
+	case T_NODE_JSON:
+		known = __atomic_load_n(&t->st->json_size[ckpt_node_id(t->node)], __ATOMIC_RELAXED);
+		break;
+	default: break;
+	}
+	return known != 0;
+}
+
 int fs_content_size(struct ckptfs *fs, const struct target *t, uint64_t *size)
 {
 	uint64_t *cache = NULL;

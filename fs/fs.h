@@ -279,6 +279,7 @@ struct dir_list {
 };
 
 int fs_getattr(struct ckptfs *fs, fuse_ino_t ino, struct stat *st);
+bool fs_attr_costly(struct ckptfs *fs, fuse_ino_t ino); /* READDIRPLUS leaves it bare */
 int fs_lookup(struct ckptfs *fs, fuse_ino_t parent, const char *name, fuse_ino_t *ino);
 int fs_list(struct ckptfs *fs, fuse_ino_t ino, struct dir_list *out);
 void fs_list_free(struct dir_list *l);
@@ -288,6 +289,7 @@ int fs_readlink(struct ckptfs *fs, char *buf, size_t cap);
  * (computed once per state) */
 int fs_content(struct ckptfs *fs, const struct target *t, char **buf, size_t *n);
 int fs_content_size(struct ckptfs *fs, const struct target *t, uint64_t *size);
+bool fs_content_size_known(const struct target *t); /* without generating it */
 /* an array leaf's .npy view (T_NODE_NPY): its header (h->data_off bytes) */
 int fs_npy_head(struct ckptfs *fs, const struct target *t, struct ckpt_npy *h);
 /* its st_size: header + the leaf's bytes (what was written, while replaced) */

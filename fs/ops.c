@@ -194,7 +194,8 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 		} else {
 			e.attr.st_ino = l->e[i - 2].ino;
 			e.attr.st_mode = l->e[i - 2].type;
-			if (plus && entry_of(fs, l->e[i - 2].ino, &e) < 0) {
+			if (plus && !fs_attr_costly(fs, l->e[i - 2].ino) &&
+			    entry_of(fs, l->e[i - 2].ino, &e) < 0) {
 				memset(&e, 0, sizeof(e)); /* a bare entry: lookup will tell */
 				e.attr.st_ino = l->e[i - 2].ino;
 				e.attr.st_mode = l->e[i - 2].type;
