@@ -4,6 +4,7 @@
 #include "rpages.h"
 
 #include "fsutil.h"
+#include "readahead.h"
 #include "rstore.h"
 #include "s3.h"
 #include "util.h"
@@ -25,8 +26,7 @@
 #define PART (8u << 20)         /* one range GET at most */
 #define PART_MIN (1u << 20)     /* a run is cut in `parallel` parts, of at least this */
 #define MAX_RUNS 64             /* runs of missing pages claimed at once */
-#define AHEAD_JOBS 32           /* fetches ahead of readers queued at most */
-#define AHEAD_THREADS 4         /* and the threads that send them */
+#define AHEAD_THREADS 4         /* threads fetching ahead of readers (readahead.c's pool) */
 #define INFLIGHT_MAX (32u << 20) /* bytes of GET buffers of all fetches at once */
 #define PREFETCH_MAX 32         /* whole small objects fetched at once (each held
                                  * against eviction meanwhile: ThreadSanitizer
@@ -34,6 +34,7 @@
 
 struct robj {
 	struct robj *next; /* hash chain, by inode */
+	struct ckpt_rpages *p;
 	dev_t dev;
 	ino_t ino;
 	char *rel, *key; /* rel: the data file below the store's directory */
@@ -55,13 +56,6 @@ struct run {
 	uint64_t p0, p1; /* pages, p1 exclusive */
 };
 
-/* pages claimed ahead of a sequential reader, fetched by the ahead threads */
-struct ahead_job {
-	struct robj *o;
-	int wfd;
-	struct run r;
-};
-
 struct ckpt_rpages {
 	struct ckpt_rpages_conf c;
 	char *label;
@@ -72,16 +66,11 @@ struct ckpt_rpages {
 	size_t cap, n;
 	uint64_t clock;
 	struct ckpt_rpages_stats st;
-	/* the ahead threads (started with the first job: after a fork) */
-	pthread_mutex_t qlock;
-	pthread_cond_t qcond;
-	struct ahead_job q[AHEAD_JOBS];
-	size_t qhead, qn;
-	pthread_t thr[AHEAD_THREADS];
-	unsigned n_thr;
-	bool stopping;
+	/* the fetches ahead of readers (threads start with the first job: after a fork) */
+	struct ckpt_ra *ahead;
 	/* the GET buffers in use (INFLIGHT_MAX: the daemon's memory stays
 	 * bounded however many readers and ahead threads fetch) */
+	pthread_mutex_t ilock;
 	uint64_t inflight;
 	pthread_cond_t inflight_cond;
 };
@@ -125,11 +114,16 @@ int ckpt_rpages_new(struct ckpt_rpages **out, const struct ckpt_rpages_conf *c)
 	p->c.label = p->label;
 	if (!p->c.parallel)
 		p->c.parallel = 8;
+	if (ckpt_ra_new(&p->ahead, AHEAD_THREADS) < 0) {
+		free(p->tab);
+		free(p->label);
+		free(p);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->evicting, NULL);
 	pthread_cond_init(&p->done, NULL);
-	pthread_mutex_init(&p->qlock, NULL);
-	pthread_cond_init(&p->qcond, NULL);
+	pthread_mutex_init(&p->ilock, NULL);
 	pthread_cond_init(&p->inflight_cond, NULL);
 	*out = p;
 	return 0;
@@ -153,17 +147,9 @@ void ckpt_rpages_free(struct ckpt_rpages *p)
 {
 	if (!p)
 		return;
-	pthread_mutex_lock(&p->qlock);
-	p->stopping = true;
-	pthread_cond_broadcast(&p->qcond);
-	pthread_mutex_unlock(&p->qlock);
-	for (unsigned i = 0; i < p->n_thr; i++)
-		pthread_join(p->thr[i], NULL);
-	for (size_t i = 0; i < p->qn; i++)
-		close(p->q[(p->qhead + i) % AHEAD_JOBS].wfd);
-	pthread_cond_destroy(&p->qcond);
+	ckpt_ra_free(p->ahead); /* queued jobs dropped, running ones waited for */
 	pthread_cond_destroy(&p->inflight_cond);
-	pthread_mutex_destroy(&p->qlock);
+	pthread_mutex_destroy(&p->ilock);
 	for (size_t i = 0; i < p->cap; i++)
 		for (struct robj *o = p->tab[i], *nx; o; o = nx) {
 			nx = o->next;
@@ -211,6 +197,7 @@ int ckpt_rpages_add(struct ckpt_rpages *p, int fd, const char *rel, const char *
 		free(o);
 		return e;
 	}
+	o->p = p;
 	o->present = map;
 	o->map_len = map_len;
 	o->lock_fd = -1;
@@ -309,11 +296,11 @@ static int fetch_batch(struct ckpt_rpages *p, struct robj *o, int wfd, struct ck
 	/* wait for room in the budget (one batch larger than it goes alone) */
 	for (size_t i = 0; i < n; i++)
 		bytes += q[i].len;
-	pthread_mutex_lock(&p->qlock);
+	pthread_mutex_lock(&p->ilock);
 	while (p->inflight && p->inflight + bytes > INFLIGHT_MAX)
-		pthread_cond_wait(&p->inflight_cond, &p->qlock);
+		pthread_cond_wait(&p->inflight_cond, &p->ilock);
 	p->inflight += bytes;
-	pthread_mutex_unlock(&p->qlock);
+	pthread_mutex_unlock(&p->ilock);
 	for (size_t i = 0; i < n; i++)
 		if (!(q[i].buf = malloc((size_t)q[i].len)))
 			rc = -ENOMEM;
@@ -343,10 +330,10 @@ static int fetch_batch(struct ckpt_rpages *p, struct robj *o, int wfd, struct ck
 		free(q[i].buf);
 		q[i].buf = NULL;
 	}
-	pthread_mutex_lock(&p->qlock);
+	pthread_mutex_lock(&p->ilock);
 	p->inflight -= bytes;
 	pthread_cond_broadcast(&p->inflight_cond);
-	pthread_mutex_unlock(&p->qlock);
+	pthread_mutex_unlock(&p->ilock);
 	return rc;
 }
 
@@ -479,61 +466,33 @@ static void reading(struct robj *o, int fd, bool start)
 	pthread_mutex_unlock(&o->fl);
 }
 
-/* an ahead thread: fetches the queued runs, as a reader would (holding the
- * object against eviction, and its flock against other processes) */
-static void *ahead_main(void *arg)
+/* a job of the ahead pool: the pages [a, b) of o missing when it runs are
+ * claimed and fetched, as a reader would (holding the object against
+ * eviction, and its flock against other processes); the file is reopened
+ * by its path, and left alone if another file has taken that path since */
+static void ahead_job(void *owner, uint64_t a, uint64_t b)
 {
-	struct ckpt_rpages *p = arg;
+	struct robj *o = owner;
+	struct ckpt_rpages *p = o->p;
+	struct run r[MAX_RUNS];
+	struct stat st;
+	size_t n;
+	int wfd;
 
-	pthread_mutex_lock(&p->qlock);
-	for (;;) {
-		struct ahead_job j;
-
-		while (!p->stopping && !p->qn)
-			pthread_cond_wait(&p->qcond, &p->qlock);
-		if (p->stopping)
-			break;
-		j = p->q[p->qhead];
-		p->qhead = (p->qhead + 1) % AHEAD_JOBS;
-		p->qn--;
-		pthread_mutex_unlock(&p->qlock);
-		pthread_rwlock_rdlock(&j.o->hold);
-		reading(j.o, j.wfd, true);
-		fetch_runs(p, j.o, j.wfd, &j.r, 1); /* a failure: the reader's own fetch says why */
-		reading(j.o, j.wfd, false);
-		pthread_rwlock_unlock(&j.o->hold);
-		close(j.wfd);
-		pthread_mutex_lock(&p->qlock);
-	}
-	pthread_mutex_unlock(&p->qlock);
-	return NULL;
-}
-
-/* hands claimed runs ahead of a reader to the ahead threads; what does not
- * fit (or cannot start) is let go */
-static void submit_ahead(struct ckpt_rpages *p, struct robj *o, int fd, const struct run *r,
-			 size_t n_runs)
-{
-	size_t i = 0;
-
-	pthread_mutex_lock(&p->qlock);
-	while (p->n_thr < AHEAD_THREADS && !p->stopping &&
-	       pthread_create(&p->thr[p->n_thr], NULL, ahead_main, p) == 0)
-		p->n_thr++;
-	for (; p->n_thr && i < n_runs && p->qn < AHEAD_JOBS; i++) {
-		int wfd = open_writable(fd);
-
-		if (wfd < 0)
-			break;
-		p->q[(p->qhead + p->qn++) % AHEAD_JOBS] = (struct ahead_job){ o, wfd, r[i] };
-	}
-	pthread_cond_broadcast(&p->qcond);
-	pthread_mutex_unlock(&p->qlock);
-	if (i < n_runs) {
+	pthread_rwlock_rdlock(&o->hold);
+	wfd = openat(p->c.root_fd, o->rel, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (wfd >= 0 && fstat(wfd, &st) == 0 && st.st_ino == o->ino && st.st_dev == o->dev) {
 		pthread_mutex_lock(&p->lock);
-		unclaim(p, o, r + i, n_runs - i);
+		n = claim(o, a, a, b - a, r);
 		pthread_mutex_unlock(&p->lock);
+		reading(o, wfd, true);
+		if (n)
+			fetch_runs(p, o, wfd, r, n); /* a failure: the reader's own fetch says why */
+		reading(o, wfd, false);
 	}
+	if (wfd >= 0)
+		close(wfd);
+	pthread_rwlock_unlock(&o->hold);
 }
 
 /* A reader near where o was last read (behind the frontier by less than a
@@ -566,20 +525,18 @@ static int ensure(struct ckpt_rpages *p, struct robj *o, int fd, uint64_t off, s
 {
 	const uint64_t p0 = off / PAGE, p1 = (off + n - 1) / PAGE + 1;
 	uint64_t ahead = window_for(p, o, off, n);
-	struct run r[MAX_RUNS], a[MAX_RUNS];
+	struct run r[MAX_RUNS];
 
+	if (ahead)
+		ckpt_ra_submit(p->ahead, ahead_job, o, p1, CKPT_MIN(p1 + ahead, o->pages));
 	for (int tries = 0; tries < 4; tries++) {
-		size_t n_runs, n_ahead = 0;
+		size_t n_runs;
 		bool all = true;
 		int rc = 0;
 
 		pthread_mutex_lock(&p->lock);
 		n_runs = claim(o, p0, p1, 0, r);
-		if (tries == 0 && ahead)
-			n_ahead = claim(o, p1, p1, ahead, a);
 		pthread_mutex_unlock(&p->lock);
-		if (n_ahead)
-			submit_ahead(p, o, fd, a, n_ahead);
 		if (n_runs) {
 			int wfd = open_writable(fd);
 
