@@ -18,6 +18,9 @@ bool ckpt_layout_flax_step(const char *name, double *key);
 /* a regular file that starts like a msgpack map */
 bool ckpt_layout_is_msgpack_file(int dirfd, const char *name);
 bool ckpt_layout_has_file(int dirfd, const char *name);
+/* p[0, n), the start of a file of size bytes, reads as one Flax msgpack
+ * checkpoint as far as it goes (treescan.c; ckpt_is_flax_file sniffs with it) */
+bool ckpt_layout_flax_sniff(const uint8_t *p, size_t n, uint64_t size);
 /* a directory that holds a pytree item's own files */
 bool ckpt_layout_looks_pytree(int fd);
 /* a directory with Orbax's msgpack aggregate file "checkpoint" */

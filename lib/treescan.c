@@ -26,32 +26,101 @@
 #define SNIFF_BYTES (64 << 10)
 #define SNIFF_DEPTH 64
 
-/* the tokens in p[0, n) are msgpack as far as they go (a token cut short
- * at the end is fine: the file goes on) */
-static bool tokens_valid(const uint8_t *p, size_t n)
+/* p[0, n) is UTF-8 (leads 0xc2-0xf4, each followed by its continuations);
+ * cut: the text goes on after n, so its last character may be incomplete */
+static bool utf8_ok(const uint8_t *p, size_t n, bool cut)
 {
-	struct ckpt_rd r = ckpt_rd_init(p, n);
+	for (size_t i = 0; i < n;) {
+		uint8_t c = p[i++];
+		size_t more = c < 0x80 ? 0 : c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2
+			    : c >= 0xf0 && c <= 0xf4 ? 3 : SIZE_MAX;
 
-	while (r.left > 0) {
-		struct ckpt_mp_tok t;
-		const char *why;
-
-		if (ckpt_mp_head(&r, &t, &why) < 0)
-			return r.left < CKPT_MP_MAX_HEAD;
-		if (t.t == CKPT_MP_STR || t.t == CKPT_MP_BIN || t.t == CKPT_MP_EXT) {
-			if (t.len >= r.left)
-				return true;
-			r.p += t.len;
-			r.left -= t.len;
+		if (more > n - i) {
+			if (!cut || more == SIZE_MAX)
+				return false;
+			more = n - i;
 		}
+		for (; more > 0; more--)
+			if ((p[i++] & 0xc0) != 0x80)
+				return false;
 	}
 	return true;
 }
 
-/* Flax writes one msgpack map with string keys (flax.serialization.to_bytes):
- * the file starts with a non-empty map whose first key is a string; a file
- * that fits in the sniffed bytes is exactly one valid value; in a longer
- * one the sniffed tokens are valid msgpack. */
+/*
+ * Flax writes one msgpack map with string keys (flax.serialization.to_bytes;
+ * an NNX pure dict may hold integer keys below the top).  p[0, n) is the
+ * start of a file of size bytes: does it read as such a value, as far as it
+ * goes?  Walked with an explicit stack: the top is a non-empty map whose
+ * keys are strings, nested map keys are strings or integers, strings are
+ * UTF-8 (Python's str), an extension is one msgpack.c reads (1 to 4), and
+ * no length runs past the end of the file.  If the whole file is in p, the
+ * value must end exactly at its end.  Random bytes fail within a few dozen
+ * tokens (0xc1, a 32-bit length, a string, an unknown extension), so a
+ * binary file is not taken for a checkpoint.
+ */
+bool ckpt_layout_flax_sniff(const uint8_t *p, size_t n, uint64_t size)
+{
+	struct frame {
+		uint64_t left; /* values still to come (a map: keys and values) */
+		bool map;
+	} st[SNIFF_DEPTH];
+	struct ckpt_rd r = ckpt_rd_init(p, n);
+	unsigned depth = 0;
+	bool whole = n == size;
+
+	for (;;) {
+		struct ckpt_mp_tok t;
+		const char *why;
+		uint64_t room;
+		bool key;
+
+		while (depth > 0 && st[depth - 1].left == 0)
+			depth--;
+		if (depth == 0 && r.left < n) /* the value ended: the file must too */
+			return whole && r.left == 0;
+		if (r.left == 0) /* the sniffed bytes ended inside the value */
+			return !whole;
+		if (ckpt_mp_head(&r, &t, &why) < 0)
+			return !whole && r.left < CKPT_MP_MAX_HEAD;
+		room = size - (uint64_t)(n - r.left); /* file bytes after the head */
+		key = depth > 0 && st[depth - 1].map && st[depth - 1].left % 2 == 0;
+		if (depth == 0 && (t.t != CKPT_MP_MAP || t.len == 0))
+			return false;
+		if (key && t.t != CKPT_MP_STR && (depth == 1 || t.t != CKPT_MP_INT))
+			return false;
+		if (depth > 0)
+			st[depth - 1].left--;
+		switch (t.t) {
+		case CKPT_MP_EXT:
+			if (t.ext < 1 || t.ext > 4)
+				return false;
+			/* fall through */
+		case CKPT_MP_STR:
+		case CKPT_MP_BIN:
+			if (t.len > room)
+				return false;
+			if (t.t == CKPT_MP_STR && !utf8_ok(r.p, t.len < r.left ? (size_t)t.len : r.left, t.len > r.left))
+				return false;
+			if (t.len >= r.left)
+				return true; /* the file goes on past the sniffed bytes */
+			r.p += t.len;
+			r.left -= t.len;
+			break;
+		case CKPT_MP_MAP:
+		case CKPT_MP_ARR:
+			if (t.len > room / (t.t == CKPT_MP_MAP ? 2 : 1) || depth == SNIFF_DEPTH)
+				return false;
+			st[depth++] = (struct frame){ t.len * (t.t == CKPT_MP_MAP ? 2 : 1), t.t == CKPT_MP_MAP };
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* A regular file that holds one Flax msgpack checkpoint, by its first
+ * SNIFF_BYTES (ckpt_layout_flax_sniff). */
 bool ckpt_is_flax_file(int dirfd, const char *name)
 {
 	struct stat st;
@@ -70,20 +139,7 @@ bool ckpt_is_flax_file(int dirfd, const char *name)
 	buf = malloc(want);
 	got = buf ? ckpt_pread(fd, buf, want, 0) : -1;
 	close(fd);
-	if (got == (ssize_t)want) {
-		struct ckpt_rd r = ckpt_rd_init(buf, want);
-		struct ckpt_mp_tok map, key;
-		const char *why;
-
-		yes = ckpt_mp_head(&r, &map, &why) == 0 && map.t == CKPT_MP_MAP && map.len > 0 &&
-		      ckpt_mp_head(&r, &key, &why) == 0 && key.t == CKPT_MP_STR;
-		if (yes && want == (size_t)st.st_size) {
-			r = ckpt_rd_init(buf, want);
-			yes = ckpt_mp_skip(&r, SNIFF_DEPTH, &why) == 0 && r.left == 0;
-		} else if (yes) {
-			yes = tokens_valid(buf, want);
-		}
-	}
+	yes = got == (ssize_t)want && ckpt_layout_flax_sniff(buf, want, (uint64_t)st.st_size);
 	free(buf);
 	return yes;
 }

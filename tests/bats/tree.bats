@@ -31,8 +31,11 @@ make_tree() {
 	cp "$BATS_TEST_TMPDIR/flaxgen/checkpoint_10" "$t/flax/x.ckpt"
 	cp "$BATS_TEST_TMPDIR/flaxgen/checkpoint_1.5" "$t/flax/model.msgpack"
 	cp -r "$BATS_TEST_TMPDIR/flaxgen" "$t/flax/managed"
+	# longer than the bytes the content sniff reads
+	$PY -c 'import msgpack, sys; open(sys.argv[1], "wb").write(msgpack.packb(
+		{"notes": "\u00e9t\u00e9 " * 40000, "step": 3, "raw": bytes(range(256)) * 400}))' "$t/flax/long.msgpack"
 	echo "learning rate 3e-4" >"$t/notes.txt"
-	head -c 100000 /dev/urandom >"$t/data/blob.bin"
+	head -c 100000 /dev/urandom >"$t/data/blob.bin" # random: never a Flax file
 	printf '\x85garbage, not msgpack\xc1\xc1' >"$t/data/fake.ckpt" # starts like a msgpack map
 	printf '\x81\xa1k' >"$t/data/cut.msgpack"                      # a map cut short
 	ln -s "exp one/mgr" "$t/runs/latest run"
@@ -41,7 +44,7 @@ make_tree() {
 
 # the checkpoints make_tree made, relative to T
 CKPTS=("runs/exp one/mgr" "runs/exp one/best model" "runs/exp two/mgr2" "runs/exp two/bf"
-	"deep/a/b/c/far" "flax/x.ckpt" "flax/model.msgpack" "flax/managed")
+	"deep/a/b/c/far" "flax/x.ckpt" "flax/model.msgpack" "flax/managed" "flax/long.msgpack")
 
 @test "a tree mounts: its folders, every checkpoint byte-exact as when mounted alone, plain files as they are" {
 	local t=$BATS_TEST_TMPDIR/tree
@@ -50,7 +53,7 @@ CKPTS=("runs/exp one/mgr" "runs/exp one/best model" "runs/exp two/mgr2" "runs/ex
 	local top=$MNT
 	[ "$(ls "$top" | tr '\n' ' ')" = "data deep empty flax notes.txt runs " ]
 	[ "$(ls "$top/runs/exp one" | tr '\n' '|')" = "best model|mgr|" ]
-	[ "$(ls "$top/flax" | tr '\n' ' ')" = "managed model.msgpack x.ckpt " ]
+	[ "$(ls "$top/flax" | tr '\n' ' ')" = "long.msgpack managed model.msgpack x.ckpt " ]
 	[ "$(ls "$top/data" | tr '\n' ' ')" = "blob.bin cut.msgpack dangling fake.ckpt " ]
 	# links as they are: a relative one leads into the tree's checkpoint
 	[ "$(readlink "$top/runs/latest run")" = "exp one/mgr" ]

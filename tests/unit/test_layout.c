@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "model.h"
+#include "layout.h"
 #include "harness.h"
 
 #include <fcntl.h>
@@ -255,6 +256,52 @@ static void put_bytes(const char *name, const void *p, size_t n)
 	fclose(f);
 }
 
+/* the Flax sniff of a tree scan: real shapes pass, random bytes that start
+ * like a Flax file do not (a 100 kB random file in a tree was once shown as
+ * a checkpoint: str32/bin32 lengths past the sniffed bytes were taken as
+ * "the file goes on") */
+static void test_layout__flax_sniff(void)
+{
+	/* {"params": {"w": ext 1 of 100000 bytes ...}}: cut inside the ext */
+	static const uint8_t big[] = { 0x81, 0xa6, 'p', 'a', 'r', 'a', 'm', 's', 0x81, 0xa1, 'w',
+				       0xc9, 0x00, 0x01, 0x86, 0xa0, 0x01, 0x93 };
+	/* {"layers": {0: {"w": 1}, 1: {"w": 2}}}: integer keys below the top */
+	static const uint8_t nnx[] = { 0x81, 0xa6, 'l', 'a', 'y', 'e', 'r', 's', 0x82, 0x00, 0x81,
+				       0xa1, 'w', 0x01, 0x01, 0x81, 0xa1, 'w', 0x02 };
+	static const uint8_t topint[] = { 0x82, 0xa1, 'a', 0x01, 0x05, 0x02 };  /* {"a": 1, 5: 2} */
+	static const uint8_t longbin[] = { 0x81, 0xa1, 'a', 0xc6, 0x40, 0, 0, 0, 0 }; /* 1 GiB bin */
+	static const uint8_t badext[] = { 0x81, 0xa1, 'a', 0xd4, 0x09, 0x00 };  /* ext 9 */
+	static const uint8_t trail[] = { 0x81, 0xa1, 'a', 0x01, 0x01 };         /* a byte after */
+	static uint8_t buf[65536];
+	uint64_t x = 0x9e3779b97f4a7c15u;
+	unsigned passed = 0;
+
+	CHECK(ckpt_layout_flax_sniff(big, sizeof(big), 100000 + 17));
+	CHECK(!ckpt_layout_flax_sniff(big, sizeof(big), sizeof(big)));     /* the whole file: cut short */
+	CHECK(!ckpt_layout_flax_sniff(big, sizeof(big), 1000));            /* the ext runs past the end */
+	CHECK(ckpt_layout_flax_sniff(nnx, sizeof(nnx), sizeof(nnx)));
+	CHECK(!ckpt_layout_flax_sniff(topint, sizeof(topint), sizeof(topint)));
+	CHECK(!ckpt_layout_flax_sniff(longbin, sizeof(longbin), 100000));
+	CHECK(ckpt_layout_flax_sniff(longbin, sizeof(longbin), (1u << 30) + 16));
+	CHECK(!ckpt_layout_flax_sniff(badext, sizeof(badext), sizeof(badext)));
+	CHECK(!ckpt_layout_flax_sniff(trail, sizeof(trail), sizeof(trail)));
+	CHECK(!ckpt_layout_flax_sniff(trail, sizeof(trail), 100000));
+	/* 20000 random files of 100000 bytes that start {"k": ... or
+	 * {"k": {16384 entries ...: none pass */
+	for (int i = 0; i < 20000; i++) {
+		for (size_t j = 0; j < sizeof(buf); j += 8) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			memcpy(buf + j, &x, 8);
+		}
+		if (i % 2)
+			memcpy(buf, "\x81\xa1k", 3);
+		else
+			memcpy(buf, "\x81\xa1k\xde\x40\x00", 6);
+		passed += ckpt_layout_flax_sniff(buf, sizeof(buf), 100000);
+	}
+	CHECK_EQ(passed, 0);
+}
+
 /* ckpt_tree_scan: folders, files, checkpoints, depth, limits; the Flax
  * content sniff on made-up bytes */
 static void test_layout__tree_scan(void)
@@ -345,6 +392,7 @@ int main(int argc, char **argv)
 	RUN(test_layout__not_a_checkpoint);
 	RUN(test_layout__bad_step_metadata);
 	RUN(test_layout__tree_scan);
+	RUN(test_layout__flax_sniff);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_root);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", tmp_root);
