@@ -91,18 +91,17 @@ bool ckpt_layout_flax_sniff(const uint8_t *p, size_t n, uint64_t size)
 			return false;
 		if (depth > 0)
 			st[depth - 1].left--;
+		if (t.t == CKPT_MP_EXT && (t.ext < 1 || t.ext > 4))
+			return false;
 		switch (t.t) {
 		case CKPT_MP_EXT:
-			if (t.ext < 1 || t.ext > 4)
-				return false;
-			/* fall through */
 		case CKPT_MP_STR:
 		case CKPT_MP_BIN:
 			if (t.len > room)
 				return false;
 			if (t.t == CKPT_MP_STR && !utf8_ok(r.p, t.len < r.left ? (size_t)t.len : r.left, t.len > r.left))
 				return false;
-			if (t.len >= r.left)
+			if (!whole && t.len >= r.left)
 				return true; /* the file goes on past the sniffed bytes */
 			r.p += t.len;
 			r.left -= t.len;

@@ -5,8 +5,11 @@
  * as one value.  Properties (abort when broken): a token never consumes
  * more than CKPT_MP_MAX_HEAD bytes or bytes it does not have; a failed call
  * does not move the reader; a value that checks out needs every one of its
- * bytes (the same value cut by one byte fails).
+ * bytes (the same value cut by one byte fails).  Also the Flax content
+ * sniff of tree scans (treescan.c): an input it takes whole is one valid
+ * value; as the start of a longer file it never reads past the input.
  */
+#include "layout.h"
 #include "mpack.h"
 
 #include <stdlib.h>
@@ -35,6 +38,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
 		    (t.len > r.left || ckpt_rd_skip(&r, (size_t)t.len) < 0))
 			break;
 	}
+	/* the Flax sniff: whole, and as the start of a longer file */
+	if (ckpt_layout_flax_sniff(p, n, n)) {
+		r = ckpt_rd_init(p, n);
+		if (ckpt_mp_skip(&r, 64, &why) < 0 || r.left != 0)
+			abort();
+	}
+	(void)ckpt_layout_flax_sniff(p, n, (uint64_t)n + 4096);
 	/* the whole input as values, one after another */
 	r = ckpt_rd_init(p, n);
 	while (r.left) {

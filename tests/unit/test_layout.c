@@ -272,6 +272,7 @@ static void test_layout__flax_sniff(void)
 	static const uint8_t longbin[] = { 0x81, 0xa1, 'a', 0xc6, 0x40, 0, 0, 0, 0 }; /* 1 GiB bin */
 	static const uint8_t badext[] = { 0x81, 0xa1, 'a', 0xd4, 0x09, 0x00 };  /* ext 9 */
 	static const uint8_t trail[] = { 0x81, 0xa1, 'a', 0x01, 0x01 };         /* a byte after */
+	static const uint8_t unclosed[] = { 0x81, 0xa1, 'a', 0x82, 0xa1, 'b', 0xa1, 'x', 0xa1, 'c' }; /* ends in a key */
 	static uint8_t buf[65536];
 	uint64_t x = 0x9e3779b97f4a7c15u;
 	unsigned passed = 0;
@@ -286,6 +287,8 @@ static void test_layout__flax_sniff(void)
 	CHECK(!ckpt_layout_flax_sniff(badext, sizeof(badext), sizeof(badext)));
 	CHECK(!ckpt_layout_flax_sniff(trail, sizeof(trail), sizeof(trail)));
 	CHECK(!ckpt_layout_flax_sniff(trail, sizeof(trail), 100000));
+	CHECK(!ckpt_layout_flax_sniff(unclosed, sizeof(unclosed), sizeof(unclosed)));
+	CHECK(ckpt_layout_flax_sniff(unclosed, sizeof(unclosed), 100000));
 	/* 20000 random files of 100000 bytes that start {"k": ... or
 	 * {"k": {16384 entries ...: none pass */
 	for (int i = 0; i < 20000; i++) {
