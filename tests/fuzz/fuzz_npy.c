@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_npy.c - the .npy header parser (new arrays written as NAME.npy), and
  * the header builder (the views) as its inverse: what parses is rebuilt,
- * and the rebuilt header parses to the same array. */
+ * and the rebuilt header parses to the same array (a dtype numpy lacks is
+ * rebuilt as numpy's stand-in, its name beside it). */
 #include "ckpt.h"
 
 #include <errno.h>
@@ -31,6 +32,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *p, size_t n)
 		if (rc < 0 || m.data_off % 64 || m.data_off > sizeof(head) ||
 		    m.data_bytes != h.data_bytes)
 			abort();
+		if (m.ml_dtype) {
+			/* an ml_dtypes type ('int4', 'bfloat16' as descr): the header
+			 * made holds numpy's stand-in ('|i1', '|V2'), the name is in
+			 * m.ml_dtype, so it does not parse back to the same dtype */
+			if (strcmp(m.ml_dtype, h.dtype))
+				abort();
+			return 0;
+		}
 		ckpt_npy_header(&m, head, sizeof(head));
 		if (ckpt_npy_parse(head, (size_t)m.data_off, &back, &err) < 0 ||
 		    strcmp(back.dtype, h.dtype) || back.rank != h.rank ||
