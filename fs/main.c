@@ -80,6 +80,7 @@ static const struct fuse_opt cli_opts[] = {
 	FUSE_OPT_KEY("cache_dir=", KEY_REMOTE),
 	FUSE_OPT_KEY("cache_dir_size=", KEY_REMOTE),
 	FUSE_OPT_KEY("parallel=", KEY_REMOTE),
+	FUSE_OPT_KEY("warm_steps=", KEY_REMOTE),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("rw", KEY_RW),
 	{ "threads=%u", offsetof(struct cli, threads), 0 },
@@ -183,6 +184,8 @@ static void usage(const char *prog)
 	       "    -o cache_dir=DIR       where the fetched bytes are kept (default $TMPDIR or /var/tmp)\n"
 	       "    -o cache_dir_size=SIZE at most this much there (default 4G, or half the free space)\n"
 	       "    -o parallel=N          range GETs in flight for one read (default 8)\n"
+	       "    -o warm_steps=N|all    steps made ready in the background after mount, the\n"
+	       "                           newest first (default all; 0: each when first opened)\n"
 	       "    -o retries=N,timeout=SECONDS  per request (default 6 retries, 30 s)\n"
 	       "    -f                     stay in the foreground (messages on stderr)\n"
 	       "    -d                     debug output (implies -f)\n"

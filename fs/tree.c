@@ -182,6 +182,13 @@ bool fs_attr_costly(struct ckptfs *fs, fuse_ino_t ino)
 	if (fs_resolve(fs, ino, &t) < 0)
 		return false;
 	costly = !fs_content_size_known(&t);
+	if (t.type == T_STEP || t.type == T_VERSIONS) {
+		/* its attributes open the step: not for a listing of the steps
+		 * (on object storage, opening a step makes its files) */
+		pthread_mutex_lock(&t.step->lock);
+		costly = !t.step->opened;
+		pthread_mutex_unlock(&t.step->lock);
+	}
 	fs_put(&t);
 	return costly;
 }

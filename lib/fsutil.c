@@ -175,6 +175,12 @@ void ckpt_src_set_reader(const struct ckpt_src_reader *r)
 		memset(&src_reader, 0, sizeof(src_reader));
 }
 
+void ckpt_src_prepare(int dirfd)
+{
+	if (src_reader.prepare && dirfd >= 0)
+		src_reader.prepare(src_reader.ctx, dirfd);
+}
+
 uint64_t ckpt_src_reads(void)
 {
 	return __atomic_load_n(&src_reads, __ATOMIC_RELAXED);

@@ -44,14 +44,20 @@ ssize_t ckpt_pread(int fd, void *buf, size_t n, uint64_t off);
  * the bytes asked for present before reading them.  pread returns the bytes
  * read, or -errno, or CKPT_SRC_LOCAL when fd is not one of its files.
  * Without a reader, and for CKPT_SRC_LOCAL, the file is read as it is.
+ * prepare (may be NULL) is told of a directory of SOURCE before what is
+ * below it is read (a step, when it is opened): a mirror makes the files
+ * it left out of its first listing there.
  */
 #define CKPT_SRC_LOCAL (-100000)
 struct ckpt_src_reader {
 	ssize_t (*pread)(void *ctx, int fd, void *buf, size_t n, uint64_t off);
+	void (*prepare)(void *ctx, int dirfd);
 	void *ctx;
 };
 /* sets (or with NULL clears) the process's one source reader */
 void ckpt_src_set_reader(const struct ckpt_src_reader *r);
+/* the directory dirfd of SOURCE is about to be read below (the reader's prepare) */
+void ckpt_src_prepare(int dirfd);
 /* reads made of SOURCE's files through these helpers since start */
 uint64_t ckpt_src_reads(void);
 

@@ -8,9 +8,12 @@
  * reads any local checkpoint, and rpages.c fetches the byte ranges it reads.
  * Without a cache_dir given the files are the mirror's own, their page maps
  * in memory; with one they are hard links to the files of its store
- * (rstore.c), which every process using it shares.  Small objects
- * (metadata, manifests) are fetched whole, many at once, since opening a
- * step reads them one after another: those of the first listing by a thread
+ * (rstore.c), which every process using it shares.  In a root of steps
+ * the first listing makes only each step's own files; those below a step
+ * are made when it is opened (ckpt_src_prepare) or by a thread, the newest
+ * step first (struct group).  Small objects (metadata, manifests) are
+ * fetched whole, many at once, since opening a step reads them one after
+ * another: those of the first listing and of each step made by a thread
  * once the mount serves (warm_main), later ones before their step appears.
  *
  * A poller lists again every poll_ms: new objects appear (the files of a
@@ -54,6 +57,21 @@ struct entry {
 	char etag[80];
 	uint64_t size;
 	int64_t mtime_ns;
+	bool deferred; /* in a step left for later: no file yet (struct group) */
+	bool fresh;    /* new or changed in this listing (sync_mirror) */
+};
+
+/* A step of the first listing (a directory at the top holding
+ * _CHECKPOINT_METADATA) whose deeper files are made when it is first opened
+ * (ckpt_src_prepare from ckpt_step_open), or by the warm thread, newest
+ * step first: a root of many steps is served once its listing is, not
+ * once thousands of files are made. */
+struct group {
+	char *name;
+	dev_t dev; /* its directory in the mirror */
+	ino_t ino;
+	uint64_t order; /* the step number in its name: the newest is made first */
+	bool deferred;
 };
 
 struct ckpt_remote {
@@ -79,9 +97,15 @@ struct ckpt_remote {
 	pthread_cond_t stop_cond;
 	pthread_t poller;
 	bool polling, stop, failing;
-	/* the small objects of the first listing, fetched once serving (warm_main) */
-	int *warm; /* their files, open */
-	size_t n_warm;
+	/* small objects to fetch in the background (warm_main): their files,
+	 * open; the first listing's, then those of each step made since */
+	pthread_mutex_t warm_lock;
+	pthread_cond_t warm_cond;
+	int *warm;
+	size_t warm_head, n_warm, cap_warm;
+	struct group *groups; /* sorted by name */
+	size_t n_groups, cap_groups, n_deferred; /* n_deferred: groups still deferred (read unlocked) */
+	uint64_t deferred_objects;   /* objects without a file yet (read unlocked) */
 	pthread_t warmer;
 	bool warming;
 };
@@ -166,6 +190,8 @@ struct pending {
 	char tmp[32];
 	uint8_t *buf; /* a small object's bytes */
 	bool placed, missing; /* missing: small, and not all of it fetched */
+	bool in_place;        /* made at its path, not in dir/tmp (the first listing) */
+	bool made;            /* its name (in dir/tmp, or in place) was made */
 };
 
 /* every page of f present (a map bit past the last page means nothing) */
@@ -179,19 +205,36 @@ static bool all_present(const struct ckpt_robj_file *f, uint64_t size)
 	return true;
 }
 
-/* the object's file in the store, linked into dir/tmp */
-static int stage(struct ckpt_remote *r, struct pending *p)
-{
-	char id[2048];
-	int rc;
+static int parents(struct ckpt_remote *r, const char *path);
 
+/* The object's file (a mount's own, or the store's) in dir/tmp, to be
+ * renamed into place; at the first listing, when nothing reads the mirror
+ * yet, at its path at once (a rename less per file: the listing of a root
+ * of many steps is thousands of files). */
+static int stage(struct ckpt_remote *r, struct pending *p, bool first)
+{
+	char id[2048], path[4096];
+	int rc, at = r->tfd;
+	const char *name = p->tmp;
+
+	p->f.fd = -1;
+	snprintf(p->tmp, sizeof(p->tmp), "f%llu", (unsigned long long)++r->tmp_seq);
+	if (first) {
+		if ((rc = mpath(r, p->e, path, sizeof(path))) < 0 || (rc = parents(r, path)) < 0)
+			return rc;
+		at = r->mfd;
+		name = path;
+		p->in_place = true;
+	}
 	if (!r->shared) {
 		/* a mount's own: the file itself, its map in memory */
 		uint64_t pages = p->e->size / CKPT_RPAGE + (p->e->size % CKPT_RPAGE != 0);
 
-		snprintf(p->tmp, sizeof(p->tmp), "f%llu", (unsigned long long)++r->tmp_seq);
-		p->f.fd = openat(r->tfd, p->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
-		if (p->f.fd < 0 || ftruncate(p->f.fd, (off_t)p->e->size) < 0)
+		p->f.fd = openat(at, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+		if (p->f.fd < 0)
+			return -errno;
+		p->made = true;
+		if (ftruncate(p->f.fd, (off_t)p->e->size) < 0)
 			return -errno;
 		p->f.map_len = (size_t)(pages / 8 + 1);
 		p->f.map = mmap(NULL, p->f.map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -205,9 +248,9 @@ static int stage(struct ckpt_remote *r, struct pending *p)
 	rc = ckpt_rstore_get(r->store, id, p->e->size, &p->f);
 	if (rc < 0)
 		return rc;
-	snprintf(p->tmp, sizeof(p->tmp), "f%llu", (unsigned long long)++r->tmp_seq);
-	if (linkat(r->sfd, p->f.rel, r->tfd, p->tmp, 0) < 0)
+	if (linkat(r->sfd, p->f.rel, at, name, 0) < 0)
 		return -errno;
+	p->made = true;
 	return 0;
 }
 
@@ -282,8 +325,8 @@ static void place(struct ckpt_remote *r, struct pending *p)
 	ts[0].tv_sec = ts[1].tv_sec = (time_t)(p->e->mtime_ns / 1000000000);
 	ts[0].tv_nsec = ts[1].tv_nsec = (long)(p->e->mtime_ns % 1000000000);
 	futimens(p->f.fd, ts);
-	if (mpath(r, p->e, path, sizeof(path)) < 0 || parents(r, path) < 0 ||
-	    renameat(r->tfd, p->tmp, r->mfd, path) < 0) {
+	if (mpath(r, p->e, path, sizeof(path)) < 0 ||
+	    (!p->in_place && (parents(r, path) < 0 || renameat(r->tfd, p->tmp, r->mfd, path) < 0))) {
 		say(r, "%s://%s/%s: cannot be shown: its path clashes with another object's",
 		    r->c.scheme, r->c.bucket, p->e->key);
 		unlinkat(r->tfd, p->tmp, 0);
@@ -321,35 +364,52 @@ static int depth_cmp(const void *a, const void *b)
 	return x->i < y->i ? -1 : x->i > y->i;
 }
 
-#define WARM_MAX 8192 /* small objects of the first listing kept open to be fetched */
+#define WARM_MAX 8192 /* small objects kept open to be fetched in the background */
 
-/* The first listing: its small objects are fetched after the mount is up,
- * the shallowest first (a step's _CHECKPOINT_METADATA, read to list the
- * steps, before an item's metadata, read when the item is opened); their
- * files stay open for that (placed already: p[i].f.fd is taken). */
-static void defer_small(struct ckpt_remote *r, struct pending *p, size_t n)
+/* Small objects just made are fetched in the background (warm_main), the
+ * shallowest first (a step's _CHECKPOINT_METADATA, read to list the steps,
+ * before an item's metadata, read when the item is opened); their files
+ * stay open for that (placed already: p[i].f.fd is taken).  A reader that
+ * gets there first fetches what it reads itself.  urgent: a step a reader
+ * opens, whose metadata it reads next: before everything else queued. */
+static void defer_small(struct ckpt_remote *r, struct pending *p, size_t n, bool urgent)
 {
 	struct by_depth *o = calloc(n ? n : 1, sizeof(*o));
-	int *w = calloc(n ? CKPT_MIN(n, (size_t)WARM_MAX) : 1, sizeof(*w));
 	size_t m = 0;
 
-	for (size_t i = 0; o && w && i < n; i++)
+	for (size_t i = 0; o && i < n; i++)
 		if (p[i].f.fd >= 0 && p[i].placed && p[i].missing)
 			o[m++] = (struct by_depth){ depth(p[i].e->rel), i };
-	if (o && w)
+	if (o)
 		qsort(o, m, sizeof(*o), depth_cmp);
-	m = CKPT_MIN(m, (size_t)WARM_MAX);
-	for (size_t j = 0; o && w && j < m; j++) {
-		w[j] = p[o[j].i].f.fd;
+	pthread_mutex_lock(&r->warm_lock);
+	m = CKPT_MIN(m, WARM_MAX - CKPT_MIN(r->n_warm - r->warm_head, (size_t)WARM_MAX));
+	if (m && ckpt_grow((void **)&r->warm, &r->cap_warm, r->n_warm + m, sizeof(*r->warm)) < 0)
+		m = 0;
+	if (urgent) /* the queue moves up to make room at its head */
+		memmove(r->warm + r->warm_head + m, r->warm + r->warm_head,
+			(r->n_warm - r->warm_head) * sizeof(*r->warm));
+	for (size_t j = 0; j < m; j++) {
+		r->warm[urgent ? r->warm_head + j : r->n_warm + j] = p[o[j].i].f.fd;
 		p[o[j].i].f.fd = -1;
 	}
+	r->n_warm += m;
+	pthread_cond_signal(&r->warm_cond);
+	pthread_mutex_unlock(&r->warm_lock);
 	free(o);
-	r->warm = w;
-	r->n_warm = w ? m : 0;
 }
 
-static void materialise(struct ckpt_remote *r, const struct entry **add, size_t n, bool first)
+enum mode {
+	FIRST,   /* the first listing: made in place, small objects fetched once serving */
+	POLL,    /* a later listing: staged, small ones fetched, renamed in (markers last) */
+	PREPARE, /* a deferred step, about to be read: made in place, small ones
+		  * fetched in the background (opening a step reads none of them) */
+};
+
+static void materialise(struct ckpt_remote *r, struct entry **add, size_t n, enum mode mode,
+			bool urgent)
 {
+
 	struct pending *p = calloc(n ? n : 1, sizeof(*p));
 
 	if (!p) {
@@ -362,24 +422,33 @@ static void materialise(struct ckpt_remote *r, const struct entry **add, size_t 
 		int rc;
 
 		p[i].e = add[i];
-		if ((rc = stage(r, &p[i])) < 0) {
-			say(r, "cannot make a file of %llu bytes in cache_dir '%s': %s",
-			    (unsigned long long)add[i]->size, r->dir, ckpt_strerror(rc));
-			if (p[i].tmp[0])
+		if ((rc = stage(r, &p[i], mode != POLL)) < 0) {
+			char path[4096];
+
+			if (rc == -EEXIST || rc == -ENOTDIR || rc == -EISDIR)
+				say(r, "%s://%s/%s: cannot be shown: its path clashes with another object's",
+				    r->c.scheme, r->c.bucket, p[i].e->key);
+			else
+				say(r, "cannot make a file of %llu bytes in cache_dir '%s': %s",
+				    (unsigned long long)add[i]->size, r->dir, ckpt_strerror(rc));
+			if (p[i].made && p[i].in_place && mpath(r, p[i].e, path, sizeof(path)) == 0)
+				unlinkat(r->mfd, path, 0);
+			else if (p[i].made)
 				unlinkat(r->tfd, p[i].tmp, 0);
 			ckpt_rstore_put(&p[i].f);
 		}
 	}
-	/* a new step is complete when it appears; at the first listing only
-	 * what opening SOURCE reads at once (each step's own files: what it
-	 * holds, whether it is committed), the rest once the mount serves */
-	prefetch_small(r, p, n, first ? 1 : SIZE_MAX);
+	/* a new step is complete when it appears; the first listing's small
+	 * objects are fetched once the mount serves (listing the steps reads
+	 * none of them: a root of many steps is served after its listing) */
+	if (mode == POLL)
+		prefetch_small(r, p, n, SIZE_MAX);
 	for (int markers = 0; markers < 2; markers++)
 		for (size_t i = 0; i < n; i++)
 			if (p[i].f.fd >= 0 && is_marker(p[i].e->rel) == markers)
 				place(r, &p[i]);
-	if (first)
-		defer_small(r, p, n);
+	if (mode != POLL)
+		defer_small(r, p, n, mode == PREPARE && urgent);
 	for (size_t i = 0; i < n; i++) {
 		if (p[i].f.map)
 			munmap(p[i].f.map, p[i].f.map_len);
@@ -449,12 +518,217 @@ static int list(struct ckpt_remote *r, struct entry **out, size_t *n_out, bool *
 	return 0;
 }
 
+/* ---------------------------------------------------------------- deferred steps */
+
+/* the length of rel's first component when rel is below one (0: at the top) */
+static size_t group_len(const char *rel)
+{
+	const char *slash = strchr(rel, '/');
+
+	return slash ? (size_t)(slash - rel) : 0;
+}
+
+static bool in_group(const char *rel, const char *name, size_t n)
+{
+	return !strncmp(rel, name, n) && rel[n] == '/';
+}
+
+/* the number a step's name ends with ("5", "000005", "checkpoint_5") */
+static uint64_t trailing_number(const char *s, size_t n)
+{
+	size_t a = n;
+	uint64_t v = 0;
+
+	while (a > 0 && s[a - 1] >= '0' && s[a - 1] <= '9')
+		a--;
+	for (size_t i = a; i < n && i < a + 18; i++)
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	return v;
+}
+
+static int group_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct group *)a)->name, ((const struct group *)b)->name);
+}
+
+static struct group *find_group(struct ckpt_remote *r, const char *rel, size_t n)
+{
+	size_t lo = 0, hi = r->n_groups;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strncmp(r->groups[mid].name, rel, n);
+
+		if (c == 0 && r->groups[mid].name[n])
+			c = 1;
+		if (c == 0)
+			return &r->groups[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* [a, *b): the run of sorted entries in e[0, n) in the group of e[a] (one
+ * entry when e[a] is at the top); its group's name is e[a].rel[0, len) */
+static size_t group_run(const struct entry *e, size_t n, size_t a, size_t *len)
+{
+	size_t gl = group_len(e[a].rel), b = a + 1;
+
+	while (gl && b < n && in_group(e[b].rel, e[a].rel, gl))
+		b++;
+	*len = gl;
+	return b;
+}
+
+/* The first listing: each directory at the top that holds
+ * _CHECKPOINT_METADATA is a step (an item may hold commit_success.txt, a
+ * step's items never hold that); its files below its own are deferred (e
+ * sorted). */
+static void plan_groups(struct ckpt_remote *r, struct entry *e, size_t n)
+{
+	for (size_t a = 0, b, gl; a < n; a = b) {
+		bool marker = false, deeper = false;
+		struct group *g;
+
+		b = group_run(e, n, a, &gl);
+		for (size_t k = a; gl && k < b; k++) {
+			marker = marker || (depth(e[k].rel) == 1 &&
+					    !strcmp(e[k].rel + gl, "/_CHECKPOINT_METADATA"));
+			deeper = deeper || depth(e[k].rel) >= 2;
+		}
+		if (!marker || !deeper ||
+		    ckpt_grow((void **)&r->groups, &r->cap_groups, r->n_groups + 1, sizeof(*r->groups)) < 0)
+			continue; /* (out of memory: made now, as before) */
+		g = &r->groups[r->n_groups];
+		if (!(g->name = ckpt_strndup(e[a].rel, gl)))
+			continue;
+		g->order = trailing_number(e[a].rel, gl);
+		g->deferred = true;
+		r->n_groups++;
+		r->n_deferred++;
+		for (size_t k = a; k < b; k++)
+			if (depth(e[k].rel) >= 2) {
+				e[k].deferred = true;
+				r->deferred_objects++;
+			}
+	}
+	qsort(r->groups, r->n_groups, sizeof(*r->groups), group_cmp);
+}
+
+static void undefer(struct ckpt_remote *r, struct group *g)
+{
+	g->deferred = false;
+	__atomic_sub_fetch(&r->n_deferred, 1, __ATOMIC_RELAXED);
+}
+
+/* makes the files of a deferred step (sync_lock held); urgent: a reader opens it */
+static void prepare_group(struct ckpt_remote *r, struct group *g, bool urgent)
+{
+	size_t gl = strlen(g->name), m = 0;
+	struct entry **add = calloc(r->n_known ? r->n_known : 1, sizeof(*add));
+
+	if (!add) {
+		say(r, "out of memory while making the files of step '%s'", g->name);
+		return;
+	}
+	for (size_t i = 0; i < r->n_known; i++)
+		if (r->known[i].deferred && in_group(r->known[i].rel, g->name, gl)) {
+			r->known[i].deferred = false;
+			add[m++] = &r->known[i];
+		}
+	undefer(r, g);
+	__atomic_sub_fetch(&r->deferred_objects, m, __ATOMIC_RELAXED);
+	materialise(r, add, m, PREPARE, urgent);
+	free(add);
+}
+
+/* after the first listing is made: each deferred step's directory, by
+ * which ckpt_src_prepare knows it (one that is not there is made now) */
+static void locate_groups(struct ckpt_remote *r)
+{
+	for (size_t i = 0; i < r->n_groups; i++) {
+		struct group *g = &r->groups[i];
+		char path[4096];
+		struct stat st;
+
+		if (!g->deferred)
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", r->top, g->name) < (int)sizeof(path) &&
+		    fstatat(r->mfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+			g->dev = st.st_dev;
+			g->ino = st.st_ino;
+		} else {
+			prepare_group(r, g, false);
+		}
+	}
+}
+
+/* a later listing: what is new in a deferred step is deferred too, and a
+ * step with nothing deferred left (or gone) is deferred no more */
+static void regroup(struct ckpt_remote *r, struct entry *now, size_t n)
+{
+	bool *seen = calloc(r->n_groups ? r->n_groups : 1, sizeof(*seen));
+
+	for (size_t a = 0, b, gl; seen && a < n; a = b) {
+		struct group *g;
+		bool any = false;
+
+		b = group_run(now, n, a, &gl);
+		if (!gl || !(g = find_group(r, now[a].rel, gl)) || !g->deferred)
+			continue;
+		seen[g - r->groups] = true;
+		for (size_t k = a; k < b && !any; k++)
+			any = now[k].deferred;
+		if (!any) {
+			undefer(r, g);
+			continue;
+		}
+		for (size_t k = a; k < b; k++)
+			if (now[k].fresh && depth(now[k].rel) >= 2) {
+				now[k].fresh = false;
+				now[k].deferred = true;
+				__atomic_add_fetch(&r->deferred_objects, 1, __ATOMIC_RELAXED);
+			}
+	}
+	for (size_t i = 0; seen && i < r->n_groups; i++)
+		if (r->groups[i].deferred && !seen[i])
+			undefer(r, &r->groups[i]); /* the step went */
+	free(seen);
+}
+
+/* ckpt_src_prepare: dirfd is a deferred step's directory about to be read */
+static void remotes_prepare(void *ctx, int dirfd)
+{
+	struct stat st;
+
+	(void)ctx;
+	if (fstat(dirfd, &st) < 0)
+		return;
+	for (size_t i = 0; i < MAX_REMOTES; i++) {
+		struct ckpt_remote *r = opened[i];
+
+		if (!r || !__atomic_load_n(&r->n_deferred, __ATOMIC_RELAXED))
+			continue;
+		pthread_mutex_lock(&r->sync_lock);
+		for (size_t k = 0; k < r->n_groups; k++)
+			if (r->groups[k].deferred && r->groups[k].ino == st.st_ino &&
+			    r->groups[k].dev == st.st_dev)
+				prepare_group(r, &r->groups[k], true);
+		pthread_mutex_unlock(&r->sync_lock);
+	}
+}
+
+/* ---------------------------------------------------------------- listings */
+
 /* Lists again and brings the mirror in line: what went goes, what is new or
- * changed is made (a changed object's new file renamed over its old one). */
+ * changed is made (a changed object's new file renamed over its old one);
+ * in a deferred step only the listing changes. */
 static int sync_mirror(struct ckpt_remote *r, bool first, struct ckpt_err *err)
 {
-	struct entry *now;
-	const struct entry **add;
+	struct entry *now, **add;
 	size_t n, i = 0, j = 0, n_add = 0;
 	bool single;
 	int rc = list(r, &now, &n, &single, err);
@@ -465,25 +739,40 @@ static int sync_mirror(struct ckpt_remote *r, bool first, struct ckpt_err *err)
 		entries_free(now, n);
 		return -ENOMEM;
 	}
+	if (first)
+		plan_groups(r, now, n);
 	while (i < r->n_known || j < n) {
 		int c = i == r->n_known ? 1 : j == n ? -1 : strcmp(r->known[i].rel, now[j].rel);
 
 		if (c < 0) {
-			unmirror(r, &r->known[i++]);
+			if (r->known[i].deferred)
+				__atomic_sub_fetch(&r->deferred_objects, 1, __ATOMIC_RELAXED);
+			else
+				unmirror(r, &r->known[i]);
+			i++;
 		} else if (c > 0) {
-			add[n_add++] = &now[j++];
+			now[j].fresh = !now[j].deferred;
+			j++;
 		} else {
-			if (strcmp(r->known[i].etag, now[j].etag) || r->known[i].size != now[j].size)
-				add[n_add++] = &now[j];
+			now[j].deferred = r->known[i].deferred;
+			now[j].fresh = !now[j].deferred && (strcmp(r->known[i].etag, now[j].etag) ||
+							    r->known[i].size != now[j].size);
 			i++;
 			j++;
 		}
 	}
-	materialise(r, add, n_add, first);
+	if (!first && r->n_deferred)
+		regroup(r, now, n);
+	for (i = 0; i < n; i++)
+		if (now[i].fresh)
+			add[n_add++] = &now[i];
+	materialise(r, add, n_add, first ? FIRST : POLL, false);
 	free(add);
 	entries_free(r->known, r->n_known);
 	r->known = now;
 	r->n_known = n;
+	if (first)
+		locate_groups(r);
 	return 0;
 }
 
@@ -595,6 +884,8 @@ int ckpt_remote_open(struct ckpt_remote **out, const struct ckpt_remote_conf *c,
 	r->log_ctx = log_ctx;
 	pthread_mutex_init(&r->sync_lock, NULL);
 	pthread_mutex_init(&r->stop_lock, NULL);
+	pthread_mutex_init(&r->warm_lock, NULL);
+	pthread_cond_init(&r->warm_cond, NULL);
 	{
 		pthread_condattr_t ca; /* the poller's deadlines are on CLOCK_MONOTONIC */
 
@@ -645,7 +936,7 @@ int ckpt_remote_open(struct ckpt_remote **out, const struct ckpt_remote_conf *c,
 		ckpt_remote_close(r);
 		return ckpt_err_set(err, -EMFILE, "at most %d remote sources in one process", MAX_REMOTES);
 	}
-	rd = (struct ckpt_src_reader){ remotes_pread, NULL };
+	rd = (struct ckpt_src_reader){ remotes_pread, remotes_prepare, NULL };
 	ckpt_src_set_reader(&rd);
 	return 0;
 }
@@ -687,20 +978,49 @@ void ckpt_remote_unmirror(const struct ckpt_remote *r, char *msg, size_t cap)
 	free(u);
 }
 
-/* fetches the first listing's small objects, many at once, while the mount
- * already serves (a reader of one meanwhile fetches it, or waits for it) */
+/* Fetches small objects in the background, many at once, while the mount
+ * serves: the first listing's, then those of each step made; with nothing
+ * to fetch, makes the newest deferred step (up to warm_steps of them). */
 static void *warm_main(void *arg)
 {
 	struct ckpt_remote *r = arg;
+	unsigned made = 0;
 
-	for (size_t i = 0; i < r->n_warm && !__atomic_load_n(&r->stop, __ATOMIC_RELAXED); i += 256) {
-		size_t k = CKPT_MIN((size_t)256, r->n_warm - i);
+	for (;;) {
+		int fds[32]; /* one round of GETs: an urgent step waits for one at most */
+		size_t k = 0;
+		struct group *g = NULL;
 
-		ckpt_rpages_prefetch(r->pages, r->warm + i, k);
-		for (size_t j = i; j < i + k; j++) {
-			close(r->warm[j]);
-			r->warm[j] = -1;
+		pthread_mutex_lock(&r->warm_lock);
+		while (!r->stop && r->warm_head == r->n_warm &&
+		       !(made < r->c.warm_steps && __atomic_load_n(&r->n_deferred, __ATOMIC_RELAXED)))
+			pthread_cond_wait(&r->warm_cond, &r->warm_lock);
+		if (r->stop) {
+			pthread_mutex_unlock(&r->warm_lock);
+			break;
 		}
+		while (k < CKPT_ARRAY_SIZE(fds) && r->warm_head < r->n_warm)
+			fds[k++] = r->warm[r->warm_head++];
+		if (r->warm_head == r->n_warm)
+			r->warm_head = r->n_warm = 0;
+		pthread_mutex_unlock(&r->warm_lock);
+		if (k) {
+			ckpt_rpages_prefetch(r->pages, fds, k);
+			for (size_t j = 0; j < k; j++)
+				close(fds[j]);
+			continue;
+		}
+		pthread_mutex_lock(&r->sync_lock);
+		for (size_t i = 0; i < r->n_groups; i++)
+			if (r->groups[i].deferred && (!g || r->groups[i].order >= g->order))
+				g = &r->groups[i];
+		if (g) {
+			prepare_group(r, g, false);
+			made++;
+		}
+		pthread_mutex_unlock(&r->sync_lock);
+		if (!g && !__atomic_load_n(&r->n_deferred, __ATOMIC_RELAXED))
+			made = r->c.warm_steps; /* none left: wait for objects only */
 	}
 	return NULL;
 }
@@ -709,7 +1029,7 @@ int ckpt_remote_start(struct ckpt_remote *r)
 {
 	int rc = 0;
 
-	if (r->n_warm && !r->warming)
+	if (!r->warming)
 		r->warming = pthread_create(&r->warmer, NULL, warm_main, r) == 0;
 	if (r->c.poll_ms && !r->polling) {
 		rc = -pthread_create(&r->poller, NULL, poll_main, r);
@@ -723,17 +1043,22 @@ void ckpt_remote_close(struct ckpt_remote *r)
 	if (!r)
 		return;
 	pthread_mutex_lock(&r->stop_lock);
+	pthread_mutex_lock(&r->warm_lock);
 	__atomic_store_n(&r->stop, true, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&r->stop_cond);
+	pthread_cond_broadcast(&r->warm_cond);
+	pthread_mutex_unlock(&r->warm_lock);
 	pthread_mutex_unlock(&r->stop_lock);
 	if (r->polling)
 		pthread_join(r->poller, NULL);
 	if (r->warming)
 		pthread_join(r->warmer, NULL);
-	for (size_t i = 0; r->warm && i < r->n_warm; i++)
-		if (r->warm[i] >= 0)
-			close(r->warm[i]);
+	for (size_t i = r->warm_head; i < r->n_warm; i++)
+		close(r->warm[i]);
 	free(r->warm);
+	for (size_t i = 0; i < r->n_groups; i++)
+		free(r->groups[i].name);
+	free(r->groups);
 	pthread_mutex_lock(&opened_lock);
 	for (size_t i = 0; i < MAX_REMOTES; i++)
 		if (opened[i] == r)
@@ -763,6 +1088,8 @@ void ckpt_remote_close(struct ckpt_remote *r)
 	free(r->c.prefix);
 	free(r->c.cache_dir);
 	pthread_cond_destroy(&r->stop_cond);
+	pthread_cond_destroy(&r->warm_cond);
+	pthread_mutex_destroy(&r->warm_lock);
 	pthread_mutex_destroy(&r->stop_lock);
 	pthread_mutex_destroy(&r->sync_lock);
 	free(r);
@@ -790,5 +1117,6 @@ int ckpt_remote_stats(struct ckpt_remote_stats *out)
 	out->cache_limit = r->c.cache_size;
 	out->evicted_bytes = ps.evicted_bytes;
 	out->stale = ps.stale;
+	out->deferred = __atomic_load_n(&r->deferred_objects, __ATOMIC_RELAXED);
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,7 @@ int ckpt_remote_conf_new(struct ckpt_remote_conf **out, const char *url, struct 
 		c->prefix[n - 1] = 0;
 	c->poll_ms = 30000;
 	c->parallel = 8;
+	c->warm_steps = UINT_MAX;
 	*out = c;
 	return 0;
 }
@@ -82,6 +84,18 @@ int ckpt_remote_conf_set(struct ckpt_remote_conf *c, const char *key, const char
 			return ckpt_err_set(err, -EINVAL, "poll must be seconds (0 turns it off), not '%s'",
 					    value ? value : "");
 		c->poll_ms = (unsigned)(s * 1000);
+		return 0;
+	}
+	if (!strcmp(key, "warm_steps")) {
+		if (value && !strcmp(value, "all")) {
+			c->warm_steps = UINT_MAX;
+			return 0;
+		}
+		if (!value || ckpt_parse_size(value, &v) < 0 || v >= UINT_MAX)
+			return ckpt_err_set(err, -EINVAL,
+					    "warm_steps must be a number of steps or 'all', not '%s'",
+					    value ? value : "");
+		c->warm_steps = (unsigned)v;
 		return 0;
 	}
 	if (!strcmp(key, "parallel")) {

@@ -13,6 +13,7 @@ struct ckpt_remote_conf {
 	char *cache_dir;
 	uint64_t cache_size; /* 0: the default */
 	unsigned poll_ms, parallel;
+	unsigned warm_steps; /* steps made in the background after mount, the newest first */
 };
 
 /* a copy of s's strings in d, without its store options (d->s3 all zero) */

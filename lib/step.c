@@ -234,6 +234,7 @@ int ckpt_step_open(struct ckpt_step **out, struct ckpt_src *s, const char *name,
 		rc = -ENOMEM;
 		goto fail;
 	}
+	ckpt_src_prepare(st->fd); /* a remote mirror makes the step's files */
 	st->commit_marker = ckpt_layout_has_file(st->fd, "commit_success.txt");
 	read_step_meta(st);
 	st->direct = ckpt_layout_looks_pytree(st->fd) || ckpt_layout_looks_legacy_aggregate(st->fd);

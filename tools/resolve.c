@@ -41,6 +41,8 @@ static int open_remote(const char *cmd, const char *url, const char **path)
 	rc = ckpt_remote_conf_new(&conf, url, &err);
 	if (rc == 0)
 		rc = ckpt_remote_conf_set(conf, "poll", "0", &err);
+	if (rc == 0) /* a step is made when a command opens it */
+		rc = ckpt_remote_conf_set(conf, "warm_steps", "0", &err);
 	if (rc == 0)
 		rc = ckpt_remote_open(&r, conf, remote_log, (void *)cmd, &err);
 	if (rc == 0 && (rc = ckpt_remote_start(r)) < 0) /* metadata fetched many at once */

@@ -238,6 +238,57 @@ EOF
 	[ "$(jqv "$MNT/.ckptfs-stats" remote.polls)" -ge 1 ]
 }
 
+# polls: wait until the mount has listed again twice since now
+polled_twice() {
+	local p0
+	p0=$(jqv "$MNT/.ckptfs-stats" remote.polls)
+	for _ in $(seq 100); do
+		[ "$(jqv "$MNT/.ckptfs-stats" remote.polls)" -ge $((p0 + 2)) ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# leaves DIR: every leaf's path and sha256 (not the .json files)
+leaves() { (cd "$1" && find . -type f ! -name '*.json' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum); }
+
+@test "a root is served once listed: a step's files are made when it is opened (warm_steps=0), and polls change a step not opened yet" {
+	local t=$BATS_TEST_TMPDIR all left one
+	"$CKPT" make "$t/six" --steps 6 --leaves 3 --leaf-bytes 16K --no-fsync --seed 11 >/dev/null
+	s3_upload "$t/six" lazy
+	ckpt_mount "$(s3_url lazy)" -o endpoint="$S3_ENDPOINT",poll=1,warm_steps=0
+	all=$(stat_of remote.deferred_objects)
+	[ "$all" -gt 0 ]
+	# listing the steps opens none of them
+	[ "$(ls "$MNT" | tr '\n' ' ')" = "0 0.json 1 1.json 2 2.json 3 3.json 4 4.json 5 5.json latest " ]
+	[ "$(stat_of remote.deferred_objects)" -eq "$all" ]
+	# reading in step 3 makes step 3's files, not the others'
+	cmp "$MNT/3/state/layer_0000/w_00" <("$CKPT" cat "$t/six" 3/state/layer_0000/w_00)
+	left=$(stat_of remote.deferred_objects)
+	one=$((all - left))
+	[ "$one" -gt 0 ] && [ "$all" -eq $((6 * one)) ]
+	# step 4, not opened, written again on the store (new data objects, a
+	# new manifest and metadata); step 5, not opened, deleted
+	"$CKPT" make "$t/new" --steps 1 --leaves 3 --leaf-bytes 16K --no-fsync --seed 12 >/dev/null
+	s3_upload "$t/new/0" lazy/4
+	s3_rm -r lazy/5/
+	polled_twice
+	[ ! -e "$MNT/5" ]
+	cmp "$MNT/4/state/layer_0000/w_01" <("$CKPT" cat "$t/new" 0/state/layer_0000/w_01)
+	! cmp -s "$MNT/4/state/layer_0000/w_01" <("$CKPT" cat "$t/six" 4/state/layer_0000/w_01)
+	# every step now as the store has it, and nothing left deferred
+	rm -rf "$t/six/4" "$t/six/5"
+	cp -r "$t/new/0" "$t/six/4"
+	ckpt_mount "$t/six" -o ro
+	leaves "$MNT" >"$t/local"
+	ckpt_unmount
+	ckpt_mount "$(s3_url lazy)" -o endpoint="$S3_ENDPOINT",warm_steps=0
+	leaves "$MNT" >"$t/remote"
+	diff "$t/local" "$t/remote"
+	[ "$(wc -l <"$t/local")" -ge 30 ]
+	[ "$(stat_of remote.deferred_objects)" -eq 0 ]
+}
+
 @test "cache_dir_size bounds the bytes kept; reading again from the cache sends no request; the mirror goes at unmount" {
 	local g=$BATS_FILE_TMPDIR/gen c=$BATS_TEST_TMPDIR/cache
 	mkdir -p "$c"
