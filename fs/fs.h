@@ -204,6 +204,7 @@ struct ckptfs {
 	size_t n_scan;
 	struct timespec scan_time;
 	bool scanned;
+	bool scan_dirty; /* a listed step was not there when opened: list again (atomic) */
 	pthread_mutex_t log_lock;
 	uint64_t *logged;
 	size_t n_logged;

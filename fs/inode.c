@@ -234,6 +234,10 @@ int fs_step_open(struct ckptfs *fs, struct step_slot *s)
 	} else if (rc != -ENOENT) {
 		fs_log(fs, "step '%s': %s", s->name, err.msg[0] ? err.msg : ckpt_strerror(rc));
 		s->errmsg = strdup(err.msg);
+	} else {
+		/* listed, but gone: the next listing looks again rather than
+		 * show it until the watcher's rescan (a listing opens no step) */
+		__atomic_store_n(&fs->scan_dirty, true, __ATOMIC_RELAXED);
 	}
 	s->err = rc;
 	s->opened = true;

@@ -64,10 +64,12 @@ static int scan_locked(struct ckptfs *fs)
 	struct ckpt_step_ent *e;
 	size_t n;
 	uint64_t t = now_ns();
+	bool dirty = __atomic_exchange_n(&fs->scan_dirty, false, __ATOMIC_RELAXED);
 	int rc;
 
-	if (fs->scanned && (fs->live || t - ((uint64_t)fs->scan_time.tv_sec * 1000000000ull +
-					     (uint64_t)fs->scan_time.tv_nsec) < SCAN_TTL_NS))
+	if (fs->scanned && !dirty &&
+	    (fs->live || t - ((uint64_t)fs->scan_time.tv_sec * 1000000000ull +
+			      (uint64_t)fs->scan_time.tv_nsec) < SCAN_TTL_NS))
 		return 0; /* the watcher keeps the list current (live.c) */
 	rc = ckpt_src_scan(fs->src, &e, &n, &err);
 	if (rc < 0) {

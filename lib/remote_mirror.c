@@ -283,7 +283,7 @@ static void defer_small(struct ckpt_remote *r, struct pending *p, size_t n, bool
 	m = CKPT_MIN(m, WARM_MAX - CKPT_MIN(r->n_warm - r->warm_head, (size_t)WARM_MAX));
 	if (m && ckpt_grow((void **)&r->warm, &r->cap_warm, r->n_warm + m, sizeof(*r->warm)) < 0)
 		m = 0;
-	if (urgent) /* the queue moves up to make room at its head */
+	if (urgent && m && r->n_warm > r->warm_head) /* the queue moves up to make room at its head */
 		memmove(r->warm + r->warm_head + m, r->warm + r->warm_head,
 			(r->n_warm - r->warm_head) * sizeof(*r->warm));
 	for (size_t j = 0; j < m; j++) {
@@ -512,7 +512,8 @@ static void plan_groups(struct ckpt_remote *r, struct entry *e, size_t n)
 				r->deferred_objects++;
 			}
 	}
-	qsort(r->groups, r->n_groups, sizeof(*r->groups), group_cmp);
+	if (r->n_groups > 1)
+		qsort(r->groups, r->n_groups, sizeof(*r->groups), group_cmp);
 }
 
 static void undefer(struct ckpt_remote *r, struct group *g)
@@ -596,7 +597,6 @@ static void regroup(struct ckpt_remote *r, struct entry *now, size_t n)
 	free(seen);
 }
 
-/* ckpt_src_prepare: dirfd is a deferred step's directory about to be read */
 
 /* ---------------------------------------------------------------- listings */
 
