@@ -181,6 +181,12 @@ void ckpt_src_prepare(int dirfd)
 		src_reader.prepare(src_reader.ctx, dirfd);
 }
 
+void ckpt_src_willneed(int fd, uint64_t off, uint64_t n)
+{
+	if (src_reader.willneed && fd >= 0 && n)
+		src_reader.willneed(src_reader.ctx, fd, off, n);
+}
+
 uint64_t ckpt_src_reads(void)
 {
 	return __atomic_load_n(&src_reads, __ATOMIC_RELAXED);

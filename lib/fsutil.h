@@ -46,18 +46,24 @@ ssize_t ckpt_pread(int fd, void *buf, size_t n, uint64_t off);
  * Without a reader, and for CKPT_SRC_LOCAL, the file is read as it is.
  * prepare (may be NULL) is told of a directory of SOURCE before what is
  * below it is read (a step, when it is opened): a mirror makes the files
- * it left out of its first listing there.
+ * it left out of its first listing there.  willneed (may be NULL) is told
+ * of bytes about to be read: a mirror fetches them now, so that a decoder
+ * holds no buffers while it waits for the network.
  */
 #define CKPT_SRC_LOCAL (-100000)
 struct ckpt_src_reader {
 	ssize_t (*pread)(void *ctx, int fd, void *buf, size_t n, uint64_t off);
 	void (*prepare)(void *ctx, int dirfd);
+	void (*willneed)(void *ctx, int fd, uint64_t off, uint64_t n);
 	void *ctx;
 };
 /* sets (or with NULL clears) the process's one source reader */
 void ckpt_src_set_reader(const struct ckpt_src_reader *r);
 /* the directory dirfd of SOURCE is about to be read below (the reader's prepare) */
 void ckpt_src_prepare(int dirfd);
+/* bytes [off, off+n) of fd will be read soon (the reader's willneed; errors
+ * are not said here: the read that follows meets them) */
+void ckpt_src_willneed(int fd, uint64_t off, uint64_t n);
 /* reads made of SOURCE's files through these helpers since start */
 uint64_t ckpt_src_reads(void);
 

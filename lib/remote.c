@@ -63,6 +63,16 @@ static ssize_t remotes_pread(void *ctx, int fd, void *buf, size_t n, uint64_t of
 	return r;
 }
 
+/* the source reader's willneed: the bytes are fetched now */
+static void remotes_willneed(void *ctx, int fd, uint64_t off, uint64_t n)
+{
+	(void)ctx;
+	for (size_t i = 0; i < MAX_REMOTES; i++)
+		if (opened[i])
+			ckpt_rpages_willneed(opened[i]->pages, fd, off, n);
+}
+
+/* ckpt_src_prepare: dirfd is a deferred step's directory about to be read */
 static void remotes_prepare(void *ctx, int dirfd)
 {
 	struct stat st;
@@ -244,7 +254,7 @@ int ckpt_remote_open(struct ckpt_remote **out, const struct ckpt_remote_conf *c,
 		ckpt_remote_close(r);
 		return ckpt_err_set(err, -EMFILE, "at most %d remote sources in one process", MAX_REMOTES);
 	}
-	rd = (struct ckpt_src_reader){ remotes_pread, remotes_prepare, NULL };
+	rd = (struct ckpt_src_reader){ remotes_pread, remotes_prepare, remotes_willneed, NULL };
 	ckpt_src_set_reader(&rd);
 	return 0;
 }

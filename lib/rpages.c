@@ -27,7 +27,6 @@
 #define PART_MIN (1u << 20)     /* a run is cut in `parallel` parts, of at least this */
 #define MAX_RUNS 64             /* runs of missing pages claimed at once */
 #define AHEAD_THREADS 4         /* threads fetching ahead of readers (readahead.c's pool) */
-#define INFLIGHT_MAX (32u << 20) /* bytes of GET buffers of all fetches at once */
 #define PREFETCH_MAX 32         /* whole small objects fetched at once (each held
                                  * against eviction meanwhile: ThreadSanitizer
                                  * follows at most 64 locks held by a thread) */
@@ -68,11 +67,6 @@ struct ckpt_rpages {
 	struct ckpt_rpages_stats st;
 	/* the fetches ahead of readers (threads start with the first job: after a fork) */
 	struct ckpt_ra *ahead;
-	/* the GET buffers in use (INFLIGHT_MAX: the daemon's memory stays
-	 * bounded however many readers and ahead threads fetch) */
-	pthread_mutex_t ilock;
-	uint64_t inflight;
-	pthread_cond_t inflight_cond;
 };
 
 static bool bit(const uint8_t *b, uint64_t i)
@@ -123,8 +117,6 @@ int ckpt_rpages_new(struct ckpt_rpages **out, const struct ckpt_rpages_conf *c)
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->evicting, NULL);
 	pthread_cond_init(&p->done, NULL);
-	pthread_mutex_init(&p->ilock, NULL);
-	pthread_cond_init(&p->inflight_cond, NULL);
 	*out = p;
 	return 0;
 }
@@ -148,8 +140,6 @@ void ckpt_rpages_free(struct ckpt_rpages *p)
 	if (!p)
 		return;
 	ckpt_ra_free(p->ahead); /* queued jobs dropped, running ones waited for */
-	pthread_cond_destroy(&p->inflight_cond);
-	pthread_mutex_destroy(&p->ilock);
 	for (size_t i = 0; i < p->cap; i++)
 		for (struct robj *o = p->tab[i], *nx; o; o = nx) {
 			nx = o->next;
@@ -290,29 +280,18 @@ static void settle(struct ckpt_rpages *p, struct robj *o, uint64_t p0, uint64_t 
 static int fetch_batch(struct ckpt_rpages *p, struct robj *o, int wfd, struct ckpt_s3_req *q,
 		       size_t n)
 {
-	uint64_t bytes = 0;
 	int rc = 0;
 
-	/* wait for room in the budget (one batch larger than it goes alone) */
-	for (size_t i = 0; i < n; i++)
-		bytes += q[i].len;
-	pthread_mutex_lock(&p->ilock);
-	while (p->inflight && p->inflight + bytes > INFLIGHT_MAX)
-		pthread_cond_wait(&p->inflight_cond, &p->ilock);
-	p->inflight += bytes;
-	pthread_mutex_unlock(&p->ilock);
-	for (size_t i = 0; i < n; i++)
-		if (!(q[i].buf = malloc((size_t)q[i].len)))
-			rc = -ENOMEM;
-	if (rc == 0)
-		ckpt_s3_get_many(p->c.s3, q, n, p->c.parallel);
+	/* the bodies go straight into the mirror: no buffer, no copy */
 	for (size_t i = 0; i < n; i++) {
-		int r = rc < 0 ? rc : q[i].rc;
+		q[i].to_fd = true;
+		q[i].fd = wfd;
+		q[i].fd_off = q[i].off;
+	}
+	ckpt_s3_get_many(p->c.s3, q, n, p->c.parallel);
+	for (size_t i = 0; i < n; i++) {
+		int r = q[i].rc;
 
-		if (r == 0 && (r = ckpt_pwrite_full(wfd, q[i].buf, (size_t)q[i].len, q[i].off)) < 0) {
-			ckpt_err_set(&q[i].err, r, "%s%s: cannot write the local mirror: %s",
-				     p->c.label, o->key, ckpt_strerror(r));
-		}
 		pthread_mutex_lock(&p->lock);
 		settle(p, o, q[i].off / PAGE, (q[i].off + q[i].len + PAGE - 1) / PAGE, r == 0);
 		if (r == 0) {
@@ -327,13 +306,7 @@ static int fetch_batch(struct ckpt_rpages *p, struct robj *o, int wfd, struct ck
 			report(p, q[i].err.msg[0] ? q[i].err.msg : ckpt_strerror(r));
 			rc = r;
 		}
-		free(q[i].buf);
-		q[i].buf = NULL;
 	}
-	pthread_mutex_lock(&p->ilock);
-	p->inflight -= bytes;
-	pthread_cond_broadcast(&p->inflight_cond);
-	pthread_mutex_unlock(&p->ilock);
 	return rc;
 }
 
@@ -493,6 +466,7 @@ static void ahead_job(void *owner, uint64_t a, uint64_t b)
 	if (wfd >= 0)
 		close(wfd);
 	pthread_rwlock_unlock(&o->hold);
+	evict(p); /* what came in after the reader's last read is within the bound too */
 }
 
 /* A reader near where o was last read (behind the frontier by less than a
@@ -520,11 +494,12 @@ static uint64_t window_for(struct ckpt_rpages *p, struct robj *o, uint64_t off, 
 
 /* makes bytes [off, off+n) of o present (n > 0, within the object): the
  * missing pages are fetched now, those in the window after them by the
- * ahead threads while the reader goes on */
-static int ensure(struct ckpt_rpages *p, struct robj *o, int fd, uint64_t off, size_t n)
+ * ahead threads while the reader goes on (read: a read, not a willneed,
+ * which leaves the window as it is) */
+static int ensure(struct ckpt_rpages *p, struct robj *o, int fd, uint64_t off, size_t n, bool read)
 {
 	const uint64_t p0 = off / PAGE, p1 = (off + n - 1) / PAGE + 1;
-	uint64_t ahead = window_for(p, o, off, n);
+	uint64_t ahead = read ? window_for(p, o, off, n) : 0;
 	struct run r[MAX_RUNS];
 
 	if (ahead)
@@ -582,7 +557,7 @@ ssize_t ckpt_rpages_pread(void *ctx, int fd, void *buf, size_t n, uint64_t off)
 	n = (size_t)CKPT_MIN((uint64_t)n, o->size - off);
 	pthread_rwlock_rdlock(&o->hold);
 	reading(o, fd, true);
-	rc = ensure(p, o, fd, off, n);
+	rc = ensure(p, o, fd, off, n, true);
 	if (rc < 0) {
 		reading(o, fd, false);
 		pthread_rwlock_unlock(&o->hold);
@@ -598,6 +573,24 @@ ssize_t ckpt_rpages_pread(void *ctx, int fd, void *buf, size_t n, uint64_t off)
 	pthread_rwlock_unlock(&o->hold);
 	evict(p);
 	return r;
+}
+
+void ckpt_rpages_willneed(void *ctx, int fd, uint64_t off, uint64_t n)
+{
+	struct ckpt_rpages *p = ctx;
+	struct robj *o;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !(o = find(p, st.st_dev, st.st_ino)) ||
+	    off >= o->size || n == 0)
+		return;
+	n = CKPT_MIN(n, o->size - off);
+	pthread_rwlock_rdlock(&o->hold);
+	reading(o, fd, true);
+	(void)ensure(p, o, fd, off, (size_t)n, false); /* a failure: the read says why */
+	reading(o, fd, false);
+	pthread_rwlock_unlock(&o->hold);
+	evict(p);
 }
 
 /* claims every page of o, or none when a reader is at some of it or some
@@ -620,7 +613,6 @@ void ckpt_rpages_prefetch(struct ckpt_rpages *p, const int *fds, size_t n)
 	for (size_t i = 0; i < n;) {
 		struct ckpt_s3_req q[PREFETCH_MAX];
 		struct robj *os[PREFETCH_MAX];
-		int wfd[PREFETCH_MAX];
 		size_t k = 0;
 
 		for (; i < n && k < PREFETCH_MAX; i++) {
@@ -639,18 +631,14 @@ void ckpt_rpages_prefetch(struct ckpt_rpages *p, const int *fds, size_t n)
 			q[k].key = o->key;
 			q[k].if_match = o->etag[0] ? o->etag : NULL;
 			q[k].len = o->size;
-			q[k].buf = malloc((size_t)o->size);
-			wfd[k] = fds[i];
+			q[k].to_fd = true; /* straight into the mirror */
+			q[k].fd = fds[i];
 			os[k++] = o;
 		}
-		for (size_t j = 0; j < k; j++)
-			if (!q[j].buf)
-				q[j].len = 0; /* out of memory: nothing asked, nothing written */
 		if (k)
 			ckpt_s3_get_many(p->c.s3, q, k, PREFETCH_MAX);
 		for (size_t j = 0; j < k; j++) {
-			bool ok = q[j].buf && q[j].rc == 0 &&
-				  ckpt_pwrite_full(wfd[j], q[j].buf, (size_t)q[j].len, 0) == 0;
+			bool ok = q[j].rc == 0;
 
 			pthread_mutex_lock(&p->lock);
 			settle(p, os[j], 0, os[j]->pages, ok);
@@ -660,9 +648,9 @@ void ckpt_rpages_prefetch(struct ckpt_rpages *p, const int *fds, size_t n)
 			}
 			pthread_mutex_unlock(&p->lock);
 			pthread_rwlock_unlock(&os[j]->hold);
-			free(q[j].buf);
 		}
 	}
+	evict(p);
 }
 
 void ckpt_rpages_stats(struct ckpt_rpages *p, struct ckpt_rpages_stats *out)

@@ -255,7 +255,8 @@ int ckpt_s3_get_many(struct ckpt_s3 *s, struct ckpt_s3_req *r, size_t n, unsigne
 			continue;
 		}
 		x[i] = (struct ckpt_s3_xfer){ .s = s, .key = r[i].key, .what = r[i].key, .off = r[i].off,
-					      .len = r[i].len, .buf = r[i].buf, .err = &r[i].err };
+					      .len = r[i].len, .buf = r[i].buf, .to_fd = r[i].to_fd,
+					      .fd = r[i].fd, .fd_off = r[i].fd_off, .err = &r[i].err };
 		x[i].if_match = r[i].if_match && *r[i].if_match ? r[i].if_match : NULL;
 		if (!r[i].key || !*r[i].key || ckpt_add_overflow(r[i].off, r[i].len, &end))
 			r[i].rc = ckpt_err_set(&r[i].err, -EINVAL, "%s://%s/%s: a bad key or range", s->scheme,

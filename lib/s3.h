@@ -147,6 +147,11 @@ struct ckpt_s3_req {
 	const char *if_match;
 	uint64_t off, len;
 	void *buf;
+	/* to_fd: the body goes to fd at fd_off instead of buf (no copy in
+	 * memory); after a failure the bytes there are any */
+	bool to_fd;
+	int fd;
+	uint64_t fd_off;
 	int rc;
 	struct ckpt_err err;
 };

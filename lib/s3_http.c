@@ -26,6 +26,7 @@
  */
 #include "s3_http.h"
 
+#include "fsutil.h"
 #include "util.h"
 
 #include <errno.h>
@@ -249,6 +250,17 @@ static size_t on_header(char *p, size_t size, size_t n, void *u)
 	return len;
 }
 
+/* n body bytes at p go to byte at of the answer: into buf, or the file */
+static bool put(struct ckpt_s3_xfer *x, uint64_t at, const char *p, size_t n)
+{
+	if (!x->to_fd) {
+		memcpy(x->buf + at, p, n);
+		return true;
+	}
+	x->write_rc = ckpt_pwrite_full(x->fd, p, n, x->fd_off + at);
+	return x->write_rc == 0;
+}
+
 /* a 200 to a range request is the whole object: keep [off, off + len) */
 static size_t body_slice(struct ckpt_s3_xfer *x, const char *p, size_t len)
 {
@@ -256,7 +268,8 @@ static size_t body_slice(struct ckpt_s3_xfer *x, const char *p, size_t len)
 	curl_off_t cl = -1;
 
 	if (a < b) {
-		memcpy(x->buf + (a - x->off), p + (a - x->pos), (size_t)(b - a));
+		if (!put(x, a - x->off, p + (a - x->pos), (size_t)(b - a)))
+			return 0;
 		x->got += b - a;
 	}
 	x->pos += len;
@@ -302,7 +315,8 @@ static size_t on_body(char *p, size_t size, size_t n, void *u)
 		x->overflow = true;
 		return 0;
 	}
-	memcpy(x->buf + x->got, p, len);
+	if (!put(x, x->got, p, len))
+		return 0;
 	x->got += len;
 	return len;
 }
@@ -384,6 +398,7 @@ static void attempt_reset(struct ckpt_s3_xfer *x)
 	x->status = 0;
 	x->got = x->pos = x->cr_start = 0;
 	x->have_cr = x->checked = x->complete = x->overflow = x->bad_range = x->too_big = false;
+	x->write_rc = 0;
 	x->ebody.len = 0;
 	x->region[0] = 0;
 	x->errbuf[0] = 0;
@@ -507,6 +522,10 @@ static int outcome(struct ckpt_s3_xfer *x, CURLcode res, char *why, size_t m, bo
 	*retry = false;
 	if (res == CURLE_WRITE_ERROR && x->complete)
 		res = CURLE_OK;
+	if (x->write_rc < 0) {
+		snprintf(why, m, "cannot write the local mirror: %s", ckpt_strerror(x->write_rc));
+		return x->write_rc;
+	}
 	if (x->overflow) {
 		snprintf(why, m, "the server sent more than the %" PRIu64 " bytes asked", x->len);
 		return CKPT_ECORRUPT;

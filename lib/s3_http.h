@@ -42,6 +42,9 @@ struct ckpt_s3_xfer {
 	const char *what; /* the key or prefix, for messages */
 	uint64_t off, len;
 	uint8_t *buf;
+	bool to_fd; /* the bytes go to fd at fd_off, not to buf */
+	int fd;
+	uint64_t fd_off;
 	struct ckpt_buf *body;
 	struct ckpt_err *err;
 	enum ckpt_s3_xstate state;
@@ -55,6 +58,7 @@ struct ckpt_s3_xfer {
 	long status;
 	uint64_t got, pos, cr_start; /* bytes into buf; bytes of a 200 body seen; Content-Range's start */
 	bool have_cr, checked, complete, overflow, bad_range, too_big;
+	int write_rc; /* to_fd: the write that failed */
 	struct ckpt_buf ebody; /* an error's body, cut at 64 KiB */
 	char region[64];       /* x-amz-bucket-region */
 	char errbuf[CURL_ERROR_SIZE];

@@ -184,10 +184,17 @@ static int fill_chunk(void *vctx, uint8_t **data, size_t *n, struct ckpt_err *er
 
 	ckpt_zarr_chunk_coords(a, c->chunk, ci);
 	ckpt_zarr_key_of(a, ci, key, sizeof(key));
-	dec = malloc(a->m.chunk_nbytes ? (size_t)a->m.chunk_nbytes : 1);
-	if (!dec)
-		return -ENOMEM;
 	rc = ckpt_store_get(a->s, key, &b, err);
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	if (rc == 0) /* fetched now if remote: no buffer is held while it comes */
+		ckpt_blob_willneed(&b);
+	dec = malloc(a->m.chunk_nbytes ? (size_t)a->m.chunk_nbytes : 1);
+	if (!dec) {
+		if (rc == 0)
+			ckpt_blob_release(&b);
+		return -ENOMEM;
+	}
 	if (rc == -ENOENT) {
 		if (a->o.missing_is_error) {
 			free(dec);
