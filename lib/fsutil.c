@@ -181,10 +181,15 @@ void ckpt_src_prepare(int dirfd)
 		src_reader.prepare(src_reader.ctx, dirfd);
 }
 
-void ckpt_src_willneed(int fd, uint64_t off, uint64_t n)
+bool ckpt_src_willneed_wanted(void)
+{
+	return src_reader.willneed != NULL;
+}
+
+void ckpt_src_willneed(int fd, uint64_t off, uint64_t n, bool wait)
 {
 	if (src_reader.willneed && fd >= 0 && n)
-		src_reader.willneed(src_reader.ctx, fd, off, n);
+		src_reader.willneed(src_reader.ctx, fd, off, n, wait);
 }
 
 uint64_t ckpt_src_reads(void)

@@ -54,16 +54,19 @@ ssize_t ckpt_pread(int fd, void *buf, size_t n, uint64_t off);
 struct ckpt_src_reader {
 	ssize_t (*pread)(void *ctx, int fd, void *buf, size_t n, uint64_t off);
 	void (*prepare)(void *ctx, int dirfd);
-	void (*willneed)(void *ctx, int fd, uint64_t off, uint64_t n);
+	void (*willneed)(void *ctx, int fd, uint64_t off, uint64_t n, bool wait);
 	void *ctx;
 };
 /* sets (or with NULL clears) the process's one source reader */
 void ckpt_src_set_reader(const struct ckpt_src_reader *r);
 /* the directory dirfd of SOURCE is about to be read below (the reader's prepare) */
 void ckpt_src_prepare(int dirfd);
+/* a source reader that fetches (a remote mirror) is set: fetching ahead pays */
+bool ckpt_src_willneed_wanted(void);
 /* bytes [off, off+n) of fd will be read soon (the reader's willneed; errors
- * are not said here: the read that follows meets them) */
-void ckpt_src_willneed(int fd, uint64_t off, uint64_t n);
+ * are not said here: the read that follows meets them); wait: until they
+ * are there, else started in the background */
+void ckpt_src_willneed(int fd, uint64_t off, uint64_t n, bool wait);
 /* reads made of SOURCE's files through these helpers since start */
 uint64_t ckpt_src_reads(void);
 

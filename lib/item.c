@@ -356,9 +356,17 @@ void ckpt_leaf_readahead(struct ckpt_leaf *l, uint64_t off, uint64_t len)
 		ckpt_array_readahead(l->arr, off, len);
 }
 
+/* the leaf's stored bytes will be read: fetched ahead, not decoded */
+static void leaf_fetch_ahead(struct ckpt_leaf *l)
+{
+	if (l->kind == LEAF_ARRAY)
+		ckpt_array_fetch_ahead(l->arr);
+}
+
 /* ------------------------------------------------- cross-leaf read-ahead */
 
 #define AHEAD_LEAVES 64 /* leaves looked at past the one opened */
+#define FETCH_WINDOWS 4 /* object storage: fetched ahead, this many decoding windows */
 
 /* n's position among its parent's children */
 static size_t child_pos(const struct ckpt_node *p, const struct ckpt_node *n)
@@ -424,8 +432,18 @@ void ckpt_item_leaves_ahead(struct ckpt_item *it, const struct ckpt_node *n, uin
 		if (ckpt_item_leaf(it, m, &l, &err) < 0)
 			continue; /* its reader gets the error */
 		size = ckpt_leaf_size(l);
-		if (size > window - bytes)
-			break;
+		if (size > window - bytes) {
+			/* past the decoding window: on object storage, the next
+			 * leaves' bytes are fetched (not decoded) as far again as
+			 * FETCH_WINDOWS windows, so that as many GETs are in
+			 * flight as round trips need; a local source: nothing */
+			if (!ckpt_src_willneed_wanted() || size > FETCH_WINDOWS * window - bytes)
+				break;
+			bytes += size;
+			if (!__atomic_exchange_n(&it->slots[m->id].fetch_sent, 1, __ATOMIC_ACQ_REL))
+				leaf_fetch_ahead(l);
+			continue;
+		}
 		bytes += size;
 		if (!__atomic_exchange_n(&it->slots[m->id].ra_sent, 1, __ATOMIC_ACQ_REL))
 			ckpt_leaf_readahead(l, 0, size);

@@ -103,7 +103,8 @@ struct leaf_slot {
 	uint64_t size_plus1; /* the leaf's size + 1 once known without keeping it open */
 	int err;
 	char *msg;
-	uint8_t ra_sent; /* decoded ahead of a reader walking the leaves (item.c) */
+	uint8_t ra_sent;    /* decoded ahead of a reader walking the leaves (item.c) */
+	uint8_t fetch_sent; /* its stored bytes fetched ahead of that (object storage) */
 };
 
 struct ckpt_kind_ops;

@@ -64,12 +64,12 @@ static ssize_t remotes_pread(void *ctx, int fd, void *buf, size_t n, uint64_t of
 }
 
 /* the source reader's willneed: the bytes are fetched now */
-static void remotes_willneed(void *ctx, int fd, uint64_t off, uint64_t n)
+static void remotes_willneed(void *ctx, int fd, uint64_t off, uint64_t n, bool wait)
 {
 	(void)ctx;
 	for (size_t i = 0; i < MAX_REMOTES; i++)
 		if (opened[i])
-			ckpt_rpages_willneed(opened[i]->pages, fd, off, n);
+			ckpt_rpages_willneed(opened[i]->pages, fd, off, n, wait);
 }
 
 /* ckpt_src_prepare: dirfd is a deferred step's directory about to be read */

@@ -202,8 +202,10 @@ int ckpt_rpages_add(struct ckpt_rpages *p, int fd, const char *rel, const char *
 	o->busy = calloc(1, nb);
 	pthread_rwlock_init(&o->hold, NULL);
 	if (!o->rel || !o->key || !o->busy || map_len < nb) {
-		obj_free(o);
-		return !o->rel || !o->key || !o->busy ? -ENOMEM : -EINVAL;
+		int e = !o->rel || !o->key || !o->busy ? -ENOMEM : -EINVAL;
+
+		obj_free(o); /* (it unmaps the map) */
+		return e;
 	}
 	for (uint64_t i = 0; i < o->pages; i++)
 		o->n_present += bit(o->present, i); /* fetched before, by us or another process */
@@ -575,7 +577,7 @@ ssize_t ckpt_rpages_pread(void *ctx, int fd, void *buf, size_t n, uint64_t off)
 	return r;
 }
 
-void ckpt_rpages_willneed(void *ctx, int fd, uint64_t off, uint64_t n)
+void ckpt_rpages_willneed(void *ctx, int fd, uint64_t off, uint64_t n, bool wait)
 {
 	struct ckpt_rpages *p = ctx;
 	struct robj *o;
@@ -585,6 +587,10 @@ void ckpt_rpages_willneed(void *ctx, int fd, uint64_t off, uint64_t n)
 	    off >= o->size || n == 0)
 		return;
 	n = CKPT_MIN(n, o->size - off);
+	if (!wait) { /* the ahead threads fetch what is missing when they get to it */
+		ckpt_ra_submit(p->ahead, ahead_job, o, off / PAGE, (off + n - 1) / PAGE + 1);
+		return;
+	}
 	pthread_rwlock_rdlock(&o->hold);
 	reading(o, fd, true);
 	(void)ensure(p, o, fd, off, (size_t)n, false); /* a failure: the read says why */

@@ -60,9 +60,10 @@ int ckpt_rpages_add(struct ckpt_rpages *p, int fd, const char *rel, const char *
 
 /* the source reader's pread (struct ckpt_src_reader): ctx is the rpages */
 ssize_t ckpt_rpages_pread(void *ctx, int fd, void *buf, size_t n, uint64_t off);
-/* the source reader's willneed: bytes [off, off+n) of fd made present now
- * (nothing when fd is not one of p's files; a failure is met by the read) */
-void ckpt_rpages_willneed(void *ctx, int fd, uint64_t off, uint64_t n);
+/* the source reader's willneed: bytes [off, off+n) of fd made present now,
+ * or (!wait) by the ahead threads (nothing when fd is not one of p's files;
+ * a failure is met by the read) */
+void ckpt_rpages_willneed(void *ctx, int fd, uint64_t off, uint64_t n, bool wait);
 
 /* Fetches whole the objects open (writable) at fds, PREFETCH_MAX at once,
  * skipping those present or being read: small objects a mount will read one

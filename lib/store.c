@@ -99,10 +99,10 @@ int ckpt_blob_load(const struct ckpt_store *s, const struct ckpt_blob *b, size_t
 	return 0;
 }
 
-void ckpt_blob_willneed(const struct ckpt_blob *b)
+void ckpt_blob_willneed(const struct ckpt_blob *b, bool wait)
 {
 	if (!b->mem && b->fd >= 0)
-		ckpt_src_willneed(b->fd, b->off, b->len);
+		ckpt_src_willneed(b->fd, b->off, b->len, wait);
 }
 
 void ckpt_blob_release(struct ckpt_blob *b)

@@ -41,7 +41,7 @@ int ckpt_blob_load(const struct ckpt_store *s, const struct ckpt_blob *b, size_t
 		   uint8_t **out, struct ckpt_err *err);
 void ckpt_blob_release(struct ckpt_blob *b);
 /* the blob's bytes will be read soon (ckpt_src_willneed: a remote mirror
- * fetches them before the reader allocates its buffers) */
-void ckpt_blob_willneed(const struct ckpt_blob *b);
+ * fetches them before the reader allocates its buffers; !wait: starts to) */
+void ckpt_blob_willneed(const struct ckpt_blob *b, bool wait);
 
 #endif

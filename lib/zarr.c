@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static uint64_t next_uid = 1;
 
@@ -172,6 +173,44 @@ struct fill_ctx {
 	uint64_t chunk;
 };
 
+/*
+ * The decoders at work at once on chunks of 1 MiB or more: at most one per
+ * CPU.  More would not decode faster, and each holds a chunk's stored and
+ * decoded bytes: with many read-ahead threads (16 on object storage) whose
+ * chunks arrive together, memory grew with the threads, not the cores.
+ */
+#define GATE_MIN_BYTES (1u << 20)
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static long gate_busy, gate_max;
+
+static bool gate_enter(uint64_t bytes)
+{
+	if (bytes < GATE_MIN_BYTES)
+		return false;
+	pthread_mutex_lock(&gate_lock);
+	if (!gate_max) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		gate_max = n < 2 ? 2 : n;
+	}
+	while (gate_busy >= gate_max)
+		pthread_cond_wait(&gate_cond, &gate_lock);
+	gate_busy++;
+	pthread_mutex_unlock(&gate_lock);
+	return true;
+}
+
+static void gate_leave(bool entered)
+{
+	if (!entered)
+		return;
+	pthread_mutex_lock(&gate_lock);
+	gate_busy--;
+	pthread_cond_signal(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+}
+
 static int fill_chunk(void *vctx, uint8_t **data, size_t *n, struct ckpt_err *err)
 {
 	struct fill_ctx *c = vctx;
@@ -180,6 +219,7 @@ static int fill_chunk(void *vctx, uint8_t **data, size_t *n, struct ckpt_err *er
 	char key[1024];
 	struct ckpt_blob b;
 	uint8_t *raw = NULL, *dec;
+	bool gated = false;
 	int rc;
 
 	ckpt_zarr_chunk_coords(a, c->chunk, ci);
@@ -187,12 +227,15 @@ static int fill_chunk(void *vctx, uint8_t **data, size_t *n, struct ckpt_err *er
 	rc = ckpt_store_get(a->s, key, &b, err);
 	if (rc < 0 && rc != -ENOENT)
 		return rc;
-	if (rc == 0) /* fetched now if remote: no buffer is held while it comes */
-		ckpt_blob_willneed(&b);
+	if (rc == 0) { /* fetched now if remote: no buffer is held while it comes */
+		ckpt_blob_willneed(&b, true);
+		gated = gate_enter(a->m.chunk_nbytes + b.len);
+	}
 	dec = malloc(a->m.chunk_nbytes ? (size_t)a->m.chunk_nbytes : 1);
 	if (!dec) {
 		if (rc == 0)
 			ckpt_blob_release(&b);
+		gate_leave(gated);
 		return -ENOMEM;
 	}
 	if (rc == -ENOENT) {
@@ -219,6 +262,7 @@ static int fill_chunk(void *vctx, uint8_t **data, size_t *n, struct ckpt_err *er
 		ckpt_blob_release(&b);
 	}
 	free(raw);
+	gate_leave(gated);
 	if (rc < 0) {
 		free(dec);
 		return rc;
@@ -399,6 +443,23 @@ static uint64_t chunk_pos_until(const struct ckpt_array *a, uint64_t chunk, cons
 		pos += (v - lo) * a->cstride[k];
 	}
 	return pos * m->dtype.itemsize;
+}
+
+void ckpt_array_fetch_ahead(struct ckpt_array *a)
+{
+	for (uint64_t c = 0; c < a->m.n_chunks && c < FETCH_AHEAD_CHUNKS; c++) {
+		uint64_t ci[CKPT_MAX_RANK];
+		struct ckpt_err err = { 0, "" };
+		struct ckpt_blob b;
+		char key[1024];
+
+		ckpt_zarr_chunk_coords(a, c, ci);
+		ckpt_zarr_key_of(a, ci, key, sizeof(key));
+		if (ckpt_store_get(a->s, key, &b, &err) < 0)
+			continue; /* absent (fill value), or its reader meets the error */
+		ckpt_blob_willneed(&b, false);
+		ckpt_blob_release(&b);
+	}
 }
 
 void ckpt_array_readahead(struct ckpt_array *a, uint64_t off, uint64_t len)

@@ -67,6 +67,11 @@ int ckpt_array_stored(struct ckpt_array *a, uint64_t *bytes, uint64_t *chunks,
 /* Schedules the decoding of the chunks (pieces of streamed chunks) holding
  * bytes [off, off+len) on the read-ahead pool; returns at once. */
 void ckpt_array_readahead(struct ckpt_array *a, uint64_t off, uint64_t len);
+/* the stored bytes of the array's first chunks (FETCH_AHEAD_CHUNKS) will be
+ * read: a remote mirror starts fetching them (ckpt_src_willneed), nothing
+ * is decoded */
+#define FETCH_AHEAD_CHUNKS 64
+void ckpt_array_fetch_ahead(struct ckpt_array *a);
 /* what a read-ahead job does: decode chunk (streamed: its pieces up to piece) into the cache */
 void ckpt_array_ra_run(struct ckpt_array *a, uint64_t chunk, uint64_t piece);
 /* Decodes chunk `chunk` ahead of time into the cache (read-ahead). */
