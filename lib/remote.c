@@ -297,8 +297,11 @@ void ckpt_remote_unmirror(const struct ckpt_remote *r, char *msg, size_t cap)
 }
 
 /* Fetches small objects in the background, many at once, while the mount
- * serves: the first listing's, then those of each step made; with nothing
- * to fetch, makes the newest deferred step (up to warm_steps of them). */
+ * serves, in the queue's order (defer_small): those of steps it made on its
+ * own BACKGROUND_ROUND at a time, so that a slow store serves readers'
+ * requests between them; with nothing to fetch, makes the newest deferred
+ * step (up to warm_steps of them). */
+#define BACKGROUND_ROUND 8
 static void *warm_main(void *arg)
 {
 	struct ckpt_remote *r = arg;
@@ -306,7 +309,7 @@ static void *warm_main(void *arg)
 
 	for (;;) {
 		int fds[32]; /* one round of GETs: an urgent step waits for one at most */
-		size_t k = 0;
+		size_t k = 0, max = CKPT_ARRAY_SIZE(fds);
 		struct group *g = NULL;
 
 		pthread_mutex_lock(&r->warm_lock);
@@ -317,8 +320,10 @@ static void *warm_main(void *arg)
 			pthread_mutex_unlock(&r->warm_lock);
 			break;
 		}
-		while (k < CKPT_ARRAY_SIZE(fds) && r->warm_head < r->n_warm)
-			fds[k++] = r->warm[r->warm_head++];
+		if (r->warm_head < r->n_warm && r->warm[r->warm_head].prio == WARM_BACKGROUND)
+			max = BACKGROUND_ROUND;
+		while (k < max && r->warm_head < r->n_warm)
+			fds[k++] = r->warm[r->warm_head++].fd;
 		if (r->warm_head == r->n_warm)
 			r->warm_head = r->n_warm = 0;
 		pthread_mutex_unlock(&r->warm_lock);
@@ -372,7 +377,7 @@ void ckpt_remote_close(struct ckpt_remote *r)
 	if (r->warming)
 		pthread_join(r->warmer, NULL);
 	for (size_t i = r->warm_head; i < r->n_warm; i++)
-		close(r->warm[i]);
+		close(r->warm[i].fd);
 	free(r->warm);
 	for (size_t i = 0; i < r->n_groups; i++)
 		free(r->groups[i].name);

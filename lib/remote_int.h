@@ -30,6 +30,18 @@ int ckpt_remote_conf_copy(struct ckpt_remote_conf *d, const struct ckpt_remote_c
 struct ckpt_rpages;
 struct ckpt_rstore;
 
+/* a small object to fetch in the background: its file, open, and when */
+enum warm_prio {
+	WARM_STEPS,      /* the first listing's steps' own files: opening any step reads them */
+	WARM_OPENED,     /* a step a reader opens: its metadata is read next */
+	WARM_FIRST,      /* the rest of the first listing's */
+	WARM_BACKGROUND, /* a step the warm thread makes on its own: a few at a time */
+};
+struct warm_ent {
+	int fd;
+	enum warm_prio prio;
+};
+
 #define SMALL_OBJECT (64u << 10) /* fetched whole when listed */
 #define SMALL_MAX 8192           /* of them per listing */
 #define PREFETCH_PARALLEL 64
@@ -85,7 +97,7 @@ struct ckpt_remote {
 	 * open; the first listing's, then those of each step made since */
 	pthread_mutex_t warm_lock;
 	pthread_cond_t warm_cond;
-	int *warm;
+	struct warm_ent *warm; /* in order of prio, then of arrival */
 	size_t warm_head, n_warm, cap_warm;
 	struct group *groups; /* sorted by name */
 	size_t n_groups, cap_groups, n_deferred; /* n_deferred: groups still deferred (read unlocked) */

@@ -263,13 +263,27 @@ static int depth_cmp(const void *a, const void *b)
 
 #define WARM_MAX 8192 /* small objects kept open to be fetched in the background */
 
+enum mode {
+	FIRST,   /* the first listing: made in place, small objects fetched once serving */
+	POLL,    /* a later listing: staged, small ones fetched, renamed in (markers last) */
+	PREPARE, /* a deferred step, about to be read: made in place, small ones
+		  * fetched in the background (opening a step reads none of them) */
+};
+
 /* Small objects just made are fetched in the background (warm_main), the
  * shallowest first (a step's _CHECKPOINT_METADATA, read to list the steps,
  * before an item's metadata, read when the item is opened); their files
  * stay open for that (placed already: p[i].f.fd is taken).  A reader that
- * gets there first fetches what it reads itself.  urgent: a step a reader
- * opens, whose metadata it reads next: before everything else queued. */
-static void defer_small(struct ckpt_remote *r, struct pending *p, size_t n, bool urgent)
+ * gets there first fetches what it reads itself.  The queue is in order of
+ * enum warm_prio: every step's own files first (one small object a step,
+ * its _CHECKPOINT_METADATA: opening any step reads it, and `ls -l` opens
+ * every step to show its time), then those of a step a reader opens (its
+ * metadata is read next), the rest of the first listing's, and last those
+ * of steps the warm thread makes on its own.  (A reader's step first made
+ * `ls -l` of a root wait for each step's own file: every step it opened
+ * went first.) */
+static void defer_small(struct ckpt_remote *r, struct pending *p, size_t n, enum mode mode,
+			bool urgent)
 {
 	struct by_depth *o = calloc(n ? n : 1, sizeof(*o));
 	size_t m = 0;
@@ -283,25 +297,26 @@ static void defer_small(struct ckpt_remote *r, struct pending *p, size_t n, bool
 	m = CKPT_MIN(m, WARM_MAX - CKPT_MIN(r->n_warm - r->warm_head, (size_t)WARM_MAX));
 	if (m && ckpt_grow((void **)&r->warm, &r->cap_warm, r->n_warm + m, sizeof(*r->warm)) < 0)
 		m = 0;
-	if (urgent && m && r->n_warm > r->warm_head) /* the queue moves up to make room at its head */
-		memmove(r->warm + r->warm_head + m, r->warm + r->warm_head,
-			(r->n_warm - r->warm_head) * sizeof(*r->warm));
 	for (size_t j = 0; j < m; j++) {
-		r->warm[urgent ? r->warm_head + j : r->n_warm + j] = p[o[j].i].f.fd;
+		struct warm_ent e = { p[o[j].i].f.fd, WARM_BACKGROUND };
+		size_t at = r->n_warm;
+
+		if (mode == FIRST)
+			e.prio = o[j].depth <= 1 ? WARM_STEPS : WARM_FIRST;
+		else if (urgent)
+			e.prio = WARM_OPENED;
+		while (at > r->warm_head && r->warm[at - 1].prio > e.prio)
+			at--;
+		memmove(r->warm + at + 1, r->warm + at, (r->n_warm - at) * sizeof(*r->warm));
+		r->warm[at] = e;
+		r->n_warm++;
 		p[o[j].i].f.fd = -1;
 	}
-	r->n_warm += m;
 	pthread_cond_signal(&r->warm_cond);
 	pthread_mutex_unlock(&r->warm_lock);
 	free(o);
 }
 
-enum mode {
-	FIRST,   /* the first listing: made in place, small objects fetched once serving */
-	POLL,    /* a later listing: staged, small ones fetched, renamed in (markers last) */
-	PREPARE, /* a deferred step, about to be read: made in place, small ones
-		  * fetched in the background (opening a step reads none of them) */
-};
 
 static void materialise(struct ckpt_remote *r, struct entry **add, size_t n, enum mode mode,
 			bool urgent)
@@ -345,7 +360,7 @@ static void materialise(struct ckpt_remote *r, struct entry **add, size_t n, enu
 			if (p[i].f.fd >= 0 && is_marker(p[i].e->rel) == markers)
 				place(r, &p[i]);
 	if (mode != POLL)
-		defer_small(r, p, n, mode == PREPARE && urgent);
+		defer_small(r, p, n, mode, urgent);
 	for (size_t i = 0; i < n; i++) {
 		if (p[i].f.map)
 			munmap(p[i].f.map, p[i].f.map_len);
