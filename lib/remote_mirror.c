@@ -85,7 +85,6 @@ struct pending {
 	const struct entry *e;
 	struct ckpt_robj_file f; /* f.fd < 0: not staged */
 	char tmp[32];
-	uint8_t *buf; /* a small object's bytes */
 	bool placed, missing; /* missing: small, and not all of it fetched */
 	bool in_place;        /* made at its path, not in dir/tmp (the first listing) */
 	bool made;            /* its name (in dir/tmp, or in place) was made */
@@ -151,38 +150,30 @@ static int stage(struct ckpt_remote *r, struct pending *p, bool first)
 	return 0;
 }
 
-static size_t depth(const char *rel);
-
-/* fetches the small staged objects (at most max_depth directories down) whole, many at once */
-static void prefetch_small(struct ckpt_remote *r, struct pending *p, size_t n, size_t max_depth)
+/* fetches the small staged objects whole, many at once, the bodies written
+ * straight into their files (a later listing: before the step appears) */
+static void prefetch_small(struct ckpt_remote *r, struct pending *p, size_t n)
 {
 	struct ckpt_s3_req q[PREFETCH_PARALLEL];
 	size_t idx[PREFETCH_PARALLEL], k = 0, taken = 0;
 
 	for (size_t i = 0; i <= n; i++) {
 		if (i < n && p[i].f.fd >= 0 && p[i].e->size && p[i].e->size <= SMALL_OBJECT &&
-		    depth(p[i].e->rel) <= max_depth &&
-		    taken < SMALL_MAX && !all_present(&p[i].f, p[i].e->size) &&
-		    (p[i].buf = malloc((size_t)p[i].e->size))) {
+		    taken < SMALL_MAX && !all_present(&p[i].f, p[i].e->size)) {
 			memset(&q[k], 0, sizeof(q[k]));
 			q[k].key = p[i].e->key;
 			q[k].if_match = p[i].e->etag[0] ? p[i].e->etag : NULL;
 			q[k].len = p[i].e->size;
-			q[k].buf = p[i].buf;
+			q[k].to_fd = true; /* straight into the staged file */
+			q[k].fd = p[i].f.fd;
 			idx[k++] = i;
 			taken++;
 		}
 		if (k == PREFETCH_PARALLEL || (i == n && k)) {
 			ckpt_s3_get_many(r->s3, q, k, PREFETCH_PARALLEL);
-			for (size_t j = 0; j < k; j++) {
-				struct pending *pp = &p[idx[j]];
-
-				if (q[j].rc == 0 &&
-				    ckpt_pwrite_full(pp->f.fd, pp->buf, (size_t)pp->e->size, 0) == 0)
-					memset(pp->f.map, 0xff, pp->f.map_len); /* written: present */
-				free(pp->buf);
-				pp->buf = NULL;
-			}
+			for (size_t j = 0; j < k; j++)
+				if (q[j].rc == 0) /* written: present */
+					memset(p[idx[j]].f.map, 0xff, p[idx[j]].f.map_len);
 			k = 0;
 		}
 	}
@@ -354,7 +345,7 @@ static void materialise(struct ckpt_remote *r, struct entry **add, size_t n, enu
 	 * objects are fetched once the mount serves (listing the steps reads
 	 * none of them: a root of many steps is served after its listing) */
 	if (mode == POLL)
-		prefetch_small(r, p, n, SIZE_MAX);
+		prefetch_small(r, p, n);
 	for (int markers = 0; markers < 2; markers++)
 		for (size_t i = 0; i < n; i++)
 			if (p[i].f.fd >= 0 && is_marker(p[i].e->rel) == markers)
