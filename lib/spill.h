@@ -4,7 +4,8 @@
  *
  * A chunk too large for the cache is decoded as a stream, and a reader
  * going back before the stream's position would start it over from byte 0.
- * Each piece decoded is also written to a spill file, one per chunk, at
+ * Each piece offered (zarr_stream.c offers those of a chunk decoded a
+ * second time) is written to a spill file, one per chunk, at
  * piece * piece_bytes: a later read of an evicted piece is one pread.
  *
  * Bounded: the bytes held (pieces rounded up to 4 KiB) never exceed the

@@ -133,6 +133,7 @@ void ckpt_array_close(struct ckpt_array *a)
 		return;
 	ckpt_ra_forget(a->o.ra, a);
 	ckpt_spill_forget(a->o.spill, a->uid);
+	free(a->seen);
 	while (a->streams) {
 		struct zstream *st = a->streams;
 

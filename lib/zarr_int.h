@@ -19,11 +19,13 @@
 
 #define MAX_STREAMS 16
 #define STREAM_IN_BYTES (1u << 20)
+#define SEEN_MAX_CHUNKS (8ull << 20) /* a 1 MiB bitmap */
 
 struct zstream {
 	uint64_t chunk;
 	bool init, missing;
 	bool retired; /* produced the whole chunk and let go of its decoder */
+	bool spill;   /* decoded before: its pieces also go to the spill */
 	struct ckpt_blob blob;
 	uint64_t data_off, data_len; /* the compressed stream inside the blob */
 	struct ckpt_dstream *ds;
@@ -57,6 +59,9 @@ struct ckpt_array {
 	 * by chunk % 16, relaxed atomics: a hint that keeps read-ahead
 	 * from decoding further ahead than the cache holds */
 	uint64_t hint_chunk[16], hint_at[16];
+	/* streamed chunks decoded before, a bit each, made when the first
+	 * one is (NULL: none yet, or more chunks than SEEN_MAX_CHUNKS) */
+	uint8_t *seen;
 	uint64_t side; /* chunks side by side: the grid's size past its first dimension (at most 64) */
 	uint64_t use_clock;
 };

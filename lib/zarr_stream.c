@@ -3,9 +3,11 @@
  * zarr_stream.c - chunks too large for the cache, decoded as one stream
  * (tier 3): cut into pieces of piece_bytes, each cached on its own, produced
  * in order by one decoder per chunk (restarted when a reader goes back
- * before it).  Each piece decoded also goes to the spill (spill.h) when the
- * mount has one: a reader going back to an evicted piece reads it there,
- * and the stream starts over only for pieces the spill does not hold.
+ * before it).  When the mount has a spill (spill.h), each piece of a chunk
+ * decoded a second time also goes there: a reader going back to an evicted
+ * piece reads it there, and the stream starts over only for pieces the
+ * spill does not hold.  A chunk read once, front to back (most are), is
+ * not written to disk: that cost a first pass half its speed.
  * See zarr_int.h.
  */
 #include "zarr_int.h"
@@ -51,24 +53,49 @@ static void spill_hold_done(void *ctx)
 	free(h);
 }
 
-/* A piece decoded (buf, taken over) into the cache, and to the spill: it
- * writes the cached bytes on its own thread, holding the entry until then. */
-static void piece_keep(struct ckpt_array *a, uint64_t chunk, uint64_t p, uint8_t *buf, size_t len)
+/* A piece decoded (buf, taken over) into the cache, and to the spill if
+ * its chunk is decoded again: the spill writes the cached bytes on its own
+ * thread, holding the entry until then. */
+static void piece_keep(struct ckpt_array *a, const struct zstream *st, uint64_t p, uint8_t *buf,
+		       size_t len)
 {
-	struct ckpt_cache_key key = { a->uid, chunk, p + 1 };
+	struct ckpt_cache_key key = { a->uid, st->chunk, p + 1 };
 	struct ckpt_spill_key k;
 	struct spill_hold *h;
 
-	if (!spill_key(a, chunk, &k) || !(h = malloc(sizeof(*h)))) {
+	if (!st->spill || !spill_key(a, st->chunk, &k) || !(h = malloc(sizeof(*h)))) {
 		ckpt_cache_insert(a->o.cache, key, buf, len);
 		return;
 	}
 	h->cache = a->o.cache;
-	if (ckpt_cache_insert_ref(a->o.cache, key, buf, len, &h->ref) < 0) {
-		free(h); /* not kept (already there): it was offered when it was */
+	/* not kept when an earlier pass's copy is there (maybe not spilled
+	 * then: that one is offered), or when larger than the cache */
+	if (ckpt_cache_insert_ref(a->o.cache, key, buf, len, &h->ref) < 0 &&
+	    ckpt_cache_lookup(a->o.cache, key, &h->ref) < 0) {
+		free(h);
 		return;
 	}
 	ckpt_spill_put(a->o.spill, &k, p, h->ref.data, h->ref.n, spill_hold_done, h);
+}
+
+/* Whether chunk's decoding started before (and now it has): a chunk
+ * decoded a second time is spilled.  Past SEEN_MAX_CHUNKS chunks, or
+ * without memory for the bits, every decoding counts as a second one. */
+static bool decoded_before(struct ckpt_array *a, uint64_t chunk)
+{
+	uint8_t *seen, bit = (uint8_t)(1u << (chunk % 8));
+
+	if (a->m.n_chunks > SEEN_MAX_CHUNKS)
+		return true;
+	pthread_mutex_lock(&a->slock);
+	if (!a->seen)
+		a->seen = calloc((size_t)((a->m.n_chunks + 7) / 8), 1);
+	seen = a->seen;
+	pthread_mutex_unlock(&a->slock);
+	if (!seen)
+		return true;
+	/* streams of other chunks set other bits of the same byte */
+	return __atomic_fetch_or(&seen[chunk / 8], bit, __ATOMIC_RELAXED) & bit;
 }
 
 bool ckpt_zarr_spilled(struct ckpt_array *a, uint64_t chunk, uint64_t piece)
@@ -221,6 +248,8 @@ static int stream_init(struct ckpt_array *a, struct zstream *st, struct ckpt_err
 	}
 	if (rc < 0)
 		return rc;
+	if (a->o.spill && decoded_before(a, st->chunk))
+		st->spill = true;
 	if (a->whole)
 		return stream_init_whole(a, st, key, err);
 	st->data_off = 0;
@@ -403,7 +432,9 @@ int ckpt_zarr_copy_streamed(struct ckpt_array *a, uint64_t chunk, uint64_t off, 
 				/* the reader went back: the decoded chunk is still here */
 				st->produced = piece * P;
 			} else if (rc == 0 && !st->missing && st->produced > piece * P) {
-				/* the reader went back: start the stream over */
+				/* the reader went back: start the stream over,
+				 * spilling from now on */
+				st->spill = true;
 				rc = ckpt_dstream_reset(st->ds);
 				st->produced = st->consumed = 0;
 				st->in_pos = st->in_len = 0;
@@ -434,7 +465,7 @@ int ckpt_zarr_copy_streamed(struct ckpt_array *a, uint64_t chunk, uint64_t off, 
 							  (struct ckpt_cache_key){ a->uid, chunk, p + 1 },
 							  buf, len);
 				else
-					piece_keep(a, chunk, p, buf, len);
+					piece_keep(a, st, p, buf, len);
 				if (p == piece)
 					break;
 			}
@@ -529,7 +560,7 @@ void ckpt_zarr_stream_prefetch(struct ckpt_array *a, uint64_t chunk, uint64_t pi
 			free(buf); /* the reader will meet the error and report it */
 			break;
 		}
-		piece_keep(a, chunk, p, buf, len);
+		piece_keep(a, st, p, buf, len);
 	}
 	stream_retire_if_done(a, st);
 	pthread_mutex_unlock(&st->lock);
