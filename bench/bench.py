@@ -99,41 +99,80 @@ def daemon_cpu_s(pid):
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def whole_step(build, work, quick, runs, row, n, size):
-    """case 7: every leaf of a step of many small one-chunk leaves (n of
-    size KiB), read on a fresh mount by `find | xargs cat`, against `zstd -dc`
-    of the same frames (the same generator and seed written as zarr
-    directories), in the same run"""
-    tag = "%dx%dK" % (n, size)
-    src = make(build, work, "step_" + tag, "--leaves", str(n), "--leaf-bytes", "%dK" % size)
-    plain = make(build, work, "plainstep_" + tag, "--leaves", str(n), "--leaf-bytes", "%dK" % size,
-                 "--no-ocdbt")
-    walk = "find . -type f ! -name '*.json' ! -name '*.npy' -print0 | xargs -0 cat > /dev/null"
+# case 7's readers of a whole step, each run in the mounted step: every
+# leaf's bytes read once (cp -r and tar c read each leaf twice, NAME and
+# NAME.npy, and the JSON files: what they do on a real mount; the second
+# tar reads the leaves alone).  numpy's fromfile without a count reads a
+# file's last bytes first.
+NP_LOOP = ("import os, sys, time, numpy as np\n"
+           "t = time.monotonic()\n"
+           "for d, ds, fs in os.walk('.'):\n"
+           "    ds.sort()\n"
+           "    for f in sorted(fs):\n"
+           "        if not f.endswith(('.json', '.npy')):\n"
+           "            np.fromfile(os.path.join(d, f), dtype=np.uint8)\n"
+           "print(time.monotonic() - t)\n")
+LEAVES = "find . -type f ! -name '*.json' ! -name '*.npy' -print0"
+WALKERS = (
+    ("find | xargs cat", LEAVES + " | xargs -0 cat > /dev/null"),
+    ("8 readers (xargs -P8 cat)", LEAVES + " | xargs -0 -P8 -n 4 cat > /dev/null"),
+    ("tar c | cat (leaves twice)", "tar cf - . | cat > /dev/null"),
+    ("tar c | cat, leaves only", "tar cf - --exclude='*.npy' --exclude='*.json' . | cat > /dev/null"),
+    ("cp -r to tmpfs (leaves twice)", "cp -r . /dev/shm/ckptfs-bench-cp; rm -rf /dev/shm/ckptfs-bench-cp"),
+    ("numpy loop (np.fromfile)", None),
+)
+
+
+def whole_step(build, work, quick, runs, row, tag, args, walkers=WALKERS):
+    """case 7: every leaf of a step read on a fresh mount by each of the
+    walkers, against `zstd -dc` of the same frames (the same generator and
+    seed written as zarr directories) after each mount, in the same run"""
+    src = make(build, work, "step_" + tag, *args)
+    plain = make(build, work, "plainstep_" + tag, *args, "--no-ocdbt")
     frames = "find %s -type f -name '[0-9]*' -print0 | xargs -0 zstd -dcq > /dev/null" % plain
-    print("7. a whole step of %d leaves of %d KiB (one chunk each), fresh mount" % (n, size))
-    ts, zs, cpu, hwm, jobs = [], [], [], [], []
-    for _ in range(runs):
-        with Mount(build, src) as m:
-            ts.append(timed(lambda: sh("sh", "-c", walk, cwd=m.mnt)))
-            cpu.append(daemon_cpu_s(m.pid))
-            hwm.append(m.hwm_kib())
-            jobs.append(m.stats()["readahead_jobs"])
-        zs.append(timed(lambda: sh("sh", "-c", frames)))
-    mib = n * size / 1024
-    row("7", "find | xargs cat, %s (daemon peak RSS %.0f MiB)" % (tag, med(hwm) / 1024),
-        mib / med(ts), "MiB/s")
-    row("7", "%s: per leaf" % tag, 1000 * med(ts) / n, "ms")
-    row("7", "%s: daemon CPU seconds per GiB delivered" % tag, med(cpu) * 1024 / mib, "s")
-    row("7", "%s: read-ahead jobs per walk" % tag, med(jobs), "")
-    row("7", "%s: zstd -dc of the same %d frames (1 core)" % (tag, n), mib / med(zs), "MiB/s")
-    row("7", "%s: ratio ckptfs / zstd -dc (median of per-run ratios)" % tag,
-        med([z / t for z, t in zip(zs, ts)]), "x")
+    with Mount(build, src) as m:
+        leaves = [os.path.join(d, f) for d, _, fs in os.walk(m.mnt) for f in fs
+                  if not f.endswith((".json", ".npy")) and not f.startswith(".")]
+        mib = sum(os.path.getsize(p) for p in leaves) / MiB
+    print("7. a whole step, %s: %d leaves, %.0f MiB, fresh mount per walk" % (tag, len(leaves), mib))
+    for label, walk in walkers:
+        ts, zs, cpu, hwm, jobs = [], [], [], [], []
+        for _ in range(runs):
+            with Mount(build, src) as m:
+                if walk:
+                    ts.append(timed(lambda: sh("sh", "-c", walk, cwd=m.mnt)))
+                else:
+                    ts.append(float(subprocess.run(["/usr/bin/python3", "-c", NP_LOOP], cwd=m.mnt,
+                                                   check=True, capture_output=True,
+                                                   text=True).stdout))
+                cpu.append(daemon_cpu_s(m.pid))
+                hwm.append(m.hwm_kib())
+                jobs.append(m.stats()["readahead_jobs"])
+            zs.append(timed(lambda: sh("sh", "-c", frames)))
+        row("7", "%s, %s: leaf MiB/s (daemon peak RSS %.0f MiB)" % (tag, label, med(hwm) / 1024),
+            mib / med(ts), "MiB/s")
+        row("7", "%s, %s: ratio to zstd -dc (1 core; median of per-run ratios)" % (tag, label),
+            med([z / t for z, t in zip(zs, ts)]), "x")
+        row("7", "%s, %s: daemon CPU seconds per GiB of leaves" % (tag, label),
+            med(cpu) * 1024 / mib, "s")
+        if label.startswith("find"):
+            row("7", "%s: per leaf" % tag, 1000 * med(ts) / len(leaves), "ms")
+            row("7", "%s: read-ahead jobs per walk" % tag, med(jobs), "")
+            row("7", "%s: zstd -dc of the same frames (1 core)" % tag, mib / med(zs), "MiB/s")
 
 
 def whole_steps(build, work, quick, runs, row):
-    """case 7 for (a) many 256 KiB leaves and (b) fewer 4 MiB ones"""
-    whole_step(build, work, quick, runs, row, 500 if quick else 2000, 256)
-    whole_step(build, work, quick, runs, row, 50 if quick else 200, 4096)
+    """case 7 for (a) many 256 KiB leaves, (b) fewer 4 MiB ones, (c) GPT-2
+    small's shapes (a few large arrays, many small ones)"""
+    n = 500 if quick else 2000
+    whole_step(build, work, quick, runs, row, "%dx256K" % n,
+               ("--leaves", str(n), "--leaf-bytes", "256K"))
+    n = 50 if quick else 200
+    whole_step(build, work, quick, runs, row, "%dx4096K" % n,
+               ("--leaves", str(n), "--leaf-bytes", "4096K"))
+    n = 4 if quick else 12
+    whole_step(build, work, quick, runs, row, "gpt2-%d" % n,
+               ("--model", "gpt2", "--leaves", str(n)))
 
 
 def pctl(xs, q):

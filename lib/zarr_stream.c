@@ -4,10 +4,11 @@
  * (tier 3): cut into pieces of piece_bytes, each cached on its own, produced
  * in order by one decoder per chunk (restarted when a reader goes back
  * before it).  When the mount has a spill (spill.h), each piece of a chunk
- * decoded a second time also goes there: a reader going back to an evicted
- * piece reads it there, and the stream starts over only for pieces the
- * spill does not hold.  A chunk read once, front to back (most are), is
- * not written to disk: that cost a first pass half its speed.
+ * decoded a second time, and each piece a reader jumped over, also goes
+ * there: a reader going back to an evicted piece reads it there, and the
+ * stream starts over only for pieces the spill does not hold.  A chunk read
+ * once, front to back (most are), is not written to disk: that cost a
+ * first pass half its speed.
  * See zarr_int.h.
  */
 #include "zarr_int.h"
@@ -54,16 +55,16 @@ static void spill_hold_done(void *ctx)
 }
 
 /* A piece decoded (buf, taken over) into the cache, and to the spill if
- * its chunk is decoded again: the spill writes the cached bytes on its own
- * thread, holding the entry until then. */
+ * `spill`: the spill writes the cached bytes on its own thread, holding the
+ * entry until then. */
 static void piece_keep(struct ckpt_array *a, const struct zstream *st, uint64_t p, uint8_t *buf,
-		       size_t len)
+		       size_t len, bool spill)
 {
 	struct ckpt_cache_key key = { a->uid, st->chunk, p + 1 };
 	struct ckpt_spill_key k;
 	struct spill_hold *h;
 
-	if (!st->spill || !spill_key(a, st->chunk, &k) || !(h = malloc(sizeof(*h)))) {
+	if (!spill || !spill_key(a, st->chunk, &k) || !(h = malloc(sizeof(*h)))) {
 		ckpt_cache_insert(a->o.cache, key, buf, len);
 		return;
 	}
@@ -465,7 +466,11 @@ int ckpt_zarr_copy_streamed(struct ckpt_array *a, uint64_t chunk, uint64_t off, 
 							  (struct ckpt_cache_key){ a->uid, chunk, p + 1 },
 							  buf, len);
 				else
-					piece_keep(a, st, p, buf, len);
+					/* pieces passed over to reach the one
+					 * asked for (numpy reads a file's last
+					 * bytes first) are spilled: read later,
+					 * they would cost a second decoding */
+					piece_keep(a, st, p, buf, len, st->spill || p != piece);
 				if (p == piece)
 					break;
 			}
@@ -560,7 +565,7 @@ void ckpt_zarr_stream_prefetch(struct ckpt_array *a, uint64_t chunk, uint64_t pi
 			free(buf); /* the reader will meet the error and report it */
 			break;
 		}
-		piece_keep(a, st, p, buf, len);
+		piece_keep(a, st, p, buf, len, st->spill);
 	}
 	stream_retire_if_done(a, st);
 	pthread_mutex_unlock(&st->lock);

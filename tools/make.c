@@ -276,53 +276,136 @@ static int write_synthetic(struct ckpt_pytree_writer *pw, const struct mopts *m,
 	return rc;
 }
 
+/* writes leaf l (its path, source and shape set) and records it in exp */
+static int put_leaf(struct ckpt_pytree_writer *pw, struct leafspec *l, json_t *exp,
+		    struct ckpt_err *err)
+{
+	struct ckpt_key path[4];
+	int rc;
+
+	for (size_t d = 0; d < l->depth; d++)
+		path[d] = (struct ckpt_key){ l->comp[d], strlen(l->comp[d]), 2 };
+	l->src.nbytes = l->src.dt.itemsize * l->shape[0] * (l->rank == 2 ? l->shape[1] : 1);
+	rc = ckpt_pw_array(pw, path, l->depth, "jax.Array", &l->src.dt, l->rank, l->shape, source,
+			   &l->src, err);
+	if (rc == 0 && exp) {
+		char key[300] = "";
+
+		for (size_t d = 0; d < l->depth; d++)
+			snprintf(key + strlen(key), sizeof(key) - strlen(key), "%s%s", d ? "/" : "",
+				 l->comp[d]);
+		json_object_set_new(exp, key, leaf_record(&l->src, l->shape, l->rank));
+	}
+	return rc;
+}
+
+/* a model's leaves from a table, float32, in key order: path components
+ * (a NULL ends the path early; write_gpt2 fills in the first), rank and
+ * shape */
+struct mleaf {
+	const char *comp[4];
+	uint32_t rank;
+	uint64_t shape[2];
+};
+
+static int put_table(struct ckpt_pytree_writer *pw, const struct mopts *m, uint64_t step,
+		     json_t *exp, const struct mleaf *t, size_t n, unsigned long *leaf,
+		     struct leafspec *ls, float scale, struct ckpt_err *err)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++, (*leaf)++) {
+		struct leafspec *l = &ls[*leaf];
+
+		ckpt_dtype_from_name(&l->src.dt, "float32");
+		l->src.seed = m->seed + step * 7919;
+		l->src.leaf = *leaf;
+		l->src.scale = scale;
+		l->src.offset = (double)step / 100.0;
+		l->rank = t[i].rank;
+		memcpy(l->shape, t[i].shape, sizeof(l->shape));
+		for (l->depth = 0; l->depth < 4 && t[i].comp[l->depth]; l->depth++)
+			snprintf(l->comp[l->depth], 64, "%s", t[i].comp[l->depth]);
+		rc = put_leaf(pw, l, exp, err);
+	}
+	return rc;
+}
+
 /* a two-layer MLP as Flax NNX saves it: linear{1,2}/{kernel,bias}/value */
 static int write_mlp(struct ckpt_pytree_writer *pw, const struct mopts *m, uint64_t step, json_t *exp,
 		     struct leafspec **keep, struct ckpt_err *err)
 {
-	static const struct {
-		const char *layer, *name;
-		uint32_t rank;
-		uint64_t shape[2];
-	} t[] = {
-		{ "linear1", "bias", 1, { 16, 0 } },
-		{ "linear1", "kernel", 2, { 8, 16 } },
-		{ "linear2", "bias", 1, { 4, 0 } },
-		{ "linear2", "kernel", 2, { 16, 4 } },
+	static const struct mleaf t[] = {
+		{ { "linear1", "bias", "value" }, 1, { 16, 0 } },
+		{ { "linear1", "kernel", "value" }, 2, { 8, 16 } },
+		{ { "linear2", "bias", "value" }, 1, { 4, 0 } },
+		{ { "linear2", "kernel", "value" }, 2, { 16, 4 } },
 	};
-	struct leafspec *ls = calloc(4, sizeof(*ls));
+	unsigned long leaf = 0;
+
+	*keep = calloc(4, sizeof(**keep));
+	if (!*keep)
+		return -ENOMEM;
+	return put_table(pw, m, step, exp, t, 4, &leaf, *keep, 0.1f, err);
+}
+
+/* GPT-2 small's parameters (width 768, vocabulary 50257, context 1024),
+ * float32, with m->leaves blocks h_NN of 12 arrays each, then ln_f, wpe and
+ * wte: a real model's mix of a few large arrays (wte 147 MiB; 2.25 to 9 MiB
+ * kernels) and many small ones (3-12 KiB biases and norms) */
+#define GPT2_D 768
+#define GPT2_MAX_LAYERS 100
+
+static uint64_t gpt2_bytes(unsigned long blocks)
+{
+	const uint64_t D = GPT2_D;
+
+	return 4 * (blocks * (12 * D * D + 13 * D) + (50257 + 1024 + 2) * D);
+}
+
+static int write_gpt2(struct ckpt_pytree_writer *pw, const struct mopts *m, uint64_t step,
+		      json_t *exp, struct leafspec **keep, struct ckpt_err *err)
+{
+	enum { D = GPT2_D };
+	static const struct mleaf blk[] = {
+		{ { NULL, "attn", "c_attn", "bias" }, 1, { 3 * D, 0 } },
+		{ { NULL, "attn", "c_attn", "kernel" }, 2, { D, 3 * D } },
+		{ { NULL, "attn", "c_proj", "bias" }, 1, { D, 0 } },
+		{ { NULL, "attn", "c_proj", "kernel" }, 2, { D, D } },
+		{ { NULL, "ln_1", "bias" }, 1, { D, 0 } },
+		{ { NULL, "ln_1", "scale" }, 1, { D, 0 } },
+		{ { NULL, "ln_2", "bias" }, 1, { D, 0 } },
+		{ { NULL, "ln_2", "scale" }, 1, { D, 0 } },
+		{ { NULL, "mlp", "c_fc", "bias" }, 1, { 4 * D, 0 } },
+		{ { NULL, "mlp", "c_fc", "kernel" }, 2, { D, 4 * D } },
+		{ { NULL, "mlp", "c_proj", "bias" }, 1, { D, 0 } },
+		{ { NULL, "mlp", "c_proj", "kernel" }, 2, { 4 * D, D } },
+	};
+	static const struct mleaf top[] = {
+		{ { "ln_f", "bias" }, 1, { D, 0 } },
+		{ { "ln_f", "scale" }, 1, { D, 0 } },
+		{ { "wpe" }, 2, { 1024, D } },
+		{ { "wte" }, 2, { 50257, D } },
+	};
+	const size_t nb = CKPT_ARRAY_SIZE(blk);
+	unsigned long leaf = 0;
 	int rc = 0;
 
-	*keep = ls;
-	if (!ls)
+	*keep = calloc(m->leaves * nb + CKPT_ARRAY_SIZE(top), sizeof(**keep));
+	if (!*keep)
 		return -ENOMEM;
-	for (size_t i = 0; i < 4 && rc == 0; i++) {
-		struct leafspec *l = &ls[i];
-		struct ckpt_key path[3];
+	for (unsigned long b = 0; b < m->leaves && rc == 0; b++) {
+		struct mleaf t[CKPT_ARRAY_SIZE(blk)];
+		char name[24];
 
-		ckpt_dtype_from_name(&l->src.dt, "float32");
-		l->src.seed = m->seed + step * 7919;
-		l->src.leaf = i;
-		l->src.scale = 0.1f;
-		l->src.offset = (double)step / 100.0;
-		l->rank = t[i].rank;
-		memcpy(l->shape, t[i].shape, sizeof(l->shape));
-		l->src.nbytes = 4 * l->shape[0] * (l->rank == 2 ? l->shape[1] : 1);
-		snprintf(l->comp[0], 64, "%s", t[i].layer);
-		snprintf(l->comp[1], 64, "%s", t[i].name);
-		snprintf(l->comp[2], 64, "value");
-		l->depth = 3;
-		for (size_t d = 0; d < 3; d++)
-			path[d] = (struct ckpt_key){ l->comp[d], strlen(l->comp[d]), 2 };
-		rc = ckpt_pw_array(pw, path, 3, "jax.Array", &l->src.dt, l->rank, l->shape, source,
-				   &l->src, err);
-		if (rc == 0 && exp) {
-			char key[200];
-
-			snprintf(key, sizeof(key), "%s/%s/value", l->comp[0], l->comp[1]);
-			json_object_set_new(exp, key, leaf_record(&l->src, l->shape, l->rank));
-		}
+		snprintf(name, sizeof(name), "h_%02lu", b); /* names sort in block order */
+		memcpy(t, blk, sizeof(t));
+		for (size_t i = 0; i < nb; i++)
+			t[i].comp[0] = name;
+		rc = put_table(pw, m, step, exp, t, nb, &leaf, *keep, 0.02f, err);
 	}
+	if (rc == 0)
+		rc = put_table(pw, m, step, exp, top, CKPT_ARRAY_SIZE(top), &leaf, *keep, 0.02f, err);
 	return rc;
 }
 
@@ -409,8 +492,9 @@ static int one_step(const struct mopts *m, const char *root, const char *step_na
 	if (rc == 0 && m->extras)
 		rc = write_extras(pw, exp, err);
 	if (rc == 0)
-		rc = m->model ? write_mlp(pw, m, step, exp, &keep, err)
-			      : write_synthetic(pw, m, step, exp, &keep, err);
+		rc = !m->model			? write_synthetic(pw, m, step, exp, &keep, err)
+		     : !strcmp(m->model, "mlp") ? write_mlp(pw, m, step, exp, &keep, err)
+						: write_gpt2(pw, m, step, exp, &keep, err);
 	if (rc == 0 && (m->json_item || m->model)) {
 		char json[200];
 		int n = snprintf(json, sizeof(json), "{\"step\": %llu, \"loss\": %.6f}",
@@ -466,6 +550,8 @@ static const char make_usage[] =
 	"  --chunk-bytes SIZE split arrays into chunks of at most SIZE (default: one chunk)\n"
 	"  --json-item        add a JSON item 'metadata' (implies a composite checkpoint)\n"
 	"  --model mlp        a two-layer MLP as Flax NNX saves it, with a JSON item\n"
+	"  --model gpt2       GPT-2 small's parameters (float32, with a JSON item): wte,\n"
+	"                     wpe, ln_f and --leaves blocks of 12 arrays (at most 100)\n"
 	"  --no-compress      chunks without zstd\n"
 	"  --max-node-bytes N OCDBT node size limit (default Orbax's 100000000)\n"
 	"  --stream-bytes N   stream chunks larger than N (default 64M)\n"
@@ -556,7 +642,8 @@ int ckpt_cmd_make(int argc, char **argv)
 		fprintf(stderr, "ckpt make: one OUTDIR expected; see 'ckpt make --help'\n");
 		return 2;
 	}
-	if (!m.out || m.processes < 1 || m.depth < 1 || (m.model && strcmp(m.model, "mlp")) ||
+	if (!m.out || m.processes < 1 || m.depth < 1 || (m.model && strcmp(m.model, "mlp") && strcmp(m.model, "gpt2")) ||
+	    (m.model && !strcmp(m.model, "gpt2") && m.leaves > GPT2_MAX_LAYERS) ||
 	    (strcmp(m.values, "normal") && strcmp(m.values, "pattern"))) {
 		fprintf(stderr, "ckpt make: %s\n%s", !m.out ? "OUTDIR missing" : "bad option value", make_usage);
 		return 2;
@@ -600,7 +687,9 @@ int ckpt_cmd_make(int argc, char **argv)
 		snprintf(base, sizeof(base), "%s", slash ? slash + 1 : root);
 	}
 	cli_progress_start(&make_progress, "make",
-			   (uint64_t)m.leaves * m.leaf_bytes * (m.steps ? m.steps : 1));
+			   (m.model && !strcmp(m.model, "gpt2") ? gpt2_bytes(m.leaves)
+								 : (uint64_t)m.leaves * m.leaf_bytes) *
+				   (m.steps ? m.steps : 1));
 	if (m.steps == 0) {
 		/* one checkpoint: OUTDIR is the step itself */
 		char parent[4096];

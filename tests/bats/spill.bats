@@ -182,3 +182,23 @@ disk() { $PY "$ROOT/tests/tools/spill_check.py" disk "$PID" "$1"; }
 	[[ "$output" == *"bad spill_size 'lots'"* ]]
 	! mountpoint -q "$t/mp"
 }
+
+@test "spill: a reader that reads a leaf's last bytes first (numpy's fromfile does) decodes it once: the pieces passed over are spilled" {
+	local t=$BATS_TEST_TMPDIR
+	# not a whole number of 4 KiB blocks: glibc reads the last partial one
+	# when numpy seeks to the end
+	"$CKPT" make "$t/c" --leaves 1 --leaf-bytes 67110000 --no-fsync >/dev/null
+	"$CKPT" cat "$t/c" layer_0000/w_00 >"$t/ref"
+	mkdir "$t/tmp"
+	TMPDIR=$t/tmp ckpt_mount "$t/c"
+	$PY -c 'import numpy as np, sys
+a = np.fromfile(sys.argv[1], dtype=np.uint8)
+b = np.fromfile(sys.argv[2], dtype=np.uint8)
+sys.exit(0 if np.array_equal(a, b) else "differs")' "$MNT/c/layer_0000/w_00" "$t/ref"
+	echo "# decoded $(stat_of decoded_bytes), spilled $(stat_of spill_written)" >&3
+	# one decoding, not two (plus the piece read-ahead may have had in hand)
+	[ "$(stat_of decoded_bytes)" -le $(((64 + 4) << 20)) ]
+	[ "$(stat_of spill_written)" -ge $((32 << 20)) ]
+	ckpt_unmount
+	[ -z "$(ls -A "$t/tmp")" ]
+}

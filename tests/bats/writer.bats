@@ -154,7 +154,7 @@ PY
 	[ "$(jqv "$MNT/huge/param_000000.json" chunks)" = 1 ]
 }
 
-@test "ckpt make is deterministic with --deterministic, and the demo model is an NNX MLP" {
+@test "ckpt make is deterministic with --deterministic, the demo model is an NNX MLP, and --model gpt2 reads what it recorded" {
 	"$CKPT" make "$BATS_TEST_TMPDIR/a" --leaves 4 --deterministic --seed 3 --no-fsync
 	"$CKPT" make "$BATS_TEST_TMPDIR/b" --leaves 4 --deterministic --seed 3 --no-fsync
 	# everything but commit_success.txt, which names its own path
@@ -164,6 +164,16 @@ PY
 	[ "$(readlink "$MNT/latest")" = 300 ]
 	[ "$(jqv "$MNT/300/state/linear1/kernel/value.json" shape)" = "[8, 16]" ]
 	[ "$(jqv "$MNT/300/metadata.json" step)" = 300 ]
+	# GPT-2's shapes, one block (wte alone is 147 MiB: streamed)
+	"$CKPT" make "$BATS_TEST_TMPDIR/g" --model gpt2 --leaves 1 --no-fsync \
+		--expected "$BATS_TEST_TMPDIR/g.json"
+	ckpt_mount "$BATS_TEST_TMPDIR/g"
+	$PY "$ROOT/tests/tools/check_leaves.py" "$BATS_TEST_TMPDIR/g.json" g/state "$MNT/g/state"
+	[ "$(jqv "$MNT/g/state/wte.json" shape)" = "[50257, 768]" ]
+	[ "$(jqv "$MNT/g/state/h_00/mlp/c_fc/kernel.json" shape)" = "[768, 3072]" ]
+	[ "$(find "$MNT/g/state" -type f ! -name '*.json' ! -name '*.npy' | wc -l)" = 16 ]
+	run "$CKPT" make "$BATS_TEST_TMPDIR/g2" --model gpt2 --leaves 101
+	[ "$status" = 2 ]
 }
 
 @test "the set the real Orbax restored (verify-writer/) is what ckpt make writes today" {
