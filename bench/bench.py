@@ -624,22 +624,28 @@ def main():
 
     # ------------------------------------------------------------ 5. parallel readers
     print("5. 8 processes reading 8 different 128 MiB leaves")
-    one_t, eight_t = [], []
+    one_t, eight_t, one_cpu, eight_cpu, eight_hwm = [], [], [], [], []
     for _ in range(runs):
         with Mount(build, eight) as m:
             files = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(m.mnt) for f in fs
-                           if not f.endswith(".json"))
+                           if not f.endswith((".json", ".npy")))
             one_t.append(timed(lambda: cat(files[0])))
+            one_cpu.append(daemon_cpu_s(m.pid))
         with Mount(build, eight) as m:
             files = sorted(os.path.join(dp, f) for dp, _, fs in os.walk(m.mnt) for f in fs
-                           if not f.endswith(".json"))
+                           if not f.endswith((".json", ".npy")))
             t0 = time.monotonic()
             ps = [subprocess.Popen(["cat", f], stdout=subprocess.DEVNULL) for f in files]
             for p in ps:
                 p.wait()
             eight_t.append(time.monotonic() - t0)
+            eight_cpu.append(daemon_cpu_s(m.pid))
+            eight_hwm.append(m.hwm_kib())
     row("5", "1 process: throughput", 128 / med(one_t), "MiB/s")
-    row("5", "8 processes: aggregate throughput", 8 * 128 / med(eight_t), "MiB/s")
+    row("5", "1 process: daemon CPU seconds per GiB", med(one_cpu) * 8, "s")
+    row("5", "8 processes: aggregate throughput (daemon peak RSS %.0f MiB)" % (med(eight_hwm) / 1024),
+        8 * 128 / med(eight_t), "MiB/s")
+    row("5", "8 processes: daemon CPU seconds per GiB", med(eight_cpu), "s")
     row("5", "ratio 8 processes / 1", (8 * 128 / med(eight_t)) / (128 / med(one_t)), "x")
 
     # ------------------------------------------------------------ 6. repeated read

@@ -176,21 +176,29 @@ struct fill_ctx {
 };
 
 /*
- * On object storage, the decoders at work at once on chunks of 1 MiB or
- * more: at most one per CPU.  More would not decode faster, and each holds
- * a chunk's stored and decoded bytes: with 16 read-ahead threads whose
- * chunks arrive together, memory grew with the threads, not the cores.
- * (Local sources have as many read-ahead threads as CPUs; there the bound
- * made a whole step of 4 MiB chunks about 7% slower, so it is not used.)
+ * The decoders at work at once on chunks of 1 MiB or more: at most one per
+ * CPU on object storage, one more on local sources.  More would not decode
+ * faster, and each holds a chunk's stored and decoded bytes: with 16
+ * read-ahead threads whose chunks arrive together (object storage), or 8
+ * readers each on its own leaf, memory grew with the threads, not the
+ * cores.  Local sources have as many read-ahead threads as CPUs, besides
+ * the reader's own: bound to one per CPU, a single reader's whole step of
+ * 4 MiB chunks was about 7% slower; with one more, it is as fast as
+ * without a bound (bench/RESULTS.md, "8 readers").
  */
 #define GATE_MIN_BYTES (1u << 20)
+#ifndef GATE_LOCAL_EXTRA
+#define GATE_LOCAL_EXTRA 1 /* a -D lets a benchmark build turn it off */
+#endif
 static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
 static long gate_busy, gate_max;
 
 static bool gate_enter(uint64_t bytes)
 {
-	if (bytes < GATE_MIN_BYTES || !ckpt_src_willneed_wanted())
+	long max;
+
+	if (bytes < GATE_MIN_BYTES)
 		return false;
 	pthread_mutex_lock(&gate_lock);
 	if (!gate_max) {
@@ -198,7 +206,8 @@ static bool gate_enter(uint64_t bytes)
 
 		gate_max = n < 2 ? 2 : n;
 	}
-	while (gate_busy >= gate_max)
+	max = ckpt_src_willneed_wanted() ? gate_max : gate_max + GATE_LOCAL_EXTRA;
+	while (gate_busy >= max)
 		pthread_cond_wait(&gate_cond, &gate_lock);
 	gate_busy++;
 	pthread_mutex_unlock(&gate_lock);
