@@ -17,10 +17,11 @@ a slow machine.
 and node; it starts tests/s3/server, uploads, and emulates round trips of 0, 20
 and 50 ms in the fault proxy (GET /latency: per request, not bandwidth-delay).
 """
-import json, os, platform, random, shutil, statistics, subprocess, sys, tempfile, time
+import json, os, platform, random, resource, shutil, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MiB = 1 << 20
+GiB = 1 << 30
 
 
 def sh(*a, **kw):
@@ -93,6 +94,13 @@ def med(xs):
     return statistics.median(xs)
 
 
+def children_cpu_s():
+    """user + system CPU seconds of this script's waited-for children: the
+    readers (the daemon detaches, so it is not among them)"""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def daemon_cpu_s(pid):
     """user + system CPU seconds of the daemon so far"""
     f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
@@ -136,15 +144,17 @@ def whole_step(build, work, quick, runs, row, tag, args, walkers=WALKERS):
         mib = sum(os.path.getsize(p) for p in leaves) / MiB
     print("7. a whole step, %s: %d leaves, %.0f MiB, fresh mount per walk" % (tag, len(leaves), mib))
     for label, walk in walkers:
-        ts, zs, cpu, hwm, jobs = [], [], [], [], []
+        ts, zs, cpu, rcpu, hwm, jobs = [], [], [], [], [], []
         for _ in range(runs):
             with Mount(build, src) as m:
+                c0 = children_cpu_s()
                 if walk:
                     ts.append(timed(lambda: sh("sh", "-c", walk, cwd=m.mnt)))
                 else:
                     ts.append(float(subprocess.run(["/usr/bin/python3", "-c", NP_LOOP], cwd=m.mnt,
                                                    check=True, capture_output=True,
                                                    text=True).stdout))
+                rcpu.append(children_cpu_s() - c0)
                 cpu.append(daemon_cpu_s(m.pid))
                 hwm.append(m.hwm_kib())
                 jobs.append(m.stats()["readahead_jobs"])
@@ -155,6 +165,11 @@ def whole_step(build, work, quick, runs, row, tag, args, walkers=WALKERS):
             med([z / t for z, t in zip(zs, ts)]), "x")
         row("7", "%s, %s: daemon CPU seconds per GiB of leaves" % (tag, label),
             med(cpu) * 1024 / mib, "s")
+        row("7", "%s, %s: readers' CPU seconds per GiB of leaves" % (tag, label),
+            med(rcpu) * 1024 / mib, "s")
+        # 1.0: the walk took as long as its CPU seconds spread over every core
+        row("7", "%s, %s: wall / ((daemon + readers' CPU) / %d cores)" % (tag, label, os.cpu_count()),
+            med([t * os.cpu_count() / (c + r) for t, c, r in zip(ts, cpu, rcpu)]), "x")
         if label.startswith("find"):
             row("7", "%s: per leaf" % tag, 1000 * med(ts) / len(leaves), "ms")
             row("7", "%s: read-ahead jobs per walk" % tag, med(jobs), "")
@@ -517,14 +532,19 @@ def main():
         shutil.copyfile(leaf(m.mnt, os.path.basename(one)), decoded)
     results = {}
     for label, src in (("one chunk", one), ("16 MiB chunks", c16)):
-        ts, hwm = [], []
+        ts, hwm, cpu, rcpu = [], [], [], []
         for _ in range(runs):
             with Mount(build, src) as m:
+                c0 = children_cpu_s()
                 ts.append(timed(lambda: cat(leaf(m.mnt, os.path.basename(src)))))
+                rcpu.append(children_cpu_s() - c0)
+                cpu.append(daemon_cpu_s(m.pid))
                 hwm.append(m.hwm_kib())
         results[label] = med(ts)
         row("1", "ckptfs cat, %s (defaults: daemon peak RSS %.0f MiB)" % (label, med(hwm) / 1024),
             nbig / MiB / med(ts), "MiB/s")
+        row("1", "%s: daemon CPU seconds per GiB" % label, med(cpu) * GiB / nbig, "s")
+        row("1", "%s: cat's CPU seconds per GiB" % label, med(rcpu) * GiB / nbig, "s")
         ts = []
         for _ in range(runs):
             with Mount(build, src, "readahead=0") as m:

@@ -310,10 +310,9 @@ int ckpt_rm_tree(int at, const char *name, unsigned depth)
 	for (struct dirent *e; (e = readdir(d));) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		if (e->d_type == DT_DIR)
+		/* (a file system without d_type: a directory fails to unlink) */
+		if (e->d_type == DT_DIR || unlinkat(dirfd(d), e->d_name, 0) < 0)
 			ckpt_rm_tree(dirfd(d), e->d_name, depth + 1);
-		else
-			unlinkat(dirfd(d), e->d_name, 0);
 	}
 	closedir(d);
 	return unlinkat(at, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -errno : 0;

@@ -33,6 +33,7 @@
 #include "s3.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -40,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -135,15 +137,65 @@ static void *poll_main(void *arg)
 	return NULL;
 }
 
-/* the private directory: DIR/ckptfs-remote.XXXXXX with m/ (the mirror) and tmp/ */
+/*
+ * Private directories under base left by mounts that were killed (SIGKILL,
+ * a crash, a power cut) are removed: a live one holds an flock on its
+ * "lock" file for as long as its process lives, which the kernel lets go
+ * however the process ends.  One whose lock is free, or that has none, is
+ * removed once older than a minute (a mount starting takes its lock
+ * microseconds after making its directory).  Only the user's own.
+ * @return how many were removed
+ */
+#define STALE_AFTER_S 60
+static unsigned sweep_stale(const char *base)
+{
+	DIR *d = opendir(base);
+	time_t now = time(NULL);
+	unsigned n = 0;
+
+	if (!d)
+		return 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		struct stat st;
+		int dfd, lfd;
+
+		if (strncmp(e->d_name, "ckptfs-remote.", 14) ||
+		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
+		    st.st_uid != geteuid() || now - st.st_mtime < STALE_AFTER_S)
+			continue;
+		dfd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0)
+			continue;
+		lfd = openat(dfd, "lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		close(dfd);
+		if (lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+			close(lfd); /* its mount lives */
+			continue;
+		}
+		if (ckpt_rm_tree(dirfd(d), e->d_name, 0) == 0)
+			n++;
+		if (lfd >= 0)
+			close(lfd);
+	}
+	closedir(d);
+	return n;
+}
+
+/* the private directory: DIR/ckptfs-remote.XXXXXX with m/ (the mirror),
+ * tmp/ and lock (see sweep_stale) */
 static int make_dir(struct ckpt_remote *r, struct ckpt_err *err)
 {
 	const char *base = r->c.cache_dir && r->c.cache_dir[0] ? r->c.cache_dir : getenv("TMPDIR");
 	struct statvfs vfs;
+	unsigned swept;
 	int dfd;
 
 	if (!base || !base[0])
 		base = "/var/tmp";
+	swept = sweep_stale(base);
+	if (swept)
+		ckpt_remote_say(r, "removed %u mirror director%s under %s left by mounts that were killed",
+				swept, swept == 1 ? "y" : "ies", base);
 	if (asprintf(&r->dir, "%s/ckptfs-remote.XXXXXX", base) < 0) {
 		r->dir = NULL;
 		return -ENOMEM;
@@ -157,7 +209,9 @@ static int make_dir(struct ckpt_remote *r, struct ckpt_err *err)
 				    ckpt_strerror(e));
 	}
 	dfd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || mkdirat(dfd, "m", 0755) < 0 || mkdirat(dfd, "tmp", 0700) < 0 ||
+	if (dfd < 0 ||
+	    (r->lfd = openat(dfd, "lock", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
+	    flock(r->lfd, LOCK_EX | LOCK_NB) < 0 || mkdirat(dfd, "m", 0755) < 0 || mkdirat(dfd, "tmp", 0700) < 0 ||
 	    (r->mfd = openat(dfd, "m", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
 	    (r->tfd = openat(dfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		int e = -errno;
@@ -197,7 +251,7 @@ int ckpt_remote_open(struct ckpt_remote **out, const struct ckpt_remote_conf *c,
 	*out = NULL;
 	if (!r)
 		return -ENOMEM;
-	r->mfd = r->tfd = r->sfd = -1;
+	r->mfd = r->tfd = r->sfd = r->lfd = -1;
 	r->log = log;
 	r->log_ctx = log_ctx;
 	pthread_mutex_init(&r->sync_lock, NULL);
@@ -400,6 +454,8 @@ void ckpt_remote_close(struct ckpt_remote *r)
 	free(r->last_dir);
 	if (r->dir)
 		ckpt_rm_tree(AT_FDCWD, r->dir, 0);
+	if (r->lfd >= 0)
+		close(r->lfd); /* after: a sweep must not take it half removed */
 	ckpt_remote_entries_free(r->known, r->n_known);
 	free(r->dir);
 	free(r->top);

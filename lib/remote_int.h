@@ -77,6 +77,7 @@ struct ckpt_remote {
 	char *dir, *top, *path; /* dir: private; top: the mirror's name in dir/m; path: dir/m/top */
 	char *url;
 	int mfd, tfd;           /* dir/m and dir/tmp */
+	int lfd;                /* dir/lock, flocked while the mount lives */
 	bool shared;            /* a cache_dir was given: the bytes go to its store (rstore.c) */
 	int sfd;                /* that store's directory */
 	char *store_id;         /* the store's name of the endpoint (in each object's id) */

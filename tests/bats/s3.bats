@@ -324,6 +324,35 @@ leaves() { (cd "$1" && find . -type f ! -name '*.json' -print0 | LC_ALL=C sort -
 	[ -z "$(ls -d "$c"/ckptfs-remote.* 2>/dev/null)" ]
 }
 
+@test "SIGKILL leaves the mirror; the next mount removes it once a minute old, and never a live mount's" {
+	local c=$BATS_TEST_TMPDIR/cache dead live lmnt lpid
+	mkdir -p "$c"
+	ckpt_mount "$(s3_url gen/mgr)" -o endpoint="$S3_ENDPOINT",cache_dir="$c"
+	cat "$MNT/latest/state/layer_0000/w_00" >/dev/null
+	dead=$(ls -d "$c"/ckptfs-remote.*)
+	kill -KILL "$PID"
+	wait "$PID" || true
+	fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"
+	unset 'MOUNTS[-1]' 'PIDS[-1]'
+	[ -d "$dead/m" ]
+	# a mount beside it, alive; then one more while the dead one is new
+	ckpt_mount "$(s3_url gen/mgr)" -o endpoint="$S3_ENDPOINT",cache_dir="$c"
+	lmnt=$MNT lpid=$PID
+	live=$(ls -d "$c"/ckptfs-remote.* | grep -v "^$dead\$")
+	ckpt_mount "$(s3_url gen/mgr)" -o endpoint="$S3_ENDPOINT",cache_dir="$c"
+	ckpt_unmount
+	[ -d "$dead/m" ] && [ -d "$live/m" ]
+	# both older than a minute: the dead one goes, the live one stays
+	touch -d '-2 minutes' "$dead" "$live"
+	ckpt_mount "$(s3_url gen/mgr)" -o endpoint="$S3_ENDPOINT",cache_dir="$c"
+	[ ! -e "$dead" ] && [ -d "$live/m" ]
+	grep -q "removed 1 mirror directory under $c left by mounts that were killed" "$MNT.log"
+	cmp "$MNT/latest/state/layer_0000/w_00" "$lmnt/latest/state/layer_0000/w_00"
+	ckpt_unmount
+	MNT=$lmnt PID=$lpid ckpt_unmount
+	[ -z "$(ls -d "$c"/ckptfs-remote.* 2>/dev/null)" ]
+}
+
 @test "a cache_dir given is shared: a second mount (or one beside it) reads what the first fetched without a GET; bounded, and emptied after a reboot" {
 	s3_need_proxy
 	local g=$BATS_FILE_TMPDIR/gen c=$BATS_TEST_TMPDIR/shared
