@@ -709,7 +709,8 @@ def main():
         f.write("\nCases: 1 sequential `cat` of a %s float32 leaf (random normal values, zstd level 1) "
                 "against `zstd -dc`, python3-zarr and the page cache; 2 random 4 KiB preads; "
                 "3 metadata walks of %d leaves; 4 mount and memory; 5 parallel readers; "
-                "6 a repeated read; 7 a whole step of small one-chunk leaves; 8 random reads "
+                "6 a repeated read; 7 a whole step (many 256 KiB leaves, fewer 4 MiB ones, GPT-2's "
+                "shapes) read by six readers (readers' CPU is this script's children's); 8 random reads "
                 "into the one-chunk leaf after a full pass, spill on and off; 9 on S3 (local s3rver "
                 "behind tests/s3/faultproxy.py, round trips emulated per request by the proxy, "
                 "not bandwidth-delay). All mounts `-o ro`.\n" % (big, nleaves))
