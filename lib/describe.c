@@ -522,13 +522,14 @@ json_t *ckpt_src_stats_describe(struct ckpt_src *s)
 	if (j && ckpt_remote_stats(&rs) == 0)
 		json_object_set_new(
 			j, "remote",
-			json_pack("{sI sI sI sI sI sI sI sI sI sI sI sI}", "requests", (json_int_t)rs.requests,
+			json_pack("{sI sI sI sI sI sI sI sI sI sI sI sI sI}", "requests", (json_int_t)rs.requests,
 				  "retries", (json_int_t)rs.retries, "errors", (json_int_t)rs.errors,
 				  "lists", (json_int_t)rs.lists, "bytes", (json_int_t)rs.bytes, "polls",
 				  (json_int_t)rs.polls, "poll_errors", (json_int_t)rs.poll_errors,
 				  "cache_bytes", (json_int_t)rs.cache_bytes, "cache_limit",
 				  (json_int_t)rs.cache_limit, "evicted_bytes",
 				  (json_int_t)rs.evicted_bytes, "stale", (json_int_t)rs.stale,
-				  "deferred_objects", (json_int_t)rs.deferred));
+				  "deferred_objects", (json_int_t)rs.deferred, "key_reloads",
+				  (json_int_t)rs.key_reloads));
 	return j;
 }

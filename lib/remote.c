@@ -490,6 +490,7 @@ int ckpt_remote_stats(struct ckpt_remote_stats *out)
 	out->errors = ss.errors;
 	out->lists = ss.lists;
 	out->bytes = ss.bytes;
+	out->key_reloads = ss.key_reloads;
 	out->polls = __atomic_load_n(&r->polls, __ATOMIC_RELAXED);
 	out->poll_errors = __atomic_load_n(&r->poll_errors, __ATOMIC_RELAXED);
 	out->cache_bytes = ps.present_bytes;

@@ -97,7 +97,7 @@ static int keys(struct ckpt_s3 *s, const struct ckpt_s3_conf *c, struct ckpt_err
 	if (strlen(c->secret_key) > CKPT_S3_MAX_SECRET)
 		return ckpt_err_set(err, -EINVAL, "the secret access key is longer than %d bytes", CKPT_S3_MAX_SECRET);
 	if (dup_or(&s->access_key, c->access_key, err) || dup_or(&s->secret_key, c->secret_key, err) ||
-	    dup_or(&s->session_token, c->session_token, err))
+	    dup_or(&s->session_token, c->session_token, err) || dup_or(&s->profile, c->profile, err))
 		return -ENOMEM;
 	return 0;
 }
@@ -149,6 +149,7 @@ void ckpt_s3_close(struct ckpt_s3 *s)
 	if (s->session_token)
 		ckpt_s3_wipe(s->session_token, strlen(s->session_token));
 	free(s->session_token);
+	free(s->profile);
 	free(s);
 }
 
@@ -159,6 +160,7 @@ void ckpt_s3_stats(struct ckpt_s3 *s, struct ckpt_s3_stats *out)
 	out->bytes = atomic_load_explicit(&s->bytes, memory_order_relaxed);
 	out->errors = atomic_load_explicit(&s->errors, memory_order_relaxed);
 	out->lists = atomic_load_explicit(&s->lists, memory_order_relaxed);
+	out->key_reloads = atomic_load_explicit(&s->key_reloads, memory_order_relaxed);
 }
 
 /* ---------------------------------------------------------------- listing */

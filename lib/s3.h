@@ -47,6 +47,9 @@ struct ckpt_s3_conf {
 	bool path_style;     /* path-style addressing (default with a custom endpoint); else virtual-hosted */
 	bool anonymous;	     /* no signing (public buckets) */
 	char *access_key, *secret_key, *session_token; /* never logged */
+	char *profile;	     /* the keys are this profile's, from the AWS files: read
+			      * again when the store refuses them (NULL: from the
+			      * environment or options, which cannot change) */
 	unsigned retries;    /* attempts after the first; default 6 */
 	unsigned timeout_ms; /* per request (connect + transfer stall); default 30000 */
 	/* beyond the brief's struct: */
@@ -168,6 +171,7 @@ int ckpt_s3_get_many(struct ckpt_s3 *s, struct ckpt_s3_req *r, size_t n, unsigne
  * retries, body bytes received, requests that failed, list pages */
 struct ckpt_s3_stats {
 	uint64_t requests, retries, bytes, errors, lists;
+	uint64_t key_reloads; /* the profile's keys read again and changed */
 };
 void ckpt_s3_stats(struct ckpt_s3 *s, struct ckpt_s3_stats *out);
 

@@ -275,7 +275,7 @@ static int profile_keys(struct ckpt_s3_conf *c, const struct aws_files *f, const
 	}
 	if (rc == 0 && r1 == 1) {
 		if (str_set(&c->access_key, ak, true, err) || str_set(&c->secret_key, sk, true, err) ||
-		    str_set(&c->session_token, tok, true, err))
+		    str_set(&c->session_token, tok, true, err) || str_set(&c->profile, profile, false, err))
 			rc = -ENOMEM;
 	}
 	str_free(&ak, true);
@@ -323,6 +323,7 @@ static int env_keys(struct ckpt_s3_conf *c, bool *found, struct ckpt_err *err)
 				    ak ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
 				    ak ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
 	*found = true;
+	str_free(&c->profile, false);
 	if (str_set(&c->access_key, ak, true, err) || str_set(&c->secret_key, sk, true, err) ||
 	    str_set(&c->session_token, env("AWS_SESSION_TOKEN"), true, err))
 		return -ENOMEM;
@@ -398,7 +399,33 @@ void ckpt_s3_conf_free(struct ckpt_s3_conf *c)
 	str_free(&c->access_key, true);
 	str_free(&c->secret_key, true);
 	str_free(&c->session_token, true);
+	str_free(&c->profile, false);
 	str_free(&c->scheme, false);
+}
+
+int ckpt_s3_profile_keys(const char *profile, char **ak, char **sk, char **tok, struct ckpt_err *err)
+{
+	struct ckpt_s3_conf c;
+	struct aws_files f;
+	bool seen = false;
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	*ak = *sk = *tok = NULL;
+	rc = files_load(&f, err);
+	if (rc == 0)
+		rc = profile_keys(&c, &f, profile, &seen, err);
+	if (rc == 0 && !c.access_key)
+		rc = ckpt_err_set(err, -ENOENT, "AWS profile '%s' has no keys now", profile);
+	files_free(&f);
+	if (rc == 0) {
+		*ak = c.access_key;
+		*sk = c.secret_key;
+		*tok = c.session_token;
+		c.access_key = c.secret_key = c.session_token = NULL;
+	}
+	ckpt_s3_conf_free(&c);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- options */
@@ -414,6 +441,7 @@ static int set_profile(struct ckpt_s3_conf *c, const char *name, struct ckpt_err
 		str_free(&c->access_key, true);
 		str_free(&c->secret_key, true);
 		str_free(&c->session_token, true);
+		str_free(&c->profile, false);
 		rc = profile_keys(c, &f, name, &seen, err);
 	}
 	if (rc == 0 && (!c->scheme || strcmp(c->scheme, "gs")))
@@ -518,6 +546,7 @@ int ckpt_s3_conf_set(struct ckpt_s3_conf *c, const char *key, const char *v, str
 		return ckpt_err_set(err, -EINVAL, "secret_access_key: longer than %d bytes", CKPT_S3_MAX_SECRET);
 	if (strcmp(key, "session_token"))
 		c->anonymous = false;
+	str_free(&c->profile, false); /* keys given: nothing to read again */
 	return str_set(!strcmp(key, "access_key_id")	? &c->access_key
 		       : !strcmp(key, "secret_access_key") ? &c->secret_key
 							   : &c->session_token,

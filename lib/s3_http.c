@@ -85,6 +85,7 @@ int ckpt_s3_http_init(struct ckpt_s3 *s, struct ckpt_err *err)
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&s->share_lock[i], NULL);
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->keys_lock, NULL);
 	atomic_init(&s->seed, (uint64_t)now_ns() ^ (uint64_t)(uintptr_t)s);
 	pthread_once(&curl_once, curl_init);
 	if (curl_init_rc != CURLE_OK)
@@ -126,6 +127,7 @@ void ckpt_s3_http_fini(struct ckpt_s3 *s)
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&s->share_lock[i]);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->keys_lock);
 }
 
 static struct worker *worker_take(struct ckpt_s3 *s)
@@ -354,9 +356,9 @@ static int add_header(struct curl_slist **l, const char *name, const char *value
 }
 
 /* the headers of one attempt, signed when the client has keys */
-static int request_headers(const struct ckpt_s3 *s, struct ckpt_s3_xfer *x, const char *path)
+static int request_headers(struct ckpt_s3 *s, struct ckpt_s3_xfer *x, const char *path)
 {
-	const struct ckpt_s3_key key = { s->region, s->access_key, s->secret_key };
+	struct ckpt_s3_key key;
 	struct ckpt_s3_kv h[6];
 	struct ckpt_buf auth = CKPT_BUF_INIT;
 	char range[64], date[17];
@@ -370,6 +372,9 @@ static int request_headers(const struct ckpt_s3 *s, struct ckpt_s3_xfer *x, cons
 	}
 	if (x->if_match)
 		h[n++] = (struct ckpt_s3_kv){ "if-match", x->if_match };
+	pthread_mutex_lock(&s->keys_lock); /* keys_reread may replace them */
+	key = (struct ckpt_s3_key){ s->region, s->access_key, s->secret_key };
+	x->keys_gen = s->keys_gen;
 	if (s->sign) {
 		ckpt_s3_amz_date(time(NULL), date);
 		h[n++] = (struct ckpt_s3_kv){ "x-amz-content-sha256", CKPT_S3_EMPTY_SHA256 };
@@ -381,6 +386,7 @@ static int request_headers(const struct ckpt_s3 *s, struct ckpt_s3_xfer *x, cons
 	}
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = add_header(&x->hdrs, h[i].k, h[i].v);
+	pthread_mutex_unlock(&s->keys_lock);
 	if (rc == 0 && s->sign)
 		rc = add_header(&x->hdrs, "authorization", (const char *)auth.p);
 	if (auth.p)
@@ -570,12 +576,67 @@ static void name_of(const struct ckpt_s3 *s, const struct ckpt_s3_xfer *x, char 
 	snprintf(out, m, "%s://%s/%s", s->scheme, s->bucket, x->what ? x->what : "");
 }
 
+/*
+ * Keys refused (x signed with them): whether newer ones may be accepted.
+ * Temporary keys (a session token) expire, and whatever renews them
+ * rewrites the credentials file: keys from a profile are read again, at
+ * most once a second, and x is tried again if they changed, or changed
+ * since x was signed.  Keys from the environment or options cannot change.
+ */
+#define KEYS_REREAD_NS 1000000000ll
+static bool keys_reread(struct ckpt_s3 *s, const struct ckpt_s3_xfer *x)
+{
+	struct ckpt_err err = { 0, "" };
+	char *ak, *sk, *tok;
+	bool newer;
+
+	if (!s->profile)
+		return false;
+	pthread_mutex_lock(&s->keys_lock);
+	newer = x->keys_gen != s->keys_gen;
+	if (!newer && now_ns() - s->keys_read_ns >= KEYS_REREAD_NS) {
+		s->keys_read_ns = now_ns();
+		if (ckpt_s3_profile_keys(s->profile, &ak, &sk, &tok, &err) == 0) {
+			newer = strcmp(ak, s->access_key) || strcmp(sk, s->secret_key) ||
+				(!tok) != (!s->session_token) || (tok && strcmp(tok, s->session_token));
+			if (newer && strlen(sk) <= CKPT_S3_MAX_SECRET) {
+				ckpt_s3_wipe(s->secret_key, strlen(s->secret_key));
+				if (s->session_token)
+					ckpt_s3_wipe(s->session_token, strlen(s->session_token));
+				free(s->access_key);
+				free(s->secret_key);
+				free(s->session_token);
+				s->access_key = ak;
+				s->secret_key = sk;
+				s->session_token = tok;
+				ak = sk = tok = NULL;
+				s->keys_gen++;
+				atomic_fetch_add_explicit(&s->key_reloads, 1, memory_order_relaxed);
+			} else {
+				newer = false;
+			}
+			free(ak);
+			if (sk)
+				ckpt_s3_wipe(sk, strlen(sk));
+			free(sk);
+			if (tok)
+				ckpt_s3_wipe(tok, strlen(tok));
+			free(tok);
+		}
+	}
+	pthread_mutex_unlock(&s->keys_lock);
+	return newer;
+}
+
 /* an attempt ended: x is DONE, or WAITs for its next attempt */
 static void finish(struct ckpt_s3 *s, struct ckpt_s3_xfer *x, CURLcode res)
 {
 	char why[400], name[300];
 	bool retry;
 	int rc = outcome(x, res, why, sizeof(why), &retry);
+
+	if (rc == -EACCES && keys_reread(s, x))
+		retry = true;
 
 	x->easy = NULL;
 	if (rc && retry && x->attempt < s->retries) {

@@ -19,6 +19,10 @@ struct ckpt_s3 {
 	char *proto, *host;    /* "http" or "https"; the Host requests go to */
 	char *base;	       /* the encoded path before a key: "[/PATH][/BUCKET]", or "" */
 	char *region, *access_key, *secret_key, *session_token;
+	char *profile;		  /* the keys' profile, read again when refused, or NULL */
+	pthread_mutex_t keys_lock; /* the keys, keys_gen, keys_read_ns */
+	uint64_t keys_gen;	  /* changes when the keys do */
+	int64_t keys_read_ns;	  /* when the profile was last read again */
 	bool sign;
 	unsigned retries;
 	long timeout_ms;
@@ -27,7 +31,7 @@ struct ckpt_s3 {
 	pthread_mutex_t lock; /* idle, n_idle */
 	struct worker *idle;  /* workers between calls (s3_http.c) */
 	unsigned n_idle;
-	atomic_uint_least64_t requests, retried, bytes, errors, lists, seed;
+	atomic_uint_least64_t requests, retried, bytes, errors, lists, seed, key_reloads;
 };
 
 enum ckpt_s3_xstate { CKPT_S3_X_NEW, CKPT_S3_X_WAIT, CKPT_S3_X_ACTIVE, CKPT_S3_X_DONE };
@@ -51,6 +55,7 @@ struct ckpt_s3_xfer {
 	int rc; /* the outcome, once DONE */
 	/* the engine's */
 	unsigned attempt;
+	uint64_t keys_gen; /* the keys this attempt was signed with */
 	int64_t due_ns;
 	CURL *easy;
 	struct curl_slist *hdrs;

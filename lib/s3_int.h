@@ -87,6 +87,10 @@ void ckpt_s3_wipe(void *p, size_t n);
 
 /* --------------------------------------------------------------- s3_conf.c */
 
+/* The keys profile has in the AWS files now (new strings; tok NULL when it
+ * has none).  @return 0; -ENOENT (no keys there now), -EINVAL, -ENOMEM. */
+int ckpt_s3_profile_keys(const char *profile, char **ak, char **sk, char **tok, struct ckpt_err *err);
+
 /*
  * Splits an endpoint URL "http[s]://authority[/path]" into its protocol
  * ("http" or "https"), authority (host in lower case, with its port) and

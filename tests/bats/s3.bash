@@ -81,7 +81,7 @@ s3_setup_file() {
 s3_reset() {
 	[ -n "${S3_LOCAL:-}" ] || return 0
 	s3_control clear >/dev/null && s3_control up >/dev/null &&
-		s3_control latency --data-urlencode ms=0 >/dev/null
+		s3_control latency --data-urlencode ms=0 >/dev/null && s3_control token >/dev/null
 }
 
 s3_teardown_file() {

@@ -158,6 +158,35 @@ stat_of() { jqv "$MNT/.ckptfs-stats" "$1"; }
 	[ "$(jqv "$MNT/.ckptfs-stats" remote.errors)" -eq 0 ]
 }
 
+@test "temporary keys: answered ExpiredToken, the profile's keys are read again from the credentials file and reads go on; stale ones refuse a mount clearly" {
+	s3_need_proxy
+	local g=$BATS_FILE_TMPDIR/gen t=$BATS_TEST_TMPDIR
+	cred() { printf '[eval]\naws_access_key_id = %s\naws_secret_access_key = %s\naws_session_token = %s\n' \
+		"$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" "$1" >"$t/cred.new" && mv "$t/cred.new" "$t/cred"; }
+	cred t1
+	s3_control token --data-urlencode value=t1 >/dev/null
+	# keys from the profile only, as on a host whose keys a sidecar renews
+	export AWS_SHARED_CREDENTIALS_FILE=$t/cred AWS_PROFILE=eval
+	local ak=$AWS_ACCESS_KEY_ID sk=$AWS_SECRET_ACCESS_KEY
+	unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+	ckpt_mount "$(s3_url gen/big)" -o endpoint="$S3_ENDPOINT",readahead=0
+	dd if="$MNT/big/layer_0000/w_00" of=/dev/null bs=4k count=1 2>/dev/null
+	# the keys expire and are renewed in the file: reads go on
+	AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk cred t2
+	s3_control token --data-urlencode value=t2 >/dev/null
+	cmp "$MNT/big/layer_0000/w_00" <("$CKPT" cat "$g/big" big/layer_0000/w_00)
+	[ "$(jqv "$MNT/.ckptfs-stats" remote.key_reloads)" = 1 ]
+	[ "$(jqv "$MNT/.ckptfs-stats" remote.errors)" -eq 0 ]
+	ckpt_unmount
+	# expired and not renewed: a mount is refused with the store's reason
+	s3_control token --data-urlencode value=t3 >/dev/null
+	mkdir "$t/mp"
+	run "$CKPTFS" "$(s3_url gen/big)" "$t/mp" -f -o endpoint="$S3_ENDPOINT",retries=1
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"ExpiredToken"* ]]
+	! mountpoint -q "$t/mp"
+}
+
 @test "the server stopped during reads: EIO, the daemon stays up, and reads work again when it is back" {
 	s3_need_proxy
 	local g=$BATS_FILE_TMPDIR/gen

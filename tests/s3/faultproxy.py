@@ -31,6 +31,9 @@ each answered the way AWS S3 answers:
     whole object (it reads end 0 as "no end"); the proxy trims such a body to
     the bytes asked for and corrects Content-Range and Content-Length.
 Turn these off with GET /set?verify=0, ?ifmatch=0, ?rangefix=0 (default on).
+  * Temporary keys: after GET /token?value=T, a request without the header
+    "x-amz-security-token: T" is answered 400 ExpiredToken, as S3 answers
+    one whose session token has expired (GET /token with no value: off).
 
 Control port (plain HTTP, answers text/plain; use curl):
   GET /fault?kind=KIND&n=N[&match=SUBSTR][&seconds=S][&after=K]
@@ -124,6 +127,7 @@ class State:
         self.down = False
         self.clients = set()  # open client sockets
         self.latency = 0.0  # emulated round trip, seconds (GET /latency)
+        self.token = None  # the session token requests must carry (GET /token)
 
     def take_fault(self, target):
         with self.lock:
@@ -288,6 +292,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if kind == "stall":
             state.outcome(i, "fault:stall")
             time.sleep(fault["seconds"])
+        token = state.token
+        if token is not None and self.headers.get("x-amz-security-token") != token:
+            # what S3 answers a request whose temporary keys have expired
+            state.outcome(i, 400)
+            self.drain_request()
+            self.answer_error(400, "ExpiredToken", "The provided token has expired.")
+            return
         if state.settings["verify"]:
             bad = check_sigv4(state, self.command, target, self.headers)
             if bad:
@@ -543,6 +554,10 @@ class Control(http.server.BaseHTTPRequestHandler):
                     if k == "verify" and v == "1" and st.key is None:
                         return self.reply("no --verify KEY:SECRET given\n", 400)
                     st.settings[k] = v == "1"
+                return self.reply("ok\n")
+            if url.path == "/token":
+                with st.lock:
+                    st.token = q.get("value") or None
                 return self.reply("ok\n")
             if url.path == "/latency":
                 ms = float(q.get("ms", 0))
