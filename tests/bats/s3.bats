@@ -202,6 +202,24 @@ stat_of() { jqv "$MNT/.ckptfs-stats" "$1"; }
 	grep -q "s3://$S3_BUCKET/" "$MNT.log"
 }
 
+@test "a GET cut half way leaves nothing on disk: its bytes are not kept, and their space goes back" {
+	s3_need_proxy
+	local g=$BATS_FILE_TMPDIR/gen c=$BATS_TEST_TMPDIR/cache before after
+	mkdir -p "$c"
+	ckpt_mount "$(s3_url gen/big)" -o endpoint="$S3_ENDPOINT",cache_dir="$c",readahead=0,retries=0
+	before=$(du -sB1 "$c" | cut -f1)
+	# every GET of a data file cut after 192 KiB of its body
+	s3_fault reset:196608 1000 /d/
+	! cat "$MNT/big/layer_0000/w_00" >/dev/null 2>&1
+	after=$(du -sB1 "$c" | cut -f1)
+	echo "# on disk before $before, after $after bytes" >&3
+	[ "$after" -le $((before + (64 << 10))) ]
+	[ "$(jqv "$MNT/.ckptfs-stats" remote.errors)" -gt 0 ]
+	# and the same reads work once the store answers whole
+	s3_faults_clear
+	cmp "$MNT/big/layer_0000/w_00" <("$CKPT" cat "$g/big" big/layer_0000/w_00)
+}
+
 @test "objects replaced during a read: the reader gets the old bytes or EIO, never a mix; a new mount reads the new ones" {
 	s3_need_proxy
 	local t=$BATS_TEST_TMPDIR
