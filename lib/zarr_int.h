@@ -25,7 +25,9 @@ struct zstream {
 	uint64_t chunk;
 	bool init, missing;
 	bool retired; /* produced the whole chunk and let go of its decoder */
-	bool spill;   /* decoded before: its pieces also go to the spill */
+	bool again;   /* its decoding started before */
+	bool spill;   /* decoded again for a reader that went back: its
+		       * pieces also go to the spill */
 	struct ckpt_blob blob;
 	uint64_t data_off, data_len; /* the compressed stream inside the blob */
 	struct ckpt_dstream *ds;

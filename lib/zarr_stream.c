@@ -4,11 +4,11 @@
  * (tier 3): cut into pieces of piece_bytes, each cached on its own, produced
  * in order by one decoder per chunk (restarted when a reader goes back
  * before it).  When the mount has a spill (spill.h), each piece of a chunk
- * decoded a second time, and each piece a reader jumped over, also goes
- * there: a reader going back to an evicted piece reads it there, and the
- * stream starts over only for pieces the spill does not hold.  A chunk read
- * once, front to back (most are), is not written to disk: that cost a
- * first pass half its speed.
+ * decoded again for a reader that went back into it, and each piece a
+ * reader jumped over, also goes there: a reader going back to an evicted
+ * piece reads it there, and the stream starts over only for pieces the
+ * spill does not hold.  A chunk read front to back (most are, some twice)
+ * is not written to disk: that cost a first pass half its speed.
  * See zarr_int.h.
  */
 #include "zarr_int.h"
@@ -80,8 +80,8 @@ static void piece_keep(struct ckpt_array *a, const struct zstream *st, uint64_t 
 }
 
 /* Whether chunk's decoding started before (and now it has): a chunk
- * decoded a second time is spilled.  Past SEEN_MAX_CHUNKS chunks, or
- * without memory for the bits, every decoding counts as a second one. */
+ * decoded again may be spilled.  Past SEEN_MAX_CHUNKS chunks, or without
+ * memory for the bits, every decoding counts as a second one. */
 static bool decoded_before(struct ckpt_array *a, uint64_t chunk)
 {
 	uint8_t *seen, bit = (uint8_t)(1u << (chunk % 8));
@@ -250,7 +250,7 @@ static int stream_init(struct ckpt_array *a, struct zstream *st, struct ckpt_err
 	if (rc < 0)
 		return rc;
 	if (a->o.spill && decoded_before(a, st->chunk))
-		st->spill = true;
+		st->again = true;
 	if (a->whole)
 		return stream_init_whole(a, st, key, err);
 	st->data_off = 0;
@@ -424,7 +424,9 @@ int ckpt_zarr_copy_streamed(struct ckpt_array *a, uint64_t chunk, uint64_t off, 
 		} else if (spill_read(a, chunk, off, take, out) == 0) {
 			/* spilled while this reader waited for the stream */
 		} else {
-			if (!st->init)
+			bool start = !st->init;
+
+			if (start)
 				rc = stream_init(a, st, err);
 			if (rc == 0 && stream_seekable(a, st) && st->produced != piece * P) {
 				/* raw bytes: straight to the piece, either way */
@@ -433,13 +435,18 @@ int ckpt_zarr_copy_streamed(struct ckpt_array *a, uint64_t chunk, uint64_t off, 
 				/* the reader went back: the decoded chunk is still here */
 				st->produced = piece * P;
 			} else if (rc == 0 && !st->missing && st->produced > piece * P) {
-				/* the reader went back: start the stream over,
-				 * spilling from now on */
-				st->spill = true;
+				/* the reader went back: start the stream over */
+				st->again = start = true;
 				rc = ckpt_dstream_reset(st->ds);
 				st->produced = st->consumed = 0;
 				st->in_pos = st->in_len = 0;
 			}
+			/* decoded again for a reader that went back into the
+			 * chunk, it is spilled from now on; for one that reads
+			 * it again from its start (a second pass: tar reads
+			 * NAME.npy after NAME) not yet */
+			if (start && st->again && piece > 0)
+				st->spill = true;
 			/* produce pieces up to and including the one asked for */
 			while (rc == 0) {
 				uint64_t p = st->missing ? piece : st->produced / P;
