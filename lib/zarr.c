@@ -42,6 +42,15 @@ int ckpt_array_open(struct ckpt_array **out, const struct ckpt_store *s, const c
 	if (!a)
 		return -ENOMEM;
 	pthread_mutex_init(&a->slock, NULL);
+	pthread_mutex_init(&a->pmu, NULL);
+	{
+		pthread_condattr_t ca; /* timed waits on CLOCK_MONOTONIC */
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&a->pcond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	a->s = s;
 	a->o = *o;
 	a->prefix = strdup(prefix);
@@ -142,6 +151,8 @@ void ckpt_array_close(struct ckpt_array *a)
 	}
 	ckpt_zarr_meta_release(&a->m);
 	pthread_mutex_destroy(&a->slock);
+	pthread_mutex_destroy(&a->pmu);
+	pthread_cond_destroy(&a->pcond);
 	free(a->meta_json);
 	free(a->prefix);
 	free(a);

@@ -55,6 +55,11 @@ struct ckpt_array {
 	enum ckpt_comp scomp;
 	uint64_t cstride[CKPT_MAX_RANK]; /* chunk-buffer strides in elements */
 	pthread_mutex_t slock;
+	/* a piece came out of a stream: pgen moved, pcond broadcast (readers
+	 * wait for their piece here, not for a stream read-ahead holds) */
+	pthread_mutex_t pmu;
+	pthread_cond_t pcond;
+	uint64_t pgen;
 	struct zstream *streams;
 	unsigned n_streams;
 	/* where readers last were in streamed chunks (chunk, offset + 1),

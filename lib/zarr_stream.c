@@ -19,6 +19,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Where a piece of this chunk is spilled; NULL when the array spills
  * nothing: no spill, or raw bytes (their stream moves to any piece at
@@ -54,6 +55,33 @@ static void spill_hold_done(void *ctx)
 	free(h);
 }
 
+/* a piece of a's went into the cache: readers waiting for theirs look */
+static void piece_signal(struct ckpt_array *a)
+{
+	pthread_mutex_lock(&a->pmu);
+	__atomic_store_n(&a->pgen, a->pgen + 1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&a->pcond);
+	pthread_mutex_unlock(&a->pmu);
+}
+
+/* waits until a piece has come out since gen, or 20 ms (the stream's
+ * holder may be doing something else: opening it, failing) */
+static void piece_wait(struct ckpt_array *a, uint64_t gen)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_nsec += 20 * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&a->pmu);
+	while (a->pgen == gen && pthread_cond_timedwait(&a->pcond, &a->pmu, &t) == 0)
+		;
+	pthread_mutex_unlock(&a->pmu);
+}
+
 /* A piece decoded (buf, taken over) into the cache, and to the spill if
  * `spill`: the spill writes the cached bytes on its own thread, holding the
  * entry until then. */
@@ -66,6 +94,7 @@ static void piece_keep(struct ckpt_array *a, const struct zstream *st, uint64_t 
 
 	if (!spill || !spill_key(a, st->chunk, &k) || !(h = malloc(sizeof(*h)))) {
 		ckpt_cache_insert(a->o.cache, key, buf, len);
+		piece_signal(a);
 		return;
 	}
 	h->cache = a->o.cache;
@@ -76,6 +105,7 @@ static void piece_keep(struct ckpt_array *a, const struct zstream *st, uint64_t 
 		free(h);
 		return;
 	}
+	piece_signal(a);
 	ckpt_spill_put(a->o.spill, &k, p, h->ref.data, h->ref.n, spill_hold_done, h);
 }
 
@@ -417,7 +447,24 @@ int ckpt_zarr_copy_streamed(struct ckpt_array *a, uint64_t chunk, uint64_t off, 
 		st = stream_acquire(a, chunk);
 		if (!st)
 			return -ENOMEM;
-		pthread_mutex_lock(&st->lock);
+		/* Read-ahead holds the stream for a window of pieces: wait for
+		 * this piece to come out of it, not for the window's end (the
+		 * reader's bytes then reach the kernel while the next pieces
+		 * decode; waiting for the lock, a one-chunk leaf read at about
+		 * 0.65x of zstd -dc) */
+		for (;;) {
+			uint64_t gen = __atomic_load_n(&a->pgen, __ATOMIC_ACQUIRE);
+
+			if (pthread_mutex_trylock(&st->lock) == 0)
+				break;
+			if (ckpt_cache_lookup(a->o.cache, key, &ref) == 0) {
+				memcpy(out, ref.data + within, take);
+				ckpt_cache_unref(a->o.cache, &ref);
+				stream_release(a, st);
+				goto next;
+			}
+			piece_wait(a, gen);
+		}
 		if (ckpt_cache_lookup(a->o.cache, key, &ref) == 0) {
 			memcpy(out, ref.data + within, take);
 			ckpt_cache_unref(a->o.cache, &ref);
