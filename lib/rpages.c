@@ -294,12 +294,6 @@ static int fetch_batch(struct ckpt_rpages *p, struct robj *o, int wfd, struct ck
 	for (size_t i = 0; i < n; i++) {
 		int r = q[i].rc;
 
-		/* a GET that failed half way wrote some of its bytes: they are
-		 * not present (nor counted against the bound), so their space
-		 * goes back (the pages are this fetch's, no one else's) */
-		if (r < 0)
-			fallocate(wfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)q[i].off,
-				  (off_t)q[i].len);
 		pthread_mutex_lock(&p->lock);
 		settle(p, o, q[i].off / PAGE, (q[i].off + q[i].len + PAGE - 1) / PAGE, r == 0);
 		if (r == 0) {

@@ -151,7 +151,8 @@ struct ckpt_s3_req {
 	uint64_t off, len;
 	void *buf;
 	/* to_fd: the body goes to fd at fd_off instead of buf (no copy in
-	 * memory); after a failure the bytes there are any */
+	 * memory), a range that holds nothing the caller needs; after a
+	 * failure it is a hole again (its space given back) */
 	bool to_fd;
 	int fd;
 	uint64_t fd_off;

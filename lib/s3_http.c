@@ -24,12 +24,14 @@
  *                        v  |   (a retryable failure, attempts left)
  *                        WAIT
  */
+#define _GNU_SOURCE /* fallocate */
 #include "s3_http.h"
 
 #include "fsutil.h"
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -628,6 +630,16 @@ static bool keys_reread(struct ckpt_s3 *s, const struct ckpt_s3_xfer *x)
 	return newer;
 }
 
+/* A request into a file failed: the bytes it wrote there are not kept,
+ * and their space goes back (the range is the caller's to fill, and held
+ * nothing: ckpt_s3_req.to_fd). */
+static void give_back(const struct ckpt_s3_xfer *x)
+{
+	if (x->to_fd && x->len)
+		fallocate(x->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)x->fd_off,
+			  (off_t)x->len);
+}
+
 /* an attempt ended: x is DONE, or WAITs for its next attempt */
 static void finish(struct ckpt_s3 *s, struct ckpt_s3_xfer *x, CURLcode res)
 {
@@ -650,6 +662,7 @@ static void finish(struct ckpt_s3 *s, struct ckpt_s3_xfer *x, CURLcode res)
 	x->rc = rc;
 	if (!rc)
 		return;
+	give_back(x);
 	atomic_fetch_add_explicit(&s->errors, 1, memory_order_relaxed);
 	name_of(s, x, name, sizeof(name));
 	if (retry)
@@ -665,6 +678,7 @@ static void fail(struct ckpt_s3 *s, struct ckpt_s3_xfer *x, int rc, const char *
 	name_of(s, x, name, sizeof(name));
 	x->state = CKPT_S3_X_DONE;
 	x->rc = ckpt_err_set(x->err, rc, "%s: %s", name, why);
+	give_back(x);
 	atomic_fetch_add_explicit(&s->errors, 1, memory_order_relaxed);
 }
 

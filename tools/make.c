@@ -211,6 +211,29 @@ struct leafspec {
 	uint64_t shape[2];
 };
 
+/* writes leaf l (its path, source and shape set) as a leaf of type and records it in exp */
+static int put_leaf(struct ckpt_pytree_writer *pw, struct leafspec *l, const char *type, json_t *exp,
+		    struct ckpt_err *err)
+{
+	struct ckpt_key path[4];
+	int rc;
+
+	for (size_t d = 0; d < l->depth; d++)
+		path[d] = (struct ckpt_key){ l->comp[d], strlen(l->comp[d]), 2 };
+	l->src.nbytes = l->src.dt.itemsize * l->shape[0] * (l->rank == 2 ? l->shape[1] : 1);
+	rc = ckpt_pw_array(pw, path, l->depth, type, &l->src.dt, l->rank, l->shape, source, &l->src,
+			   err);
+	if (rc == 0 && exp) {
+		char key[300] = "";
+
+		for (size_t d = 0; d < l->depth; d++)
+			snprintf(key + strlen(key), sizeof(key) - strlen(key), "%s%s", d ? "/" : "",
+				 l->comp[d]);
+		json_object_set_new(exp, key, leaf_record(&l->src, l->shape, l->rank));
+	}
+	return rc;
+}
+
 static int write_synthetic(struct ckpt_pytree_writer *pw, const struct mopts *m, uint64_t step,
 			   json_t *exp, struct leafspec **keep, struct ckpt_err *err)
 {
@@ -222,10 +245,10 @@ static int write_synthetic(struct ckpt_pytree_writer *pw, const struct mopts *m,
 		return -ENOMEM;
 	for (unsigned long i = 0; i < m->leaves && rc == 0; i++) {
 		struct leafspec *l = &ls[i];
-		struct ckpt_key path[4];
 		const char *dn = !strcmp(m->dtype, "mix") ? mix_dtypes[i % CKPT_ARRAY_SIZE(mix_dtypes)]
 							  : m->dtype;
 		uint64_t elems;
+		bool np;
 
 		if (ckpt_dtype_from_name(&l->src.dt, dn) < 0)
 			return ckpt_err_set(err, -EINVAL, "unknown dtype '%s'", dn);
@@ -244,7 +267,6 @@ static int write_synthetic(struct ckpt_pytree_writer *pw, const struct mopts *m,
 			l->rank = 1;
 			l->shape[0] = elems;
 		}
-		l->src.nbytes = elems * l->src.dt.itemsize;
 		/* names sort in index order: the flatten order is the key order */
 		if (m->depth <= 1) {
 			snprintf(l->comp[0], 64, "param_%06lu", i);
@@ -256,45 +278,9 @@ static int write_synthetic(struct ckpt_pytree_writer *pw, const struct mopts *m,
 			snprintf(l->comp[m->depth < 4 ? m->depth - 1 : 3], 64, "w_%02lu", i % 16);
 			l->depth = m->depth < 4 ? m->depth : 4;
 		}
-		for (size_t d = 0; d < l->depth; d++)
-			path[d] = (struct ckpt_key){ l->comp[d], strlen(l->comp[d]), 2 };
 		/* JAX without x64 has no 64-bit arrays: such leaves are numpy arrays */
-		rc = ckpt_pw_array(pw, path, l->depth,
-				   l->src.dt.itemsize == 8 && l->src.dt.kind != CKPT_DK_COMPLEX
-						   ? "np.ndarray"
-					   : l->src.dt.itemsize == 16 ? "np.ndarray" : "jax.Array",
-				   &l->src.dt, l->rank, l->shape, source, &l->src, err);
-		if (rc == 0 && exp) {
-			char key[300] = "";
-
-			for (size_t d = 0; d < l->depth; d++)
-				snprintf(key + strlen(key), sizeof(key) - strlen(key), "%s%s", d ? "/" : "",
-					 l->comp[d]);
-			json_object_set_new(exp, key, leaf_record(&l->src, l->shape, l->rank));
-		}
-	}
-	return rc;
-}
-
-/* writes leaf l (its path, source and shape set) and records it in exp */
-static int put_leaf(struct ckpt_pytree_writer *pw, struct leafspec *l, json_t *exp,
-		    struct ckpt_err *err)
-{
-	struct ckpt_key path[4];
-	int rc;
-
-	for (size_t d = 0; d < l->depth; d++)
-		path[d] = (struct ckpt_key){ l->comp[d], strlen(l->comp[d]), 2 };
-	l->src.nbytes = l->src.dt.itemsize * l->shape[0] * (l->rank == 2 ? l->shape[1] : 1);
-	rc = ckpt_pw_array(pw, path, l->depth, "jax.Array", &l->src.dt, l->rank, l->shape, source,
-			   &l->src, err);
-	if (rc == 0 && exp) {
-		char key[300] = "";
-
-		for (size_t d = 0; d < l->depth; d++)
-			snprintf(key + strlen(key), sizeof(key) - strlen(key), "%s%s", d ? "/" : "",
-				 l->comp[d]);
-		json_object_set_new(exp, key, leaf_record(&l->src, l->shape, l->rank));
+		np = (l->src.dt.itemsize == 8 && l->src.dt.kind != CKPT_DK_COMPLEX) || l->src.dt.itemsize == 16;
+		rc = put_leaf(pw, l, np ? "np.ndarray" : "jax.Array", exp, err);
 	}
 	return rc;
 }
@@ -326,7 +312,7 @@ static int put_table(struct ckpt_pytree_writer *pw, const struct mopts *m, uint6
 		memcpy(l->shape, t[i].shape, sizeof(l->shape));
 		for (l->depth = 0; l->depth < 4 && t[i].comp[l->depth]; l->depth++)
 			snprintf(l->comp[l->depth], 64, "%s", t[i].comp[l->depth]);
-		rc = put_leaf(pw, l, exp, err);
+		rc = put_leaf(pw, l, "jax.Array", exp, err);
 	}
 	return rc;
 }
