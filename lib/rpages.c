@@ -24,7 +24,10 @@
 #define WINDOW_MIN (256u << 10) /* a sequential reader's first window ahead */
 #define WINDOW_MAX (32u << 20)  /* and its largest */
 #define PART (8u << 20)         /* one range GET at most */
-#define PART_MIN (1u << 20)     /* a run is cut in `parallel` parts, of at least this */
+#define PART_MIN (4u << 20)     /* a run is cut in `parallel` parts, of at least this:
+                                 * each GET costs the store work of its own (1 MiB
+                                 * parts: a step of 4 MiB objects took 1.5 s at 20
+                                 * ms, 4 MiB parts 1.2 s; bench/RESULTS.md) */
 #define MAX_RUNS 64             /* runs of missing pages claimed at once */
 #define AHEAD_THREADS 4         /* threads fetching ahead of readers (readahead.c's pool) */
 #define PREFETCH_MAX 32         /* whole small objects fetched at once (each held
