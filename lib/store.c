@@ -101,8 +101,13 @@ int ckpt_blob_load(const struct ckpt_store *s, const struct ckpt_blob *b, size_t
 
 void ckpt_blob_willneed(const struct ckpt_blob *b, bool wait)
 {
-	if (!b->mem && b->fd >= 0)
-		ckpt_src_willneed(b->fd, b->off, b->len, wait);
+	ckpt_blob_willneed_range(b, 0, b->len, wait);
+}
+
+void ckpt_blob_willneed_range(const struct ckpt_blob *b, uint64_t off, uint64_t n, bool wait)
+{
+	if (!b->mem && b->fd >= 0 && off < b->len)
+		ckpt_src_willneed(b->fd, b->off + off, CKPT_MIN(n, b->len - off), wait);
 }
 
 void ckpt_blob_release(struct ckpt_blob *b)

@@ -43,5 +43,7 @@ void ckpt_blob_release(struct ckpt_blob *b);
 /* the blob's bytes will be read soon (ckpt_src_willneed: a remote mirror
  * fetches them before the reader allocates its buffers; !wait: starts to) */
 void ckpt_blob_willneed(const struct ckpt_blob *b, bool wait);
+/* the same for bytes [off, off+n) of the blob */
+void ckpt_blob_willneed_range(const struct ckpt_blob *b, uint64_t off, uint64_t n, bool wait);
 
 #endif

@@ -395,6 +395,12 @@ static int stream_next(struct ckpt_array *a, struct zstream *st, uint8_t *out, s
 						    a->s->label, st->blob.key,
 						    (unsigned long long)(st->produced + got),
 						    (unsigned long long)a->m.chunk_nbytes);
+			/* a remote mirror fetches the next input while this one
+			 * decodes: the first bytes of a stream wait for one round
+			 * trip, not two (its window ahead starts small) */
+			ckpt_blob_willneed_range(&st->blob, st->data_off + st->consumed + take,
+						 CKPT_MIN((uint64_t)STREAM_IN_BYTES,
+							  st->data_len - st->consumed - take), false);
 			rc = ckpt_blob_read(a->s, &st->blob, st->data_off + st->consumed, take, st->in,
 					    err);
 			if (rc < 0)
