@@ -176,21 +176,18 @@ int fs_npy_head(struct ckptfs *fs, const struct target *t, struct ckpt_npy *h)
 		fs_log(fs, "step '%s': %s.npy: %s", t->step->name, t->key, err.msg);
 		return -EIO;
 	}
-	__atomic_store_n(&t->st->npy_head[ckpt_node_id(t->node)], h->data_off + 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
-/* NAME.npy's size: its header (remembered per state) and the leaf's bytes;
- * while it is being written (the replace path), what was written */
+/* NAME.npy's size: its header and the leaf's bytes (the library remembers
+ * both once asked); while it is being written (the replace path), what was
+ * written */
 int fs_npy_size(struct ckptfs *fs, const struct target *t, uint64_t *size)
 {
 	struct ckpt_err err = { 0, "" };
-	uint64_t head = __atomic_load_n(&t->st->npy_head[ckpt_node_id(t->node)], __ATOMIC_RELAXED);
 	const char *slash = strrchr(t->key, '/');
 	char *dir = strndup(t->key, slash ? (size_t)(slash - t->key) : 0), name[CKPT_NAME_MAX + 8];
 	struct pending *p;
-	struct ckpt_npy h;
-	int rc;
 
 	if (!dir)
 		return -ENOMEM;
@@ -206,18 +203,10 @@ int fs_npy_size(struct ckptfs *fs, const struct target *t, uint64_t *size)
 	free(dir);
 	if (*size)
 		return 0;
-	if (!head) {
-		/* its dtype and shape give both sizes: one look at the array */
-		if ((rc = fs_npy_head(fs, t, &h)) < 0)
-			return rc;
-		*size = h.data_off + h.data_bytes;
-		return 0;
-	}
-	if ((rc = ckpt_item_leaf_size(t->st->item, t->node, size, &err)) < 0) {
-		fs_log(fs, "%s", err.msg);
+	if (ckpt_item_leaf_npy_bytes(t->st->item, t->node, size, &err) < 0) {
+		fs_log(fs, "step '%s': %s.npy: %s", t->step->name, t->key, err.msg);
 		return -EIO;
 	}
-	*size += head - 1;
 	return 0;
 }
 

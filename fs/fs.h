@@ -84,7 +84,6 @@ struct wbuf;
 struct istate {
 	struct ckpt_item *item;
 	uint64_t *json_size; /* per node id: size of "<name>.json" + 1, 0 = unknown */
-	uint64_t *npy_head;  /* per node id: header size of "<name>.npy" + 1, 0 = unknown */
 	uint64_t head_json_size;
 	unsigned refs;       /* the slot's own reference, open files, requests */
 };

@@ -278,10 +278,7 @@ static struct istate *state_new(struct ckpt_item *it)
 	struct istate *st = calloc(1, sizeof(*st));
 	uint64_t n = ckpt_item_n_nodes(it);
 
-	if (!st || !(st->json_size = calloc(n ? n : 1, sizeof(*st->json_size))) ||
-	    !(st->npy_head = calloc(n ? n : 1, sizeof(*st->npy_head)))) {
-		if (st)
-			free(st->json_size);
+	if (!st || !(st->json_size = calloc(n ? n : 1, sizeof(*st->json_size)))) {
 		free(st);
 		return NULL;
 	}
@@ -294,7 +291,6 @@ static void state_free(struct istate *st)
 {
 	ckpt_item_close(st->item);
 	free(st->json_size);
-	free(st->npy_head);
 	free(st);
 }
 

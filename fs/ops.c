@@ -367,7 +367,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 		h->kind = FH_LEAF;
 		h->path = target_path(fs, &t);
-		rc = t.type == T_NODE_NPY ? fs_npy_head(fs, &t, &npy) : 0;
+		/* the leaf first: its .npy header then needs no look of its own */
+		rc = ckpt_item_leaf(t.st->item, t.node, &h->leaf, &err);
+		if (rc == 0 && t.type == T_NODE_NPY)
+			rc = fs_npy_head(fs, &t, &npy);
 		if (rc == 0 && t.type == T_NODE_NPY) {
 			h->head_n = npy.data_off;
 			h->head = malloc(npy.data_off);
@@ -376,8 +379,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			else
 				rc = -ENOMEM;
 		}
-		if (rc == 0)
-			rc = ckpt_item_leaf(t.st->item, t.node, &h->leaf, &err);
 		if (rc < 0) {
 			if (err.msg[0])
 				fs_log(fs, "open '%s': %s", h->path ? h->path : "?", err.msg);

@@ -283,18 +283,44 @@ int ckpt_item_leaf_npy(struct ckpt_item *it, const struct ckpt_node *n, struct c
 	if ((n->mp && n->mp->how != MPL_GDA) ||
 	    __atomic_load_n(&it->slots[n->id].leaf, __ATOMIC_ACQUIRE)) {
 		rc = ckpt_item_leaf(it, n, &l, err);
-		return rc < 0 ? rc : leaf_npy(n, l, h, err);
+		if (rc == 0)
+			rc = leaf_npy(n, l, h, err);
+	} else {
+		/* not open: its metadata from a short-lived open (stat of many
+		 * views keeps no array open), as ckpt_item_leaf_size does */
+		memset(&tmp, 0, sizeof(tmp));
+		tmp.fd = -1;
+		pthread_mutex_lock(&it->lock);
+		rc = it->ops->leaf_open ? it->ops->leaf_open(it, n, &tmp, err) : -EISDIR;
+		pthread_mutex_unlock(&it->lock);
+		if (rc == 0)
+			rc = leaf_npy(n, &tmp, h, err);
+		ckpt_array_close(tmp.arr);
 	}
-	/* not open: its metadata from a short-lived open (stat of many views
-	 * keeps no array open), as ckpt_item_leaf_size does */
-	memset(&tmp, 0, sizeof(tmp));
-	tmp.fd = -1;
-	pthread_mutex_lock(&it->lock);
-	rc = it->ops->leaf_open ? it->ops->leaf_open(it, n, &tmp, err) : -EISDIR;
-	pthread_mutex_unlock(&it->lock);
+	if (rc == 0 && h->data_off < UINT32_MAX) { /* the next stat asks no more */
+		__atomic_store_n(&it->slots[n->id].npy_head_plus1, (uint32_t)h->data_off + 1,
+				 __ATOMIC_RELAXED);
+		__atomic_store_n(&it->slots[n->id].size_plus1, h->data_bytes + 1, __ATOMIC_RELEASE);
+	}
+	return rc;
+}
+
+int ckpt_item_leaf_npy_bytes(struct ckpt_item *it, const struct ckpt_node *n, uint64_t *bytes,
+			     struct ckpt_err *err)
+{
+	const struct leaf_slot *slot = &it->slots[n->id];
+	uint64_t size = __atomic_load_n(&slot->size_plus1, __ATOMIC_ACQUIRE);
+	uint32_t head = __atomic_load_n(&slot->npy_head_plus1, __ATOMIC_RELAXED);
+	struct ckpt_npy h;
+	int rc;
+
+	if (size && head && !ckpt_node_is_dir(n)) {
+		*bytes = head - 1 + size - 1;
+		return 0;
+	}
+	rc = ckpt_item_leaf_npy(it, n, &h, err);
 	if (rc == 0)
-		rc = leaf_npy(n, &tmp, h, err);
-	ckpt_array_close(tmp.arr);
+		*bytes = h.data_off + h.data_bytes;
 	return rc;
 }
 

@@ -168,6 +168,23 @@ int ckpt_item_json_bytes(const struct ckpt_item *it, const uint8_t **p, size_t *
 
 /* ---------------------------------------------------------------- leaves */
 
+/* the header bytes + 1 of an array leaf's .npy view (ckpt_item_leaf_npy),
+ * or 0 when it has none */
+static uint32_t npy_head_plus1(const struct ckpt_node *n, const struct ckpt_leaf *l, uint64_t size)
+{
+	const struct ckpt_zarr_meta *m;
+	struct ckpt_err e = { 0, "" };
+	struct ckpt_npy h;
+
+	if (n->kind != CKPT_NODE_ARRAY || (n->mp && n->mp->how != MPL_GDA) || l->kind != LEAF_ARRAY)
+		return 0;
+	m = ckpt_array_meta(l->arr);
+	if (ckpt_npy_make(&h, m->dtype.name, m->rank, m->shape, &e) < 0 || h.data_bytes != size ||
+	    h.data_off >= UINT32_MAX)
+		return 0;
+	return (uint32_t)h.data_off + 1;
+}
+
 int ckpt_item_leaf_size(struct ckpt_item *it, const struct ckpt_node *n, uint64_t *size,
 			struct ckpt_err *err)
 {
@@ -213,6 +230,9 @@ int ckpt_item_leaf_size(struct ckpt_item *it, const struct ckpt_node *n, uint64_
 		ckpt_err_set(err, rc, "%s", e2.msg);
 	} else {
 		*size = ckpt_leaf_size(&tmp);
+		/* its .npy view's header from the same look (ls: NAME, NAME.npy) */
+		__atomic_store_n(&slot->npy_head_plus1, npy_head_plus1(n, &tmp, *size),
+				 __ATOMIC_RELAXED);
 		__atomic_store_n(&slot->size_plus1, *size + 1, __ATOMIC_RELEASE);
 	}
 	ckpt_array_close(tmp.arr);

@@ -105,6 +105,7 @@ struct leaf_slot {
 	char *msg;
 	uint8_t ra_sent;    /* decoded ahead of a reader walking the leaves (item.c) */
 	uint8_t fetch_sent; /* its stored bytes fetched ahead of that (object storage) */
+	uint32_t npy_head_plus1; /* its .npy view's header bytes + 1, known with the size */
 };
 
 struct ckpt_kind_ops;

@@ -386,6 +386,10 @@ uint64_t ckpt_npy_header(const struct ckpt_npy *h, uint8_t *out, size_t cap);
  */
 int ckpt_item_leaf_npy(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_npy *h,
 		       struct ckpt_err *err);
+/* The size of that .npy file (header and data); a leaf whose size was asked
+ * (ckpt_item_leaf_size) answers without another look at its array. */
+int ckpt_item_leaf_npy_bytes(struct ckpt_item *it, const struct ckpt_node *n, uint64_t *bytes,
+			     struct ckpt_err *err);
 
 /* ---------------------------------------------------------------- versions */
 

@@ -63,6 +63,9 @@ def main():
             p = os.path.join(d, f)
             if f + ".json" not in fs:
                 continue
+            # sizes as `ls -l` asks them, before anything opens the leaf
+            # (the leaf's, then its view's: the library remembers both)
+            early = os.stat(p + ".npy").st_size if os.stat(p) and f + ".npy" in fs else None
             meta = json.load(open(p + ".json"))
             rel = os.path.relpath(p, tree)
             if meta.get("schema") != 1:
@@ -104,6 +107,8 @@ def main():
                 problem("%s.npy: not what np.save writes (%d bytes, np.save %d)" % (rel, len(file), len(buf.getvalue())))
             if os.stat(q).st_size != len(buf.getvalue()):
                 problem("%s.npy: st_size %d, np.save writes %d" % (rel, os.stat(q).st_size, len(buf.getvalue())))
+            if early != len(buf.getvalue()):
+                problem("%s.npy: st_size %r before the leaf was opened, np.save writes %d" % (rel, early, len(buf.getvalue())))
             npy = meta.get("npy") or {}
             if npy.get("descr") != descr or npy.get("file_bytes") != len(file) or \
                npy.get("header_bytes") != len(file) - len(raw) or npy.get("header_bytes", 1) % 64:
