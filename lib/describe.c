@@ -298,9 +298,11 @@ int ckpt_item_leaf_npy(struct ckpt_item *it, const struct ckpt_node *n, struct c
 		ckpt_array_close(tmp.arr);
 	}
 	if (rc == 0 && h->data_off < UINT32_MAX) { /* the next stat asks no more */
+		pthread_mutex_lock(&it->lock); /* ckpt_item_leaf_size reads them under it */
 		__atomic_store_n(&it->slots[n->id].npy_head_plus1, (uint32_t)h->data_off + 1,
 				 __ATOMIC_RELAXED);
 		__atomic_store_n(&it->slots[n->id].size_plus1, h->data_bytes + 1, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&it->lock);
 	}
 	return rc;
 }
