@@ -146,6 +146,26 @@ static int root_target(struct ckptfs *fs, struct target *t, struct tslot *ts)
 
 /* ---------------------------------------------------------------- attributes */
 
+/*
+ * st_blksize.  cat and cp size their buffer from it (128 KiB at least), and
+ * GNU cat maps a fresh one per file, faulted in page by page: 1 MiB faulted
+ * 64 pages per 256 KiB leaf, 256 per 4 MiB one (walks of a step: ~15%).
+ * glibc's stdio buffers min(st_blksize, BUFSIZ = 8 KiB) and aligns seeks to
+ * that: fseek to the end (numpy's fromfile, any C program sizing a file)
+ * reads the last partial block, and a leaf stored as one compressed chunk
+ * is then decoded to its end before its first byte is read.  A size that
+ * 8 KiB does not divide gets the largest power of two that does (512 B to
+ * 4 KiB), so that the end is a block boundary and nothing is read there.
+ */
+static blksize_t blksize_for(uint64_t size)
+{
+	uint64_t b = size & (~size + 1); /* the lowest bit set */
+
+	if (size % 8192 == 0 || b < 512)
+		return 1 << 17;
+	return (blksize_t)b;
+}
+
 static void fill(struct ckptfs *fs, struct stat *st, fuse_ino_t ino, mode_t type, mode_t perm,
 		 uint64_t size, uint64_t time_ns)
 {
@@ -156,10 +176,7 @@ static void fill(struct ckptfs *fs, struct stat *st, fuse_ino_t ino, mode_t type
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
 	st->st_size = (off_t)size;
-	/* cat and cp size their buffer from it (128 KiB at least), and GNU cat
-	 * maps a fresh one per file, faulted in page by page: 1 MiB faulted 64
-	 * pages per 256 KiB leaf, 256 per 4 MiB one (walks of a step: ~15%) */
-	st->st_blksize = 1 << 17;
+	st->st_blksize = blksize_for(size);
 	st->st_blocks = (blkcnt_t)((size + 511) / 512);
 	if (time_ns) {
 		st->st_mtim.tv_sec = (time_t)(time_ns / 1000000000ull);
