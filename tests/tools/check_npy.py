@@ -63,9 +63,10 @@ def main():
             p = os.path.join(d, f)
             if f + ".json" not in fs:
                 continue
-            # sizes as `ls -l` asks them, before anything opens the leaf
-            # (the leaf's, then its view's: the library remembers both)
-            early = os.stat(p + ".npy").st_size if os.stat(p) and f + ".npy" in fs else None
+            # sizes as `ls -l` asks them, before anything opens the leaf:
+            # the leaf's, then its view's (the library remembers both)
+            os.stat(p)
+            early = os.stat(p + ".npy").st_size if f + ".npy" in fs else None
             meta = json.load(open(p + ".json"))
             rel = os.path.relpath(p, tree)
             if meta.get("schema") != 1:
