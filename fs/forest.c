@@ -94,6 +94,7 @@ static int sub_open(struct forest *f, struct fnode *n)
 	s->dead = NULL;
 	s->n_dead = 0;
 	s->handles = NULL;
+	s->dirs = NULL;
 	s->live = false;
 	s->live_stop = -1;
 	s->forest = NULL;

@@ -211,6 +211,7 @@ struct ckptfs {
 	struct step_slot **dead; /* steps deleted from SOURCE while mounted */
 	size_t n_dead;
 	void *handles;      /* open file handles (ops.c) */
+	void *dirs;         /* open directory listings (ops.c), under handles_lock */
 	pthread_mutex_t handles_lock;
 	bool live;          /* the step watcher runs (live.c): the step list is current */
 	int live_stop;
@@ -276,6 +277,7 @@ struct dirent_ent {
 struct dir_list {
 	struct dirent_ent *e;
 	size_t n, cap;
+	struct dir_list *prev, *next; /* open listings (ops.c), freed at the end if never released */
 };
 
 int fs_getattr(struct ckptfs *fs, fuse_ino_t ino, struct stat *st);

@@ -159,6 +159,12 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	fi->fh = (uintptr_t)l;
+	pthread_mutex_lock(&fs->handles_lock);
+	l->next = fs->dirs;
+	if (l->next)
+		l->next->prev = l;
+	fs->dirs = l;
+	pthread_mutex_unlock(&fs->handles_lock);
 	if (fs_resolve(fs, ino, &t) == 0) {
 		if (fs_immutable(fs, &t)) {
 			fi->cache_readdir = 1;
@@ -229,9 +235,18 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 /* Valid replies: fuse_reply_err */
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct ckptfs *fs = FS(req);
 	struct dir_list *l = (struct dir_list *)(uintptr_t)fi->fh;
 
 	(void)ino;
+	pthread_mutex_lock(&fs->handles_lock);
+	if (l->prev)
+		l->prev->next = l->next;
+	else if (fs->dirs == l)
+		fs->dirs = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	pthread_mutex_unlock(&fs->handles_lock);
 	fs_list_free(l);
 	free(l);
 	fuse_reply_err(req, 0);
@@ -274,7 +289,9 @@ static void fh_free(struct ckptfs *fs, struct fh *h)
 	fh_destroy(fs, h);
 }
 
-/* after the session: handles whose RELEASE never came (commits what they hold) */
+/* after the session: handles whose RELEASE never came (commits what they
+ * hold), and listings whose RELEASEDIR never came (an unmount right after
+ * a close can end the session before the kernel sends it) */
 void fs_handles_close(struct ckptfs *fs)
 {
 	while (fs->handles) {
@@ -282,6 +299,13 @@ void fs_handles_close(struct ckptfs *fs)
 
 		fs->handles = h->next;
 		fh_destroy(fs, h);
+	}
+	while (fs->dirs) {
+		struct dir_list *l = fs->dirs;
+
+		fs->dirs = l->next;
+		fs_list_free(l);
+		free(l);
 	}
 }
 
