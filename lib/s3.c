@@ -143,12 +143,8 @@ void ckpt_s3_close(struct ckpt_s3 *s)
 	free(s->base);
 	free(s->region);
 	free(s->access_key);
-	if (s->secret_key)
-		ckpt_s3_wipe(s->secret_key, strlen(s->secret_key));
-	free(s->secret_key);
-	if (s->session_token)
-		ckpt_s3_wipe(s->session_token, strlen(s->session_token));
-	free(s->session_token);
+	ckpt_s3_secret_free(&s->secret_key);
+	ckpt_s3_secret_free(&s->session_token);
 	free(s->profile);
 	free(s);
 }

@@ -38,8 +38,8 @@ static const char *env(const char *name)
 
 static void str_free(char **s, bool secret)
 {
-	if (*s && secret)
-		ckpt_s3_wipe(*s, strlen(*s));
+	if (secret)
+		ckpt_s3_secret_free(s);
 	free(*s);
 	*s = NULL;
 }
@@ -120,12 +120,8 @@ static int files_load(struct aws_files *f, struct ckpt_err *err)
 
 static void files_free(struct aws_files *f)
 {
-	if (f->cred)
-		ckpt_s3_wipe(f->cred, strlen(f->cred));
-	if (f->conf)
-		ckpt_s3_wipe(f->conf, strlen(f->conf));
-	free(f->cred);
-	free(f->conf);
+	ckpt_s3_secret_free(&f->cred);
+	ckpt_s3_secret_free(&f->conf);
 }
 
 /* [a, b) without blanks around it */

@@ -602,12 +602,9 @@ static bool keys_reread(struct ckpt_s3 *s, const struct ckpt_s3_xfer *x)
 			newer = strcmp(ak, s->access_key) || strcmp(sk, s->secret_key) ||
 				(!tok) != (!s->session_token) || (tok && strcmp(tok, s->session_token));
 			if (newer && strlen(sk) <= CKPT_S3_MAX_SECRET) {
-				ckpt_s3_wipe(s->secret_key, strlen(s->secret_key));
-				if (s->session_token)
-					ckpt_s3_wipe(s->session_token, strlen(s->session_token));
 				free(s->access_key);
-				free(s->secret_key);
-				free(s->session_token);
+				ckpt_s3_secret_free(&s->secret_key);
+				ckpt_s3_secret_free(&s->session_token);
 				s->access_key = ak;
 				s->secret_key = sk;
 				s->session_token = tok;
@@ -618,12 +615,8 @@ static bool keys_reread(struct ckpt_s3 *s, const struct ckpt_s3_xfer *x)
 				newer = false;
 			}
 			free(ak);
-			if (sk)
-				ckpt_s3_wipe(sk, strlen(sk));
-			free(sk);
-			if (tok)
-				ckpt_s3_wipe(tok, strlen(tok));
-			free(tok);
+			ckpt_s3_secret_free(&sk);
+			ckpt_s3_secret_free(&tok);
 		}
 	}
 	pthread_mutex_unlock(&s->keys_lock);

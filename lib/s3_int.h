@@ -84,6 +84,8 @@ int ckpt_s3_sign(const struct ckpt_s3_key *k, const char *method, const char *ur
 void ckpt_s3_amz_date(time_t t, char out[17]);
 /* overwrites n bytes at p in a way the compiler keeps (secrets) */
 void ckpt_s3_wipe(void *p, size_t n);
+/* wipes the string *s (ckpt_s3_wipe), frees it and sets *s to NULL */
+void ckpt_s3_secret_free(char **s);
 
 /* --------------------------------------------------------------- s3_conf.c */
 

@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_HEADERS 16
@@ -109,6 +110,14 @@ void ckpt_s3_wipe(void *p, size_t n)
 
 	while (n--)
 		*v++ = 0;
+}
+
+void ckpt_s3_secret_free(char **s)
+{
+	if (*s)
+		ckpt_s3_wipe(*s, strlen(*s));
+	free(*s);
+	*s = NULL;
 }
 
 void ckpt_s3_amz_date(time_t t, char out[17])

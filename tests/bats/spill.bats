@@ -15,6 +15,14 @@ teardown() { ckpt_teardown; }
 
 stat_of() { jqv "$MNT/.ckptfs-stats" "$1"; }
 
+# same_by_fromfile FILE REF: numpy's fromfile (which seeks to the end first) reads FILE as REF's bytes
+same_by_fromfile() {
+	$PY -c 'import numpy as np, sys
+a = np.fromfile(sys.argv[1], dtype=np.uint8)
+b = np.fromfile(sys.argv[2], dtype=np.uint8)
+sys.exit(0 if np.array_equal(a, b) else "differs")' "$1" "$2"
+}
+
 # settled NAME VALUE: waits (up to 10 s) until the stat is VALUE: the spill
 # writes on its own thread, a few pieces behind the decoder
 settled() {
@@ -225,10 +233,7 @@ disk() { $PY "$ROOT/tests/tools/spill_check.py" disk "$PID" "$1"; }
 	"$CKPT" cat "$t/c" layer_0000/w_00 >"$t/ref"
 	mkdir "$t/tmp"
 	TMPDIR=$t/tmp ckpt_mount "$t/c"
-	$PY -c 'import numpy as np, sys
-a = np.fromfile(sys.argv[1], dtype=np.uint8)
-b = np.fromfile(sys.argv[2], dtype=np.uint8)
-sys.exit(0 if np.array_equal(a, b) else "differs")' "$MNT/c/layer_0000/w_00" "$t/ref"
+	same_by_fromfile "$MNT/c/layer_0000/w_00" "$t/ref"
 	echo "# decoded $(stat_of decoded_bytes), spilled $(stat_of spill_written)" >&3
 	# one decoding, not two (plus the piece read-ahead may have had in hand)
 	[ "$(stat_of decoded_bytes)" -le $(((64 + 4) << 20)) ]
@@ -246,10 +251,7 @@ sys.exit(0 if np.array_equal(a, b) else "differs")' "$MNT/c/layer_0000/w_00" "$t
 	[ "$(stat -c %o "$MNT/c/layer_0000/w_00")" = 1024 ]
 	# sizes 8 KiB divides, and those no power of two from 512 B divides, keep 128 KiB (cat's buffer)
 	[ "$(stat -c %o "$MNT/c/layer_0000/w_00.npy")" = 131072 ]
-	$PY -c 'import numpy as np, sys
-a = np.fromfile(sys.argv[1], dtype=np.uint8)
-b = np.fromfile(sys.argv[2], dtype=np.uint8)
-sys.exit(0 if np.array_equal(a, b) else "differs")' "$MNT/c/layer_0000/w_00" "$t/ref"
+	same_by_fromfile "$MNT/c/layer_0000/w_00" "$t/ref"
 	echo "# decoded $(stat_of decoded_bytes), spilled $(stat_of spill_written)" >&3
 	[ "$(stat_of decoded_bytes)" -le $(((64 + 4) << 20)) ]
 	[ "$(stat_of spill_written)" -eq 0 ]
