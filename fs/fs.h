@@ -176,6 +176,7 @@ struct ckptfs_opts {
 	double root_timeout;
 	uint64_t readahead_bytes; /* window decoded ahead of sequential readers */
 	int rescan_ms;            /* SOURCE rescanned this often (-1: the default; 0: never) */
+	int64_t kernel_readahead; /* the mount's read-ahead in the kernel, bytes (-1: the kernel's) */
 };
 
 struct ckptfs {
@@ -309,7 +310,16 @@ void fs_log_background(void);
 void fs_log_close(void);
 
 /* kio.c: the /dev/fuse channel, so that direct-I/O files can be mmapped */
-int fs_kio_install(struct fuse_session *se);
+/* kio.c: path (absolute, resolved before the mount) and bytes: the
+ * kernel's read-ahead for the mount, set once INIT is answered (-1: left) */
+int fs_kio_install(struct fuse_session *se, const char *path, int64_t kernel_readahead);
+
+/* bdi.c: the kernel's read-ahead of the mount on path (absolute) set to
+ * bytes (its backing device's read_ahead_kb).  @return 0, or -1 with the
+ * reason in why */
+int fs_kernel_readahead(const char *path, size_t bytes, char *why, size_t n);
+/* whether this process may set it (root, /sys writable); -1 with why if not */
+int fs_kernel_readahead_allowed(char *why, size_t n);
 
 /* live.c: steps that come and go while mounted */
 int fs_live_start(struct ckptfs *fs);

@@ -32,6 +32,8 @@ struct cli {
 	char *piece_size;
 	char *spill_dir, *spill_size;
 	char *readahead;
+	char *kernel_readahead;
+	char *mountpoint_abs; /* the mount point, resolved before the mount (NULL: /dev/fd/N) */
 	int ra_threads_set;
 	unsigned ra_threads;
 	int strict_commit;
@@ -59,6 +61,7 @@ static const struct fuse_opt cli_opts[] = {
 	OPT("tmpdir=%s", tmpdir),
 	OPT("log=%s", log_file),
 	OPT("readahead=%s", readahead),
+	OPT("kernel_readahead=%s", kernel_readahead),
 	{ "readahead_threads=%u", offsetof(struct cli, ra_threads), 0 },
 	OPT("readahead_threads=", ra_threads_set),
 	{ "tree_depth=%u", offsetof(struct cli, tree_depth), 0 },
@@ -156,6 +159,8 @@ static void usage(const char *prog)
 	       "    -o log=FILE            also append every message to FILE (with a timestamp)\n"
 	       "    -o readahead=SIZE      decoded ahead of a sequential reader (default cache_size/2; 0: off)\n"
 	       "    -o readahead_threads=N threads decoding ahead (default: CPUs, at most 16)\n"
+	       "    -o kernel_readahead=SIZE  the kernel's read-ahead for this mount (takes root;\n"
+	       "                           default: the kernel's, 128K; 1M helps np.fromfile)\n"
 	       "    -o tmpdir=DIR          where bytes being written wait for close\n"
 	       "                           (default $TMPDIR or /tmp)\n"
 	       "    -o cache_size=SIZE     decoded-chunk cache budget (default 32M)\n"
@@ -249,6 +254,26 @@ static int apply_options(const struct cli *c, struct ckptfs *fs)
 	}
 	if (!fs->o.readahead_bytes)
 		fs->lib.readahead_threads = 0;
+	fs->o.kernel_readahead = -1;
+	if (c->kernel_readahead) {
+		char why[256];
+		size_t v;
+
+		if (parse_size(c->kernel_readahead, &v) < 0 || v > (1u << 30)) {
+			fprintf(stderr, "ckptfs: bad kernel_readahead '%s' (a size up to 1G)\n",
+				c->kernel_readahead);
+			return -1;
+		}
+		fs->o.kernel_readahead = (int64_t)v;
+		if (!c->mountpoint_abs) {
+			fprintf(stderr, "ckptfs: -o kernel_readahead needs a mount point, not a /dev/fd/N\n");
+			return -1;
+		}
+		if (fs_kernel_readahead_allowed(why, sizeof(why)) < 0) {
+			fprintf(stderr, "ckptfs: -o kernel_readahead: %s\n", why);
+			return -1;
+		}
+	}
 	fs->o.root_timeout = 1.0;
 	fs->o.ro = c->ro;
 	if ((c->max_threads_set && c->max_threads == 0) || (c->threads_set && c->threads == 0)) {
@@ -393,7 +418,7 @@ static int check_writable(const struct cli *c, const struct ckptfs *fs)
  * /dev/fd/N is libfuse's fd passing: a /dev/fuse another process mounted */
 /* the mount point must be a directory outside SOURCE: a mount inside the
  * tree it shows would make the daemon look itself up (it hangs) */
-static int check_mountpoint(const char *mp, const char *source)
+static int check_mountpoint(const char *mp, const char *source, struct cli *c)
 {
 	struct stat st;
 	unsigned fd;
@@ -419,7 +444,7 @@ static int check_mountpoint(const char *mp, const char *source)
 		free(real);
 		return -1;
 	}
-	free(real);
+	c->mountpoint_abs = real;
 	return 0;
 }
 
@@ -504,7 +529,7 @@ static int run(struct ckptfs *fs, struct fuse_args *args, const struct fuse_cmdl
 		goto out_session;
 	if (fuse_session_mount(se, opts->mountpoint) != 0)
 		goto out_signals;
-	if (fs_kio_install(se) != 0)
+	if (fs_kio_install(se, c->mountpoint_abs, fs->o.kernel_readahead) != 0)
 		goto out_unmount;
 	/* the parent returns once the mount exists; requests wait for the loop */
 	if (fuse_daemonize(opts->foreground) != 0)
@@ -554,7 +579,7 @@ static int parse_cli(struct fuse_args *args, struct cli *c, struct fuse_cmdline_
 		fprintf(stderr, "usage: %s SOURCE MOUNTPOINT [options]  (--help for more)\n", prog);
 		return -1;
 	}
-	return check_mountpoint(opts->mountpoint, c->source);
+	return check_mountpoint(opts->mountpoint, c->source, c);
 }
 
 int main(int argc, char **argv)
@@ -625,6 +650,7 @@ out_opts:
 	free(opts.mountpoint);
 	free(c.source);
 	free(c.url);
+	free(c.mountpoint_abs);
 	for (size_t i = 0; i < c.n_remote_opts; i++)
 		free(c.remote_opts[i]);
 	free(c.remote_opts);
@@ -637,6 +663,7 @@ out_opts:
 	free(c.tmpdir);
 	free(c.log_file);
 	free(c.readahead);
+	free(c.kernel_readahead);
 	fuse_opt_free_args(&args);
 	return ret;
 }

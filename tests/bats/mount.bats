@@ -298,3 +298,47 @@ peak_threads() {
 	mount_fails "$BATS_TEST_TMPDIR/c" "$m" -f -o max_threads=0
 	[[ "$output" == *"max_threads must be at least 1"* ]]
 }
+
+# ra_kb: the kernel's read-ahead of the mount on $MNT, in KiB
+ra_kb() {
+	cat "/sys/class/bdi/$(mountpoint -d "$MNT")/read_ahead_kb"
+}
+
+@test "-o kernel_readahead=SIZE sets the mount's read-ahead in the kernel; reads stay exact; bad sizes and non-root refused" {
+	mk c --leaves 2 --leaf-bytes 4M --chunk-bytes 1M
+	local d="$BATS_TEST_TMPDIR/c" m="$BATS_TEST_TMPDIR/m" want
+	ckpt_mount "$d"
+	want=$(ra_kb)
+	ckpt_unmount
+	# a mount point with a space and a backslash: found in mountinfo all the same
+	mkdir "$BATS_TEST_TMPDIR/a b\\c"
+	MNT="$BATS_TEST_TMPDIR/a b\\c"
+	"$CKPTFS" "$d" "$MNT" -o kernel_readahead=1M
+	MOUNTS+=("$MNT")
+	for _ in $(seq 50); do [ "$(ra_kb)" = 1024 ] && break; sleep 0.1; done
+	echo "# read_ahead_kb: $want by default, $(ra_kb) with 1M" >&3
+	[ "$(ra_kb)" = 1024 ]
+	[ "$want" != 1024 ]
+	cmp "$MNT/c/layer_0000/w_00" <("$CKPT" cat "$d" layer_0000/w_00)
+	$PY -c "import numpy as np, sys; a = np.fromfile(sys.argv[1], dtype=np.uint8); b = open(sys.argv[2], 'rb').read(); assert a.tobytes() == b" \
+		"$MNT/c/layer_0000/w_01" <("$CKPT" cat "$d" layer_0000/w_01)
+	fusermount3 -u "$MNT"
+	mkdir "$m"
+	mount_fails "$d" "$m" -f -o kernel_readahead=lots
+	[[ "$output" == *"bad kernel_readahead 'lots'"* ]]
+	mount_fails "$d" "$m" -f -o kernel_readahead=2G
+	[[ "$output" == *"bad kernel_readahead '2G'"* ]]
+	# not root: refused before anything is mounted (in a directory that
+	# user can reach)
+	local o
+	o=$(mktemp -d /tmp/ckptfs-nonroot.XXXXXX)
+	chmod 755 "$o"
+	mkdir "$o/m"
+	"$CKPT" make "$o/c" --leaves 1 --leaf-bytes 4K --no-fsync >/dev/null
+	run setpriv --reuid 65534 --regid 65534 --clear-groups "$CKPTFS" "$o/c" "$o/m" -f -o kernel_readahead=1M
+	echo "# $output" >&3
+	! mountpoint -q "$o/m"
+	rm -rf "$o"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"kernel_readahead"*"it takes root"* ]]
+}
