@@ -63,9 +63,17 @@ int fs_content(struct ckptfs *fs, const struct target *t, char **buf, size_t *n)
 		*buf = p;
 		return 0;
 	}
-	case T_STATS:
+	case T_STATS: {
+		uint64_t leaves, bytes;
+
 		j = ckpt_src_stats_describe(fs->src);
+		fs_push_stats(fs, &leaves, &bytes);
+		if (j) {
+			json_object_set_new(j, "pushed_leaves", json_integer((json_int_t)leaves));
+			json_object_set_new(j, "pushed_bytes", json_integer((json_int_t)bytes));
+		}
 		break;
+	}
 	case T_STEP_JSON:
 		if ((rc = fs_step_open(fs, t->step)) < 0)
 			return rc == -ENOENT ? rc : -EIO;

@@ -218,6 +218,7 @@ struct ckptfs {
 	int live_stop;
 	pthread_t live_thread;
 	struct forest *forest; /* a tree mount: the checkpoints below SOURCE (forest.c) */
+	struct fs_push *push;  /* small leaves into the page cache (push.c); the mount's own */
 };
 
 /* What an inode resolves to now.  Release with fs_put. */
@@ -310,6 +311,18 @@ void fs_log_background(void);
 void fs_log_close(void);
 
 /* kio.c: the /dev/fuse channel, so that direct-I/O files can be mmapped */
+/* push.c: a leaf opened: the next ones are decoded ahead (item.c), and
+ * those of at most 1 MiB in a tree the kernel caches are put into its page
+ * cache by a thread of their own */
+void fs_leaves_ahead(struct ckptfs *fs, const struct target *t);
+int fs_push_init(struct ckptfs *fs);
+/* @return false if the thread is blocked in the kernel (a READ the stopped
+ * loop will not answer): the session must then not be destroyed */
+bool fs_push_stop(struct ckptfs *fs);
+void fs_push_stats(struct ckptfs *fs, uint64_t *leaves, uint64_t *bytes);
+/* prefix.c: bytes of file ino into the kernel's page cache, from offset 0 */
+int fs_notify_store(struct ckptfs *fs, fuse_ino_t ino, struct fuse_bufvec *bv);
+
 /* kio.c: path (absolute, resolved before the mount) and bytes: the
  * kernel's read-ahead for the mount, set once INIT is answered (-1: left) */
 int fs_kio_install(struct fuse_session *se, const char *path, int64_t kernel_readahead);

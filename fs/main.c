@@ -537,6 +537,8 @@ static int run(struct ckptfs *fs, struct fuse_args *args, const struct fuse_cmdl
 	if (!opts->foreground)
 		fs_log_background(); /* stderr is /dev/null now */
 	fs->se = se;
+	if (fs_push_init(fs) < 0)
+		goto out_unmount;
 	if (!fs->forest && fs_live_start(fs) < 0)
 		fuse_log(FUSE_LOG_ERR, "ckptfs: cannot watch '%s' for new steps\n", c->source);
 	if (fs->remote && ckpt_remote_start(fs->remote) < 0)
@@ -550,6 +552,12 @@ static int run(struct ckptfs *fs, struct fuse_args *args, const struct fuse_cmdl
 	ret = ret < 0;
 out_unmount:
 	fuse_session_unmount(se);
+	if (!fs_push_stop(fs)) {
+		/* its store waits on a READ nobody answers: closing the device
+		 * would wake it among freed state; the exit ends it */
+		fuse_log(FUSE_LOG_ERR, "ckptfs: exiting with a page-cache store unanswered\n");
+		return ret;
+	}
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:

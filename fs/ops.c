@@ -412,7 +412,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			h->ts = t.ts;
 			h->st = t.st;
 			/* a reader walking the leaves finds the next ones decoded */
-			ckpt_item_leaves_ahead(t.st->item, t.node, fs->o.readahead_bytes);
+			fs_leaves_ahead(fs, &t);
 			t.st = NULL;
 			/* a tree that edits may change: this handle reads the state
 			 * it opened, past the page cache, which may hold another

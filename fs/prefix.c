@@ -86,6 +86,13 @@ int fs_notify_inval_inode(struct ckptfs *fs, fuse_ino_t ino, off_t off, off_t le
 	return fuse_lowlevel_notify_inval_inode(se, fs->ino_prefix | ino, off, len);
 }
 
+int fs_notify_store(struct ckptfs *fs, fuse_ino_t ino, struct fuse_bufvec *bv)
+{
+	struct fuse_session *se = fs->parent ? fs->parent->se : fs->se;
+
+	return fuse_lowlevel_notify_store(se, fs->ino_prefix | ino, 0, bv, 0);
+}
+
 int fs_notify_inval_entry(struct ckptfs *fs, fuse_ino_t parent, const char *name, size_t namelen)
 {
 	struct fuse_session *se = fs->parent ? fs->parent->se : fs->se;

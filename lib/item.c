@@ -388,19 +388,6 @@ static void leaf_fetch_ahead(struct ckpt_leaf *l)
 #define AHEAD_LEAVES 64 /* leaves looked at past the one opened */
 #define FETCH_WINDOWS 4 /* object storage: fetched ahead, this many decoding windows */
 
-/* n's position among its parent's children */
-static size_t child_pos(const struct ckpt_node *p, const struct ckpt_node *n)
-{
-	size_t i;
-
-	if (ckpt_map_get(&p->index, (struct ckpt_bytes){ (const uint8_t *)n->key, n->key_n }, &i) == 0 &&
-	    i < p->n_children && p->children[i] == n)
-		return i;
-	for (i = 0; i < p->n_children && p->children[i] != n; i++)
-		;
-	return i;
-}
-
 /* the leaf after n in tree order (children in their order, depth first), or NULL */
 static const struct ckpt_node *next_leaf(const struct ckpt_node *n)
 {
@@ -414,7 +401,7 @@ static const struct ckpt_node *next_leaf(const struct ckpt_node *n)
 
 				if (!p)
 					return NULL;
-				i = child_pos(p, n);
+				i = ckpt_node_pos(n);
 				if (i + 1 < p->n_children) {
 					n = p->children[i + 1];
 					break;
@@ -427,7 +414,8 @@ static const struct ckpt_node *next_leaf(const struct ckpt_node *n)
 	}
 }
 
-void ckpt_item_leaves_ahead(struct ckpt_item *it, const struct ckpt_node *n, uint64_t window)
+void ckpt_item_leaves_ahead(struct ckpt_item *it, const struct ckpt_node *n, uint64_t window,
+			    ckpt_leaf_ahead_fn fn, void *ctx)
 {
 	uint64_t last = __atomic_exchange_n(&it->ra_last, n->id + 1, __ATOMIC_ACQ_REL);
 	uint64_t bytes = 0;
@@ -465,7 +453,10 @@ void ckpt_item_leaves_ahead(struct ckpt_item *it, const struct ckpt_node *n, uin
 			continue;
 		}
 		bytes += size;
-		if (!__atomic_exchange_n(&it->slots[m->id].ra_sent, 1, __ATOMIC_ACQ_REL))
+		if (!__atomic_exchange_n(&it->slots[m->id].ra_sent, 1, __ATOMIC_ACQ_REL)) {
 			ckpt_leaf_readahead(l, 0, size);
+			if (fn)
+				fn(ctx, m, size);
+		}
 	}
 }

@@ -95,6 +95,26 @@ const struct ckpt_node *ckpt_node_child(const struct ckpt_node *n, size_t i)
 	return i < n->n_children ? n->children[i] : NULL;
 }
 
+const struct ckpt_node *ckpt_node_parent(const struct ckpt_node *n)
+{
+	return n->parent;
+}
+
+size_t ckpt_node_pos(const struct ckpt_node *n)
+{
+	const struct ckpt_node *p = n->parent;
+	size_t i;
+
+	if (!p)
+		return SIZE_MAX;
+	if (ckpt_map_get(&p->index, (struct ckpt_bytes){ (const uint8_t *)n->key, n->key_n }, &i) == 0 &&
+	    i < p->n_children && p->children[i] == n)
+		return i;
+	for (i = 0; i < p->n_children && p->children[i] != n; i++)
+		; /* a duplicate key: not the one the index holds */
+	return i;
+}
+
 const struct ckpt_node *ckpt_node_find(const struct ckpt_node *n, const char *key, size_t len)
 {
 	size_t i;

@@ -243,6 +243,10 @@ bool ckpt_node_is_dir(const struct ckpt_node *n);
 const char *ckpt_node_key(const struct ckpt_node *n, size_t *len);
 size_t ckpt_node_n_children(const struct ckpt_node *n);
 const struct ckpt_node *ckpt_node_child(const struct ckpt_node *n, size_t i);
+/* n's parent (NULL for the root), and n's position among its children
+ * (SIZE_MAX for the root) */
+const struct ckpt_node *ckpt_node_parent(const struct ckpt_node *n);
+size_t ckpt_node_pos(const struct ckpt_node *n);
 /* the child with this exact key, or NULL */
 const struct ckpt_node *ckpt_node_find(const struct ckpt_node *n, const char *key, size_t len);
 /* which repeat of its key child i of dir is (0: the first), for its file
@@ -285,9 +289,13 @@ void ckpt_leaf_readahead(struct ckpt_leaf *l, uint64_t off, uint64_t len);
 /* Called when leaf n is opened: when the reader walks the item's leaves in
  * tree order (n follows the leaf opened before it, or was decoded ahead),
  * opens the array leaves after n and schedules them to be decoded in the
- * background, whole leaves of at most `window` bytes in all.  Returns at
- * once; errors are left for the reader of each leaf. */
-void ckpt_item_leaves_ahead(struct ckpt_item *it, const struct ckpt_node *n, uint64_t window);
+ * background, whole leaves of at most `window` bytes in all, and calls
+ * fn(ctx, leaf, size) (fn may be NULL) for each leaf it has just scheduled:
+ * once per leaf of the item, so what the caller does with it is done once.
+ * Returns at once; errors are left for the reader of each leaf. */
+typedef void (*ckpt_leaf_ahead_fn)(void *ctx, const struct ckpt_node *leaf, uint64_t size);
+void ckpt_item_leaves_ahead(struct ckpt_item *it, const struct ckpt_node *n, uint64_t window,
+			    ckpt_leaf_ahead_fn fn, void *ctx);
 /* A new JSON object describing a leaf node. */
 json_t *ckpt_leaf_describe(struct ckpt_item *it, const struct ckpt_node *n, struct ckpt_err *err);
 

@@ -391,6 +391,50 @@ PY
 	ckpt_unmount
 }
 
+@test "small leaves walked in order are put into the page cache before they are read: byte-exact, counted; not with -o readahead=0 or on a rw mount" {
+	"$CKPT" make "$BATS_TEST_TMPDIR/m" --leaves 200 --leaf-bytes 64K --depth 3 --no-fsync >/dev/null
+	"$CKPT" make "$BATS_TEST_TMPDIR/b" --leaves 4 --leaf-bytes 2M --no-fsync >/dev/null
+	local want got pushed
+	ckpt_mount "$BATS_TEST_TMPDIR/m" -o ro,readahead=0
+	want=$(cd "$MNT" && find . -type f ! -name '*.json' ! -name '*.npy' | sort | xargs sha256sum)
+	[ "$(jqv "$MNT/.ckptfs-stats" pushed_leaves)" = 0 ]
+	ckpt_unmount
+	# in find's order (the tree's) with cat, and again in sorted order
+	# with numpy: each leaf's bytes, whether pushed or read
+	ckpt_mount "$BATS_TEST_TMPDIR/m" -o ro
+	got=$(cd "$MNT" && find . -type f ! -name '*.json' ! -name '*.npy' -print0 | xargs -0 sha256sum | sort -k2)
+	[ "$got" = "$want" ]
+	pushed=$(jqv "$MNT/.ckptfs-stats" pushed_leaves)
+	echo "# leaves pushed in a walk of 200: $pushed" >&3
+	[ "$pushed" -ge 150 ]
+	[ "$(jqv "$MNT/.ckptfs-stats" pushed_bytes)" = $((pushed * 65536)) ]
+	ckpt_unmount
+	ckpt_mount "$BATS_TEST_TMPDIR/m" -o ro
+	(cd "$MNT" && $PY -c "
+import hashlib, numpy as np, os, sys
+for d, ds, fs in sorted(os.walk('.')):
+    ds.sort()
+    for f in sorted(fs):
+        if not f.endswith(('.json', '.npy')):
+            p = os.path.join(d, f)
+            print(hashlib.sha256(np.fromfile(p, dtype=np.uint8).tobytes()).hexdigest() + '  ' + p)
+" | sort -k2) >"$BATS_TEST_TMPDIR/np"
+	[ "$(cat "$BATS_TEST_TMPDIR/np")" = "$want" ]
+	[ "$(jqv "$MNT/.ckptfs-stats" pushed_leaves)" -ge 150 ]
+	ckpt_unmount
+	# leaves over 1 MiB are read as they are
+	ckpt_mount "$BATS_TEST_TMPDIR/b" -o ro
+	(cd "$MNT" && find . -type f ! -name '*.json' ! -name '*.npy' -print0 | xargs -0 cat >/dev/null)
+	[ "$(jqv "$MNT/.ckptfs-stats" readahead_jobs)" -gt 0 ]
+	[ "$(jqv "$MNT/.ckptfs-stats" pushed_leaves)" = 0 ]
+	ckpt_unmount
+	# a rw mount's trees may change: the kernel keeps none of their pages
+	ckpt_mount "$BATS_TEST_TMPDIR/m" -o rw
+	got=$(cd "$MNT" && find . -type f ! -name '*.json' ! -name '*.npy' -print0 | xargs -0 sha256sum | sort -k2)
+	[ "$got" = "$want" ]
+	[ "$(jqv "$MNT/.ckptfs-stats" pushed_leaves)" = 0 ]
+}
+
 @test "a chunk larger than the cache is streamed: a sequential read decodes each byte about once, memory stays bounded" {
 	# one 24 MiB chunk, a 4 MiB cache: kept whole it would not fit, and
 	# each read of the file would decode the whole chunk again
