@@ -316,9 +316,10 @@ void fs_log_close(void);
  * cache by a thread of their own */
 void fs_leaves_ahead(struct ckptfs *fs, const struct target *t);
 int fs_push_init(struct ckptfs *fs);
-/* @return false if the thread is blocked in the kernel (a READ the stopped
- * loop will not answer): the session must then not be destroyed */
-bool fs_push_stop(struct ckptfs *fs);
+/* Stops the thread, before the session's device is closed: the requests
+ * the stopped loop left are answered meanwhile (a store may wait on one of
+ * them).  @return false if it did not stop within 10 s */
+bool fs_push_stop(struct ckptfs *fs, struct fuse_session *se);
 void fs_push_stats(struct ckptfs *fs, uint64_t *leaves, uint64_t *bytes);
 /* prefix.c: bytes of file ino into the kernel's page cache, from offset 0 */
 int fs_notify_store(struct ckptfs *fs, fuse_ino_t ino, struct fuse_bufvec *bv);

@@ -545,19 +545,17 @@ static int run(struct ckptfs *fs, struct fuse_args *args, const struct fuse_cmdl
 		fuse_log(FUSE_LOG_ERR, "ckptfs: cannot poll '%s' for new steps\n", c->url);
 	ret = serve(se, opts, c);
 	ignore_stop_signals();
+	/* before anything it answers is freed (fs_handles_close) */
+	if (!fs_push_stop(fs, se))
+		fuse_log(FUSE_LOG_ERR, "ckptfs: a page-cache store still waits at exit\n");
 	fs_live_stop(fs);
 	forest_stop(fs);
 	fs_handles_close(fs);
 	/* 0: unmounted; > 0: the signal that asked us to stop; < 0: an error */
 	ret = ret < 0;
 out_unmount:
+	fs_push_stop(fs, NULL); /* not started (an error before serving): freed */
 	fuse_session_unmount(se);
-	if (!fs_push_stop(fs)) {
-		/* its store waits on a READ nobody answers: closing the device
-		 * would wake it among freed state; the exit ends it */
-		fuse_log(FUSE_LOG_ERR, "ckptfs: exiting with a page-cache store unanswered\n");
-		return ret;
-	}
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:

@@ -12,18 +12,19 @@
  *
  * That thread is never one a FUSE reply waits for: a store into pages the
  * kernel has locked for a READ waits until that READ is answered by a
- * worker.  For the same reason it cannot simply be joined at exit: a READ
- * the stopped loop never answers would hold it; fs_push_stop waits a
- * bounded time and otherwise leaves it blocked in the kernel until the
- * process exits (it then touches nothing).
+ * worker.  For the same reason it is stopped before the device is closed,
+ * answering meanwhile what the stopped loop left (after SIGTERM the kernel
+ * may still hold a READ that such a store waits on).
  */
 #define _GNU_SOURCE
 #include "fs.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PUSH_MAX (1u << 20) /* larger leaves are read in large READs anyway */
 #define QUEUE_MAX 1024
@@ -39,7 +40,7 @@ struct push_job {
 
 struct fs_push {
 	pthread_mutex_t lock;
-	pthread_cond_t work, exited;
+	pthread_cond_t work;
 	struct push_job q[QUEUE_MAX];
 	size_t head, n;
 	pthread_t thread;
@@ -105,7 +106,6 @@ static void *pusher(void *arg)
 		fs_state_put(j->ts, j->st);
 	}
 	p->done = true;
-	pthread_cond_broadcast(&p->exited);
 	pthread_mutex_unlock(&p->lock);
 	free(buf);
 	return NULL;
@@ -206,34 +206,61 @@ int fs_push_init(struct ckptfs *fs)
 		return -ENOMEM;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->work, NULL);
-	pthread_cond_init(&p->exited, NULL);
 	fs->push = p;
 	return 0;
 }
 
-bool fs_push_stop(struct ckptfs *fs)
+/* one request left by the stopped loop answered, if one comes within
+ * 50 ms; false when the device is gone */
+static bool answer_one(struct fuse_session *se)
+{
+	struct pollfd pfd = { fuse_session_fd(se), POLLIN, 0 };
+	struct fuse_buf fbuf = { .mem = NULL };
+	int r;
+
+	r = poll(&pfd, 1, 50);
+	if (r <= 0)
+		return r == 0 || errno == EINTR;
+	if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))
+		return false;
+	r = fuse_session_receive_buf(se, &fbuf);
+	if (r > 0)
+		fuse_session_process_buf(se, &fbuf);
+	free(fbuf.mem);
+	return r > 0 || r == -EINTR || r == -EAGAIN;
+}
+
+bool fs_push_stop(struct ckptfs *fs, struct fuse_session *se)
 {
 	struct fs_push *p = fs->push;
-	struct timespec until;
-	bool done = true;
+	struct timespec t0, now;
+	bool done, device = true;
 
 	if (!p)
 		return true;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 2;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pthread_mutex_lock(&p->lock);
 	p->stop = true;
 	pthread_cond_broadcast(&p->work);
-	while (p->started && !p->done &&
-	       pthread_cond_timedwait(&p->exited, &p->lock, &until) != ETIMEDOUT)
-		;
+	while (p->started && !p->done) {
+		pthread_mutex_unlock(&p->lock);
+		/* a store into pages the kernel locked for a READ waits for its
+		 * answer, and the loop's workers are gone: answer it here */
+		if (device && se)
+			device = answer_one(se);
+		else
+			usleep(10000);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		pthread_mutex_lock(&p->lock);
+		if (now.tv_sec - t0.tv_sec > 10)
+			break;
+	}
 	done = !p->started || p->done;
 	pthread_mutex_unlock(&p->lock);
 	if (!done)
-		return false; /* blocked in the kernel: left to the process's exit */
+		return false; /* left running: the device's close ends its store */
 	if (p->started)
 		pthread_join(p->thread, NULL);
-	pthread_cond_destroy(&p->exited);
 	pthread_cond_destroy(&p->work);
 	pthread_mutex_destroy(&p->lock);
 	free(p);

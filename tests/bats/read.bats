@@ -290,6 +290,29 @@ PY
 	done
 }
 
+@test "SIGTERM while readers walk small leaves (stores into the page cache in flight): the daemon exits within seconds and unmounts" {
+	"$CKPT" make "$BATS_TEST_TMPDIR/m" --leaves 400 --leaf-bytes 64K --depth 3 --no-fsync >/dev/null
+	local i pids=() t0
+	for i in 1 2 3; do
+		ckpt_mount "$BATS_TEST_TMPDIR/m"
+		pids=()
+		for _ in 1 2 3 4; do
+			(cd "$MNT" && while :; do find . -type f ! -name '*.json' -print0 | xargs -0 cat >/dev/null 2>&1 || break; done) &
+			pids+=($!)
+		done
+		sleep 0.$((i * 2))
+		t0=$(date +%s)
+		kill -TERM "$PID"
+		timeout 30 tail --pid="$PID" -f /dev/null
+		echo "# round $i: exited after $(($(date +%s) - t0)) s" >&3
+		wait "$PID" # exit status 0 (a sanitizer's report would change it)
+		! mountpoint -q "$MNT"
+		kill "${pids[@]}" 2>/dev/null || true
+		wait "${pids[@]}" 2>/dev/null || true
+		unset 'MOUNTS[-1]' 'PIDS[-1]'
+	done
+}
+
 @test "a SOURCE that is not a checkpoint: clear message, exit 1, nothing mounted" {
 	local d=$BATS_TEST_TMPDIR/junk m=$BATS_TEST_TMPDIR/m
 	mkdir -p "$d/sub" "$m"
