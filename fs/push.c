@@ -60,6 +60,30 @@ static bool same_leaf(const struct push_job *j)
 	return same;
 }
 
+/* the leaf's bytes into the page cache: straight from the decoded chunk
+ * when they lie in one (as READ replies do, ops.c), else copied into buf */
+static int store_leaf(const struct push_job *j, struct ckpt_leaf *leaf, uint8_t *buf)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT((size_t)j->size);
+	struct ckpt_err err = { 0, "" };
+	struct ckpt_view v;
+	int rc;
+
+	if (ckpt_leaf_view(leaf, 0, (size_t)j->size, &v, &err) == 1) {
+		rc = -1;
+		if (v.n == j->size) {
+			bv.buf[0].mem = (void *)v.p;
+			rc = fs_notify_store(j->fs, j->ino, &bv);
+		}
+		ckpt_view_release(&v);
+		return rc;
+	}
+	if (!buf || ckpt_leaf_read(leaf, buf, 0, (size_t)j->size, &err) != (int64_t)j->size)
+		return -1;
+	bv.buf[0].mem = buf;
+	return fs_notify_store(j->fs, j->ino, &bv);
+}
+
 static void *pusher(void *arg)
 {
 	struct fs_push *p = arg;
@@ -82,14 +106,9 @@ static void *pusher(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		/* the inode is the leaf's (its name made the same way as a
 		 * lookup's); an error: the reader gets it from its own READ */
-		if (buf && same_leaf(&j) && ckpt_item_leaf(j.st->item, j.node, &leaf, &err) == 0 &&
-		    ckpt_leaf_size(leaf) == j.size &&
-		    ckpt_leaf_read(leaf, buf, 0, (size_t)j.size, &err) == (int64_t)j.size) {
-			struct fuse_bufvec bv = FUSE_BUFVEC_INIT((size_t)j.size);
-
-			bv.buf[0].mem = buf;
-			rc = fs_notify_store(j.fs, j.ino, &bv);
-		}
+		if (same_leaf(&j) && ckpt_item_leaf(j.st->item, j.node, &leaf, &err) == 0 &&
+		    ckpt_leaf_size(leaf) == j.size)
+			rc = store_leaf(&j, leaf, buf);
 		fs_state_put(j.ts, j.st);
 		pthread_mutex_lock(&p->lock);
 		if (rc == 0) {
