@@ -323,6 +323,15 @@ ra_kb() {
 	$PY -c "import numpy as np, sys; a = np.fromfile(sys.argv[1], dtype=np.uint8); b = open(sys.argv[2], 'rb').read(); assert a.tobytes() == b" \
 		"$MNT/c/layer_0000/w_01" <("$CKPT" cat "$d" layer_0000/w_01)
 	fusermount3 -u "$MNT"
+	# with small leaves pushed into the page cache (the default) as well
+	mk s --leaves 40 --leaf-bytes 64K --depth 2
+	ckpt_mount "$BATS_TEST_TMPDIR/s" -o kernel_readahead=1M
+	local f
+	while IFS= read -r f; do
+		cmp "$MNT/s/$f" <("$CKPT" cat "$BATS_TEST_TMPDIR/s" "$f")
+	done < <(cd "$MNT/s" && find . -type f ! -name '*.json' ! -name '*.npy' | sed 's|^\./||')
+	[ "$(jqv "$MNT/.ckptfs-stats" pushed_leaves)" -gt 0 ]
+	ckpt_unmount
 	mkdir "$m"
 	mount_fails "$d" "$m" -f -o kernel_readahead=lots
 	[[ "$output" == *"bad kernel_readahead 'lots'"* ]]
